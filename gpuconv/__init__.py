@@ -1,0 +1,19 @@
+"""gpuconv: TensorFlow.js-style WebGL convolution shaders, generated, inspected and run from Python."""
+
+from . import oracle
+from .ops import conv2d, depthwise_conv2d, shader_source
+from .runtime import GLUnavailableError, Runtime, get_runtime, use_context
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv2d",
+    "depthwise_conv2d",
+    "shader_source",
+    "oracle",
+    "Runtime",
+    "get_runtime",
+    "use_context",
+    "GLUnavailableError",
+    "__version__",
+]

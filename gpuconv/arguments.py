@@ -1,0 +1,93 @@
+"""Normalisation of tensor and activation arguments shared by the ops and the oracle.
+
+Shapes, strides and padding live in :mod:`gpuconv.geometry`; this module checks
+what is not geometry: that a tensor is a real floating-point array of the right
+rank, and that an activation is one the programs know.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+#: Activations of the fused programs, named as TF.js names them.
+ACTIVATIONS = ("linear", "relu", "relu6", "elu", "sigmoid", "leakyrelu", "prelu")
+
+_ACCEPTED_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def as_tensor(value, name: str, ranks=(4,), layout: str = "") -> np.ndarray:
+    """Return ``value`` as a floating-point NumPy array of one of ``ranks``.
+
+    Accepts NumPy arrays of float16/32/64 and nested lists of numbers.  Integer,
+    bool, complex and object arrays are refused, as TF and TF.js refuse them for
+    convolutions; so is anything that is not an array.
+    """
+    if isinstance(value, np.ndarray):
+        array = value
+    elif isinstance(value, (list, tuple)) or isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be an array of floats, got a {type(value).__name__} "
+                            f"that is not a rectangular array of numbers") from None
+    elif hasattr(value, "__array__") and not isinstance(value, (str, bytes, dict)):
+        array = np.asarray(value)
+    else:
+        raise TypeError(f"{name} must be a NumPy array of floats, got {type(value).__name__}")
+    if array.dtype.type not in _ACCEPTED_DTYPES:
+        raise TypeError(
+            f"{name} must have a floating-point dtype (float16, float32 or float64), got {array.dtype}"
+        )
+    if array.ndim not in ranks:
+        wanted = " or ".join(str(r) for r in ranks)
+        suffix = f" ({layout})" if layout else ""
+        raise ValueError(f"{name} must be rank {wanted}{suffix}, got shape {array.shape}")
+    return array
+
+
+def normalize_activation(activation) -> str:
+    """The activation's canonical name; ``None`` means ``"linear"``."""
+    if activation is None:
+        return "linear"
+    if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
+        return activation.lower()
+    raise ValueError(
+        f"activation must be one of {', '.join(map(repr, ACTIVATIONS))} or None, got {activation!r}"
+    )
+
+
+def check_bias(bias, out_channels: int):
+    """``bias`` as a ``[out_channels]`` array, or ``None``."""
+    if bias is None:
+        return None
+    bias = as_tensor(bias, "bias", ranks=(0, 1, 2, 3, 4))
+    if bias.size != out_channels or (bias.ndim and max(bias.shape) != bias.size):
+        raise ValueError(f"bias must have one value per output channel, shape ({out_channels},), "
+                         f"got shape {bias.shape}")
+    return bias.reshape(out_channels)
+
+
+def check_prelu_weights(weights, out_shape, channel_axis: int):
+    """PReLU weights as ``(array, per_channel)``.
+
+    ``weights`` must broadcast to ``out_shape``.  When they vary only along the
+    channel axis (a ``[C]`` vector, ``[1, 1, C]``, a scalar, ...), they come back
+    as a ``[C]`` vector with ``per_channel=True``; otherwise broadcast to the
+    full output shape.
+    """
+    if weights is None:
+        raise ValueError("prelu_weights must be given when activation is 'prelu'")
+    weights = as_tensor(weights, "prelu_weights", ranks=tuple(range(len(out_shape) + 1)))
+    aligned = weights.reshape((1,) * (len(out_shape) - weights.ndim) + weights.shape)
+    try:
+        np.broadcast_shapes(aligned.shape, tuple(out_shape))
+    except ValueError:
+        raise ValueError(f"prelu_weights of shape {weights.shape} do not broadcast to the output "
+                         f"shape {tuple(out_shape)}; give one weight per channel "
+                         f"({out_shape[channel_axis]},) or an array broadcastable to the output") from None
+    channels = out_shape[channel_axis]
+    if all(size == 1 for axis, size in enumerate(aligned.shape) if axis != channel_axis):
+        return np.broadcast_to(aligned.reshape(-1), (channels,)), True
+    return np.broadcast_to(aligned, tuple(out_shape)), False

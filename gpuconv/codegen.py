@@ -1,0 +1,78 @@
+"""Rendering of the GLSL templates in ``shaders/``.
+
+The only place that knows about Jinja2.  A :class:`~gpuconv.programs.ProgramSpec`
+says which template to render and with what; this module renders it (once per
+distinct spec) and never builds GLSL out of Python strings.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import jinja2
+
+from .programs import ProgramSpec
+
+
+def _shader_dir() -> Path:
+    """The templates: inside the installed package, or at the repository top in a checkout."""
+    package_dir = Path(__file__).resolve().parent
+    for candidate in (package_dir / "shaders", package_dir.parent / "shaders"):
+        if (candidate / "program.glsl").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"gpuconv's GLSL templates are missing: looked in {package_dir / 'shaders'} and "
+        f"{package_dir.parent / 'shaders'}; reinstall gpuconv"
+    )
+
+
+def glsl_float(value: float) -> str:
+    """A GLSL float literal that reads back as the same float32."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot write {value} as a GLSL constant")
+    text = repr(value)
+    return text if ("." in text or "e" in text) else text + ".0"
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_shader_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["glsl_float"] = glsl_float
+    return env
+
+
+def _tidy(source: str) -> str:
+    """Collapse the blank lines that template control flow leaves behind."""
+    lines, blank = [], False
+    for line in source.splitlines():
+        line = line.rstrip()
+        if not line:
+            if blank or not lines:
+                continue
+            blank = True
+        else:
+            blank = False
+        lines.append(line)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@functools.lru_cache(maxsize=512)
+def fragment_source(spec: ProgramSpec) -> str:
+    """The complete GLSL ES 3.00 fragment program for ``spec``."""
+    template = environment().get_template(spec.template)
+    return _tidy(template.render(**spec.template_context()))
+
+
+@functools.lru_cache(maxsize=1)
+def vertex_source() -> str:
+    return _tidy(environment().get_template("vertex.glsl").render())

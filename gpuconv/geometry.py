@@ -1,0 +1,369 @@
+"""Convolution geometry: argument normalisation, output shape and the four pads.
+
+This is the only place where padding is interpreted.  Every other module (the
+program specs, the oracle, the framework adapters) takes a :class:`Conv2DGeometry`
+and never recomputes a pad or an output size.  The rules follow TensorFlow and
+TensorFlow.js (``conv_util.computeConv2DInfo``):
+
+* ``"VALID"``: no padding, ``out = ceil((in - eff + 1) / stride)``;
+* ``"SAME"``: ``out = ceil(in / stride)``, the total pad split with the smaller
+  half before (top/left) and the larger after;
+* an int ``p``: ``p`` on every side, ``out = rounding((in - eff + 2p) / stride + 1)``
+  where the rounding is ``dim_rounding_mode`` (truncation when it is ``None``);
+* explicit pads: ``out = floor((in + before + after - eff) / stride) + 1``;
+
+with ``eff = (filter - 1) * dilation + 1`` the dilated ("effective") filter size.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+DATA_FORMATS = ("NHWC", "NCHW")
+ROUNDING_MODES = ("floor", "round", "ceil")
+PADDING_STRINGS = ("SAME", "VALID")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def normalize_data_format(data_format) -> str:
+    """Return ``"NHWC"`` or ``"NCHW"``; anything else is a ``ValueError``."""
+    if not isinstance(data_format, str) or data_format.upper() not in DATA_FORMATS:
+        raise ValueError(
+            f"data_format must be 'NHWC' or 'NCHW', got {_describe(data_format)}"
+        )
+    return data_format.upper()
+
+
+def normalize_hw(value, name: str, data_format: str = "NHWC") -> Tuple[int, int]:
+    """Strides or dilations as ``(h, w)``.
+
+    Accepts an int, an ``(h, w)`` pair, or TF's 4-list in the data format's order
+    (``[1, h, w, 1]`` for NHWC, ``[1, 1, h, w]`` for NCHW).
+    """
+    if _is_int(value):
+        pair = (value, value)
+    elif isinstance(value, (list, tuple)) and len(value) in (2, 4) and all(map(_is_int, value)):
+        if len(value) == 2:
+            pair = tuple(value)
+        else:
+            h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
+            others = [v for axis, v in enumerate(value) if axis not in (h_axis, w_axis)]
+            if any(v != 1 for v in others):
+                layout = "[1, h, w, 1]" if data_format == "NHWC" else "[1, 1, h, w]"
+                raise ValueError(
+                    f"{name} as a 4-list must be {layout} for {data_format} "
+                    f"(batch and channel entries 1), got {_describe(value)}"
+                )
+            pair = (value[h_axis], value[w_axis])
+    else:
+        raise TypeError(
+            f"{name} must be a positive int, an (h, w) pair of ints or a 4-list of ints, "
+            f"got {_describe(value)}"
+        )
+    pair = (int(pair[0]), int(pair[1]))
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be positive integers, got {_describe(value)}")
+    return pair
+
+
+@dataclass(frozen=True)
+class Padding:
+    """A padding argument in one form.
+
+    ``kind`` is ``"SAME"``, ``"VALID"``, ``"NUMBER"`` (``pads`` all equal) or
+    ``"EXPLICIT"``; ``pads`` is ``((top, bottom), (left, right))`` for the last two.
+    """
+
+    kind: str
+    pads: Tuple[Tuple[int, int], Tuple[int, int]] = ((0, 0), (0, 0))
+
+
+def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None) -> Padding:
+    """Turn every padding form TF, TF.js and their users write into a :class:`Padding`."""
+    if dim_rounding_mode is not None and dim_rounding_mode not in ROUNDING_MODES:
+        raise ValueError(
+            f"dim_rounding_mode must be one of {', '.join(map(repr, ROUNDING_MODES))} or None, "
+            f"got {_describe(dim_rounding_mode)}"
+        )
+    if isinstance(padding, str):
+        kind = padding.upper()
+        if kind not in PADDING_STRINGS:
+            raise ValueError(
+                f"padding must be 'SAME', 'VALID', an int or explicit pads, got {_describe(padding)}"
+            )
+        if dim_rounding_mode is not None:
+            raise ValueError(
+                f"padding must be an integer when dim_rounding_mode is given "
+                f"({dim_rounding_mode!r}), got {_describe(padding)}"
+            )
+        return Padding(kind)
+    if isinstance(padding, numbers.Real) and not isinstance(padding, bool):
+        if not _is_int(padding):
+            raise ValueError(f"padding must be an integer number of pixels, got {_describe(padding)}")
+        if padding < 0:
+            raise ValueError(f"padding must be non-negative, got {_describe(padding)}")
+        p = int(padding)
+        return Padding("NUMBER", ((p, p), (p, p)))
+    if isinstance(padding, (list, tuple)):
+        return Padding("EXPLICIT", _explicit_pads(padding, data_format))
+    raise TypeError(
+        f"padding must be 'SAME', 'VALID', an int or explicit pads, got {_describe(padding)}"
+    )
+
+
+def _explicit_pads(padding: Sequence, data_format: str):
+    expected = (
+        "[[top, bottom], [left, right]] or TF's 4x2 list "
+        + ("[[0, 0], [top, bottom], [left, right], [0, 0]]" if data_format == "NHWC"
+           else "[[0, 0], [0, 0], [top, bottom], [left, right]]")
+    )
+    rows = list(padding)
+    if len(rows) not in (2, 4) or not all(isinstance(r, (list, tuple)) and len(r) == 2 for r in rows):
+        raise ValueError(f"explicit padding must be {expected}, got {_describe(padding)}")
+    for row in rows:
+        for v in row:
+            if not _is_int(v):
+                raise ValueError(f"explicit padding must hold integers, got {_describe(padding)}")
+            if v < 0:
+                raise ValueError(f"explicit padding must be non-negative, got {_describe(padding)}")
+    if len(rows) == 4:
+        h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
+        others = [rows[a] for a in range(4) if a not in (h_axis, w_axis)]
+        if any(tuple(r) != (0, 0) for r in others):
+            raise ValueError(
+                f"explicit padding may only pad the spatial dimensions: expected {expected}, "
+                f"got {_describe(padding)}"
+            )
+        rows = [rows[h_axis], rows[w_axis]]
+    return tuple((int(a), int(b)) for a, b in rows)
+
+
+def _round(value: float, mode: Optional[str]) -> int:
+    if mode is None:  # TF.js truncates when no rounding mode is given
+        return math.trunc(value)
+    if mode == "floor":
+        return math.floor(value)
+    if mode == "ceil":
+        return math.ceil(value)
+    return math.floor(value + 0.5)  # JavaScript's Math.round: halves go up
+
+
+def _out_and_pads(kind, in_size, eff, stride, pads, rounding):
+    """Output size and (before, after) pad along one spatial axis."""
+    if kind == "VALID":
+        return -(-(in_size - eff + 1) // stride), (0, 0)
+    if kind == "SAME":
+        out = -(-in_size // stride)
+        total = max((out - 1) * stride + eff - in_size, 0)
+        return out, (total // 2, total - total // 2)
+    before, after = pads
+    if kind == "NUMBER":
+        return _round((in_size - eff + before + after) / stride + 1, rounding), pads
+    return (in_size + before + after - eff) // stride + 1, pads
+
+
+@dataclass(frozen=True)
+class Conv2DGeometry:
+    """Everything a convolution program or the oracle needs to know about sizes.
+
+    Shapes in ``in_shape``/``out_shape`` follow ``data_format``; the filter is
+    always ``[filter_height, filter_width, in_channels / groups, out_channels]``
+    for a convolution and ``[filter_height, filter_width, in_channels,
+    channel_multiplier]`` for a depthwise convolution.
+    """
+
+    data_format: str
+    batch: int
+    in_height: int
+    in_width: int
+    in_channels: int
+    filter_height: int
+    filter_width: int
+    out_channels: int
+    stride_height: int
+    stride_width: int
+    dilation_height: int
+    dilation_width: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    out_height: int
+    out_width: int
+    padding_kind: str
+    groups: int = 1
+    channel_multiplier: int = 1
+    depthwise: bool = False
+
+    @property
+    def effective_filter_height(self) -> int:
+        return (self.filter_height - 1) * self.dilation_height + 1
+
+    @property
+    def effective_filter_width(self) -> int:
+        return (self.filter_width - 1) * self.dilation_width + 1
+
+    @property
+    def channels_last(self) -> bool:
+        return self.data_format == "NHWC"
+
+    def _shape(self, height, width, channels):
+        if self.channels_last:
+            return (self.batch, height, width, channels)
+        return (self.batch, channels, height, width)
+
+    @property
+    def in_shape(self) -> Tuple[int, int, int, int]:
+        return self._shape(self.in_height, self.in_width, self.in_channels)
+
+    @property
+    def out_shape(self) -> Tuple[int, int, int, int]:
+        return self._shape(self.out_height, self.out_width, self.out_channels)
+
+    @property
+    def filter_shape(self) -> Tuple[int, int, int, int]:
+        if self.depthwise:
+            return (self.filter_height, self.filter_width, self.in_channels, self.channel_multiplier)
+        return (self.filter_height, self.filter_width, self.in_channels // self.groups, self.out_channels)
+
+    @property
+    def window_pads(self) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+        """Zero pads that put every output's input window inside the padded input.
+
+        Equal to the pads for 'SAME', 'VALID' and explicit padding with exact
+        division; with an int pad and ``dim_rounding_mode='ceil'`` the last window
+        can reach past the bottom/right pad, and this covers it.  (The GPU
+        programs never pad: they skip taps outside the input.)
+        """
+        def after(out, stride, eff, size, before):
+            return max(0, (out - 1) * stride + eff - size - before)
+        return (
+            (self.pad_top, after(self.out_height, self.stride_height, self.effective_filter_height, self.in_height, self.pad_top)),
+            (self.pad_left, after(self.out_width, self.stride_width, self.effective_filter_width, self.in_width, self.pad_left)),
+        )
+
+    @property
+    def in_channels_per_group(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def out_channels_per_group(self) -> int:
+        return self.out_channels // self.groups
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds of the convolution (FLOPs are twice this)."""
+        taps = self.filter_height * self.filter_width
+        depth = 1 if self.depthwise else self.in_channels_per_group
+        return self.batch * self.out_height * self.out_width * self.out_channels * taps * depth
+
+
+def _check_shape(shape, name: str, rank: int, layout: str) -> Tuple[int, ...]:
+    shape = tuple(int(d) for d in shape)
+    if len(shape) != rank:
+        raise ValueError(f"{name} must be rank {rank} ({layout}), got shape {shape}")
+    if min(shape) < 1:
+        raise ValueError(f"{name} must not have an empty dimension ({layout}), got shape {shape}")
+    return shape
+
+
+def conv2d_geometry(
+    x_shape,
+    filter_shape,
+    strides=1,
+    padding="VALID",
+    data_format="NHWC",
+    dilations=1,
+    dim_rounding_mode=None,
+    *,
+    groups: int = 1,
+    depthwise: bool = False,
+) -> Conv2DGeometry:
+    """Compute the geometry of a 2-D (grouped or depthwise) convolution.
+
+    ``x_shape`` is rank 4 in ``data_format``; ``filter_shape`` is
+    ``[FH, FW, inC / groups, outC]``, or ``[FH, FW, inC, multiplier]`` when
+    ``depthwise`` is true.
+    """
+    data_format = normalize_data_format(data_format)
+    layout = "[batch, height, width, channels]" if data_format == "NHWC" else "[batch, channels, height, width]"
+    x_shape = _check_shape(x_shape, "x", 4, layout)
+    if depthwise:
+        filter_shape = _check_shape(filter_shape, "filter", 4, "[filter_height, filter_width, in_channels, channel_multiplier]")
+    else:
+        filter_shape = _check_shape(filter_shape, "filter", 4, "[filter_height, filter_width, in_channels / groups, out_channels]")
+    stride_h, stride_w = normalize_hw(strides, "strides", data_format)
+    dilation_h, dilation_w = normalize_hw(dilations, "dilations", data_format)
+    if max(stride_h, stride_w) > 1 and max(dilation_h, dilation_w) > 1:
+        raise ValueError(
+            f"strides and dilations cannot both be greater than 1 (as in TF and TF.js), "
+            f"got strides={(stride_h, stride_w)} and dilations={(dilation_h, dilation_w)}"
+        )
+    pad = normalize_padding(padding, data_format, dim_rounding_mode)
+
+    if data_format == "NHWC":
+        batch, in_h, in_w, in_c = x_shape
+    else:
+        batch, in_c, in_h, in_w = x_shape
+    filter_h, filter_w, filter_in, filter_out = filter_shape
+
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"groups must be a positive integer, got {_describe(groups)}")
+    if depthwise:
+        if filter_in != in_c:
+            raise ValueError(
+                f"filter's in_channels (dimension 2, {filter_in}) must equal x's channels ({in_c}) "
+                f"for a depthwise convolution; filter shape {filter_shape}, x shape {x_shape}"
+            )
+        out_c, multiplier = in_c * filter_out, filter_out
+    else:
+        if in_c % groups or filter_out % groups:
+            raise ValueError(
+                f"groups ({groups}) must divide both x's channels ({in_c}) and the filter's "
+                f"out_channels ({filter_out})"
+            )
+        if filter_in * groups != in_c:
+            expected = f"in_channels / groups = {in_c} / {groups} = {in_c // groups}" if groups > 1 else f"x's channels ({in_c})"
+            raise ValueError(
+                f"filter's in_channels (dimension 2, {filter_in}) must equal {expected}; "
+                f"filter shape {filter_shape}, x shape {x_shape}"
+            )
+        out_c, multiplier = filter_out, 1
+
+    eff_h = (filter_h - 1) * dilation_h + 1
+    eff_w = (filter_w - 1) * dilation_w + 1
+    out_h, (top, bottom) = _out_and_pads(pad.kind, in_h, eff_h, stride_h, pad.pads[0], dim_rounding_mode)
+    out_w, (left, right) = _out_and_pads(pad.kind, in_w, eff_w, stride_w, pad.pads[1], dim_rounding_mode)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"the filter (effective size {eff_h}x{eff_w} after dilation) does not fit in the padded "
+            f"input ({in_h + top + bottom}x{in_w + left + right}): the output would be "
+            f"{out_h}x{out_w}; use a smaller filter, more padding or 'SAME'"
+        )
+    return Conv2DGeometry(
+        data_format=data_format, batch=batch, in_height=in_h, in_width=in_w, in_channels=in_c,
+        filter_height=filter_h, filter_width=filter_w, out_channels=out_c,
+        stride_height=stride_h, stride_width=stride_w,
+        dilation_height=dilation_h, dilation_width=dilation_w,
+        pad_top=top, pad_bottom=bottom, pad_left=left, pad_right=right,
+        out_height=out_h, out_width=out_w, padding_kind=pad.kind,
+        groups=groups, channel_multiplier=multiplier, depthwise=depthwise,
+    )
+
+
+def depthwise_conv2d_geometry(x_shape, filter_shape, strides=1, padding="VALID", data_format="NHWC",
+                              dilations=1, dim_rounding_mode=None) -> Conv2DGeometry:
+    """Geometry of a depthwise convolution (filter ``[FH, FW, inC, multiplier]``)."""
+    return conv2d_geometry(x_shape, filter_shape, strides, padding, data_format, dilations,
+                           dim_rounding_mode, depthwise=True)

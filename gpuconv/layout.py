@@ -1,0 +1,165 @@
+"""Where a tensor lives in a texture: logical shape -> texture shape, and back.
+
+Tensors are stored unpacked, one float32 per texel of an R32F texture, in
+row-major order (as TF.js's WebGL backend stores them).  The usual layout puts
+the innermost dimension(s) across a texture row and the outer dimensions down
+the rows, so a sampler needs no division: ``row = dot(outer coords, strides)``,
+``col = dot(inner coords, strides)``.  When no split of the dimensions fits
+the texture size limit, the flat array is wrapped into a "squarish" texture and
+the sampler divides the flat index by the row length.
+
+Everything here is plain Python: the templates receive the numbers it computes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+#: The largest texture side the layout uses.  WebGL2 guarantees only 2048, but
+#: every desktop driver (Mesa llvmpipe included) offers 16384; capping here, not at
+#: the device's own limit, keeps generated programs the same on every device.
+#: Tests lower it to exercise the wrapped layouts with small arrays.
+DEFAULT_MAX_TEXTURE_SIZE = 16384
+
+#: Coordinate names of a sampler's arguments, by rank (TF.js's convention).
+COORD_NAMES = {
+    1: ("index",),
+    2: ("r", "c"),
+    3: ("r", "c", "d"),
+    4: ("b", "r", "c", "d"),
+    5: ("b", "r", "c", "d", "d2"),
+}
+
+
+def row_major_strides(shape) -> Tuple[int, ...]:
+    strides, acc = [], 1
+    for size in reversed(shape):
+        strides.append(acc)
+        acc *= size
+    return tuple(reversed(strides))
+
+
+@dataclass(frozen=True)
+class TextureLayout:
+    """A logical shape placed in a ``rows x cols`` texture.
+
+    ``split`` is the number of leading dimensions that index rows; the rest
+    index columns.  ``split is None`` means the flat index wraps at ``cols``.
+    """
+
+    shape: Tuple[int, ...]
+    rows: int
+    cols: int
+    split: Optional[int]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def coord_names(self) -> Tuple[str, ...]:
+        return COORD_NAMES[len(self.shape)]
+
+    @property
+    def wrapped(self) -> bool:
+        return self.split is None
+
+    def _terms(self, dims) -> Tuple[Tuple[str, int], ...]:
+        """(coordinate, stride) pairs for ``dims``; size-1 dimensions are squeezed out."""
+        sub_shape = [self.shape[i] for i in dims]
+        strides = row_major_strides(sub_shape)
+        return tuple(
+            (self.coord_names[i], stride)
+            for i, stride in zip(dims, strides)
+            if self.shape[i] != 1
+        )
+
+    @property
+    def row_terms(self):
+        return self._terms(range(self.split)) if not self.wrapped else ()
+
+    @property
+    def col_terms(self):
+        return self._terms(range(self.split, len(self.shape))) if not self.wrapped else ()
+
+    @property
+    def flat_terms(self):
+        return self._terms(range(len(self.shape)))
+
+    def _decomposition(self, dims):
+        """How to recover coordinates ``dims`` from one integer (for getOutputCoords).
+
+        Returns ``(name, stride, kind)`` with kind ``"zero"`` (a squeezed size-1
+        dimension), ``"divide"`` or ``"rest"`` (the last dimension that varies).
+        """
+        dims = list(dims)
+        strides = row_major_strides([self.shape[i] for i in dims])
+        varying = [i for i in dims if self.shape[i] != 1]
+        steps = []
+        for i, stride in zip(dims, strides):
+            if self.shape[i] == 1:
+                steps.append((self.coord_names[i], 0, "zero"))
+            elif i == varying[-1]:
+                steps.append((self.coord_names[i], stride, "rest"))
+            else:
+                steps.append((self.coord_names[i], stride, "divide"))
+        return tuple(steps)
+
+    @property
+    def row_decomposition(self):
+        return self._decomposition(range(self.split)) if not self.wrapped else ()
+
+    @property
+    def col_decomposition(self):
+        return self._decomposition(range(self.split, len(self.shape))) if not self.wrapped else ()
+
+    @property
+    def flat_decomposition(self):
+        return self._decomposition(range(len(self.shape)))
+
+    def pack(self, array: np.ndarray) -> np.ndarray:
+        """The ``rows x cols`` float32 texture contents for ``array`` (of ``shape``)."""
+        flat = np.ascontiguousarray(array, dtype=np.float32).reshape(-1)
+        padding = self.rows * self.cols - flat.size
+        if padding:
+            flat = np.concatenate([flat, np.zeros(padding, np.float32)])
+        return flat.reshape(self.rows, self.cols)
+
+    def unpack(self, texels: np.ndarray) -> np.ndarray:
+        """The logical array from ``rows x cols`` texture contents."""
+        return np.asarray(texels, dtype=np.float32).reshape(-1)[: self.size].reshape(self.shape)
+
+
+class TextureTooLargeError(ValueError):
+    """A tensor that no texture of the allowed size can hold."""
+
+
+def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> TextureLayout:
+    """Choose the texture shape for a logical ``shape``.
+
+    Prefers the split with the innermost dimension alone across the columns,
+    then other splits (innermost first), then a squarish wrap of the flat array.
+    """
+    shape = tuple(int(d) for d in shape)
+    if not shape:
+        shape = (1,)
+    rank = len(shape)
+    if rank not in COORD_NAMES:
+        raise ValueError(f"tensors of rank {rank} are not supported (ranks 1 to 5 are)")
+    for split in range(rank - 1, -1, -1):
+        rows, cols = math.prod(shape[:split]), math.prod(shape[split:])
+        if rows <= max_texture_size and cols <= max_texture_size:
+            return TextureLayout(shape, rows, cols, split)
+    size = math.prod(shape)
+    cols = min(math.isqrt(size - 1) + 1, max_texture_size)
+    rows = -(-size // cols)
+    if rows > max_texture_size:
+        raise TextureTooLargeError(
+            f"a tensor of shape {shape} ({size} values) does not fit in one texture: "
+            f"the limit is {max_texture_size}x{max_texture_size} = {max_texture_size ** 2} values"
+        )
+    return TextureLayout(shape, rows, cols, None)

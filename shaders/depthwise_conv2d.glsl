@@ -1,0 +1,46 @@
+{% extends "program.glsl" %}
+{#- DepthwiseConv2DProgram (TF.js): output channel d2 = d1 * multiplier + q convolves
+    input channel d1 with filter column q; one multiply-add per tap, no depth loop. -#}
+
+{% block main %}
+void main() {
+  ivec4 coords = getOutputCoords();
+  int batch = coords[0];
+  int d2 = coords[{{ channel_axis }}];
+{% if g.channel_multiplier > 1 %}
+  int d1 = d2 / {{ g.channel_multiplier }};
+  int q = d2 - d1 * {{ g.channel_multiplier }};
+{% else %}
+  int d1 = d2;
+  int q = 0;
+{% endif %}
+
+  ivec2 xRCCorner = ivec2(coords[{{ height_axis }}], coords[{{ width_axis }}]) * ivec2({{ g.stride_height }}, {{ g.stride_width }}) - ivec2({{ g.pad_top }}, {{ g.pad_left }});
+  int xRCorner = xRCCorner.x;
+  int xCCorner = xRCCorner.y;
+
+  float dotProd = 0.0;
+  for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
+    int xR = xRCorner + wR * {{ g.dilation_height }};
+    if (xR < 0 || xR >= {{ g.in_height }}) {
+      continue;
+    }
+    for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
+      int xC = xCCorner + wC * {{ g.dilation_width }};
+      if (xC < 0 || xC >= {{ g.in_width }}) {
+        continue;
+      }
+{% if channels_last %}
+      float xVal = getX(batch, xR, xC, d1);
+{% else %}
+      float xVal = getX(batch, d1, xR, xC);
+{% endif %}
+      float wVal = getW(wR, wC, d1, q);
+      dotProd += xVal * wVal;
+    }
+  }
+
+{{ fused.apply(epilogue, "dotProd", "coords", "d2") }}
+  setOutput(dotProd);
+}
+{% endblock %}

@@ -1,0 +1,38 @@
+{#- The fused epilogue shared by the convolution programs: bias, then an activation.
+    NaN passes through every activation, as it does in the NumPy oracle (so no max()). -#}
+
+{% macro activation_function(epilogue) -%}
+{% if epilogue.activation != "linear" %}
+float activation(float x{% if epilogue.activation == "prelu" %}, float alpha{% endif %}) {
+{% if epilogue.activation == "relu" %}
+  return x < 0.0 ? 0.0 : x;
+{% elif epilogue.activation == "relu6" %}
+  return x < 0.0 ? 0.0 : (x > 6.0 ? 6.0 : x);
+{% elif epilogue.activation == "elu" %}
+  return x >= 0.0 ? x : exp(x) - 1.0;
+{% elif epilogue.activation == "sigmoid" %}
+  return 1.0 / (1.0 + exp(-x));
+{% elif epilogue.activation == "leakyrelu" %}
+  return x < 0.0 ? {{ epilogue.leakyrelu_alpha | glsl_float }} * x : x;
+{% elif epilogue.activation == "prelu" %}
+  return x < 0.0 ? alpha * x : x;
+{% endif %}
+}
+{% endif %}
+{%- endmacro %}
+
+{#- Applied to `value` for output element `coords` whose channel is `channel`. -#}
+{% macro apply(epilogue, value, coords, channel) -%}
+{% if epilogue.has_bias %}
+  {{ value }} += getBias({{ channel }});
+{% endif %}
+{% if epilogue.activation == "prelu" %}
+{% if epilogue.prelu_per_channel %}
+  {{ value }} = activation({{ value }}, getPreluActivationWeights({{ channel }}));
+{% else %}
+  {{ value }} = activation({{ value }}, getPreluActivationWeights({{ coords }}.x, {{ coords }}.y, {{ coords }}.z, {{ coords }}.w));
+{% endif %}
+{% elif epilogue.activation != "linear" %}
+  {{ value }} = activation({{ value }});
+{% endif %}
+{%- endmacro %}

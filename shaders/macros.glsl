@@ -1,0 +1,60 @@
+{#- Shared pieces of every program: how a tensor is read from its texture, and which
+    output element a fragment computes.  Python (gpuconv.layout) computes the numbers. -#}
+
+{#- "b * 1024 + r * 32 + c": a sum of coordinate * stride terms (size-1 dimensions are
+    already squeezed out of `terms`). -#}
+{% macro sum_terms(terms) -%}
+{%- for name, stride in terms -%}
+{{ " + " if not loop.first }}{{ name }}{% if stride != 1 %} * {{ stride }}{% endif %}
+{%- else -%}
+0
+{%- endfor -%}
+{%- endmacro %}
+
+{#- getX(b, r, c, d): logical coordinates -> texel of the input's texture. -#}
+{% macro sampler(input) -%}
+float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }}{{ ", " if not loop.last }}{% endfor %}) {
+{% if input.layout.wrapped %}
+  // {{ input.shape_text }} wrapped into {{ input.layout.rows }}x{{ input.layout.cols }} texels
+  int index = {{ sum_terms(input.layout.flat_terms) }};
+  int texRow = index / {{ input.layout.cols }};
+  int texCol = index - texRow * {{ input.layout.cols }};
+{% else %}
+  // {{ input.shape_text }} stored as {{ input.layout.rows }}x{{ input.layout.cols }} texels
+  int texRow = {{ sum_terms(input.layout.row_terms) }};
+  int texCol = {{ sum_terms(input.layout.col_terms) }};
+{% endif %}
+  return texelFetch({{ input.name }}, ivec2(texCol, texRow), 0).r;
+}
+{%- endmacro %}
+
+{#- Recover coordinates from one integer by dividing by row-major strides. -#}
+{% macro decompose(var, steps) -%}
+{% for name, stride, kind in steps %}
+{% if kind == "zero" %}
+  int {{ name }} = 0;
+{% elif kind == "rest" %}
+  int {{ name }} = {{ var }};
+{% else %}
+  int {{ name }} = {{ var }} / {{ stride }};
+  {{ var }} -= {{ name }} * {{ stride }};
+{% endif %}
+{% endfor %}
+{%- endmacro %}
+
+{#- getOutputCoords(): the logical output element this fragment computes. -#}
+{% macro output_coords(output) -%}
+{{ output.coord_type }} getOutputCoords() {
+  // output {{ output.shape_text }} stored as {{ output.layout.rows }}x{{ output.layout.cols }} texels
+  int texRow = int(gl_FragCoord.y);
+  int texCol = int(gl_FragCoord.x);
+{% if output.layout.wrapped %}
+  int index = texRow * {{ output.layout.cols }} + texCol;
+{{ decompose("index", output.layout.flat_decomposition) }}
+{% else %}
+{{ decompose("texRow", output.layout.row_decomposition) }}
+{{ decompose("texCol", output.layout.col_decomposition) }}
+{% endif %}
+  return {{ output.coord_type }}({{ output.layout.coord_names | join(", ") }});
+}
+{%- endmacro %}
