@@ -1,6 +1,6 @@
 """gpuconv: TensorFlow.js-style WebGL convolution shaders, generated, inspected and run from Python."""
 
-from . import oracle
+from . import codegen, oracle
 from .ops import conv2d, depthwise_conv2d, shader_source
 from .runtime import GLUnavailableError, Runtime, get_runtime, use_context
 

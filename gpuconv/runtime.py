@@ -127,16 +127,14 @@ class Runtime:
         self.backend = backend or "external"
         self.thread_id = threading.get_ident()
         self.device_max_texture_size = int(self.ctx.info["GL_MAX_TEXTURE_SIZE"])
+        #: The texture side the layouts may use: the device's limit, capped at the common
+        #: default so that programs are the same on every device.  Tests lower it.
+        self.max_texture_size = min(self.device_max_texture_size, DEFAULT_MAX_TEXTURE_SIZE)
         self._programs: "OrderedDict[ProgramSpec, tuple]" = OrderedDict()
         self._quad = self.ctx.buffer(_QUAD.tobytes())
         self._check_float_targets()
 
     # -- facts -----------------------------------------------------------------
-    @property
-    def max_texture_size(self) -> int:
-        """The texture side the layouts may use: the device's limit, capped at the common default."""
-        return min(self.device_max_texture_size, DEFAULT_MAX_TEXTURE_SIZE)
-
     def info(self) -> Dict[str, object]:
         return {
             "renderer": self.ctx.info["GL_RENDERER"],

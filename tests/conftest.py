@@ -1,0 +1,39 @@
+"""Shared fixtures.  GPU tests need a GL context: without one they skip locally,
+but on CI (CI=true) they fail, because running them is the point of CI."""
+
+import os
+
+import numpy as np
+import pytest
+
+import gpuconv
+from gpuconv.runtime import GLUnavailableError
+
+
+@pytest.fixture(scope="session")
+def runtime():
+    try:
+        return gpuconv.get_runtime()
+    except GLUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"no GL context on CI: {exc}")
+        pytest.skip(f"no GL context: {exc}")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def relative_error(result, reference) -> float:
+    """Largest absolute difference, relative to the reference's largest magnitude."""
+    reference = np.asarray(reference, dtype=np.float64)
+    scale = max(float(np.max(np.abs(reference), initial=0.0)), 1e-30)
+    return float(np.max(np.abs(np.asarray(result, np.float64) - reference), initial=0.0)) / scale
+
+
+def assert_close(result, reference, tol=1e-5):
+    assert result.shape == reference.shape, (result.shape, reference.shape)
+    assert result.dtype == np.float32
+    error = relative_error(result, reference)
+    assert error <= tol, f"relative error {error:.3g} > {tol:g}"

@@ -1,0 +1,135 @@
+"""conv2d and depthwise_conv2d on the real GL path against the float64 oracle.
+
+The configurations cover input depths 1..9 (all remainders mod 4), strides 1-3,
+dilations 1-3, SAME/VALID/int/explicit padding with every rounding mode, batch 1
+and 3, 1x1 and non-square filters, non-square inputs and multipliers 1-3, with
+few enough distinct shapes that llvmpipe's per-program compile stays cheap.
+"""
+
+import numpy as np
+import pytest
+
+import gpuconv
+from conftest import assert_close
+
+CONV2D_CASES = [
+    # x (NHWC),        filter,        keyword arguments
+    ((1, 7, 7, 1), (3, 3, 1, 2), dict(padding="SAME")),
+    ((3, 8, 6, 2), (3, 3, 2, 3), dict(strides=2, padding="VALID")),
+    ((1, 9, 7, 3), (2, 3, 3, 4), dict(strides=3, padding="same")),
+    ((1, 6, 6, 4), (3, 3, 4, 2), dict(dilations=2, padding="SAME")),
+    ((1, 11, 9, 5), (3, 2, 5, 3), dict(dilations=3, padding="VALID")),
+    ((3, 7, 7, 6), (1, 1, 6, 5), dict(padding="VALID")),
+    ((1, 8, 8, 7), (1, 3, 7, 2), dict(padding=[[1, 2], [0, 3]])),
+    ((1, 7, 9, 8), (5, 2, 8, 3), dict(padding=2)),
+    ((2, 9, 9, 9), (3, 3, 9, 4), dict(strides=2, padding=1, dim_rounding_mode="ceil")),
+    ((1, 9, 9, 5), (3, 3, 5, 2), dict(strides=2, padding=1, dim_rounding_mode="round")),
+    ((1, 9, 9, 6), (3, 3, 6, 2), dict(strides=2, padding=1, dim_rounding_mode="floor")),
+    ((1, 10, 8, 3), (3, 3, 3, 3), dict(dilations=[1, 2, 1, 1], padding=[[0, 0], [2, 1], [1, 0], [0, 0]])),
+    ((2, 9, 10, 2), (2, 2, 2, 3), dict(strides=(1, 3), padding="SAME")),
+    ((1, 3, 3, 2), (5, 5, 2, 2), dict(padding="SAME")),              # filter larger than the input
+    ((1, 12, 12, 16), (3, 3, 16, 8), dict(strides=[1, 2, 2, 1], padding="SAME")),
+]
+
+DEPTHWISE_CASES = [
+    ((1, 7, 7, 1), (3, 3, 1, 1), dict(padding="SAME")),
+    ((3, 8, 6, 2), (3, 3, 2, 2), dict(strides=2, padding="VALID")),
+    ((1, 9, 7, 3), (2, 3, 3, 3), dict(strides=3, padding="SAME")),
+    ((1, 9, 9, 4), (3, 3, 4, 1), dict(dilations=3, padding="SAME")),
+    ((2, 8, 9, 5), (1, 1, 5, 2), dict(padding="VALID")),
+    ((1, 8, 8, 6), (5, 2, 6, 1), dict(padding=[[2, 1], [0, 1]])),
+    ((1, 9, 9, 7), (3, 3, 7, 2), dict(strides=2, padding=1, dim_rounding_mode="ceil")),
+    ((1, 10, 7, 9), (3, 1, 9, 3), dict(dilations=(2, 1), padding=1)),
+]
+
+
+def _ids(cases):
+    return [f"x{'x'.join(map(str, x))}-w{'x'.join(map(str, w))}-{kw}" for x, w, kw in cases]
+
+
+def _data(rng, *shapes):
+    return [rng.uniform(-1, 1, size=shape).astype(np.float32) for shape in shapes]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV2D_CASES, ids=_ids(CONV2D_CASES))
+def test_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs):
+    x, w = _data(rng, x_shape, w_shape)
+    assert_close(gpuconv.conv2d(x, w, **kwargs), gpuconv.oracle.conv2d(x, w, **kwargs))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", DEPTHWISE_CASES, ids=_ids(DEPTHWISE_CASES))
+def test_depthwise_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs):
+    x, w = _data(rng, x_shape, w_shape)
+    assert_close(gpuconv.depthwise_conv2d(x, w, **kwargs), gpuconv.oracle.depthwise_conv2d(x, w, **kwargs))
+
+
+def test_depthwise_output_channel_order_is_k_times_multiplier_plus_q(runtime, rng):
+    x, w = _data(rng, (1, 5, 5, 3), (3, 3, 3, 2))
+    y = gpuconv.depthwise_conv2d(x, w, padding="SAME")
+    for k in range(3):
+        for q in range(2):
+            single = gpuconv.oracle.conv2d(x[..., k:k + 1], w[:, :, k:k + 1, q:q + 1], padding="SAME")
+            assert_close(y[..., k * 2 + q:k * 2 + q + 1], single)
+
+
+@pytest.mark.parametrize("op", ["conv2d", "depthwise_conv2d"])
+def test_rank3_input_gives_rank3_result(runtime, rng, op):
+    x, w = _data(rng, (6, 5, 3), (3, 3, 3, 2))
+    y = getattr(gpuconv, op)(x, w, padding="SAME")
+    assert y.ndim == 3
+    assert_close(y, getattr(gpuconv.oracle, op)(x, w, padding="SAME"))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_other_float_dtypes_are_accepted_and_give_float32(runtime, rng, dtype):
+    x, w = (a.astype(dtype) for a in _data(rng, (1, 5, 5, 3), (3, 3, 3, 2)))
+    y = gpuconv.conv2d(x, w)
+    assert y.dtype == np.float32
+    assert_close(y, gpuconv.oracle.conv2d(x.astype(np.float32), w.astype(np.float32)))
+
+
+def test_float32_values_survive_the_texture_round_trip_exactly(runtime, rng):
+    # A 1x1 identity filter must return x bit for bit: the textures and the highp
+    # samplers lose nothing (a mediump sampler would round to ~16 bits).
+    x = rng.standard_normal((1, 4, 5, 3)).astype(np.float32) * np.float32(1e30)
+    y = gpuconv.conv2d(x, np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3))
+    np.testing.assert_array_equal(y, x)
+
+
+def test_repeated_calls_reuse_the_compiled_program(runtime, rng):
+    x, w = _data(rng, (1, 6, 6, 3), (3, 3, 3, 2))
+    gpuconv.conv2d(x, w, runtime=runtime)
+    cached = len(runtime._programs)
+    for _ in range(3):
+        gpuconv.conv2d(x, w, runtime=runtime)
+    assert len(runtime._programs) == cached
+
+
+@pytest.mark.parametrize("op, w_shape", [("conv2d", (3, 3, 3, 4)), ("depthwise_conv2d", (3, 3, 3, 1))])
+def test_tensors_too_large_for_one_texture_row_are_wrapped(runtime, rng, monkeypatch, op, w_shape):
+    # With the limit lowered to 80 texels, x (2x20x30x3: 1200 rows of 3, or 40 of 90) and the output
+    # no longer fit as rows x channels and are wrapped into squarish textures.
+    monkeypatch.setattr(runtime, "max_texture_size", 80)
+    x, w = _data(rng, (2, 20, 30, 3), w_shape)
+    source = gpuconv.shader_source(op, x.shape, w.shape, padding="SAME", max_texture_size=80)
+    assert "wrapped into" in source
+    y = getattr(gpuconv, op)(x, w, padding="SAME", runtime=runtime)
+    assert_close(y, getattr(gpuconv.oracle, op)(x, w, padding="SAME"))
+
+
+def test_a_runtime_refuses_calls_from_another_thread(runtime, rng):
+    import threading
+
+    x, w = _data(rng, (1, 5, 5, 3), (3, 3, 3, 2))
+    errors = []
+
+    def call():
+        try:
+            gpuconv.conv2d(x, w, runtime=runtime)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    assert errors and "belongs to the thread that created it" in errors[0]
