@@ -96,6 +96,8 @@ def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None
             f"dim_rounding_mode must be one of {', '.join(map(repr, ROUNDING_MODES))} or None, "
             f"got {_describe(dim_rounding_mode)}"
         )
+    if isinstance(padding, Padding):  # already normalised (conv1d builds its own)
+        return padding
     if isinstance(padding, str):
         kind = padding.upper()
         if kind not in PADDING_STRINGS:
@@ -147,6 +149,29 @@ def _explicit_pads(padding: Sequence, data_format: str):
             )
         rows = [rows[h_axis], rows[w_axis]]
     return tuple((int(a), int(b)) for a, b in rows)
+
+
+def normalize_padding_1d(padding, dim_rounding_mode=None) -> Padding:
+    """A conv1d padding as the :class:`Padding` of the equivalent height-1 conv2d.
+
+    Accepts ``"SAME"``/``"VALID"``, an int ``p`` (``p`` left and right, none above
+    or below: the height stays 1), ``[left, right]`` or TF.js's 4-D form
+    ``[[0, 0], [0, 0], [left, right], [0, 0]]``.
+    """
+    if isinstance(padding, (list, tuple)) and len(padding) == 2 and all(_is_int(v) for v in padding):
+        padding = [[0, 0], list(padding)]
+    elif isinstance(padding, (list, tuple)) and len(padding) == 4:
+        if any(not isinstance(row, (list, tuple)) for row in padding) or tuple(padding[1]) != (0, 0):
+            raise ValueError(f"conv1d explicit padding must be [left, right] or "
+                             f"[[0, 0], [0, 0], [left, right], [0, 0]], got {_describe(padding)}")
+        padding = [padding[0], padding[1], padding[2], padding[3]]
+    elif isinstance(padding, (list, tuple)):
+        raise ValueError(f"conv1d explicit padding must be [left, right] or "
+                         f"[[0, 0], [0, 0], [left, right], [0, 0]], got {_describe(padding)}")
+    pad = normalize_padding(padding, "NHWC", dim_rounding_mode)
+    if pad.kind == "NUMBER":
+        return Padding("NUMBER", ((0, 0), pad.pads[1]))
+    return pad
 
 
 def _round(value: float, mode: Optional[str]) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import codegen
 from .arguments import as_tensor, check_bias, check_prelu_weights, normalize_activation
-from .geometry import Conv2DGeometry, conv2d_geometry
+from .geometry import Conv2DGeometry, conv2d_geometry, normalize_padding_1d
 from .layout import DEFAULT_MAX_TEXTURE_SIZE
 from .programs import Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program
 from .runtime import Runtime, get_runtime
@@ -27,15 +27,33 @@ _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, chann
 
 @dataclass(frozen=True)
 class Plan:
-    """A planned call: its geometry, the program to run and the arrays it reads."""
+    """A planned call: the programs to run, in order, with the arrays each reads.
 
-    geometry: Conv2DGeometry
-    spec: ProgramSpec
-    arrays: Dict[str, np.ndarray]
-    batched: bool  # False when x had no batch dimension (the result drops it too)
+    Each program after the first reads the previous one's output as ``x`` (it
+    stays on the GPU).  ``out_shape`` is the shape the caller gets back.
+    """
 
-    def finish(self, result: np.ndarray) -> np.ndarray:
-        return result if self.batched else result[0]
+    steps: Tuple[Tuple[ProgramSpec, Dict[str, np.ndarray]], ...]
+    out_shape: Tuple[int, ...]
+
+    @property
+    def spec(self) -> ProgramSpec:
+        return self.steps[-1][0]
+
+    @property
+    def geometry(self) -> Conv2DGeometry:
+        return self.spec.geometry
+
+    @property
+    def specs(self) -> Tuple[ProgramSpec, ...]:
+        return tuple(spec for spec, _ in self.steps)
+
+    def run(self, runtime: Optional[Runtime] = None) -> np.ndarray:
+        runtime = runtime or get_runtime()
+        return runtime.run_chain(self.steps).reshape(self.out_shape)
+
+    def sources(self) -> Tuple[str, ...]:
+        return tuple(codegen.fragment_source(spec) for spec in self.specs)
 
 
 def _batched_shape(x_shape) -> Tuple[Tuple[int, ...], bool]:
@@ -95,12 +113,12 @@ def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilat
     if not shapes_only:
         arrays["x"] = x.reshape(x4_shape)
         arrays["W"] = filter
-    return Plan(geometry, spec, arrays, batched)
+    out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
+    return Plan(((spec, arrays),), out_shape)
 
 
-def _run(plan: Plan, runtime: Optional[Runtime]) -> np.ndarray:
-    runtime = runtime or get_runtime()
-    return plan.finish(runtime.run(plan.spec, plan.arrays))
+def _limit(runtime: Optional[Runtime]) -> int:
+    return (runtime or get_runtime()).max_texture_size
 
 
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
@@ -136,8 +154,8 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
     plan = plan_conv2d(x, filter, strides, padding, data_format, dilations, dim_rounding_mode,
                        groups=groups, bias=bias, activation=activation,
                        leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
-                       max_texture_size=(runtime or get_runtime()).max_texture_size)
-    return _run(plan, runtime)
+                       max_texture_size=_limit(runtime))
+    return plan.run(runtime)
 
 
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
@@ -158,27 +176,163 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
     plan = plan_conv2d(x, filter, strides, padding, data_format, dilations, dim_rounding_mode,
                        bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
                        prelu_weights=prelu_weights, depthwise=True,
-                       max_texture_size=(runtime or get_runtime()).max_texture_size)
-    return _run(plan, runtime)
+                       max_texture_size=_limit(runtime))
+    return plan.run(runtime)
 
 
-_SHADER_OPS = {"conv2d": False, "depthwise_conv2d": True}
+def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
+                          data_format="NHWC", dilations=1, *,
+                          max_texture_size=DEFAULT_MAX_TEXTURE_SIZE, shapes_only=False) -> Plan:
+    """A depthwise program chained into a 1x1 conv2d program (the intermediate stays on the GPU)."""
+    depthwise = plan_conv2d(x, depthwise_filter, strides, padding, data_format, dilations,
+                            depthwise=True, max_texture_size=max_texture_size, shapes_only=shapes_only)
+    if shapes_only:
+        pointwise_shape = tuple(pointwise_filter)
+    else:
+        pointwise_filter = as_tensor(pointwise_filter, "pointwise_filter", ranks=(4,),
+                                     layout="[1, 1, in_channels * channel_multiplier, out_channels]")
+        pointwise_shape = pointwise_filter.shape
+    channels = depthwise.geometry.out_channels
+    if len(pointwise_shape) != 4 or pointwise_shape[:3] != (1, 1, channels):
+        raise ValueError(
+            f"pointwise_filter must have shape [1, 1, in_channels * channel_multiplier, out_channels] = "
+            f"[1, 1, {channels}, out_channels], got {tuple(pointwise_shape)}"
+        )
+    geometry = conv2d_geometry(depthwise.geometry.out_shape, pointwise_shape, 1, "VALID", data_format)
+    spec = conv2d_program(geometry, Epilogue(), max_texture_size)
+    arrays = {} if shapes_only else {"W": pointwise_filter}
+    out_shape = geometry.out_shape if len(depthwise.out_shape) == 4 else geometry.out_shape[1:]
+    return Plan(depthwise.steps + ((spec, arrays),), out_shape)
 
 
-def shader_source(op: str, x_shape, filter_shape, strides=1, padding="VALID", data_format="NHWC",
-                  dilations=1, dim_rounding_mode=None, *,
-                  max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **fused) -> str:
+_CONV1D_FORMATS = {"NWC": "NHWC", "NCW": "NCHW"}
+
+
+def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
+                dim_rounding_mode=None, *, max_texture_size=DEFAULT_MAX_TEXTURE_SIZE,
+                shapes_only=False) -> Plan:
+    """conv1d as TF.js runs it: a conv2d of height 1."""
+    if not isinstance(data_format, str) or data_format.upper() not in _CONV1D_FORMATS:
+        raise ValueError(f"data_format must be 'NWC' or 'NCW' for conv1d, got {data_format!r}")
+    data_format = data_format.upper()
+    layout = "[batch, width, channels]" if data_format == "NWC" else "[batch, channels, width]"
+    if shapes_only:
+        x_shape, filter_shape = tuple(x), tuple(filter)
+        if len(x_shape) not in (2, 3):
+            raise ValueError(f"x must be rank 2 or 3 ({layout}), got shape {x_shape}")
+        if len(filter_shape) != 3:
+            raise ValueError(f"filter must be rank 3 ([filter_width, in_channels, out_channels]), "
+                             f"got shape {filter_shape}")
+    else:
+        x = as_tensor(x, "x", ranks=(2, 3), layout=layout)
+        filter = as_tensor(filter, "filter", ranks=(3,), layout="[filter_width, in_channels, out_channels]")
+        x_shape, filter_shape = x.shape, filter.shape
+    batched = len(x_shape) == 3
+    x3_shape = x_shape if batched else (1,) + tuple(x_shape)
+    # Height 1 goes just before width in either layout: [N, 1, W, C] or [N, C, 1, W].
+    x4_shape = x3_shape[:-1] + (1, x3_shape[-1]) if data_format == "NCW" else \
+        (x3_shape[0], 1) + tuple(x3_shape[1:])
+    filter4_shape = (1,) + tuple(filter_shape)
+    if not _is_int_like(stride) or not _is_int_like(dilation):
+        raise TypeError(f"stride and dilation must be positive ints for conv1d, got stride={stride!r}, "
+                        f"dilation={dilation!r}")
+    plan = plan_conv2d(
+        x4_shape if shapes_only else x.reshape(x4_shape),
+        filter4_shape if shapes_only else filter.reshape(filter4_shape),
+        (1, stride), normalize_padding_1d(padding, dim_rounding_mode), _CONV1D_FORMATS[data_format],
+        (1, dilation), dim_rounding_mode, max_texture_size=max_texture_size, shapes_only=shapes_only,
+    )
+    g = plan.geometry
+    out_shape = (g.batch, g.out_width, g.out_channels) if data_format == "NWC" else \
+        (g.batch, g.out_channels, g.out_width)
+    return Plan(plan.steps, out_shape if batched else out_shape[1:])
+
+
+def _is_int_like(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
+                     data_format="NHWC", dilations=1, *, runtime: Optional[Runtime] = None) -> np.ndarray:
+    """Depthwise then pointwise (1x1) convolution, as ``tf.nn.separable_conv2d`` defines it.
+
+    ``depthwise_filter`` is ``[FH, FW, in_channels, channel_multiplier]``,
+    ``pointwise_filter`` ``[1, 1, in_channels * channel_multiplier, out_channels]``.
+    Runs two programs; the depthwise result stays in a GPU texture between them.
+
+    Example:
+        >>> y = gpuconv.separable_conv2d(np.ones((1, 8, 8, 3), np.float32),
+        ...     np.ones((3, 3, 3, 2), np.float32), np.ones((1, 1, 6, 4), np.float32), padding="SAME")
+        >>> y.shape
+        (1, 8, 8, 4)
+    """
+    plan = plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides, padding, data_format,
+                                 dilations, max_texture_size=_limit(runtime))
+    return plan.run(runtime)
+
+
+def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, dim_rounding_mode=None,
+           *, runtime: Optional[Runtime] = None) -> np.ndarray:
+    """1-D convolution as ``tf.conv1d`` (TF.js) defines it, run as a conv2d of height 1.
+
+    ``x`` is ``[batch, width, channels]`` (NWC) or ``[batch, channels, width]``
+    (NCW), with or without the batch dimension; ``filter`` is
+    ``[filter_width, in_channels, out_channels]``; ``padding`` is ``"SAME"``,
+    ``"VALID"``, an int (left and right), ``[left, right]`` or TF.js's 4-D form
+    ``[[0, 0], [0, 0], [left, right], [0, 0]]``.
+
+    Example:
+        >>> gpuconv.conv1d(np.ones((1, 10, 3), np.float32), np.ones((3, 3, 2), np.float32)).shape
+        (1, 8, 2)
+    """
+    plan = plan_conv1d(x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
+                       max_texture_size=_limit(runtime))
+    return plan.run(runtime)
+
+
+def _plan_shapes(op: str, x_shape, filter_shape, args, kwargs, max_texture_size) -> Plan:
+    if op in ("conv2d", "depthwise_conv2d"):
+        return plan_conv2d(x_shape, filter_shape, *args, depthwise=op == "depthwise_conv2d",
+                           max_texture_size=max_texture_size, shapes_only=True, **kwargs)
+    if op == "separable_conv2d":
+        kwargs = dict(kwargs)
+        pointwise = kwargs.pop("pointwise_filter_shape", None)
+        if pointwise is None:
+            raise TypeError("separable_conv2d needs pointwise_filter_shape=[1, 1, C * multiplier, out_channels]")
+        return plan_separable_conv2d(x_shape, filter_shape, pointwise, *args,
+                                     max_texture_size=max_texture_size, shapes_only=True, **kwargs)
+    if op == "conv1d":
+        return plan_conv1d(x_shape, filter_shape, *args, max_texture_size=max_texture_size,
+                           shapes_only=True, **kwargs)
+    raise ValueError(f"op must be one of {', '.join(map(repr, SHADER_OPS))}, got {op!r}")
+
+
+#: The ops whose programs :func:`shader_source` can show.
+SHADER_OPS = ("conv2d", "depthwise_conv2d", "separable_conv2d", "conv1d")
+
+
+def shader_sources(op: str, x_shape, filter_shape, *args,
+                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> Tuple[str, ...]:
+    """Every fragment program ``op`` would run for these shapes, in order (no GL needed).
+
+    ``separable_conv2d`` runs two (depthwise, then pointwise; pass
+    ``pointwise_filter_shape=``), the other ops one.
+    """
+    return _plan_shapes(op, x_shape, filter_shape, args, kwargs, max_texture_size).sources()
+
+
+def shader_source(op: str, x_shape, filter_shape, *args,
+                  max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> str:
     """The complete GLSL ES 3.00 fragment program that ``op`` would run for these shapes.
 
-    ``op`` is ``"conv2d"`` or ``"depthwise_conv2d"``; the other arguments are
-    those of the op (shapes instead of arrays).  Needs no GL context.
+    ``op`` is one of ``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"`` or
+    ``"separable_conv2d"``; the other arguments are the op's own (shapes instead
+    of arrays; fused ``bias``/``prelu_weights`` as arrays).  Needs no GL context.
+    For ``separable_conv2d`` (two programs) the sources follow each other,
+    separated by a ``// ----`` line; :func:`shader_sources` gives them apart.
 
     Example:
         >>> print(gpuconv.shader_source("conv2d", (1, 7, 7, 6), (3, 3, 6, 4), padding="SAME"))
     """
-    if op not in _SHADER_OPS:
-        raise ValueError(f"op must be one of {', '.join(map(repr, _SHADER_OPS))}, got {op!r}")
-    plan = plan_conv2d(x_shape, filter_shape, strides, padding, data_format, dilations,
-                       dim_rounding_mode, depthwise=_SHADER_OPS[op],
-                       max_texture_size=max_texture_size, shapes_only=True, **fused)
-    return codegen.fragment_source(plan.spec)
+    sources = shader_sources(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size, **kwargs)
+    return "\n// ---- next program ----\n\n".join(sources)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -229,17 +229,32 @@ class Runtime:
 
     def run(self, spec: ProgramSpec, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         """Upload ``arrays`` (by input name), draw ``spec``, read the result back."""
-        textures = {}
+        return self.run_chain([(spec, arrays)])
+
+    def run_chain(self, steps: Sequence[Tuple[ProgramSpec, Mapping[str, np.ndarray]]]) -> np.ndarray:
+        """Run programs one after another; each later program reads the previous output as ``x``.
+
+        Intermediate results stay in GPU textures; only the last one is read back
+        (separable convolution is a depthwise program chained into a 1x1 conv2d).
+        """
+        textures, previous = [], None
         try:
-            for item in spec.inputs:
-                textures[item.name] = self.upload(arrays[item.name], item.layout)
-            output = self.draw(spec, textures)
-            try:
-                return self.download(output, spec.output.layout)
-            finally:
-                output.release()
+            for position, (spec, arrays) in enumerate(steps):
+                inputs = {}
+                for item in spec.inputs:
+                    if position and item.name == "x":
+                        if item.layout != steps[position - 1][0].output.layout:
+                            raise ValueError(f"{spec.name} expects x laid out as {item.layout}, but the "
+                                             f"previous program writes {steps[position - 1][0].output.layout}")
+                        inputs["x"] = previous
+                    else:
+                        inputs[item.name] = self.upload(arrays[item.name], item.layout)
+                        textures.append(inputs[item.name])
+                previous = self.draw(spec, inputs)
+                textures.append(previous)
+            return self.download(previous, steps[-1][0].output.layout)
         finally:
-            for texture in textures.values():
+            for texture in textures:
                 texture.release()
 
     def release(self) -> None:
