@@ -69,17 +69,31 @@ def check_bias(bias, out_channels: int):
     return bias.reshape(out_channels)
 
 
+def check_alpha(leakyrelu_alpha) -> float:
+    """The leaky ReLU slope as a float (it is baked into the program as a float32 constant)."""
+    if isinstance(leakyrelu_alpha, bool) or not isinstance(leakyrelu_alpha, numbers.Real) \
+            or not np.isfinite(leakyrelu_alpha):
+        raise TypeError(f"leakyrelu_alpha must be a finite real number, got {leakyrelu_alpha!r}")
+    return float(leakyrelu_alpha)
+
+
 def check_prelu_weights(weights, out_shape, channel_axis: int):
     """PReLU weights as ``(array, per_channel)``.
 
-    ``weights`` must broadcast to ``out_shape``.  When they vary only along the
+    A ``[C]`` vector is one weight per channel in either data format.  Other
+    ``weights`` must broadcast to ``out_shape``; when they vary only along the
     channel axis (a ``[C]`` vector, ``[1, 1, C]``, a scalar, ...), they come back
     as a ``[C]`` vector with ``per_channel=True``; otherwise broadcast to the
-    full output shape.
+    full output shape.  ``channel_axis`` may be negative.
     """
+    channel_axis %= len(out_shape)
     if weights is None:
-        raise ValueError("prelu_weights must be given when activation is 'prelu'")
+        raise ValueError("activation 'prelu' needs prelu_weights (shape [out_channels] "
+                         "or broadcastable to the output)")
     weights = as_tensor(weights, "prelu_weights", ranks=tuple(range(len(out_shape) + 1)))
+    channels = out_shape[channel_axis]
+    if weights.shape == (channels,):  # one weight per channel, whatever the data format
+        return weights, True
     aligned = weights.reshape((1,) * (len(out_shape) - weights.ndim) + weights.shape)
     try:
         np.broadcast_shapes(aligned.shape, tuple(out_shape))
@@ -87,7 +101,6 @@ def check_prelu_weights(weights, out_shape, channel_axis: int):
         raise ValueError(f"prelu_weights of shape {weights.shape} do not broadcast to the output "
                          f"shape {tuple(out_shape)}; give one weight per channel "
                          f"({out_shape[channel_axis]},) or an array broadcastable to the output") from None
-    channels = out_shape[channel_axis]
     if all(size == 1 for axis, size in enumerate(aligned.shape) if axis != channel_axis):
         return np.broadcast_to(aligned.reshape(-1), (channels,)), True
     return np.broadcast_to(aligned, tuple(out_shape)), False

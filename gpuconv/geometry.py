@@ -9,7 +9,10 @@ TensorFlow.js (``conv_util.computeConv2DInfo``):
 * ``"SAME"``: ``out = ceil(in / stride)``, the total pad split with the smaller
   half before (top/left) and the larger after;
 * an int ``p``: ``p`` on every side, ``out = rounding((in - eff + 2p) / stride + 1)``
-  where the rounding is ``dim_rounding_mode`` (truncation when it is ``None``);
+  where the rounding is ``dim_rounding_mode`` (truncation when it is ``None``).
+  Each axis uses its own filter size and stride.  (TF.js 4.x applies the filter
+  height and stride height to the width as well, which differs for non-square
+  filters or strides; PyTorch, Caffe and TF's explicit pads agree with the per-axis rule.);
 * explicit pads: ``out = floor((in + before + after - eff) / stride) + 1``;
 
 with ``eff = (filter - 1) * dilation + 1`` the dilated ("effective") filter size.
@@ -151,23 +154,33 @@ def _explicit_pads(padding: Sequence, data_format: str):
     return tuple((int(a), int(b)) for a, b in rows)
 
 
-def normalize_padding_1d(padding, dim_rounding_mode=None) -> Padding:
+def normalize_padding_1d(padding, data_format: str = "NWC", dim_rounding_mode=None) -> Padding:
     """A conv1d padding as the :class:`Padding` of the equivalent height-1 conv2d.
 
     Accepts ``"SAME"``/``"VALID"``, an int ``p`` (``p`` left and right, none above
-    or below: the height stays 1), ``[left, right]`` or TF.js's 4-D form
+    or below: the height stays 1), ``[left, right]``, ``[[0, 0], [left, right]]``,
+    the 3-row form in the data format's order, or TF.js's conv2d form
     ``[[0, 0], [0, 0], [left, right], [0, 0]]``.
     """
-    if isinstance(padding, (list, tuple)) and len(padding) == 2 and all(_is_int(v) for v in padding):
-        padding = [[0, 0], list(padding)]
-    elif isinstance(padding, (list, tuple)) and len(padding) == 4:
-        if any(not isinstance(row, (list, tuple)) for row in padding) or tuple(padding[1]) != (0, 0):
-            raise ValueError(f"conv1d explicit padding must be [left, right] or "
-                             f"[[0, 0], [0, 0], [left, right], [0, 0]], got {_describe(padding)}")
-        padding = [padding[0], padding[1], padding[2], padding[3]]
-    elif isinstance(padding, (list, tuple)):
-        raise ValueError(f"conv1d explicit padding must be [left, right] or "
-                         f"[[0, 0], [0, 0], [left, right], [0, 0]], got {_describe(padding)}")
+    if isinstance(padding, (list, tuple)):
+        rows = list(padding)
+        if len(rows) == 2 and all(_is_int(v) for v in rows):
+            rows = [[0, 0], rows]
+        elif len(rows) in (2, 3, 4) and all(isinstance(r, (list, tuple)) and len(r) == 2 for r in rows):
+            width_axis = {2: 1, 3: 1 if data_format == "NWC" else 2, 4: 2}[len(rows)]
+            if any(list(r) != [0, 0] for axis, r in enumerate(rows) if axis != width_axis):
+                rows = None
+            else:
+                rows = [[0, 0], list(rows[width_axis])]
+        else:
+            rows = None
+        if rows is None:
+            three_rows = "[[0, 0], [left, right], [0, 0]]" if data_format == "NWC" else "[[0, 0], [0, 0], [left, right]]"
+            raise ValueError(
+                f"explicit conv1d padding must be [left, right], [[0, 0], [left, right]], {three_rows} "
+                f"or TF.js's conv2d form [[0, 0], [0, 0], [left, right], [0, 0]], got {_describe(padding)}"
+            )
+        padding = rows
     pad = normalize_padding(padding, "NHWC", dim_rounding_mode)
     if pad.kind == "NUMBER":
         return Padding("NUMBER", ((0, 0), pad.pads[1]))

@@ -15,7 +15,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from . import codegen
-from .arguments import as_tensor, check_bias, check_prelu_weights, normalize_activation
+from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
 from .geometry import Conv2DGeometry, conv2d_geometry, normalize_padding_1d
 from .layout import DEFAULT_MAX_TEXTURE_SIZE
 from .programs import Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program
@@ -76,10 +76,7 @@ def _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weight
     elif prelu_weights is not None:
         raise ValueError(f"prelu_weights is only used with activation='prelu', got activation={activation!r}")
     if activation == "leakyrelu":
-        if isinstance(leakyrelu_alpha, bool) or not isinstance(leakyrelu_alpha, (int, float, np.floating)) \
-                or not np.isfinite(leakyrelu_alpha):
-            raise TypeError(f"leakyrelu_alpha must be a finite number, got {leakyrelu_alpha!r}")
-        alpha = float(np.float32(leakyrelu_alpha))
+        alpha = float(np.float32(check_alpha(leakyrelu_alpha)))
     else:
         alpha = 0.2  # unused: keep the spec (and so the program cache key) independent of it
     return Epilogue(activation, bias is not None, alpha, per_channel), arrays
@@ -239,7 +236,7 @@ def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilatio
     plan = plan_conv2d(
         x4_shape if shapes_only else x.reshape(x4_shape),
         filter4_shape if shapes_only else filter.reshape(filter4_shape),
-        (1, stride), normalize_padding_1d(padding, dim_rounding_mode), _CONV1D_FORMATS[data_format],
+        (1, stride), normalize_padding_1d(padding, data_format, dim_rounding_mode), _CONV1D_FORMATS[data_format],
         (1, dilation), dim_rounding_mode, max_texture_size=max_texture_size, shapes_only=shapes_only,
     )
     g = plan.geometry

@@ -1,0 +1,714 @@
+"""The ``gpuconv`` command: print, run and test the convolution programs from a shell.
+
+Subcommands (each has ``--help`` with an example to copy):
+
+* ``gpuconv shader OP --input 1x7x7x6 --filter 3x3x6x4 ...``: print the generated GLSL;
+* ``gpuconv run OP --input x.npy --filter w.npy ... [--check]``: run an op on .npy files;
+* ``gpuconv selftest [--quick]``: a fixed matrix of convolutions, GPU against the oracle;
+* ``gpuconv info``: the GL device and the versions in use;
+* ``gpuconv demo``: one real convolution, timed and checked.
+
+Exit codes: 0 success, 1 a result outside the tolerance, 2 bad arguments,
+3 no usable OpenGL, 4 an unexpected error (``--debug`` shows its traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import __version__, oracle
+from .arguments import ACTIVATIONS
+from .geometry import DATA_FORMATS, ROUNDING_MODES
+from .ops import conv2d, depthwise_conv2d, plan_conv2d, shader_source
+from .programs import shape_text
+from .runtime import GLUnavailableError, get_runtime
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_GL, EXIT_INTERNAL = 0, 1, 2, 3, 4
+DEFAULT_TOLERANCE = 1e-5
+
+
+# ---------------------------------------------------------------------------
+# the ops the command knows: one entry each
+
+
+@dataclass(frozen=True)
+class OpEntry:
+    """How the command calls one op: on the GPU, in the oracle, and how it plans."""
+
+    gpu: Callable            # gpuconv.<op>(x, filter, ...)
+    oracle: Callable         # gpuconv.oracle.<op>, same signature, float64
+    depthwise: bool          # what plan_conv2d needs to plan it (for --annotate)
+    filter_layout: str
+    grouped: bool = False    # accepts --groups
+    summary: str = ""
+
+
+OPS = {
+    "conv2d": OpEntry(conv2d, oracle.conv2d, depthwise=False, grouped=True,
+                      filter_layout="filter_height x filter_width x in_channels/groups x out_channels",
+                      summary="2-D convolution (tf.nn.conv2d; fused bias/activation as tf.fused.conv2d)"),
+    "depthwise_conv2d": OpEntry(depthwise_conv2d, oracle.depthwise_conv2d, depthwise=True,
+                                filter_layout="filter_height x filter_width x in_channels x channel_multiplier",
+                                summary="depthwise 2-D convolution (tf.nn.depthwise_conv2d)"),
+}
+
+
+# ---------------------------------------------------------------------------
+# parse helpers (argparse `type=` functions: they raise ArgumentTypeError)
+
+
+def _positive_ints(text: str, sep: str, what: str, example: str) -> Tuple[int, ...]:
+    parts = text.strip().lower().split(sep)
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected {what} written like {example} (positive integers joined by '{sep}'), got {text!r}")
+    return values
+
+
+def parse_shape(text: str) -> Tuple[int, ...]:
+    """``"1x7x7x6"`` -> ``(1, 7, 7, 6)``."""
+    return _positive_ints(text, "x", "a shape", "1x7x7x6")
+
+
+def parse_pair(text: str):
+    """``"2"`` -> ``2``; ``"2x1"`` -> ``(2, 1)`` (height, width)."""
+    values = _positive_ints(text, "x", "one integer or an HxW pair", "2 or 2x1")
+    if len(values) > 2:
+        raise argparse.ArgumentTypeError(
+            f"expected one integer or an HxW pair written like 2 or 2x1, got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def parse_padding(text: str):
+    """``same``/``valid`` -> ``"SAME"``/``"VALID"``; ``1`` -> ``1``; ``T,B,L,R`` -> ``[[T, B], [L, R]]``."""
+    word = text.strip().upper()
+    if word in ("SAME", "VALID"):
+        return word
+    try:
+        values = [int(p) for p in word.split(",")]
+    except ValueError:
+        values = []
+    if len(values) in (1, 4) and min(values) >= 0:
+        return values[0] if len(values) == 1 else [values[0:2], values[2:4]]
+    raise argparse.ArgumentTypeError(
+        f"expected same, valid, a number of pixels (1) or explicit pads top,bottom,left,right "
+        f"(1,0,2,1), got {text!r}")
+
+
+def padding_text(padding) -> str:
+    """The inverse of :func:`parse_padding`, for tables."""
+    if isinstance(padding, list):
+        return ",".join(str(v) for pair in padding for v in pair)
+    return str(padding)
+
+
+def _upper(text: str) -> str:
+    return text.upper()
+
+
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number like 1e-5, got {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# argument parser
+
+
+class UsageError(ValueError):
+    """A bad command line; reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _add_conv_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("convolution")
+    g.add_argument("--strides", type=parse_pair, default=1, metavar="S|HxW",
+                   help="stride, one for both axes (2) or height x width (2x1); default 1")
+    g.add_argument("--dilations", type=parse_pair, default=1, metavar="D|HxW",
+                   help="dilation rate, like --strides; strides and dilations cannot both exceed 1")
+    g.add_argument("--padding", type=parse_padding, default="VALID", metavar="PAD",
+                   help="same, valid (default), a number of pixels on every side (1), "
+                        "or explicit pads top,bottom,left,right (1,0,2,1)")
+    g.add_argument("--dim-rounding-mode", type=_lower, choices=ROUNDING_MODES, default=None,
+                   help="rounding of the output size when --padding is a number (default: truncate)")
+    g.add_argument("--data-format", type=_upper, choices=DATA_FORMATS, default="NHWC",
+                   help="layout of the input and output (default NHWC); the filter layout does not change")
+    g.add_argument("--groups", type=int, default=1, metavar="N",
+                   help="grouped convolution (conv2d only); default 1")
+    g.add_argument("--activation", type=_lower, choices=ACTIVATIONS, default=None,
+                   help="fused activation after the convolution (and bias)")
+    g.add_argument("--leakyrelu-alpha", type=float, default=0.2, metavar="A",
+                   help="slope for --activation leakyrelu (default 0.2)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of an error")
+
+    parser = _Parser(
+        prog="gpuconv",
+        description="Generate, inspect and run TensorFlow.js-style WebGL convolution shaders "
+                    "headless, checked against a float64 NumPy oracle.",
+        epilog="examples:\n"
+               "  gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same\n"
+               "  gpuconv selftest --quick\n\n"
+               "exit codes: 0 ok, 1 result outside the tolerance, 2 bad arguments, "
+               "3 no usable OpenGL, 4 unexpected error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"gpuconv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    ops_help = "; ".join(f"{name}: {entry.summary}" for name, entry in OPS.items())
+
+    def add(name, help, description, example, func):
+        paragraphs = [textwrap.fill(text, 88) for text in description.split("\n")]
+        p = sub.add_parser(name, help=help, description="\n".join(paragraphs) + f"\n\nexample:\n  {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    p = add("shader", "print the GLSL fragment program an op runs",
+            "Print the GLSL ES 3.00 fragment program that OP runs for these shapes "
+            "(no GL needed).\nShapes are written like 1x7x7x6, in --data-format order for the input.",
+            "gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same --annotate", cmd_shader)
+    p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
+    p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
+                   help="input shape, e.g. 1x7x7x6 (NHWC) or 1x6x7x7 (NCHW); the batch may be left out")
+    p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
+                   help="filter shape, e.g. 3x3x6x4 (" + "; ".join(
+                       f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
+    _add_conv_options(p)
+    p.add_argument("--bias", action="store_true", help="fuse a per-channel bias")
+    p.add_argument("--annotate", action="store_true",
+                   help="add '//' comments after the #version line with the parameters that shaped "
+                        "the program (shapes, texture shapes, strides, pads, depth split); "
+                        "the output stays valid GLSL")
+    p.add_argument("--line-numbers", action="store_true",
+                   help="prefix lines with their number in the compiled program, to read compiler "
+                        "errors (the output is then NOT valid GLSL; --annotate lines get no number)")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    p = add("run", "run an op on .npy files on the GPU",
+            "Run OP on the GPU on arrays from .npy files and save the float32 result.\n"
+            "--check also runs the float64 NumPy oracle and exits 1 if the error relative to the "
+            "output's largest magnitude exceeds --tolerance.",
+            "gpuconv run conv2d --input x.npy --filter w.npy --padding same --output y.npy --check",
+            cmd_run)
+    p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
+    p.add_argument("--input", required=True, metavar="X.npy", help="the input tensor")
+    p.add_argument("--filter", required=True, metavar="W.npy", help="the filter")
+    _add_conv_options(p)
+    p.add_argument("--bias", metavar="B.npy", help="fused bias, one value per output channel")
+    p.add_argument("--prelu-weights", metavar="P.npy", help="weights for --activation prelu")
+    p.add_argument("--output", metavar="Y.npy", help="save the float32 result here")
+    p.add_argument("--check", action="store_true", help="compare with the float64 oracle")
+    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
+                   help=f"largest relative error --check accepts (default {DEFAULT_TOLERANCE:g})")
+
+    p = add("selftest", "run a fixed matrix of convolutions and compare with the oracle",
+            f"Run {len(SELFTEST_CASES)} convolutions (both ops, input depths 1-9, strides, dilations, "
+            f"every padding form, NHWC and NCHW, batches 1 and 3, grouped, fused) on the GPU "
+            f"with seeded random data in [-1, 1], compare each with "
+            f"the float64 oracle and print a table. Exits 1 if any fails.",
+            "gpuconv selftest --quick", cmd_selftest)
+    p.add_argument("--quick", action="store_true",
+                   help=f"run only {sum(c.quick for c in SELFTEST_CASES)} of the cases")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
+                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+
+    add("info", "show the GL device and versions",
+        "Show the OpenGL device gpuconv runs on (renderer, vendor, version, limits, backend) "
+        "and the versions of gpuconv and moderngl.", "gpuconv info", cmd_info)
+
+    p = add("demo", "run one real convolution, timed and checked",
+            "Run a 3x3 convolution of a 1x64x64x16 input to 32 channels (SAME, stride 1) on the "
+            "default headless GPU, time it and check it against the float64 oracle.",
+            "gpuconv demo", cmd_demo)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
+                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# shared pieces
+
+
+def _conv_kwargs(args, entry: OpEntry) -> dict:
+    kwargs = dict(strides=args.strides, padding=args.padding, data_format=args.data_format,
+                  dilations=args.dilations, dim_rounding_mode=args.dim_rounding_mode)
+    if entry.grouped:
+        kwargs["groups"] = args.groups
+    elif args.groups != 1:
+        raise UsageError(f"--groups is not an option of {args.op} "
+                         f"(only of {', '.join(n for n, e in OPS.items() if e.grouped)})")
+    return kwargs
+
+
+def compare(result: np.ndarray, expected: np.ndarray) -> Tuple[float, float]:
+    """Max abs error and that error relative to the largest magnitude of ``expected``."""
+    if result.shape != expected.shape:
+        raise AssertionError(f"result shape {result.shape} != oracle shape {expected.shape}")
+    if result.size == 0:
+        return 0.0, 0.0
+    result = result.astype(np.float64)
+    # Equal values (the same infinity included) and NaN against NaN count as no error.
+    same = (result == expected) | (np.isnan(result) & np.isnan(expected))
+    with np.errstate(invalid="ignore"):
+        error = np.where(same, 0.0, np.abs(result - expected))
+    if np.isnan(error).any():
+        return float("nan"), float("nan")
+    max_abs = float(np.max(error))
+    finite = np.abs(expected[np.isfinite(expected)])
+    scale = float(np.max(finite)) if finite.size else 0.0
+    if scale == 0:
+        return max_abs, 0.0 if max_abs == 0 else float("inf")
+    return max_abs, max_abs / scale
+
+
+def passed(rel_error: float, tolerance: float) -> bool:
+    return bool(rel_error <= tolerance)  # False for NaN
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms"
+
+
+def _load(path: Optional[str], option: str) -> Optional[np.ndarray]:
+    if path is None:
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{option}: cannot read {path!r} as a .npy array: {exc}") from exc
+
+
+def _emit(text: str, output: Optional[str]) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"--output: cannot write {output!r}: {exc}") from exc
+    print(f"gpuconv: wrote {output}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# gpuconv shader
+
+
+def annotation(op: str, plan, dim_rounding_mode: Optional[str] = None) -> List[str]:
+    """``//`` comment lines with the parameters that shaped ``plan``'s program."""
+    g, spec = plan.geometry, plan.spec
+    entry = OPS[op]
+    textures = ", ".join(f"{i.name} {i.layout.rows}x{i.layout.cols}{' (wrapped)' if i.layout.wrapped else ''}"
+                         for i in spec.inputs)
+    out = spec.output.layout
+    textures += f", output {out.rows}x{out.cols}{' (wrapped)' if out.wrapped else ''}"
+    if g.depthwise:
+        depth = (f"{g.in_channels} channels; depthwise: each output channel reads one input "
+                 f"channel (no vec4 depth loop)")
+        split = ("channel multiplier", str(g.channel_multiplier))
+    else:
+        context = spec.template_context()
+        depth = (f"{g.in_channels_per_group} per group = {context['depth_vec4']} (vec4 part) + "
+                 f"{context['depth_remainder']} (remainder)")
+        split = ("groups", str(g.groups))
+    kind = g.padding_kind.lower()
+    if g.padding_kind == "NUMBER":
+        kind += f" (output size rounding: {dim_rounding_mode or 'truncate'})"
+    epilogue = spec.epilogue
+    fused = ["bias"] if epilogue.has_bias else []
+    if epilogue.activation == "leakyrelu":
+        fused.append(f"activation leakyrelu (alpha {epilogue.leakyrelu_alpha:g})")
+    elif epilogue.activation != "linear":
+        fused.append(f"activation {epilogue.activation}")
+    rows = [
+        ("op", f"{op} ({spec.name}, template {spec.template})"),
+        ("x", f"{shape_text(g.in_shape)} ({g.data_format})"),
+        ("filter", f"{shape_text(g.filter_shape)} ({entry.filter_layout})"),
+        ("output", f"{shape_text(g.out_shape)} ({g.data_format})"),
+        ("textures", f"{textures} (rows x cols)"),
+        ("strides", f"{g.stride_height}x{g.stride_width}"),
+        ("dilations", f"{g.dilation_height}x{g.dilation_width}"),
+        ("pads", f"top {g.pad_top}, bottom {g.pad_bottom}, left {g.pad_left}, right {g.pad_right}"),
+        ("padding", kind),
+        ("input depth", depth),
+        split,
+        ("fused", ", ".join(fused) or "none"),
+    ]
+    width = max(len(k) for k, _ in rows) + 1
+    rule = "// " + "-" * 70
+    return [rule, f"// gpuconv {__version__}: the parameters that shaped this program", rule] + \
+           [f"// {k + ':':<{width}} {v}" for k, v in rows] + [rule]
+
+
+def number_lines(source_lines: Sequence[str], annotated_after_first: int = 0) -> List[str]:
+    """Prefix each line with its number in the compiled program.
+
+    ``annotated_after_first`` annotation lines follow line 1; they get no number,
+    so the numbers match the compiler's messages about the plain program.
+    """
+    width = len(str(len(source_lines) - annotated_after_first))
+    numbered, n = [], 0
+    for i, line in enumerate(source_lines):
+        if 1 <= i <= annotated_after_first:
+            numbered.append(f"{'':>{width}} | {line}".rstrip())
+        else:
+            n += 1
+            numbered.append(f"{n:>{width}} | {line}".rstrip())
+    return numbered
+
+
+def cmd_shader(args) -> int:
+    entry = OPS[args.op]
+    conv = _conv_kwargs(args, entry)
+    # A plan without the epilogue tells the output channels; the dummy fused inputs need only that.
+    base = plan_conv2d(args.input, args.filter, depthwise=entry.depthwise, shapes_only=True, **conv)
+    out_channels = base.geometry.out_channels
+    fused = {"activation": args.activation, "leakyrelu_alpha": args.leakyrelu_alpha}
+    if args.bias:
+        fused["bias"] = np.zeros(out_channels, np.float32)
+    if args.activation == "prelu":  # one weight per channel, on the channel axis
+        channel_axis_shape = (out_channels,) if args.data_format == "NHWC" else (out_channels, 1, 1)
+        fused["prelu_weights"] = np.zeros(channel_axis_shape, np.float32)
+    source = shader_source(args.op, args.input, args.filter, **conv, **fused)
+    lines = source.splitlines()
+    extra = 0
+    if args.annotate:
+        plan = plan_conv2d(args.input, args.filter, depthwise=entry.depthwise, shapes_only=True,
+                           **conv, **fused)
+        note = annotation(args.op, plan, args.dim_rounding_mode)
+        lines = lines[:1] + note + lines[1:]
+        extra = len(note)
+    if args.line_numbers:
+        lines = number_lines(lines, extra)
+    _emit("\n".join(lines) + "\n", args.output)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gpuconv run
+
+
+def cmd_run(args) -> int:
+    entry = OPS[args.op]
+    conv = _conv_kwargs(args, entry)
+    x, w = _load(args.input, "--input"), _load(args.filter, "--filter")
+    fused = dict(bias=_load(args.bias, "--bias"), activation=args.activation,
+                 leakyrelu_alpha=args.leakyrelu_alpha,
+                 prelu_weights=_load(args.prelu_weights, "--prelu-weights"))
+    runtime = get_runtime()
+    start = time.perf_counter()
+    y = entry.gpu(x, w, **conv, **fused, runtime=runtime)
+    gpu_s = time.perf_counter() - start
+    y = np.asarray(y, dtype=np.float32)
+    if args.output:
+        try:
+            np.save(args.output, y)
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {args.output!r}: {exc}") from exc
+    saved = f" -> {args.output}" if args.output else " (not saved: use --output)"
+    print(f"{args.op}: x {shape_text(x.shape)}, filter {shape_text(w.shape)} -> {shape_text(y.shape)} "
+          f"float32 in {_ms(gpu_s)} on the GPU (first call: includes compiling the program){saved}")
+    if not args.check:
+        return EXIT_OK
+    start = time.perf_counter()
+    expected = entry.oracle(x, w, **conv, **fused)
+    oracle_s = time.perf_counter() - start
+    max_abs, rel = compare(y, expected)
+    ok = passed(rel, args.tolerance)
+    print(f"check: max abs error {max_abs:.3g}, relative {rel:.3g} (tolerance {args.tolerance:g}; "
+          f"oracle {_ms(oracle_s)}): {'PASS' if ok else 'FAIL'}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+# ---------------------------------------------------------------------------
+# gpuconv selftest
+
+
+class Case(NamedTuple):
+    """One selftest configuration; shapes in ``data_format`` order."""
+
+    op: str
+    x: Tuple[int, ...]
+    filter: Tuple[int, ...]
+    strides: object = 1
+    dilations: object = 1
+    padding: object = "SAME"
+    data_format: str = "NHWC"
+    rounding: Optional[str] = None
+    groups: int = 1
+    bias: bool = False
+    activation: Optional[str] = None
+    quick: bool = False
+
+    def kwargs(self) -> dict:
+        kwargs = dict(strides=self.strides, padding=self.padding, data_format=self.data_format,
+                      dilations=self.dilations, dim_rounding_mode=self.rounding)
+        if self.groups != 1:
+            kwargs["groups"] = self.groups
+        return kwargs
+
+    @property
+    def label(self) -> str:
+        """The op column: the op, its groups and its fused epilogue."""
+        return (self.op + (f" g={self.groups}" if self.groups != 1 else "")
+                + ("+bias" if self.bias else "") + (f"+{self.activation}" if self.activation else ""))
+
+
+def _c(x, f, s=1, d=1, pad="SAME", fmt="NHWC", **kw):
+    return Case("conv2d", parse_shape(x), parse_shape(f), s, d, pad, fmt, **kw)
+
+
+def _d(x, f, s=1, d=1, pad="SAME", fmt="NHWC", **kw):
+    return Case("depthwise_conv2d", parse_shape(x), parse_shape(f), s, d, pad, fmt, **kw)
+
+
+#: Input depth 1-9 (vec4 remainders 0-3), strides 1-3, dilations 1-3, every padding
+#: form, NHWC and NCHW, batch 1 and 3, 1x1 and non-square filters, multipliers 1-3.
+SELFTEST_CASES = (
+    # conv2d, NHWC
+    _c("1x5x5x1", "3x3x1x2", quick=True),
+    _c("1x6x6x2", "3x3x2x3", s=2, pad="VALID"),
+    _c("1x7x7x3", "2x3x3x4", d=2, quick=True),
+    _c("1x7x7x4", "3x3x4x4", s=3),
+    _c("1x6x5x5", "1x1x5x3", pad="VALID", quick=True),
+    _c("3x5x5x6", "3x3x6x2", pad=[[1, 0], [2, 1]], quick=True),
+    _c("1x8x8x7", "3x2x7x2", s=(2, 1), pad=1),
+    _c("1x9x9x8", "3x3x8x4", d=3, pad="VALID"),
+    _c("1x7x7x9", "3x3x9x5"),
+    _c("1x8x8x8", "5x3x8x2", s=2, pad=2, rounding="ceil"),
+    _c("1x7x7x6", "3x3x6x4", s=2, pad=1, rounding="round"),
+    _c("3x6x6x1", "1x1x1x4", pad="VALID"),
+    _c("1x6x6x4", "3x3x2x4", groups=2, quick=True),
+    _c("1x5x5x3", "3x3x3x1", d=3),
+    _c("1x10x10x2", "4x4x2x2", s=3),
+    # conv2d, NCHW
+    _c("1x1x6x6", "3x3x1x2", s=2, fmt="NCHW"),
+    _c("1x2x7x7", "3x3x2x3", d=2, pad="VALID", fmt="NCHW"),
+    _c("3x4x6x6", "2x2x4x4", s=2, pad=1, fmt="NCHW", quick=True),
+    _c("1x5x5x5", "1x1x5x6", s=2, fmt="NCHW"),
+    _c("1x6x8x8", "3x3x6x3", s=3, pad=[[2, 1], [0, 2]], fmt="NCHW"),
+    _c("1x7x6x6", "3x1x7x2", d=(1, 2), fmt="NCHW"),
+    _c("1x9x7x7", "3x3x9x4", s=(1, 3), pad="VALID", fmt="NCHW"),
+    _c("3x2x5x5", "2x3x2x2", pad=[[0, 1], [1, 0]], fmt="NCHW"),
+    _c("1x6x5x5", "3x3x3x4", pad="VALID", fmt="NCHW", groups=2),
+    # depthwise_conv2d, NHWC
+    _d("1x5x5x1", "3x3x1x1", quick=True),
+    _d("1x6x6x2", "3x3x2x2", s=2, pad="VALID"),
+    _d("1x7x7x3", "3x3x3x3", d=2, quick=True),
+    _d("1x7x7x4", "2x3x4x1", s=3),
+    _d("3x5x5x5", "1x1x5x2", pad="VALID"),
+    _d("1x8x8x6", "3x3x6x1", s=(2, 1), pad=[[1, 1], [0, 2]]),
+    _d("1x9x9x7", "3x3x7x2", d=3, pad="VALID"),
+    _d("1x6x6x8", "3x2x8x1", pad=1),
+    _d("1x7x7x9", "3x3x9x1", s=2),
+    _d("1x8x8x2", "5x5x2x1", s=2, pad=2, rounding="ceil"),
+    _d("1x6x6x3", "3x3x3x2", d=(1, 3)),
+    # depthwise_conv2d, NCHW
+    _d("1x1x6x6", "3x3x1x3", s=2, fmt="NCHW", quick=True),
+    _d("1x3x7x7", "3x3x3x2", s=2, pad="VALID", fmt="NCHW"),
+    _d("3x4x5x5", "3x3x4x1", d=2, fmt="NCHW", quick=True),
+    _d("1x5x6x6", "1x1x5x3", s=3, pad=1, fmt="NCHW"),
+    _d("1x6x7x7", "2x2x6x2", pad=[[0, 1], [1, 0]], fmt="NCHW"),
+    _d("1x9x8x8", "3x1x9x1", s=(1, 2), pad="VALID", fmt="NCHW"),
+    # fused epilogues (bias, activation)
+    _c("1x6x6x5", "3x3x5x3", bias=True, activation="relu"),
+    _c("1x3x6x6", "3x3x3x2", s=2, fmt="NCHW", activation="leakyrelu"),
+    _d("1x6x6x3", "3x3x3x2", bias=True, activation="prelu"),
+)
+
+
+def _pair_text(value) -> str:
+    return f"{value[0]}x{value[1]}" if isinstance(value, tuple) else str(value)
+
+
+def _progress(i: int, total: int, case: Case) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\033[Kselftest [{i}/{total}] {case.op} {shape_text(case.x)}")
+    else:
+        sys.stderr.write("." if i < total else ".\n")
+    sys.stderr.flush()
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(f"{str(v):<{w}}" for v, w in zip(row, widths)).rstrip()
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def run_case(case: Case, seed: int, runtime) -> float:
+    """The relative error of one case, GPU against the oracle."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, case.x).astype(np.float32)
+    w = rng.uniform(-1, 1, case.filter).astype(np.float32)
+    entry = OPS[case.op]
+    kwargs = case.kwargs()
+    out_channels = plan_conv2d(case.x, case.filter, depthwise=entry.depthwise, shapes_only=True,
+                               **kwargs).geometry.out_channels
+    if case.bias:
+        kwargs["bias"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
+    if case.activation:
+        kwargs["activation"] = case.activation
+    if case.activation == "prelu":
+        kwargs["prelu_weights"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
+    y = entry.gpu(x, w, **kwargs, runtime=runtime)
+    return compare(y, entry.oracle(x, w, **kwargs))[1]
+
+
+def cmd_selftest(args) -> int:
+    cases = [c for c in SELFTEST_CASES if c.quick or not args.quick]
+    runtime = get_runtime()
+    header = ["op", "x", "filter", "strides", "dilations", "padding", "format", "max rel err", "result"]
+    rows, failed = [], 0
+    start = time.perf_counter()
+    for i, case in enumerate(cases, 1):
+        _progress(i, len(cases), case)
+        try:
+            rel = run_case(case, args.seed + i, runtime)
+            ok, error = passed(rel, args.tolerance), f"{rel:.1e}"
+        except (GLUnavailableError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # keep going: report the case as failed
+            ok, error = False, f"{type(exc).__name__}: {exc}"[:60]
+        failed += not ok
+        padding = padding_text(case.padding) + (f" ({case.rounding})" if case.rounding else "")
+        rows.append([case.label, shape_text(case.x), shape_text(case.filter), _pair_text(case.strides),
+                     _pair_text(case.dilations), padding, case.data_format, error,
+                     "PASS" if ok else "FAIL"])
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+    print(_table(header, rows))
+    print(f"selftest: {len(cases) - failed} passed, {failed} failed "
+          f"(tolerance {args.tolerance:g}, {time.perf_counter() - start:.1f} s on "
+          f"{runtime.info()['renderer']})")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gpuconv info
+
+
+def cmd_info(args) -> int:
+    import moderngl
+
+    print(f"gpuconv:          {__version__}")
+    print(f"moderngl:         {getattr(moderngl, '__version__', 'unknown')}")
+    print(f"numpy:            {np.__version__}")
+    info = get_runtime().info()
+    print(f"renderer:         {info['renderer']}")
+    print(f"vendor:           {info['vendor']}")
+    print(f"GL version:       {info['version']}")
+    print(f"GLSL dialect:     {info['glsl']}")
+    print(f"max texture size: {info['max_texture_size']} (layouts use up to {info['layout_texture_size']})")
+    print(f"context backend:  {info['backend']}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gpuconv demo
+
+DEMO_X, DEMO_FILTER = (1, 64, 64, 16), (3, 3, 16, 32)
+
+
+def cmd_demo(args) -> int:
+    rng = np.random.default_rng(args.seed)
+    x = rng.uniform(-1, 1, DEMO_X).astype(np.float32)
+    w = rng.uniform(-1, 1, DEMO_FILTER).astype(np.float32)
+    kwargs = dict(strides=1, padding="SAME")
+    runtime = get_runtime()
+
+    def timed(fn):
+        start = time.perf_counter()
+        value = fn()
+        return value, time.perf_counter() - start
+
+    y, cold = timed(lambda: conv2d(x, w, **kwargs, runtime=runtime))
+    warm = [timed(lambda: conv2d(x, w, **kwargs, runtime=runtime))[1] for _ in range(5)]
+    expected, oracle_s = timed(lambda: oracle.conv2d(x, w, **kwargs))
+    max_abs, rel = compare(y, expected)
+    ok = passed(rel, args.tolerance)
+    print(f"gpuconv demo: conv2d on {runtime.info()['renderer']} ({runtime.backend})")
+    print(f"  shapes  x {shape_text(x.shape)} (NHWC) * filter {shape_text(w.shape)}, SAME, stride 1 "
+          f"-> {shape_text(y.shape)}")
+    print(f"  GPU     warm {_ms(statistics.median(warm))} (median of 5), cold {_ms(cold)} "
+          f"(first call: compile + upload + draw + read-back)")
+    print(f"  oracle  {_ms(oracle_s)} (NumPy, float64)")
+    print(f"  error   max abs {max_abs:.3g}, relative {rel:.3g} (tolerance {args.tolerance:g})")
+    print("PASS" if ok else "FAIL")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+# ---------------------------------------------------------------------------
+# entry point
+
+
+def _fail(message: str) -> None:
+    print(f"gpuconv: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = False
+    try:
+        args = build_parser().parse_args(argv)
+        debug = getattr(args, "debug", False)
+        return args.func(args)
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except GLUnavailableError as exc:
+        if debug:
+            raise
+        _fail(exc)
+        return EXIT_NO_GL
+    except (ValueError, TypeError) as exc:  # UsageError and gpuconv's argument checks
+        if debug:
+            raise
+        _fail(exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gpuconv: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,432 @@
+"""Float64 NumPy references for the convolutions, in TensorFlow / TF.js semantics.
+
+Every function validates its tensors, takes its sizes and pads from
+:func:`gpuconv.geometry.conv2d_geometry` (never recomputing them), computes in
+float64 and returns a float64 array.
+
+Layouts (as in ``tf.nn`` and TF.js):
+
+* ``x`` is ``[N, H, W, C]`` (``"NHWC"``) or ``[N, C, H, W]`` (``"NCHW"``); a rank-3
+  ``x`` without the batch dimension gives a rank-3 result;
+* a convolution filter is ``[FH, FW, inC / groups, outC]`` whatever the data format;
+* a depthwise filter is ``[FH, FW, inC, multiplier]`` and output channel
+  ``k * multiplier + q`` is input channel ``k`` convolved with ``filter[:, :, k, q]``;
+* ``out[b, i, j, k] = sum_{di, dj, q} x[b, sh*i + dh*di - pad_top,
+  sw*j + dw*dj - pad_left, q] * filter[di, dj, q, k]``, where taps outside the
+  input contribute nothing (zero padding).
+
+Two implementations are selected by ``method``: ``"reference"`` is a plain loop
+that reads like the formula above (slow: tiny shapes only), ``"vectorized"``
+(the default) zero-pads, builds strided windows and hands the contraction to
+BLAS (im2col + matmul).  Both propagate NaN and infinity as a plain sum of
+products over the taps inside the input does: when the filter holds a
+non-finite value, the vectorized path does not pad (``0 * inf`` would be NaN)
+but accumulates each tap over the outputs whose input position is inside.
+
+After the convolution an optional ``bias`` (shape ``[outC]``, on the channel axis)
+is added and an activation applied (:func:`apply_activation`), as TF.js's fused ops do.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .arguments import ACTIVATIONS, as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
+from .geometry import Conv2DGeometry, conv2d_geometry, normalize_data_format, normalize_padding_1d
+
+__all__ = [
+    "METHODS",
+    "apply_activation",
+    "conv1d",
+    "conv2d",
+    "depthwise_conv2d",
+    "separable_conv2d",
+]
+
+#: The implementations that ``method=`` selects.
+METHODS = ("vectorized", "reference")
+
+_X_LAYOUTS = {
+    "NHWC": "[batch, height, width, channels] or [height, width, channels]",
+    "NCHW": "[batch, channels, height, width] or [channels, height, width]",
+}
+_CONV_FILTER_LAYOUT = "[filter_height, filter_width, in_channels / groups, out_channels]"
+_DEPTHWISE_FILTER_LAYOUT = "[filter_height, filter_width, in_channels, channel_multiplier]"
+
+
+# ---------------------------------------------------------------------------
+# argument handling
+
+
+def _check_method(method) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    return method
+
+
+def _prepare(x, filter, strides, padding, data_format, dilations, dim_rounding_mode,
+             groups, depthwise):
+    """Validate the tensors; return ``(x4, filter, geometry, batched)``.
+
+    ``x4`` is rank 4 in ``data_format`` (a batch of one added to a rank-3 ``x``)
+    and both arrays are float64.
+    """
+    data_format = normalize_data_format(data_format)
+    x = as_tensor(x, "x", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    filter_layout = _DEPTHWISE_FILTER_LAYOUT if depthwise else _CONV_FILTER_LAYOUT
+    f = as_tensor(filter, "filter", ranks=(4,), layout=filter_layout)
+    batched = x.ndim == 4
+    if not batched:
+        x = x[np.newaxis]
+    geometry = conv2d_geometry(x.shape, f.shape, strides, padding, data_format, dilations,
+                               dim_rounding_mode, groups=groups, depthwise=depthwise)
+    return x.astype(np.float64), f.astype(np.float64), geometry, batched
+
+
+def _result_shape(geometry: Conv2DGeometry, batched: bool):
+    shape = geometry.out_shape
+    return shape if batched else shape[1:]
+
+
+def _channel_axis(data_format: str) -> int:
+    return -1 if data_format == "NHWC" else -3
+
+
+def _prelu_broadcastable(weights, out_shape, channel_axis):
+    """PReLU weights (checked) in a shape that broadcasts against the output."""
+    weights, per_channel = check_prelu_weights(weights, out_shape, channel_axis)
+    if per_channel:
+        shape = [1] * len(out_shape)
+        shape[channel_axis] = weights.shape[0]
+        weights = weights.reshape(shape)
+    return weights.astype(np.float64)
+
+
+class _Epilogue:
+    """Bias and activation, validated before the convolution runs."""
+
+    def __init__(self, geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights):
+        self.activation = normalize_activation(activation)
+        self.channel_axis = _channel_axis(geometry.data_format)
+        out_shape = _result_shape(geometry, batched)
+        bias = check_bias(bias, geometry.out_channels)
+        self.bias = None if bias is None else bias.astype(np.float64)
+        self.alpha = check_alpha(leakyrelu_alpha)
+        self.prelu = None
+        if self.activation == "prelu":
+            self.prelu = _prelu_broadcastable(prelu_weights, out_shape, self.channel_axis)
+
+    def __call__(self, y):
+        if self.bias is not None:
+            shape = [1] * y.ndim
+            shape[self.channel_axis] = self.bias.shape[0]
+            y = y + self.bias.reshape(shape)
+        return _activate(y, self.activation, self.alpha, self.prelu)
+
+
+def apply_activation(y, activation, leakyrelu_alpha=0.2, prelu_weights=None, *, channel_axis=-1):
+    """Apply a TF.js fused activation to ``y`` (float64 result).
+
+    ``"linear"`` (or ``None``): ``y``; ``"relu"``: ``max(0, y)``; ``"relu6"``:
+    ``min(max(0, y), 6)``; ``"elu"``: ``y > 0 ? y : exp(y) - 1``; ``"sigmoid"``:
+    ``1 / (1 + exp(-y))``; ``"leakyrelu"``: ``y < 0 ? alpha * y : y``;
+    ``"prelu"``: ``y < 0 ? w * y : y`` where ``prelu_weights`` ``w`` is either one
+    weight per channel (shape ``[y.shape[channel_axis]]``, applied on
+    ``channel_axis``) or any array broadcastable to ``y``.  NaN propagates.
+    ``leakyrelu_alpha`` and ``prelu_weights`` are ignored by the other activations,
+    as in TF.js.
+    """
+    activation = normalize_activation(activation)
+    y = as_tensor(y, "y", ranks=tuple(range(33))).astype(np.float64)
+    alpha = check_alpha(leakyrelu_alpha)
+    weights = None
+    if activation == "prelu":
+        if y.ndim == 0:
+            raise ValueError("prelu needs a y of rank 1 or more to find the channel axis")
+        weights = _prelu_broadcastable(prelu_weights, y.shape, channel_axis % y.ndim)
+    return _activate(y, activation, alpha, weights)
+
+
+def _activate(y, activation, alpha, prelu_weights):
+    if activation == "linear":
+        return y
+    if activation == "relu":
+        return np.maximum(y, 0.0)  # np.maximum propagates NaN
+    if activation == "relu6":
+        return np.minimum(np.maximum(y, 0.0), 6.0)
+    if activation == "elu":
+        with np.errstate(under="ignore"):
+            return np.where(y > 0, y, np.expm1(np.minimum(y, 0.0)))
+    if activation == "sigmoid":
+        with np.errstate(over="ignore", under="ignore"):
+            return 1.0 / (1.0 + np.exp(-y))
+    if activation == "leakyrelu":
+        return np.where(y < 0, alpha * y, y)
+    if activation == "prelu":
+        return np.where(y < 0, prelu_weights * y, y)
+    raise AssertionError(f"unhandled activation {activation!r} (known: {ACTIVATIONS})")
+
+
+# ---------------------------------------------------------------------------
+# layouts
+
+
+def _to_nhwc(x4, data_format):
+    return x4 if data_format == "NHWC" else x4.transpose(0, 2, 3, 1)
+
+
+def _from_nhwc(y4, data_format, batched):
+    if data_format == "NCHW":
+        y4 = y4.transpose(0, 3, 1, 2)
+    y4 = np.ascontiguousarray(y4)
+    return y4 if batched else y4[0]
+
+
+# ---------------------------------------------------------------------------
+# the reference: plain loops over the formula
+
+
+def _reference_nhwc(x, f, g: Conv2DGeometry):
+    """``out[b, i, j, k]`` as a sum over the taps inside the input (NHWC in and out)."""
+    xs, fs = x.tolist(), f.tolist()
+    cg, ocg, mult = g.in_channels_per_group, g.out_channels_per_group, g.channel_multiplier
+    out = np.zeros((g.batch, g.out_height, g.out_width, g.out_channels))
+    for b in range(g.batch):
+        for i in range(g.out_height):
+            for j in range(g.out_width):
+                for k in range(g.out_channels):
+                    acc = 0.0
+                    for di in range(g.filter_height):
+                        r = i * g.stride_height + di * g.dilation_height - g.pad_top
+                        if not 0 <= r < g.in_height:
+                            continue
+                        for dj in range(g.filter_width):
+                            c = j * g.stride_width + dj * g.dilation_width - g.pad_left
+                            if not 0 <= c < g.in_width:
+                                continue
+                            pixel, taps = xs[b][r][c], fs[di][dj]
+                            if g.depthwise:
+                                channel, q = divmod(k, mult)
+                                acc += pixel[channel] * taps[channel][q]
+                            else:
+                                first = (k // ocg) * cg
+                                for q in range(cg):
+                                    acc += pixel[first + q] * taps[q][k]
+                    out[b, i, j, k] = acc
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the vectorized implementation
+
+
+def _padded_windows(x, g: Conv2DGeometry):
+    """The padded NHWC input as a window view ``[N, OH, OW, FH, FW, C]`` (no copy).
+
+    ``view[b, i, j, di, dj, c]`` is ``x[b, sh*i + dh*di - pad_top, sw*j + dw*dj - pad_left, c]``,
+    zero outside the input.  Pads come from ``g.window_pads``.
+    """
+    (top, bottom), (left, right) = g.window_pads
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    eff_h, eff_w = g.effective_filter_height, g.effective_filter_width
+    windows = sliding_window_view(padded, (eff_h, eff_w), axis=(1, 2))  # [N, ., ., C, effH, effW]
+    windows = windows[:, ::g.stride_height, ::g.stride_width, :, ::g.dilation_height, ::g.dilation_width]
+    windows = windows[:, :g.out_height, :g.out_width]
+    expected = (g.batch, g.out_height, g.out_width, g.in_channels, g.filter_height, g.filter_width)
+    if windows.shape != expected:  # geometry.window_pads did not cover every window
+        raise AssertionError(f"window view {windows.shape} != {expected} for {g}")
+    return windows.transpose(0, 1, 2, 4, 5, 3)
+
+
+def _conv_windows(x, f, g: Conv2DGeometry):
+    """Grouped convolution as im2col + (batched) matmul, NHWC in and out."""
+    groups, cg, ocg = g.groups, g.in_channels_per_group, g.out_channels_per_group
+    rows = g.batch * g.out_height * g.out_width
+    depth = g.filter_height * g.filter_width * cg
+    windows = _padded_windows(x, g)
+    if groups == 1:
+        y = windows.reshape(rows, depth) @ f.reshape(depth, g.out_channels)
+        return y.reshape(g.batch, g.out_height, g.out_width, g.out_channels)
+    cols = windows.reshape(g.batch, g.out_height, g.out_width, g.filter_height, g.filter_width,
+                           groups, cg)
+    cols = cols.transpose(5, 0, 1, 2, 3, 4, 6).reshape(groups, rows, depth)
+    weights = f.reshape(g.filter_height, g.filter_width, cg, groups, ocg)
+    weights = weights.transpose(3, 0, 1, 2, 4).reshape(groups, depth, ocg)
+    y = np.matmul(cols, weights)  # [G, rows, OCg]
+    return y.transpose(1, 0, 2).reshape(g.batch, g.out_height, g.out_width, g.out_channels)
+
+
+def _depthwise_windows(x, f, g: Conv2DGeometry):
+    """Depthwise convolution as an einsum over each channel's windows, NHWC in and out."""
+    # Without a multiplier, einsum's own loop beats its BLAS path (measured); with one, not.
+    y = np.einsum("nhwijc,ijcm->nhwcm", _padded_windows(x, g), f,
+                  optimize=g.channel_multiplier > 1)
+    return y.reshape(g.batch, g.out_height, g.out_width, g.out_channels)
+
+
+def _tap_range(out_size, in_size, stride, offset):
+    """Outputs ``o`` whose input ``o*stride + offset`` is inside ``[0, in_size)``.
+
+    Returns ``(output slice, input slice)`` or ``None`` when there are none.
+    """
+    first = max(0, -(offset // stride))
+    stop = min(out_size, (in_size - 1 - offset) // stride + 1)
+    if first >= stop:
+        return None
+    start = first * stride + offset
+    return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
+
+
+def _tapwise(x, g: Conv2DGeometry, tap_product):
+    """Sum over taps of ``tap_product(x_slice, di, dj)`` on the outputs where the tap is inside.
+
+    No padding: exact when the filter holds inf or NaN (``0 * inf`` never happens).
+    """
+    out = np.zeros((g.batch, g.out_height, g.out_width, g.out_channels))
+    for di in range(g.filter_height):
+        rows = _tap_range(g.out_height, g.in_height, g.stride_height,
+                          di * g.dilation_height - g.pad_top)
+        if rows is None:
+            continue
+        for dj in range(g.filter_width):
+            cols = _tap_range(g.out_width, g.in_width, g.stride_width,
+                              dj * g.dilation_width - g.pad_left)
+            if cols is None:
+                continue
+            out[:, rows[0], cols[0], :] += tap_product(x[:, rows[1], cols[1], :], di, dj)
+    return out
+
+
+def _conv_tapwise(x, f, g: Conv2DGeometry):
+    groups, cg, ocg = g.groups, g.in_channels_per_group, g.out_channels_per_group
+
+    def product(xs, di, dj):
+        if groups == 1:
+            return xs @ f[di, dj]
+        grouped = xs.reshape(-1, groups, cg).transpose(1, 0, 2)  # [G, pixels, Cg]
+        weights = f[di, dj].reshape(cg, groups, ocg).transpose(1, 0, 2)  # [G, Cg, OCg]
+        y = np.matmul(grouped, weights)  # [G, pixels, OCg]
+        return y.transpose(1, 0, 2).reshape(xs.shape[:3] + (g.out_channels,))
+
+    return _tapwise(x, g, product)
+
+
+def _depthwise_tapwise(x, f, g: Conv2DGeometry):
+    def product(xs, di, dj):
+        return (xs[..., None] * f[di, dj]).reshape(xs.shape[:3] + (g.out_channels,))
+
+    return _tapwise(x, g, product)
+
+
+def _convolve(x4, f, g: Conv2DGeometry, method: str, batched: bool):
+    """Dispatch on method and kind; ``x4`` in ``g.data_format``, result in the same."""
+    x = _to_nhwc(x4, g.data_format)
+    if method == "reference":
+        y = _reference_nhwc(x, f, g)
+    else:
+        # inf - inf, 0 * inf and overflow are results here, not accidents to warn about
+        with np.errstate(invalid="ignore", over="ignore"):
+            if np.isfinite(f).all():
+                y = _depthwise_windows(x, f, g) if g.depthwise else _conv_windows(x, f, g)
+            else:
+                y = _depthwise_tapwise(x, f, g) if g.depthwise else _conv_tapwise(x, f, g)
+    return _from_nhwc(y, g.data_format, batched)
+
+
+# ---------------------------------------------------------------------------
+# public ops
+
+
+def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
+           dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
+           leakyrelu_alpha=0.2, prelu_weights=None, method="vectorized"):
+    """2-D (grouped) convolution, ``tf.nn.conv2d`` / ``tf.fused.conv2d`` semantics.
+
+    ``x``: ``[N, H, W, C]`` / ``[N, C, H, W]`` per ``data_format`` (or without ``N``);
+    ``filter``: ``[FH, FW, C / groups, outC]``.  Group ``g`` reads input channels
+    ``[g*C/groups, (g+1)*C/groups)`` and writes output channels
+    ``[g*outC/groups, (g+1)*outC/groups)``.  ``padding``: ``"SAME"``, ``"VALID"``,
+    an int (output size rounded by ``dim_rounding_mode``) or explicit pads.
+    Returns float64 ``[N, OH, OW, outC]`` / ``[N, outC, OH, OW]``.
+    """
+    method = _check_method(method)
+    x4, f, g, batched = _prepare(x, filter, strides, padding, data_format, dilations,
+                                 dim_rounding_mode, groups, depthwise=False)
+    epilogue = _Epilogue(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    return epilogue(_convolve(x4, f, g, method, batched))
+
+
+def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
+                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=0.2,
+                     prelu_weights=None, method="vectorized"):
+    """Depthwise convolution, ``tf.nn.depthwise_conv2d`` semantics.
+
+    ``filter``: ``[FH, FW, C, multiplier]``; output channel ``k*multiplier + q`` is
+    input channel ``k`` convolved with ``filter[:, :, k, q]``.  Other arguments
+    and layouts as :func:`conv2d`.  Returns float64 with ``C * multiplier`` channels.
+    """
+    method = _check_method(method)
+    x4, f, g, batched = _prepare(x, filter, strides, padding, data_format, dilations,
+                                 dim_rounding_mode, 1, depthwise=True)
+    epilogue = _Epilogue(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    return epilogue(_convolve(x4, f, g, method, batched))
+
+
+def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
+                     data_format="NHWC", dilations=1, *, method="vectorized"):
+    """Depthwise convolution followed by a 1x1 VALID convolution (``tf.nn.separable_conv2d``).
+
+    ``depthwise_filter``: ``[FH, FW, C, multiplier]``; ``pointwise_filter``:
+    ``[1, 1, C * multiplier, outC]``.  Returns float64 with ``outC`` channels.
+    """
+    dw = as_tensor(depthwise_filter, "depthwise_filter", ranks=(4,), layout=_DEPTHWISE_FILTER_LAYOUT)
+    pw = as_tensor(pointwise_filter, "pointwise_filter", ranks=(4,),
+                   layout="[1, 1, in_channels * channel_multiplier, out_channels]")
+    if pw.shape[:3] != (1, 1, dw.shape[2] * dw.shape[3]):
+        raise ValueError(
+            f"pointwise_filter must have shape [1, 1, in_channels * channel_multiplier, out_channels] "
+            f"= [1, 1, {dw.shape[2] * dw.shape[3]}, out_channels] for a depthwise_filter of shape "
+            f"{dw.shape}, got shape {pw.shape}"
+        )
+    depthwise = depthwise_conv2d(x, dw, strides, padding, data_format, dilations, method=method)
+    return conv2d(depthwise, pw, 1, "VALID", data_format, 1, method=method)
+
+
+def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
+           dim_rounding_mode=None, *, method="vectorized"):
+    """1-D convolution, ``tf.conv1d`` (TF.js) semantics.
+
+    ``x``: ``[N, W, C]`` or ``[W, C]`` (``"NWC"``), ``[N, C, W]`` or ``[C, W]`` (``"NCW"``);
+    ``filter``: ``[FW, C, outC]``.  Computed as a conv2d of height 1 with strides
+    ``(1, stride)`` and dilations ``(1, dilation)``.  An int ``padding`` pads only
+    left and right (the output width rounded by ``dim_rounding_mode``); explicit
+    pads are ``[left, right]`` or the 2-D/3-D/TF.js 4-D forms padding only the width.
+    """
+    method = _check_method(method)
+    if not isinstance(data_format, str) or data_format.upper() not in ("NWC", "NCW"):
+        raise ValueError(f"data_format must be 'NWC' or 'NCW', got {data_format!r}")
+    data_format = data_format.upper()
+    for name, value in (("stride", stride), ("dilation", dilation)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    layout = "[batch, width, channels] or [width, channels]" if data_format == "NWC" \
+        else "[batch, channels, width] or [channels, width]"
+    x = as_tensor(x, "x", ranks=(2, 3), layout=layout).astype(np.float64)
+    f = as_tensor(filter, "filter", ranks=(3,), layout="[filter_width, in_channels, out_channels]")
+    batched = x.ndim == 3
+    if not batched:
+        x = x[np.newaxis]
+    if data_format == "NCW":
+        x = x.transpose(0, 2, 1)
+    x4 = x[:, np.newaxis]  # [N, 1, W, C]
+    f4 = f.astype(np.float64)[np.newaxis]  # [1, FW, C, outC]
+    g = conv2d_geometry(x4.shape, f4.shape, (1, int(stride)),
+                        normalize_padding_1d(padding, data_format, dim_rounding_mode),
+                        "NHWC", (1, int(dilation)), dim_rounding_mode)
+    y = _convolve(x4, f4, g, method, True)[:, 0]  # [N, OW, outC]
+    if data_format == "NCW":
+        y = np.ascontiguousarray(y.transpose(0, 2, 1))
+    return y if batched else y[0]
