@@ -63,10 +63,10 @@ def check_bias(bias, out_channels: int):
     if bias is None:
         return None
     bias = as_tensor(bias, "bias", ranks=(0, 1, 2, 3, 4))
-    if bias.size != out_channels or (bias.ndim and max(bias.shape) != bias.size):
+    if bias.shape != (out_channels,):
         raise ValueError(f"bias must have one value per output channel, shape ({out_channels},), "
                          f"got shape {bias.shape}")
-    return bias.reshape(out_channels)
+    return bias
 
 
 def check_alpha(leakyrelu_alpha) -> float:

@@ -114,8 +114,17 @@ def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilat
     return Plan(((spec, arrays),), out_shape)
 
 
-def _limit(runtime: Optional[Runtime]) -> int:
-    return (runtime or get_runtime()).max_texture_size
+def _execute(make_plan, runtime: Optional[Runtime]) -> np.ndarray:
+    """Plan (which checks every argument before any GL is touched), then run.
+
+    ``make_plan(max_texture_size)`` builds the plan; it is planned again only when
+    the runtime lays textures out under a smaller limit than the default.
+    """
+    plan = make_plan(DEFAULT_MAX_TEXTURE_SIZE)
+    runtime = runtime or get_runtime()
+    if runtime.max_texture_size != DEFAULT_MAX_TEXTURE_SIZE:
+        plan = make_plan(runtime.max_texture_size)
+    return plan.run(runtime)
 
 
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
@@ -148,11 +157,10 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
         >>> y.shape
         (1, 5, 5, 2)
     """
-    plan = plan_conv2d(x, filter, strides, padding, data_format, dilations, dim_rounding_mode,
-                       groups=groups, bias=bias, activation=activation,
-                       leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
-                       max_texture_size=_limit(runtime))
-    return plan.run(runtime)
+    return _execute(lambda limit: plan_conv2d(
+        x, filter, strides, padding, data_format, dilations, dim_rounding_mode, groups=groups,
+        bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
+        prelu_weights=prelu_weights, max_texture_size=limit), runtime)
 
 
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
@@ -170,11 +178,10 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
         >>> y.shape
         (1, 8, 8, 6)
     """
-    plan = plan_conv2d(x, filter, strides, padding, data_format, dilations, dim_rounding_mode,
-                       bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
-                       prelu_weights=prelu_weights, depthwise=True,
-                       max_texture_size=_limit(runtime))
-    return plan.run(runtime)
+    return _execute(lambda limit: plan_conv2d(
+        x, filter, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
+        activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
+        depthwise=True, max_texture_size=limit), runtime)
 
 
 def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
@@ -263,9 +270,9 @@ def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="
         >>> y.shape
         (1, 8, 8, 4)
     """
-    plan = plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides, padding, data_format,
-                                 dilations, max_texture_size=_limit(runtime))
-    return plan.run(runtime)
+    return _execute(lambda limit: plan_separable_conv2d(
+        x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations,
+        max_texture_size=limit), runtime)
 
 
 def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, dim_rounding_mode=None,
@@ -282,9 +289,9 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, 
         >>> gpuconv.conv1d(np.ones((1, 10, 3), np.float32), np.ones((3, 3, 2), np.float32)).shape
         (1, 8, 2)
     """
-    plan = plan_conv1d(x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
-                       max_texture_size=_limit(runtime))
-    return plan.run(runtime)
+    return _execute(lambda limit: plan_conv1d(
+        x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
+        max_texture_size=limit), runtime)
 
 
 def _plan_shapes(op: str, x_shape, filter_shape, args, kwargs, max_texture_size) -> Plan:

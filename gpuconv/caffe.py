@@ -1,0 +1,243 @@
+"""Caffe's ``Convolution`` layer on NumPy blobs, run by gpuconv's programs.
+
+:class:`Convolution` takes the fields of Caffe's ``convolution_param`` (as keyword
+arguments, or as a dict through :meth:`Convolution.from_param`) and follows
+Caffe's rules for them (``ConvolutionParameter`` and ``BaseConvolutionLayer``):
+
+* the kernel is ``kernel_size`` (one value, or one per spatial axis ``[h, w]``)
+  *or* ``kernel_h`` and ``kernel_w``, never both;
+* ``pad`` (default 0) and ``stride`` (default 1) are likewise one value, one per
+  axis, or ``pad_h``/``pad_w`` (a missing one is 0) and ``stride_h``/``stride_w``
+  (both needed); ``dilation`` is one value or one per axis (default 1);
+* ``num_output`` must be a multiple of ``group``, and so must the input's channels;
+* weights are ``[num_output, channels / group, kernel_h, kernel_w]``, the bias
+  ``[num_output]`` (present exactly when ``bias_term``).
+
+The output size is Caffe's ``floor((H + 2 pad - (dilation (k - 1) + 1)) / stride) + 1``,
+which is the explicit-padding rule of :mod:`gpuconv.geometry` with pads
+``[[pad_h, pad_h], [pad_w, pad_w]]``; the geometry computes it.  Calling the layer
+runs :func:`gpuconv.ops.conv2d` on the NCHW blob; :meth:`Convolution.forward_oracle`
+is the float64 twin from :func:`gpuconv.oracle.conv2d`.
+
+One difference from Caffe: gpuconv's (TF.js's) programs cannot have a stride and a
+dilation both greater than 1, so such a layer is a ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+
+from . import ops
+from . import oracle as _oracle
+from .arguments import as_tensor
+from .geometry import Conv2DGeometry, conv2d_geometry
+
+__all__ = ["Convolution"]
+
+_BLOB_LAYOUT = "[num, channels, height, width]"
+_WEIGHT_LAYOUT = "[num_output, channels / group, kernel_h, kernel_w]"
+
+#: convolution_param fields that do not change what the forward pass computes.
+_IGNORED_FIELDS = ("weight_filler", "bias_filler", "engine", "force_nd_im2col")
+_FIELDS = ("num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h", "stride_w",
+           "pad", "pad_h", "pad_w", "dilation", "group", "bias_term", "axis") + _IGNORED_FIELDS
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        rule = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return int(value)
+
+
+def _repeated(value, name: str, minimum: int) -> Tuple[int, ...]:
+    """A repeated field: ``None`` or ``[]`` (not given), one value, or a list of 1 or 2 values."""
+    if value is None:
+        return ()
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) > 2:
+        raise ValueError(
+            f"{name} must be specified once, or once per spatial dimension (2 for a 2-D "
+            f"convolution), got {len(values)} values: {value!r}"
+        )
+    return tuple(_check_int(v, name, minimum) for v in values)
+
+
+def _hw(repeated, h, w, name: str, default: int, minimum: int, both_required: bool):
+    """Combine the repeated field ``name`` with its ``_h``/``_w`` fields as Caffe does.
+
+    ``name`` is ``"kernel"`` (the repeated field is ``kernel_size``), ``"stride"`` or ``"pad"``.
+    """
+    field = "kernel_size" if name == "kernel" else name
+    h_name, w_name = f"{name}_h", f"{name}_w"
+    values = _repeated(repeated, field, minimum)
+    if h is not None or w is not None:
+        if values:
+            raise ValueError(f"either {field} or {h_name}/{w_name} should be specified; not both "
+                             f"(got {field}={repeated!r}, {h_name}={h!r}, {w_name}={w!r})")
+        if both_required and (h is None or w is None):
+            raise ValueError(f"both {h_name} and {w_name} are required when either is given "
+                             f"(got {h_name}={h!r}, {w_name}={w!r})")
+        return (_check_int(default if h is None else h, h_name, minimum),
+                _check_int(default if w is None else w, w_name, minimum))
+    if not values:
+        return default, default
+    return values[0], values[-1]
+
+
+class Convolution:
+    """Caffe's ``Convolution`` layer (2-D, NCHW blobs).
+
+    Args:
+        num_output: output channels.
+        kernel_size: one value or ``[kernel_h, kernel_w]``; or give ``kernel_h`` and
+            ``kernel_w`` instead.
+        stride, pad, dilation: one value or ``[h, w]``; ``stride_h``/``stride_w`` and
+            ``pad_h``/``pad_w`` instead of ``stride`` / ``pad``.  Defaults 1, 0, 1.
+        group: grouped convolution (``num_output`` and the input channels divisible by it).
+        bias_term: whether the layer has a bias.
+        weight: ``[num_output, channels / group, kernel_h, kernel_w]`` (Caffe's blob 0).
+        bias: ``[num_output]`` (blob 1), given exactly when ``bias_term`` (with a weight).
+
+    Example:
+        >>> layer = Convolution(num_output=4, kernel_size=3, pad=1,
+        ...                     weight=np.ones((4, 3, 3, 3), np.float32), bias=np.zeros(4))
+        >>> layer(np.ones((1, 3, 7, 7), np.float32)).shape
+        (1, 4, 7, 7)
+    """
+
+    def __init__(self, num_output, kernel_size=None, kernel_h=None, kernel_w=None,
+                 stride=None, stride_h=None, stride_w=None, pad=None, pad_h=None, pad_w=None,
+                 dilation=None, group=1, bias_term=True, weight=None, bias=None):
+        self.num_output = _check_int(num_output, "num_output", 1)
+        if kernel_size is None and kernel_h is None and kernel_w is None:
+            raise ValueError("the kernel size is required: give kernel_size, or kernel_h and kernel_w")
+        if kernel_size is not None and not _repeated(kernel_size, "kernel_size", 1):
+            raise ValueError("kernel_size is empty: give one value, [kernel_h, kernel_w], "
+                             "or kernel_h and kernel_w")
+        self.kernel = _hw(kernel_size, kernel_h, kernel_w, "kernel", 0, 1, both_required=True)
+        self.stride = _hw(stride, stride_h, stride_w, "stride", 1, 1, both_required=True)
+        self.pad = _hw(pad, pad_h, pad_w, "pad", 0, 0, both_required=False)
+        dilations = _repeated(dilation, "dilation", 1) or (1,)
+        self.dilation = (dilations[0], dilations[-1])
+        if max(self.stride) > 1 and max(self.dilation) > 1:
+            raise ValueError(
+                f"stride and dilation cannot both be greater than 1 in gpuconv (Caffe allows it, "
+                f"the TF.js convolution programs do not), got stride={self.stride} and "
+                f"dilation={self.dilation}"
+            )
+        self.group = _check_int(group, "group", 1)
+        if self.num_output % self.group:
+            raise ValueError(f"num_output ({self.num_output}) must be a multiple of group ({self.group})")
+        if not isinstance(bias_term, (bool, np.bool_)):
+            raise TypeError(f"bias_term must be a bool, got {bias_term!r}")
+        self.bias_term = bool(bias_term)
+        self.weight: Optional[np.ndarray] = None
+        self.bias: Optional[np.ndarray] = None
+        if weight is not None or bias is not None:
+            self.set_params(weight, bias)
+
+    @classmethod
+    def from_param(cls, param: Mapping[str, Any], weight=None, bias=None) -> "Convolution":
+        """A layer from a dict of ``convolution_param`` fields, as a prototxt parser gives them.
+
+        Repeated fields may be a single value or a list.  ``weight_filler``,
+        ``bias_filler``, ``engine`` and ``force_nd_im2col`` are accepted and ignored
+        (they do not change the forward pass); ``axis`` must be 1 (channels).
+        """
+        if not isinstance(param, Mapping):
+            raise TypeError(f"param must be a dict of convolution_param fields, got {type(param).__name__}")
+        unknown = sorted(set(param) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown convolution_param fields {unknown}; known: {', '.join(_FIELDS)}")
+        if "num_output" not in param:
+            raise ValueError("convolution_param must give num_output")
+        axis = param.get("axis", 1)
+        if axis not in (1, -3):
+            raise ValueError(f"only axis 1 (the channel axis of an NCHW blob) is supported, got axis={axis!r}")
+        fields = {k: v for k, v in param.items() if k not in _IGNORED_FIELDS and k != "axis"}
+        return cls(**fields, weight=weight, bias=bias)
+
+    # -- parameters ------------------------------------------------------------
+    def set_params(self, weight, bias=None) -> None:
+        """Set the learned blobs: ``weight`` ``[num_output, channels / group, kh, kw]``, ``bias``."""
+        if weight is None:
+            raise ValueError(f"weight is required ({_WEIGHT_LAYOUT}) when a bias is given")
+        weight = as_tensor(weight, "weight", ranks=(4,), layout=_WEIGHT_LAYOUT)
+        if weight.shape[0] != self.num_output or weight.shape[2:] != self.kernel:
+            raise ValueError(
+                f"weight must have shape {_WEIGHT_LAYOUT} = [{self.num_output}, channels / group, "
+                f"{self.kernel[0]}, {self.kernel[1]}], got shape {weight.shape}"
+            )
+        if self.bias_term:
+            if bias is None:
+                raise ValueError(f"bias_term is true: a bias of shape [num_output] = [{self.num_output}] "
+                                 f"is required")
+            bias = as_tensor(bias, "bias", ranks=(1,), layout="[num_output]")
+            if bias.shape != (self.num_output,):
+                raise ValueError(f"bias must have shape [num_output] = [{self.num_output}], "
+                                 f"got shape {bias.shape}")
+        elif bias is not None:
+            raise ValueError("bias_term is false: the layer takes no bias (got one)")
+        self.weight, self.bias = weight, bias
+
+    # -- the mapping onto gpuconv's TF-style ops ---------------------------------
+    def _options(self, channels: int) -> Dict[str, Any]:
+        """Everything but the arrays: strides, explicit pads, dilations, groups (NCHW)."""
+        if channels % self.group:
+            raise ValueError(f"the input's channels ({channels}) must be a multiple of group ({self.group})")
+        (pad_h, pad_w) = self.pad
+        return dict(strides=self.stride, padding=[[pad_h, pad_h], [pad_w, pad_w]],
+                    data_format="NCHW", dilations=self.dilation, groups=self.group)
+
+    def _tf_arguments(self, bottom) -> Dict[str, Any]:
+        bottom = as_tensor(bottom, "bottom", ranks=(4,), layout=_BLOB_LAYOUT)
+        if self.weight is None:
+            raise ValueError(f"the layer has no weight: pass weight= ({_WEIGHT_LAYOUT}) or call set_params")
+        options = self._options(bottom.shape[1])
+        per_group = bottom.shape[1] // self.group
+        if self.weight.shape[1] != per_group:
+            raise ValueError(
+                f"weight must have shape {_WEIGHT_LAYOUT} = [{self.num_output}, {per_group}, "
+                f"{self.kernel[0]}, {self.kernel[1]}] for a bottom of shape {bottom.shape} and "
+                f"group={self.group}, got shape {self.weight.shape}"
+            )
+        return dict(x=bottom, filter=self.weight.transpose(2, 3, 1, 0), bias=self.bias, **options)
+
+    def geometry(self, input_shape) -> Conv2DGeometry:
+        """The :class:`~gpuconv.geometry.Conv2DGeometry` for an NCHW ``input_shape``."""
+        shape = tuple(input_shape)
+        if len(shape) != 4:
+            raise ValueError(f"input_shape must be {_BLOB_LAYOUT}, got {shape!r}")
+        options = self._options(int(shape[1]))
+        filter_shape = (self.kernel[0], self.kernel[1], int(shape[1]) // self.group, self.num_output)
+        return conv2d_geometry(shape, filter_shape, **options)
+
+    def output_shape(self, input_shape) -> Tuple[int, int, int, int]:
+        """The top blob's shape ``[num, num_output, out_h, out_w]`` for an NCHW ``input_shape``."""
+        return self.geometry(input_shape).out_shape
+
+    # -- forward -----------------------------------------------------------------
+    def __call__(self, bottom) -> np.ndarray:
+        """The top blob (float32 ``[num, num_output, out_h, out_w]``), computed on the GPU."""
+        return ops.conv2d(**self._tf_arguments(bottom))
+
+    forward = __call__
+
+    def forward_oracle(self, bottom) -> np.ndarray:
+        """The float64 twin of :meth:`__call__`, computed by :func:`gpuconv.oracle.conv2d`."""
+        return _oracle.conv2d(**self._tf_arguments(bottom))
+
+    def __repr__(self) -> str:
+        return (f"Convolution(num_output={self.num_output}, kernel={self.kernel}, stride={self.stride}, "
+                f"pad={self.pad}, dilation={self.dilation}, group={self.group}, "
+                f"bias_term={self.bias_term})")
