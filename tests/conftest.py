@@ -37,3 +37,16 @@ def assert_close(result, reference, tol=1e-5):
     assert result.dtype == np.float32
     error = relative_error(result, reference)
     assert error <= tol, f"relative error {error:.3g} > {tol:g}"
+
+
+def import_crosscheck(name: str):
+    """Import a library that a cross-check compares against (PyTorch, SciPy).
+
+    They are not dependencies: locally a missing one skips its tests; CI installs
+    them and sets GPUCONV_REQUIRE_CROSSCHECKS, and then a missing one fails.
+    """
+    if os.environ.get("GPUCONV_REQUIRE_CROSSCHECKS"):
+        import importlib
+
+        return importlib.import_module(name)
+    return pytest.importorskip(name)

@@ -13,6 +13,8 @@ import os
 import re
 
 import numpy as np
+
+from conftest import import_crosscheck
 import pytest
 
 import gpuconv
@@ -163,7 +165,7 @@ def test_caffe_parameter_forms():
 
 @pytest.mark.parametrize("index", range(len(TORCH_CASES)), ids=_IDS)
 def test_against_real_pytorch(gpu, index):
-    torch = pytest.importorskip("torch")
+    torch = import_crosscheck("torch")
     x, w, b, kwargs, out_shape = _torch_case(index)
     expected = torch.nn.functional.conv2d(
         torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)),
@@ -174,7 +176,7 @@ def test_against_real_pytorch(gpu, index):
 
 
 def test_caffe_matches_real_pytorch_floor():
-    torch = pytest.importorskip("torch")
+    torch = import_crosscheck("torch")
     x, w, b = _data(23, (1, 2, 7, 8), (3, 2, 3, 3))
     layer = caffe.Convolution(3, kernel_size=3, stride=2, pad=[0, 1], weight=w, bias=b)
     expected = torch.nn.functional.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),

@@ -6,6 +6,8 @@ No GL needed.  Reference loops only run on tiny shapes, so the file stays fast.
 import time
 
 import numpy as np
+
+from conftest import import_crosscheck
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.testing import assert_allclose, assert_array_equal
@@ -374,7 +376,7 @@ def test_conv1d_int_pad_pads_only_the_width(mode, stride, pad, width, filter_wid
 
 
 def test_conv2d_matches_scipy_correlate():
-    signal = pytest.importorskip("scipy.signal")
+    signal = import_crosscheck("scipy.signal")
     rng = np.random.default_rng(12)
     x, f = rand(rng, 1, 9, 8, 3), rand(rng, 3, 4, 3, 2)
     y = oracle.conv2d(x, f, padding="VALID")
