@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from pathlib import Path
 
 import jinja2
@@ -66,11 +67,26 @@ def _tidy(source: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-@functools.lru_cache(maxsize=512)
+_SOURCE_CACHE_SIZE = 512
+_sources: "OrderedDict[object, str]" = OrderedDict()
+
+
 def fragment_source(spec: ProgramSpec) -> str:
-    """The complete GLSL ES 3.00 fragment program for ``spec``."""
-    template = environment().get_template(spec.template)
-    return _tidy(template.render(**spec.template_context()))
+    """The complete GLSL ES 3.00 fragment program for ``spec``.
+
+    Rendered once per ``spec.source_key()`` (the TF.js-style programs bake their
+    shapes in; the packed programs share one source per family), in a bounded cache.
+    """
+    key = spec.source_key()
+    source = _sources.get(key)
+    if source is None:
+        template = environment().get_template(spec.template)
+        source = _sources[key] = _tidy(template.render(**spec.template_context()))
+        if len(_sources) > _SOURCE_CACHE_SIZE:
+            _sources.popitem(last=False)
+    else:
+        _sources.move_to_end(key)
+    return source
 
 
 @functools.lru_cache(maxsize=1)

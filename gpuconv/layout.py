@@ -56,6 +56,9 @@ class TextureLayout:
     cols: int
     split: Optional[int]
 
+    #: One float per texel (an R32F texture).
+    components = 1
+
     @property
     def size(self) -> int:
         return math.prod(self.shape)
@@ -163,3 +166,163 @@ def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> T
             f"the limit is {max_texture_size}x{max_texture_size} = {max_texture_size ** 2} values"
         )
     return TextureLayout(shape, rows, cols, None)
+
+
+# ---------------------------------------------------------------------------
+# Packed layouts of the fast programs: four floats per RGBA texel.
+
+
+def blocks_of_4(n: int) -> int:
+    return -(-n // 4)
+
+
+@dataclass(frozen=True)
+class PackedImageLayout:
+    """An image batch with four channels per RGBA texel (zero-filled up to a multiple of 4).
+
+    Texel ``(col = w * depth4 + c // 4, row = b * height + h)`` holds channels
+    ``c .. c + 3`` of pixel ``(b, h, w)``.  ``data_format`` is the layout of the
+    array that :meth:`pack` receives (NCHW arrays are reordered while packing).
+    """
+
+    batch: int
+    height: int
+    width: int
+    channels: int
+    data_format: str = "NHWC"
+    components = 4
+
+    @property
+    def depth4(self) -> int:
+        return blocks_of_4(self.channels)
+
+    @property
+    def rows(self) -> int:
+        return self.batch * self.height
+
+    @property
+    def cols(self) -> int:
+        return self.width * self.depth4
+
+    @property
+    def shape(self):
+        if self.data_format == "NHWC":
+            return (self.batch, self.height, self.width, self.channels)
+        return (self.batch, self.channels, self.height, self.width)
+
+    def pack(self, array: np.ndarray) -> np.ndarray:
+        nhwc = array if self.data_format == "NHWC" else array.transpose(0, 2, 3, 1)
+        texels = np.zeros((self.batch, self.height, self.width, self.depth4 * 4), np.float32)
+        texels[..., : self.channels] = nhwc
+        return texels.reshape(self.rows, self.cols, 4)
+
+
+@dataclass(frozen=True)
+class SplitImageLayout:
+    """The output of a 4-pixel program: four RGBA textures, one per pixel of each group of 4.
+
+    Texture ``j`` at texel ``(col = q * depth4 + c // 4, row = b * height + h)``
+    holds channels ``c .. c + 3`` of pixel ``(b, h, 4 * q + j)``.  A 1x1, stride-1
+    program can read it directly (pixel ``4q + j`` of its input is in texture ``j``).
+    """
+
+    batch: int
+    height: int
+    width: int
+    channels: int
+    components = 4
+    count = 4
+
+    @property
+    def depth4(self) -> int:
+        return blocks_of_4(self.channels)
+
+    @property
+    def width4(self) -> int:
+        return blocks_of_4(self.width)
+
+    @property
+    def rows(self) -> int:
+        return self.batch * self.height
+
+    @property
+    def cols(self) -> int:
+        return self.width4 * self.depth4
+
+    def assemble(self, parts, data_format: str = "NHWC") -> np.ndarray:
+        """The logical array from the four textures' ``rows x cols x 4`` contents."""
+        stacked = np.stack([np.asarray(p, np.float32).reshape(self.rows, self.width4, self.depth4 * 4)
+                            for p in parts], axis=2)             # [rows, width4, 4 (j), depth4 * 4]
+        nhwc = stacked.reshape(self.batch, self.height, self.width4 * 4, self.depth4 * 4)
+        nhwc = nhwc[:, :, : self.width, : self.channels]
+        if data_format == "NHWC":
+            return np.ascontiguousarray(nhwc)
+        return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+
+
+@dataclass(frozen=True)
+class PackedFilterLayout:
+    """Filter weights re-laid out in the order a fast program reads them.
+
+    ``conv``: texel ``(col = o // 4, row = ((fh * FW + fw) * depth4 + c // 4) * 4 + c % 4)``
+    holds ``filter[fh, fw, c, o .. o + 3]``: four consecutive rows make the ``mat4``
+    that maps 4 input channels to 4 output channels.
+    ``depthwise``: texel ``(col = o // 4, row = fh * FW + fw)`` holds the weights of
+    output channels ``o .. o + 3`` (output channel ``k * multiplier + q`` is
+    ``filter[fh, fw, k, q]``).
+    """
+
+    filter_shape: Tuple[int, int, int, int]
+    depthwise: bool = False
+    components = 4
+
+    @property
+    def out_channels(self) -> int:
+        fh, fw, c, o = self.filter_shape
+        return c * o if self.depthwise else o
+
+    @property
+    def cols(self) -> int:
+        return blocks_of_4(self.out_channels)
+
+    @property
+    def rows(self) -> int:
+        fh, fw, c, _ = self.filter_shape
+        return fh * fw if self.depthwise else fh * fw * blocks_of_4(c) * 4
+
+    @property
+    def shape(self):
+        return self.filter_shape
+
+    def pack(self, filter: np.ndarray) -> np.ndarray:
+        fh, fw, c, o = self.filter_shape
+        out4 = self.cols * 4
+        if self.depthwise:
+            texels = np.zeros((fh * fw, out4), np.float32)
+            texels[:, : c * o] = filter.reshape(fh * fw, c * o)
+            return texels.reshape(self.rows, self.cols, 4)
+        texels = np.zeros((fh * fw, blocks_of_4(c) * 4, out4), np.float32)
+        texels[:, :c, :o] = filter.reshape(fh * fw, c, o)
+        return texels.reshape(self.rows, self.cols, 4)
+
+
+@dataclass(frozen=True)
+class PackedVectorLayout:
+    """A per-channel vector (bias, PReLU weights), four channels per texel, one row."""
+
+    length: int
+    components = 4
+    rows = 1
+
+    @property
+    def cols(self) -> int:
+        return blocks_of_4(self.length)
+
+    @property
+    def shape(self):
+        return (self.length,)
+
+    def pack(self, vector: np.ndarray) -> np.ndarray:
+        texels = np.zeros(self.cols * 4, np.float32)
+        texels[: self.length] = np.asarray(vector, np.float32).reshape(-1)
+        return texels.reshape(1, self.cols, 4)

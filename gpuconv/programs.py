@@ -9,10 +9,13 @@ compiled programs under them, and two calls with the same spec share one program
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
+
+import numpy as np
 
 from .geometry import Conv2DGeometry
-from .layout import DEFAULT_MAX_TEXTURE_SIZE, TextureLayout, texture_layout
+from .layout import (DEFAULT_MAX_TEXTURE_SIZE, PackedFilterLayout, PackedImageLayout,
+                     PackedVectorLayout, SplitImageLayout, TextureLayout, texture_layout)
 
 _COORD_TYPES = {1: "int", 2: "ivec2", 3: "ivec3", 4: "ivec4"}
 
@@ -26,7 +29,7 @@ class ProgramInput:
     """One input texture: uniform ``name``, read through ``get<Name>(...)``."""
 
     name: str
-    layout: TextureLayout
+    layout: object  # TextureLayout, or one of the packed layouts of gpuconv.layout
 
     @property
     def getter(self) -> str:
@@ -79,6 +82,9 @@ class ProgramSpec:
     geometry: Conv2DGeometry
     epilogue: Epilogue = field(default_factory=Epilogue)
 
+    #: Inputs that a chained program takes from the previous program's outputs.
+    chained_inputs = ("x",)
+
     @property
     def variable_names(self) -> Tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
@@ -86,6 +92,22 @@ class ProgramSpec:
     @property
     def output_shape(self) -> Tuple[int, ...]:
         return self.output.layout.shape
+
+    def source_key(self):
+        """What determines the source: everything (shapes are baked in as constants)."""
+        return self
+
+    @property
+    def uniforms(self) -> Dict[str, object]:
+        return {}
+
+    @property
+    def output_layouts(self) -> tuple:
+        return (self.output.layout,)
+
+    def assemble(self, parts) -> np.ndarray:
+        """The logical result from the output textures' contents."""
+        return self.output.layout.unpack(parts[0])
 
     def describe(self) -> str:
         g = self.geometry
@@ -156,3 +178,130 @@ def depthwise_conv2d_program(geometry: Conv2DGeometry, epilogue: Optional[Epilog
         raise ValueError("depthwise_conv2d_program needs a depthwise geometry")
     return _conv_spec("DepthwiseConv2DProgram", "depthwise_conv2d.glsl", geometry,
                       epilogue or Epilogue(), max_texture_size)
+
+
+# ---------------------------------------------------------------------------
+# The packed ("fast") programs: shape-generic, 4 pixels x 4 channels per fragment.
+
+
+@dataclass(frozen=True)
+class PackedProgramSpec:
+    """A packed program: its source depends only on the op and the epilogue.
+
+    Sizes are uniforms, so every shape of a family shares one compiled program.
+    ``x_split`` means x is the previous packed program's four outputs (only for a
+    1x1, stride-1, unpadded conv2d: the pointwise half of a separable convolution).
+    """
+
+    name: str
+    template: str
+    geometry: Conv2DGeometry
+    epilogue: Epilogue
+    x_split: bool = False
+
+    @property
+    def inputs(self) -> Tuple[ProgramInput, ...]:
+        g = self.geometry
+        if self.x_split:
+            split = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels)
+            xs = [ProgramInput(f"x{j}", split) for j in range(4)]
+        else:
+            xs = [ProgramInput("x", PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels,
+                                                      g.data_format))]
+        items = xs + [ProgramInput("W", PackedFilterLayout(g.filter_shape, g.depthwise))]
+        if self.epilogue.has_bias:
+            items.append(ProgramInput("bias", PackedVectorLayout(g.out_channels)))
+        if self.epilogue.activation == "prelu":
+            items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(g.out_channels)))
+        return tuple(items)
+
+    @property
+    def chained_inputs(self) -> Tuple[str, ...]:
+        return ("x0", "x1", "x2", "x3") if self.x_split else ("x",)
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def output(self) -> SplitImageLayout:
+        g = self.geometry
+        return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels)
+
+    @property
+    def output_layouts(self) -> tuple:
+        return (self.output,) * self.output.count
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return self.geometry.out_shape
+
+    def source_key(self):
+        return (self.template, self.epilogue, self.x_split, self.geometry.channel_multiplier == 1)
+
+    def describe(self) -> str:
+        what = "4 output pixels x 4 output channels per fragment, sizes as uniforms"
+        if self.x_split:
+            what += ", x read from the previous program's 4 outputs"
+        return f"gpuconv {self.name}: {what}"
+
+    def template_context(self) -> dict:
+        return {
+            "description": self.describe(),
+            "epilogue": self.epilogue,
+            "x_split": self.x_split,
+            "multiplier_is_one": self.geometry.channel_multiplier == 1,
+        }
+
+    @property
+    def uniforms(self) -> Dict[str, object]:
+        g = self.geometry
+        values = {
+            "inSize": (g.in_height, g.in_width),
+            "inDepth4": -(-g.in_channels // 4),
+            "outHeight": g.out_height,
+            "outDepth4": -(-g.out_channels // 4),
+            "filterSize": (g.filter_height, g.filter_width),
+            "strides": (g.stride_height, g.stride_width),
+            "dilations": (g.dilation_height, g.dilation_width),
+            "pads": (g.pad_top, g.pad_left),
+        }
+        if g.depthwise and g.channel_multiplier != 1:
+            values.update(channelMultiplier=g.channel_multiplier, inChannels=g.in_channels)
+        return values
+
+    def assemble(self, parts) -> np.ndarray:
+        return self.output.assemble(parts, self.geometry.data_format)
+
+
+def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
+                       max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Optional[str]:
+    """Why the packed programs cannot run this convolution, or ``None`` if they can."""
+    if geometry.groups > 1:
+        return "grouped convolution (groups > 1) runs only on the direct program"
+    if epilogue.activation == "prelu" and not epilogue.prelu_per_channel:
+        return "PReLU weights that vary within a channel run only on the direct program"
+    g = geometry
+    out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels)
+    layouts = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels),
+               PackedFilterLayout(g.filter_shape, g.depthwise), out]
+    for layout in layouts:
+        if layout.rows > max_texture_size or layout.cols > max_texture_size:
+            return (f"a packed texture would be {layout.rows}x{layout.cols} texels, over the "
+                    f"{max_texture_size} limit")
+    return None
+
+
+def packed_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
+                   x_split: bool = False) -> PackedProgramSpec:
+    """The packed conv2d or depthwise program for ``geometry``."""
+    if geometry.depthwise:
+        return PackedProgramSpec("PackedDepthwiseConv2DProgram", "packed_depthwise_conv2d.glsl",
+                                 geometry, epilogue or Epilogue())
+    if x_split and not (geometry.filter_height == geometry.filter_width == 1
+                        and geometry.stride_height == geometry.stride_width == 1
+                        and geometry.out_height == geometry.in_height
+                        and geometry.out_width == geometry.in_width):
+        raise ValueError("a split input needs a 1x1, stride-1, unpadded convolution")
+    return PackedProgramSpec("PackedConv2DProgram", "packed_conv2d.glsl", geometry,
+                             epilogue or Epilogue(), x_split)

@@ -130,7 +130,7 @@ class Runtime:
         #: The texture side the layouts may use: the device's limit, capped at the common
         #: default so that programs are the same on every device.  Tests lower it.
         self.max_texture_size = min(self.device_max_texture_size, DEFAULT_MAX_TEXTURE_SIZE)
-        self._programs: "OrderedDict[ProgramSpec, tuple]" = OrderedDict()
+        self._programs: "OrderedDict[object, tuple]" = OrderedDict()  # by source key
         self._quad = self.ctx.buffer(_QUAD.tobytes())
         self._check_float_targets()
 
@@ -169,27 +169,32 @@ class Runtime:
             texture.release()
 
     # -- textures --------------------------------------------------------------
-    def upload(self, array: np.ndarray, layout: TextureLayout):
-        """A new R32F texture holding ``array`` (of ``layout.shape``) as ``layout`` says."""
+    def upload(self, array: np.ndarray, layout):
+        """A new float texture holding ``array`` (of ``layout.shape``) as ``layout`` lays it out."""
         self._check_thread()
-        if tuple(array.shape) != layout.shape:
+        if tuple(array.shape) != tuple(layout.shape):
             raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
-        texture = self.ctx.texture((layout.cols, layout.rows), 1, layout.pack(array).tobytes(), dtype="f4")
+        texels = np.ascontiguousarray(layout.pack(array), dtype=np.float32)
+        texture = self.ctx.texture((layout.cols, layout.rows), layout.components, texels.tobytes(), dtype="f4")
         texture.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
         return texture
 
-    def download(self, texture, layout: TextureLayout) -> np.ndarray:
-        """The logical array held by ``texture``."""
+    def _read(self, texture, layout) -> np.ndarray:
+        data = np.frombuffer(texture.read(), dtype=np.float32)
+        return data.reshape(layout.rows, layout.cols, layout.components)
+
+    def download(self, textures, spec) -> np.ndarray:
+        """The logical result of ``spec`` from its output ``textures``."""
         self._check_thread()
-        data = np.frombuffer(texture.read(), dtype=np.float32).reshape(layout.rows, layout.cols)
-        return layout.unpack(data).copy()
+        return spec.assemble([self._read(t, layout) for t, layout in zip(textures, spec.output_layouts)])
 
     # -- programs --------------------------------------------------------------
-    def program(self, spec: ProgramSpec):
-        """The compiled program and its vertex array for ``spec`` (compiled once)."""
-        cached = self._programs.get(spec)
+    def program(self, spec):
+        """The compiled program and its vertex array for ``spec`` (compiled once per source)."""
+        key = spec.source_key()
+        cached = self._programs.get(key)
         if cached is not None:
-            self._programs.move_to_end(spec)
+            self._programs.move_to_end(key)
             return cached
         program = self.ctx.program(vertex_shader=codegen.vertex_source(),
                                    fragment_shader=codegen.fragment_source(spec))
@@ -197,62 +202,73 @@ class Runtime:
             if name in program:  # the GLSL compiler may drop an unused sampler
                 program[name].value = unit
         vao = self.ctx.vertex_array(program, [(self._quad, "2f", "clipSpacePos")])
-        self._programs[spec] = (program, vao)
+        self._programs[key] = cached = (program, vao)
         if len(self._programs) > self.PROGRAM_CACHE_SIZE:
             _, (old_program, old_vao) = self._programs.popitem(last=False)
             old_vao.release()
             old_program.release()
-        return program, vao
+        return cached
 
-    def draw(self, spec: ProgramSpec, textures: Mapping[str, object]):
-        """Run ``spec`` once over its whole output; returns a new output texture."""
+    def draw(self, spec, textures: Mapping[str, object]) -> list:
+        """Run ``spec`` once over its whole output; returns its new output textures."""
         self._check_thread()
         missing = set(spec.variable_names) - set(textures)
         if missing:
             raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
-        _, vao = self.program(spec)
-        layout = spec.output.layout
-        output = self.ctx.texture((layout.cols, layout.rows), 1, dtype="f4")
-        fbo = self.ctx.framebuffer(color_attachments=[output])
+        program, vao = self.program(spec)
+        for name, value in spec.uniforms.items():
+            if name in program:
+                program[name].value = value
+        outputs = [self.ctx.texture((layout.cols, layout.rows), layout.components, dtype="f4")
+                   for layout in spec.output_layouts]
+        fbo = None
         try:
+            fbo = self.ctx.framebuffer(color_attachments=outputs)
             for unit, name in enumerate(spec.variable_names):
                 textures[name].use(location=unit)
             fbo.use()
+            layout = spec.output_layouts[0]
             self.ctx.viewport = (0, 0, layout.cols, layout.rows)
             vao.render(mode=self.ctx.TRIANGLE_STRIP)
         except Exception:
-            output.release()
+            for output in outputs:
+                output.release()
             raise
         finally:
-            fbo.release()
-        return output
+            if fbo is not None:
+                fbo.release()
+        return outputs
 
-    def run(self, spec: ProgramSpec, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    def run(self, spec, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         """Upload ``arrays`` (by input name), draw ``spec``, read the result back."""
         return self.run_chain([(spec, arrays)])
 
-    def run_chain(self, steps: Sequence[Tuple[ProgramSpec, Mapping[str, np.ndarray]]]) -> np.ndarray:
-        """Run programs one after another; each later program reads the previous output as ``x``.
+    def run_chain(self, steps: Sequence[Tuple[object, Mapping[str, np.ndarray]]]) -> np.ndarray:
+        """Run programs one after another; each later program reads the previous outputs.
 
-        Intermediate results stay in GPU textures; only the last one is read back
-        (separable convolution is a depthwise program chained into a 1x1 conv2d).
+        A later program's ``chained_inputs`` (``x``, or ``x0..x3`` for a packed
+        program) are the previous program's output textures, which stay on the
+        GPU; only the last program's outputs are read back.
         """
-        textures, previous = [], None
+        textures, previous = [], []
         try:
             for position, (spec, arrays) in enumerate(steps):
                 inputs = {}
+                if position:
+                    before = steps[position - 1][0]
+                    wanted = {i.name: i.layout for i in spec.inputs}
+                    for name, texture, layout in zip(spec.chained_inputs, previous, before.output_layouts):
+                        if wanted[name] != layout:
+                            raise ValueError(f"{spec.name} expects {name} laid out as {wanted[name]}, "
+                                             f"but {before.name} writes {layout}")
+                        inputs[name] = texture
                 for item in spec.inputs:
-                    if position and item.name == "x":
-                        if item.layout != steps[position - 1][0].output.layout:
-                            raise ValueError(f"{spec.name} expects x laid out as {item.layout}, but the "
-                                             f"previous program writes {steps[position - 1][0].output.layout}")
-                        inputs["x"] = previous
-                    else:
+                    if item.name not in inputs:
                         inputs[item.name] = self.upload(arrays[item.name], item.layout)
                         textures.append(inputs[item.name])
                 previous = self.draw(spec, inputs)
-                textures.append(previous)
-            return self.download(previous, steps[-1][0].output.layout)
+                textures.extend(previous)
+            return self.download(previous, steps[-1][0])
         finally:
             for texture in textures:
                 texture.release()

@@ -36,3 +36,18 @@ float activation(float x{% if epilogue.activation == "prelu" %}, float alpha{% e
   {{ value }} = activation({{ value }});
 {% endif %}
 {%- endmacro %}
+
+{#- The packed programs' epilogue: `value` holds 4 output channels (block `block`). -#}
+{% macro apply_packed(epilogue, value, block) -%}
+{% if epilogue.has_bias %}
+  {{ value }} += texelFetch(bias, ivec2({{ block }}, 0), 0);
+{% endif %}
+{% if epilogue.activation == "prelu" %}
+  vec4 {{ value }}Alpha = texelFetch(preluActivationWeights, ivec2({{ block }}, 0), 0);
+  {{ value }} = vec4(activation({{ value }}.x, {{ value }}Alpha.x), activation({{ value }}.y, {{ value }}Alpha.y),
+                     activation({{ value }}.z, {{ value }}Alpha.z), activation({{ value }}.w, {{ value }}Alpha.w));
+{% elif epilogue.activation != "linear" %}
+  {{ value }} = vec4(activation({{ value }}.x), activation({{ value }}.y),
+                     activation({{ value }}.z), activation({{ value }}.w));
+{% endif %}
+{%- endmacro %}

@@ -5,9 +5,3 @@
 precision highp float;
 precision highp int;
 precision highp sampler2D;
-
-out vec4 outputColor;
-
-void setOutput(float value) {
-  outputColor = vec4(value, 0.0, 0.0, 0.0);
-}

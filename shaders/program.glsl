@@ -5,6 +5,12 @@
 {% include "header.glsl" %}
 
 // {{ description }}
+out vec4 outputColor;
+
+void setOutput(float value) {
+  outputColor = vec4(value, 0.0, 0.0, 0.0);
+}
+
 {% for input in inputs %}
 uniform sampler2D {{ input.name }};
 {% endfor %}

@@ -1,0 +1,67 @@
+{% extends "packed_program.glsl" %}
+{#- Conv2D, packed: per tap and per block of 4 input channels, one mat4 of weights
+    (4 fetches) serves 4 output pixels (4 fetches): 64 multiply-adds for 8 fetches,
+    where the TF.js-style program spends 2 fetches on every multiply-add. -#}
+
+{% block main %}
+void main() {
+  int texCol = int(gl_FragCoord.x);
+  int texRow = int(gl_FragCoord.y);
+  int d2Block = texCol - (texCol / outDepth4) * outDepth4;
+  int outCol0 = (texCol / outDepth4) * 4;
+  int batch = texRow / outHeight;
+  int outRow = texRow - batch * outHeight;
+
+{% for j in range(4) %}
+  vec4 acc{{ j }} = vec4(0.0);
+{% endfor %}
+{% if x_split %}
+  // 1x1, stride 1, no padding: output pixel 4q + j is input pixel 4q + j, held by xj.
+  int xCol = (outCol0 / 4) * inDepth4;
+  for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
+    int wRow = d1Block * 4;
+    mat4 w = mat4(texelFetch(W, ivec2(d2Block, wRow), 0), texelFetch(W, ivec2(d2Block, wRow + 1), 0),
+                  texelFetch(W, ivec2(d2Block, wRow + 2), 0), texelFetch(W, ivec2(d2Block, wRow + 3), 0));
+{% for j in range(4) %}
+    acc{{ j }} += w * texelFetch(x{{ j }}, ivec2(xCol + d1Block, texRow), 0);
+{% endfor %}
+  }
+{% else %}
+  int xRCorner = outRow * strides.x - pads.x;
+  int xCCorner = outCol0 * strides.y - pads.y;
+  int xRowOffset = batch * inSize.x;
+
+  for (int wR = 0; wR < filterSize.x; wR++) {
+    int xR = xRCorner + wR * dilations.x;
+    if (xR < 0 || xR >= inSize.x) {
+      continue;
+    }
+    int xRow = xRowOffset + xR;
+    for (int wC = 0; wC < filterSize.y; wC++) {
+      int xC = xCCorner + wC * dilations.y;
+{% for j in range(4) %}
+      int xC{{ j }} = xC + {{ j }} * strides.y;
+      bool inside{{ j }} = xC{{ j }} >= 0 && xC{{ j }} < inSize.y;  // outside: zero padding
+      int xCol{{ j }} = xC{{ j }} * inDepth4;
+{% endfor %}
+      int wRow = (wR * filterSize.y + wC) * inDepth4 * 4;
+      for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
+        mat4 w = mat4(texelFetch(W, ivec2(d2Block, wRow), 0), texelFetch(W, ivec2(d2Block, wRow + 1), 0),
+                      texelFetch(W, ivec2(d2Block, wRow + 2), 0), texelFetch(W, ivec2(d2Block, wRow + 3), 0));
+        wRow += 4;
+{% for j in range(4) %}
+        if (inside{{ j }}) {
+          acc{{ j }} += w * texelFetch(x, ivec2(xCol{{ j }} + d1Block, xRow), 0);
+        }
+{% endfor %}
+      }
+    }
+  }
+{% endif %}
+
+{% for j in range(4) %}
+{{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
+  result{{ j }} = acc{{ j }};
+{% endfor %}
+}
+{% endblock %}

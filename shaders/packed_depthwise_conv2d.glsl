@@ -1,0 +1,70 @@
+{% extends "packed_program.glsl" %}
+{#- DepthwiseConv2D, packed: output channels 4 * d2Block .. + 3 for 4 output pixels.
+    With multiplier 1 they read exactly one input texel per pixel and tap; otherwise
+    their input channels (4 * d2Block + i) / multiplier lie in at most two texels. -#}
+
+{% block uniforms %}
+{% if not multiplier_is_one %}
+uniform int channelMultiplier;
+uniform int inChannels;
+{% endif %}
+{% endblock %}
+
+{% block main %}
+void main() {
+  int texCol = int(gl_FragCoord.x);
+  int texRow = int(gl_FragCoord.y);
+  int d2Block = texCol - (texCol / outDepth4) * outDepth4;
+  int outCol0 = (texCol / outDepth4) * 4;
+  int batch = texRow / outHeight;
+  int outRow = texRow - batch * outHeight;
+{% if not multiplier_is_one %}
+
+  // Input channel of each of the 4 output channels (clamped for the zero-filled tail).
+  ivec4 d1 = min((ivec4(0, 1, 2, 3) + 4 * d2Block) / channelMultiplier, ivec4(inChannels - 1));
+  int loBlock = d1.x / 4;
+  int hiBlock = d1.w / 4;
+  ivec4 component = d1 - (d1 / 4) * 4;
+  bvec4 fromHi = greaterThan(d1 / 4, ivec4(loBlock));
+{% endif %}
+
+{% for j in range(4) %}
+  vec4 acc{{ j }} = vec4(0.0);
+{% endfor %}
+  int xRCorner = outRow * strides.x - pads.x;
+  int xCCorner = outCol0 * strides.y - pads.y;
+  int xRowOffset = batch * inSize.x;
+
+  for (int wR = 0; wR < filterSize.x; wR++) {
+    int xR = xRCorner + wR * dilations.x;
+    if (xR < 0 || xR >= inSize.x) {
+      continue;
+    }
+    int xRow = xRowOffset + xR;
+    for (int wC = 0; wC < filterSize.y; wC++) {
+      int xC = xCCorner + wC * dilations.y;
+      vec4 w = texelFetch(W, ivec2(d2Block, wR * filterSize.y + wC), 0);
+{% for j in range(4) %}
+      int xC{{ j }} = xC + {{ j }} * strides.y;
+      if (xC{{ j }} >= 0 && xC{{ j }} < inSize.y) {
+{% if multiplier_is_one %}
+        acc{{ j }} += w * texelFetch(x, ivec2(xC{{ j }} * inDepth4 + d2Block, xRow), 0);
+{% else %}
+        vec4 lo{{ j }} = texelFetch(x, ivec2(xC{{ j }} * inDepth4 + loBlock, xRow), 0);
+        vec4 hi{{ j }} = texelFetch(x, ivec2(xC{{ j }} * inDepth4 + hiBlock, xRow), 0);
+        acc{{ j }} += w * vec4(fromHi.x ? hi{{ j }}[component.x] : lo{{ j }}[component.x],
+                               fromHi.y ? hi{{ j }}[component.y] : lo{{ j }}[component.y],
+                               fromHi.z ? hi{{ j }}[component.z] : lo{{ j }}[component.z],
+                               fromHi.w ? hi{{ j }}[component.w] : lo{{ j }}[component.w]);
+{% endif %}
+      }
+{% endfor %}
+    }
+  }
+
+{% for j in range(4) %}
+{{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
+  result{{ j }} = acc{{ j }};
+{% endfor %}
+}
+{% endblock %}
