@@ -18,7 +18,8 @@ from . import codegen
 from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
 from .geometry import Conv2DGeometry, conv2d_geometry, normalize_padding_1d
 from .layout import DEFAULT_MAX_TEXTURE_SIZE
-from .programs import Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program
+from .programs import (Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program,
+                       packed_program, packed_unsupported)
 from .runtime import Runtime, get_runtime
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
@@ -56,6 +57,22 @@ class Plan:
         return tuple(codegen.fragment_source(spec) for spec in self.specs)
 
 
+#: ``algorithm=`` values: "direct" runs the TF.js-style programs, "packed" the fast
+#: packed programs, "auto" the packed ones wherever they apply.
+ALGORITHMS = ("auto", "direct", "packed")
+
+
+def _choose_packed(algorithm, geometry, epilogue, max_texture_size) -> bool:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
+    if algorithm == "direct":
+        return False
+    reason = packed_unsupported(geometry, epilogue, max_texture_size)
+    if reason and algorithm == "packed":
+        raise ValueError(f"algorithm='packed' cannot run this call: {reason}; use algorithm='auto' or 'direct'")
+    return reason is None
+
+
 def _batched_shape(x_shape) -> Tuple[Tuple[int, ...], bool]:
     x_shape = tuple(int(d) for d in x_shape)
     return ((1,) + x_shape, False) if len(x_shape) == 3 else (x_shape, True)
@@ -84,7 +101,7 @@ def _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weight
 
 def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
                 dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-                leakyrelu_alpha=0.2, prelu_weights=None, depthwise=False,
+                leakyrelu_alpha=0.2, prelu_weights=None, depthwise=False, algorithm="direct",
                 max_texture_size=DEFAULT_MAX_TEXTURE_SIZE, shapes_only=False) -> Plan:
     """Validate a conv2d/depthwise_conv2d call and choose its program.
 
@@ -105,8 +122,11 @@ def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilat
     geometry = conv2d_geometry(x4_shape, filter_shape, strides, padding, data_format, dilations,
                                dim_rounding_mode, groups=groups, depthwise=depthwise)
     epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights)
-    make = depthwise_conv2d_program if depthwise else conv2d_program
-    spec = make(geometry, epilogue, max_texture_size)
+    if _choose_packed(algorithm, geometry, epilogue, max_texture_size):
+        spec = packed_program(geometry, epilogue)
+    else:
+        make = depthwise_conv2d_program if depthwise else conv2d_program
+        spec = make(geometry, epilogue, max_texture_size)
     if not shapes_only:
         arrays["x"] = x.reshape(x4_shape)
         arrays["W"] = filter
@@ -129,7 +149,8 @@ def _execute(make_plan, runtime: Optional[Runtime]) -> np.ndarray:
 
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
            dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-           leakyrelu_alpha=0.2, prelu_weights=None, runtime: Optional[Runtime] = None) -> np.ndarray:
+           leakyrelu_alpha=0.2, prelu_weights=None, algorithm="auto",
+           runtime: Optional[Runtime] = None) -> np.ndarray:
     """2-D convolution on the GPU, as ``tf.nn.conv2d`` / ``tf.conv2d`` define it.
 
     Args:
@@ -145,6 +166,10 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
         bias, activation, leakyrelu_alpha, prelu_weights: a fused epilogue (TF.js's
             ``fused.conv2d``): bias per output channel, then one of ``"linear"``,
             ``"relu"``, ``"relu6"``, ``"elu"``, ``"sigmoid"``, ``"leakyrelu"``, ``"prelu"``.
+        algorithm: ``"direct"`` runs TF.js's Conv2DProgram (one output per fragment);
+            ``"packed"`` the fast program (4 channels per texel, 4 pixels x 4 channels
+            per fragment, one program for every shape); ``"auto"`` (default) the packed
+            one wherever it applies (not for groups > 1 or per-element PReLU weights).
         runtime: the :class:`~gpuconv.Runtime` to run on (default: headless EGL).
 
     Returns:
@@ -160,17 +185,18 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
     return _execute(lambda limit: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, groups=groups,
         bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
-        prelu_weights=prelu_weights, max_texture_size=limit), runtime)
+        prelu_weights=prelu_weights, algorithm=algorithm, max_texture_size=limit), runtime)
 
 
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
                      dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=0.2,
-                     prelu_weights=None, runtime: Optional[Runtime] = None) -> np.ndarray:
+                     prelu_weights=None, algorithm="auto", runtime: Optional[Runtime] = None) -> np.ndarray:
     """Depthwise 2-D convolution on the GPU, as ``tf.nn.depthwise_conv2d`` defines it.
 
     ``filter`` is ``[filter_height, filter_width, in_channels, channel_multiplier]``;
     output channel ``k * channel_multiplier + q`` is input channel ``k`` convolved
-    with ``filter[:, :, k, q]``.  Other arguments as for :func:`conv2d`.
+    with ``filter[:, :, k, q]``.  Other arguments (``algorithm`` included) as for
+    :func:`conv2d`.
 
     Example:
         >>> y = gpuconv.depthwise_conv2d(np.ones((1, 8, 8, 3), np.float32),
@@ -181,15 +207,16 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
     return _execute(lambda limit: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
-        depthwise=True, max_texture_size=limit), runtime)
+        depthwise=True, algorithm=algorithm, max_texture_size=limit), runtime)
 
 
 def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
-                          data_format="NHWC", dilations=1, *,
+                          data_format="NHWC", dilations=1, *, algorithm="direct",
                           max_texture_size=DEFAULT_MAX_TEXTURE_SIZE, shapes_only=False) -> Plan:
     """A depthwise program chained into a 1x1 conv2d program (the intermediate stays on the GPU)."""
     depthwise = plan_conv2d(x, depthwise_filter, strides, padding, data_format, dilations,
-                            depthwise=True, max_texture_size=max_texture_size, shapes_only=shapes_only)
+                            depthwise=True, algorithm="direct", max_texture_size=max_texture_size,
+                            shapes_only=shapes_only)
     if shapes_only:
         pointwise_shape = tuple(pointwise_filter)
     else:
@@ -203,17 +230,25 @@ def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padd
             f"[1, 1, {channels}, out_channels], got {tuple(pointwise_shape)}"
         )
     geometry = conv2d_geometry(depthwise.geometry.out_shape, pointwise_shape, 1, "VALID", data_format)
-    spec = conv2d_program(geometry, Epilogue(), max_texture_size)
+    first_spec, first_arrays = depthwise.steps[0]
+    # Both halves packed (the pointwise program then reads the depthwise one's four
+    # outputs directly) or both direct: the intermediate never leaves the GPU.
+    if _choose_packed(algorithm, first_spec.geometry, Epilogue(), max_texture_size) and \
+            _choose_packed(algorithm, geometry, Epilogue(), max_texture_size):
+        first_spec = packed_program(first_spec.geometry)
+        spec = packed_program(geometry, x_split=True)
+    else:
+        spec = conv2d_program(geometry, Epilogue(), max_texture_size)
     arrays = {} if shapes_only else {"W": pointwise_filter}
     out_shape = geometry.out_shape if len(depthwise.out_shape) == 4 else geometry.out_shape[1:]
-    return Plan(depthwise.steps + ((spec, arrays),), out_shape)
+    return Plan(((first_spec, first_arrays), (spec, arrays)), out_shape)
 
 
 _CONV1D_FORMATS = {"NWC": "NHWC", "NCW": "NCHW"}
 
 
 def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
-                dim_rounding_mode=None, *, max_texture_size=DEFAULT_MAX_TEXTURE_SIZE,
+                dim_rounding_mode=None, *, algorithm="direct", max_texture_size=DEFAULT_MAX_TEXTURE_SIZE,
                 shapes_only=False) -> Plan:
     """conv1d as TF.js runs it: a conv2d of height 1."""
     if not isinstance(data_format, str) or data_format.upper() not in _CONV1D_FORMATS:
@@ -244,7 +279,8 @@ def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilatio
         x4_shape if shapes_only else x.reshape(x4_shape),
         filter4_shape if shapes_only else filter.reshape(filter4_shape),
         (1, stride), normalize_padding_1d(padding, data_format, dim_rounding_mode), _CONV1D_FORMATS[data_format],
-        (1, dilation), dim_rounding_mode, max_texture_size=max_texture_size, shapes_only=shapes_only,
+        (1, dilation), dim_rounding_mode, algorithm=algorithm, max_texture_size=max_texture_size,
+        shapes_only=shapes_only,
     )
     g = plan.geometry
     out_shape = (g.batch, g.out_width, g.out_channels) if data_format == "NWC" else \
@@ -257,12 +293,14 @@ def _is_int_like(value) -> bool:
 
 
 def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
-                     data_format="NHWC", dilations=1, *, runtime: Optional[Runtime] = None) -> np.ndarray:
+                     data_format="NHWC", dilations=1, *, algorithm="auto",
+                     runtime: Optional[Runtime] = None) -> np.ndarray:
     """Depthwise then pointwise (1x1) convolution, as ``tf.nn.separable_conv2d`` defines it.
 
     ``depthwise_filter`` is ``[FH, FW, in_channels, channel_multiplier]``,
     ``pointwise_filter`` ``[1, 1, in_channels * channel_multiplier, out_channels]``.
-    Runs two programs; the depthwise result stays in a GPU texture between them.
+    Runs two programs; the depthwise result stays in GPU textures between them.
+    ``algorithm`` as for :func:`conv2d`.
 
     Example:
         >>> y = gpuconv.separable_conv2d(np.ones((1, 8, 8, 3), np.float32),
@@ -272,18 +310,18 @@ def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="
     """
     return _execute(lambda limit: plan_separable_conv2d(
         x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations,
-        max_texture_size=limit), runtime)
+        algorithm=algorithm, max_texture_size=limit), runtime)
 
 
 def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, dim_rounding_mode=None,
-           *, runtime: Optional[Runtime] = None) -> np.ndarray:
+           *, algorithm="auto", runtime: Optional[Runtime] = None) -> np.ndarray:
     """1-D convolution as ``tf.conv1d`` (TF.js) defines it, run as a conv2d of height 1.
 
     ``x`` is ``[batch, width, channels]`` (NWC) or ``[batch, channels, width]``
     (NCW), with or without the batch dimension; ``filter`` is
     ``[filter_width, in_channels, out_channels]``; ``padding`` is ``"SAME"``,
     ``"VALID"``, an int (left and right), ``[left, right]`` or TF.js's 4-D form
-    ``[[0, 0], [0, 0], [left, right], [0, 0]]``.
+    ``[[0, 0], [0, 0], [left, right], [0, 0]]``.  ``algorithm`` as for :func:`conv2d`.
 
     Example:
         >>> gpuconv.conv1d(np.ones((1, 10, 3), np.float32), np.ones((3, 3, 2), np.float32)).shape
@@ -291,7 +329,7 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, 
     """
     return _execute(lambda limit: plan_conv1d(
         x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
-        max_texture_size=limit), runtime)
+        algorithm=algorithm, max_texture_size=limit), runtime)
 
 
 def _plan_shapes(op: str, x_shape, filter_shape, args, kwargs, max_texture_size) -> Plan:
