@@ -104,10 +104,17 @@ def _configs():
     yield "depthwise_conv2d", (1, 5, 5, 3), (3, 3, 3, 1), dict(activation="prelu", prelu_weights=np.ones(3))
 
 
-def test_every_generated_program_compiles_and_links(runtime):
+@pytest.mark.parametrize("algorithm", ["direct", "packed"])
+def test_every_generated_program_compiles_and_links(runtime, algorithm):
+    sources = set()
     for op, x_shape, filter_shape, kwargs in _configs():
-        source = gpuconv.shader_source(op, x_shape, filter_shape, **kwargs)
-        program = runtime.ctx.program(vertex_shader=gpuconv.codegen.vertex_source(), fragment_shader=source)
+        if algorithm == "packed" and kwargs.get("groups", 1) > 1:
+            continue
+        sources.add(gpuconv.shader_source(op, x_shape, filter_shape, algorithm=algorithm, **kwargs))
+    sources.add(gpuconv.shader_source("separable_conv2d", (1, 6, 6, 3), (3, 3, 3, 2), algorithm=algorithm,
+                                      pointwise_filter_shape=(1, 1, 6, 4)).split("// ---- next program ----")[1])
+    for source in sources:
+        program = runtime.ctx.program(vertex_shader=gpuconv.codegen.vertex_source(), fragment_shader=source.strip() + "\n")
         program.release()
 
 

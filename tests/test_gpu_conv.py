@@ -51,16 +51,22 @@ def _data(rng, *shapes):
     return [rng.uniform(-1, 1, size=shape).astype(np.float32) for shape in shapes]
 
 
+ALGORITHMS = ["direct", "packed"]  # TF.js's programs, and the fast packed ones
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV2D_CASES, ids=_ids(CONV2D_CASES))
-def test_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs):
+def test_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs, algorithm):
     x, w = _data(rng, x_shape, w_shape)
-    assert_close(gpuconv.conv2d(x, w, **kwargs), gpuconv.oracle.conv2d(x, w, **kwargs))
+    assert_close(gpuconv.conv2d(x, w, algorithm=algorithm, **kwargs), gpuconv.oracle.conv2d(x, w, **kwargs))
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", DEPTHWISE_CASES, ids=_ids(DEPTHWISE_CASES))
-def test_depthwise_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs):
+def test_depthwise_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs, algorithm):
     x, w = _data(rng, x_shape, w_shape)
-    assert_close(gpuconv.depthwise_conv2d(x, w, **kwargs), gpuconv.oracle.depthwise_conv2d(x, w, **kwargs))
+    assert_close(gpuconv.depthwise_conv2d(x, w, algorithm=algorithm, **kwargs),
+                 gpuconv.oracle.depthwise_conv2d(x, w, **kwargs))
 
 
 def test_depthwise_output_channel_order_is_k_times_multiplier_plus_q(runtime, rng):
@@ -72,10 +78,11 @@ def test_depthwise_output_channel_order_is_k_times_multiplier_plus_q(runtime, rn
             assert_close(y[..., k * 2 + q:k * 2 + q + 1], single)
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("op", ["conv2d", "depthwise_conv2d"])
-def test_rank3_input_gives_rank3_result(runtime, rng, op):
+def test_rank3_input_gives_rank3_result(runtime, rng, op, algorithm):
     x, w = _data(rng, (6, 5, 3), (3, 3, 3, 2))
-    y = getattr(gpuconv, op)(x, w, padding="SAME")
+    y = getattr(gpuconv, op)(x, w, padding="SAME", algorithm=algorithm)
     assert y.ndim == 3
     assert_close(y, getattr(gpuconv.oracle, op)(x, w, padding="SAME"))
 
@@ -88,11 +95,12 @@ def test_other_float_dtypes_are_accepted_and_give_float32(runtime, rng, dtype):
     assert_close(y, gpuconv.oracle.conv2d(x.astype(np.float32), w.astype(np.float32)))
 
 
-def test_float32_values_survive_the_texture_round_trip_exactly(runtime, rng):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_float32_values_survive_the_texture_round_trip_exactly(runtime, rng, algorithm):
     # A 1x1 identity filter must return x bit for bit: the textures and the highp
     # samplers lose nothing (a mediump sampler would round to ~16 bits).
     x = rng.standard_normal((1, 4, 5, 3)).astype(np.float32) * np.float32(1e30)
-    y = gpuconv.conv2d(x, np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3))
+    y = gpuconv.conv2d(x, np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3), algorithm=algorithm)
     np.testing.assert_array_equal(y, x)
 
 
@@ -113,7 +121,7 @@ def test_tensors_too_large_for_one_texture_row_are_wrapped(runtime, rng, monkeyp
     x, w = _data(rng, (2, 20, 30, 3), w_shape)
     source = gpuconv.shader_source(op, x.shape, w.shape, padding="SAME", max_texture_size=80)
     assert "wrapped into" in source
-    y = getattr(gpuconv, op)(x, w, padding="SAME", runtime=runtime)
+    y = getattr(gpuconv, op)(x, w, padding="SAME", algorithm="direct", runtime=runtime)
     assert_close(y, getattr(gpuconv.oracle, op)(x, w, padding="SAME"))
 
 
@@ -133,3 +141,25 @@ def test_a_runtime_refuses_calls_from_another_thread(runtime, rng):
     thread.start()
     thread.join()
     assert errors and "belongs to the thread that created it" in errors[0]
+
+
+def test_packed_programs_share_one_source_across_shapes(runtime, rng):
+    sources = {gpuconv.shader_source("conv2d", x, w, padding=p, algorithm="packed")
+               for x, w, p in [((1, 7, 7, 3), (3, 3, 3, 2), "SAME"), ((2, 30, 9, 17), (1, 5, 17, 9), 1)]}
+    assert len(sources) == 1
+    x, w = _data(rng, (1, 9, 10, 5), (3, 3, 5, 6))
+    gpuconv.conv2d(x, w, runtime=runtime)
+    cached = len(runtime._programs)
+    x, w = _data(rng, (2, 13, 6, 7), (2, 4, 7, 3))  # a new shape of the same family: no new program
+    assert_close(gpuconv.conv2d(x, w, strides=2, padding="SAME", runtime=runtime),
+                 gpuconv.oracle.conv2d(x, w, strides=2, padding="SAME"))
+    assert len(runtime._programs) == cached
+
+
+def test_packed_is_refused_where_it_cannot_run(runtime, rng):
+    x, w = _data(rng, (1, 6, 6, 4), (3, 3, 2, 4))
+    with pytest.raises(ValueError, match="algorithm='packed' cannot run this call: grouped"):
+        gpuconv.conv2d(x, w, groups=2, algorithm="packed")
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        gpuconv.conv2d(x, w, groups=2, algorithm="fast")
+    assert_close(gpuconv.conv2d(x, w, groups=2), gpuconv.oracle.conv2d(x, w, groups=2))  # auto: direct

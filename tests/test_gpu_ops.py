@@ -26,8 +26,14 @@ NCHW_CASES = [
 ]
 
 
+ALGORITHMS = ["direct", "packed"]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("op, x_shape, w_shape, kwargs", NCHW_CASES)
-def test_nchw_equals_transposed_nhwc_and_the_oracle(runtime, rng, op, x_shape, w_shape, kwargs):
+def test_nchw_equals_transposed_nhwc_and_the_oracle(runtime, rng, op, x_shape, w_shape, kwargs, algorithm):
+    if kwargs.get("groups", 1) > 1 and algorithm == "packed":
+        algorithm = "direct"  # grouped convolution has no packed program
     x, w = _data(rng, x_shape, w_shape)
     nhwc_kwargs = dict(kwargs)
     if isinstance(kwargs.get("padding"), list):  # TF's 4x2 list names the axes in NCHW order
@@ -36,8 +42,8 @@ def test_nchw_equals_transposed_nhwc_and_the_oracle(runtime, rng, op, x_shape, w
     if isinstance(kwargs.get("strides"), list):
         s = kwargs["strides"]
         nhwc_kwargs["strides"] = [s[0], s[2], s[3], s[1]]
-    y_nchw = getattr(gpuconv, op)(_nchw(x), w, data_format="NCHW", **kwargs)
-    y_nhwc = getattr(gpuconv, op)(x, w, **nhwc_kwargs)
+    y_nchw = getattr(gpuconv, op)(_nchw(x), w, data_format="NCHW", algorithm=algorithm, **kwargs)
+    y_nhwc = getattr(gpuconv, op)(x, w, algorithm=algorithm, **nhwc_kwargs)
     np.testing.assert_allclose(y_nchw, _nchw(y_nhwc), rtol=0, atol=1e-6)
     assert_close(y_nchw, getattr(gpuconv.oracle, op)(_nchw(x), w, data_format="NCHW", **kwargs))
 
@@ -55,7 +61,7 @@ def test_groups_equal_to_channels_is_depthwise(runtime, rng, multiplier):
     # depthwise [FH, FW, C, m] -> grouped [FH, FW, 1, C*m]: output channel k*m + q in both
     grouped = dw.reshape(3, 3, 1, 5 * multiplier)
     y_grouped = gpuconv.conv2d(x, grouped, groups=5, padding="SAME")
-    y_depthwise = gpuconv.depthwise_conv2d(x, dw, padding="SAME")
+    y_depthwise = gpuconv.depthwise_conv2d(x, dw, padding="SAME", algorithm="direct")
     np.testing.assert_allclose(y_grouped, y_depthwise, rtol=0, atol=1e-6)
 
 
@@ -78,17 +84,18 @@ def _numpy_activation(y, activation, alpha, prelu):
     return y
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("op", ["conv2d", "depthwise_conv2d"])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_fused_equals_unfused_then_activation(runtime, rng, op, activation):
+def test_fused_equals_unfused_then_activation(runtime, rng, op, activation, algorithm):
     x, w = _data(rng, (2, 6, 5, 3), (3, 3, 3, 4 if op == "conv2d" else 2))
     w *= 4  # push outputs past relu6's 6 and deep into the negative side
     out_c = 4 if op == "conv2d" else 6
     bias = rng.uniform(-1, 1, out_c).astype(np.float32)
     prelu = rng.uniform(0, 1, out_c).astype(np.float32) if activation == "prelu" else None
     fused = getattr(gpuconv, op)(x, w, padding="SAME", bias=bias, activation=activation,
-                                 leakyrelu_alpha=0.3, prelu_weights=prelu)
-    plain = getattr(gpuconv, op)(x, w, padding="SAME").astype(np.float64) + bias
+                                 leakyrelu_alpha=0.3, prelu_weights=prelu, algorithm=algorithm)
+    plain = getattr(gpuconv, op)(x, w, padding="SAME", algorithm=algorithm).astype(np.float64) + bias
     expected = _numpy_activation(plain, activation, np.float32(0.3), prelu)
     assert_close(fused, expected)
     assert_close(fused, getattr(gpuconv.oracle, op)(x, w, padding="SAME", bias=bias, activation=activation,
@@ -110,24 +117,27 @@ SEPARABLE_CASES = [
 ]
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("x_shape, dw_shape, pw_shape, kwargs", SEPARABLE_CASES)
-def test_separable_is_depthwise_then_pointwise(runtime, rng, x_shape, dw_shape, pw_shape, kwargs):
+def test_separable_is_depthwise_then_pointwise(runtime, rng, x_shape, dw_shape, pw_shape, kwargs, algorithm):
     if kwargs.get("data_format") == "NCHW":
         x_shape = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
     x, dw, pw = _data(rng, x_shape, dw_shape, pw_shape)
-    y = gpuconv.separable_conv2d(x, dw, pw, **kwargs)
+    y = gpuconv.separable_conv2d(x, dw, pw, algorithm=algorithm, **kwargs)
     fmt = kwargs.get("data_format", "NHWC")
-    two_steps = gpuconv.conv2d(gpuconv.depthwise_conv2d(x, dw, **kwargs), pw, data_format=fmt)
+    two_steps = gpuconv.conv2d(gpuconv.depthwise_conv2d(x, dw, algorithm=algorithm, **kwargs), pw,
+                               data_format=fmt, algorithm=algorithm)
     np.testing.assert_allclose(y, two_steps, rtol=0, atol=1e-6)
     assert_close(y, gpuconv.oracle.separable_conv2d(x, dw, pw, **kwargs))
 
 
-def test_separable_keeps_the_intermediate_on_the_gpu(runtime, rng, monkeypatch):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_separable_keeps_the_intermediate_on_the_gpu(runtime, rng, monkeypatch, algorithm):
     x, dw, pw = _data(rng, (1, 6, 6, 3), (3, 3, 3, 2), (1, 1, 6, 4))
     reads = []
     original = type(runtime).download
     monkeypatch.setattr(type(runtime), "download", lambda self, *a: reads.append(a) or original(self, *a))
-    gpuconv.separable_conv2d(x, dw, pw, padding="SAME", runtime=runtime)
+    gpuconv.separable_conv2d(x, dw, pw, padding="SAME", algorithm=algorithm, runtime=runtime)
     assert len(reads) == 1  # only the final result comes back to the host
     assert len(gpuconv.shader_sources("separable_conv2d", x.shape, dw.shape, pointwise_filter_shape=pw.shape,
                                       padding="SAME")) == 2
@@ -143,10 +153,11 @@ CONV1D_CASES = [
 ]
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV1D_CASES)
-def test_conv1d_matches_oracle_and_height_one_conv2d(runtime, rng, x_shape, w_shape, kwargs):
+def test_conv1d_matches_oracle_and_height_one_conv2d(runtime, rng, x_shape, w_shape, kwargs, algorithm):
     x, w = _data(rng, x_shape, w_shape)
-    y = gpuconv.conv1d(x, w, **kwargs)
+    y = gpuconv.conv1d(x, w, algorithm=algorithm, **kwargs)
     assert_close(y, gpuconv.oracle.conv1d(x, w, **kwargs))
     if isinstance(kwargs.get("padding"), str) and len(x_shape) == 3:
         y2d = gpuconv.conv2d(x[:, None], w[None], strides=(1, kwargs.get("stride", 1)),
