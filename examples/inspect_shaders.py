@@ -6,9 +6,11 @@ channels after the loop with exactly one of three branches, picked when the sour
 generated: a scalar multiply-add (1 left), a ``vec2`` dot (2) or a ``vec3`` dot (3);
 a multiple of four has none.  This example generates the conv2d program for input
 depths 4, 5, 6 and 7 (``x`` 1x7x7xD, filter 3x3xDx4, VALID) with
-``gpuconv.shader_source`` -- no GL needed for that -- writes each to
+``gpuconv.shader_source`` (whose default is this direct, TF.js-style program; the
+ops' default ``algorithm="auto"`` runs a packed program instead where it applies) --
+no GL needed for that -- writes each to
 ``conv_d{D}.glsl``, writes ``conv_d4-7.diff`` (each program against the depth-4 one,
-unified diffs) and runs each program once on the GPU against the float64 oracle.
+unified diffs) and runs each program once on the GPU (``algorithm="direct"``) against the float64 oracle.
 
 Run it::
 
@@ -122,7 +124,10 @@ def main(argv=None) -> int:
         x_shape, w_shape = shapes(depth, args.size, args.out_channels)
         x = rng.uniform(-1, 1, x_shape).astype(np.float32)
         w = rng.uniform(-1, 1, w_shape).astype(np.float32)
-        error = relative_error(gpuconv.conv2d(x, w, padding="VALID"), gpuconv.oracle.conv2d(x, w, padding="VALID"))
+        # algorithm="direct": run the TF.js-style program written above (gpuconv's default,
+        # "auto", would pick the packed program, whose source is the same for every shape).
+        y = gpuconv.conv2d(x, w, padding="VALID", algorithm="direct")
+        error = relative_error(y, gpuconv.oracle.conv2d(x, w, padding="VALID"))
         ok = ok and error <= args.tolerance
         print(f"  D={depth}: GPU vs float64 oracle {error:.2e} relative "
               f"({'ok' if error <= args.tolerance else 'FAIL'}, tolerance {args.tolerance:g})")

@@ -13,6 +13,9 @@ the bias and relu6 fused (TF.js's ``fused.depthwiseConv2d`` / ``fused.conv2d``):
     gpuconv.depthwise_conv2d(x, folded_dw, padding="SAME", bias=b1, activation="relu6")
     gpuconv.conv2d(h, folded_pw, bias=b2, activation="relu6")
 
+``--algorithm direct`` runs TF.js's one-output-per-fragment programs instead of the
+packed ones that the default ``auto`` picks, to compare their times.
+
 The oracle computes the block unfused in float64 -- convolution, then batch norm with
 the original gamma/beta/mean/var, then relu6, twice -- so the folding is checked too.
 The weights are seeded random numbers (no trained model is downloaded).
@@ -21,6 +24,7 @@ Run it::
 
     .venv/bin/python examples/mobilenet_block.py            # 1x112x112x32 -> 64 channels
     .venv/bin/python examples/mobilenet_block.py --small    # 1x28x28x8 -> 16 channels
+    .venv/bin/python examples/mobilenet_block.py --algorithm direct
 
 Exit status: 0 when the GPU agrees with the oracle to --tolerance (relative to the
 output's largest magnitude), 1 when it does not.
@@ -96,12 +100,12 @@ def block_oracle(x, block: dict, stride: int) -> np.ndarray:
     return relu6(batch_norm(y, block["bn2"]))
 
 
-def block_gpu(x, folded: dict, stride: int) -> np.ndarray:
+def block_gpu(x, folded: dict, stride: int, algorithm: str = "auto") -> np.ndarray:
     """The block on the GPU: two programs, each with bias + relu6 fused."""
     h = gpuconv.depthwise_conv2d(x, folded["depthwise"], strides=stride, padding="SAME",
-                                 bias=folded["bias1"], activation="relu6")
+                                 bias=folded["bias1"], activation="relu6", algorithm=algorithm)
     return gpuconv.conv2d(h, folded["pointwise"], padding="VALID",
-                          bias=folded["bias2"], activation="relu6")
+                          bias=folded["bias2"], activation="relu6", algorithm=algorithm)
 
 
 def relative_error(result: np.ndarray, expected: np.ndarray) -> float:
@@ -135,6 +139,9 @@ def main(argv=None) -> int:
                         help="a quick run: input 1x28x28x8 -> 16 channels, 3 timed repeats")
     parser.add_argument("--repeats", type=int, default=10, metavar="N",
                         help="warm runs to take the median of (default 10)")
+    parser.add_argument("--algorithm", choices=("auto", "direct", "packed"), default="auto",
+                        help="gpuconv's algorithm= for both ops: direct (TF.js's programs), packed "
+                             "(4 pixels x 4 channels per fragment) or auto (default: packed where it applies)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="out", metavar="DIR",
                         help="where to write mobilenet_block.json (timings and errors; default ./out)")
@@ -156,12 +163,12 @@ def main(argv=None) -> int:
 
     runtime = gpuconv.get_runtime()
     start = time.perf_counter()
-    y = block_gpu(x, folded, args.stride)
+    y = block_gpu(x, folded, args.stride, args.algorithm)
     cold = time.perf_counter() - start
     warm = []
     for _ in range(repeats):
         start = time.perf_counter()
-        block_gpu(x, folded, args.stride)
+        block_gpu(x, folded, args.stride, args.algorithm)
         warm.append(time.perf_counter() - start)
     start = time.perf_counter()
     expected = block_oracle(x.astype(np.float64), block, args.stride)
@@ -172,7 +179,7 @@ def main(argv=None) -> int:
     macs = (y.shape[1] * y.shape[2] * shape[3] * 9) + (y.shape[1] * y.shape[2] * shape[3] * out_channels)
     median = statistics.median(warm)
     report = {
-        "input": list(shape), "output": list(y.shape), "stride": args.stride,
+        "input": list(shape), "output": list(y.shape), "stride": args.stride, "algorithm": args.algorithm,
         "renderer": runtime.info()["renderer"], "multiply_adds": int(macs),
         "warm_median_ms": median * 1e3, "warm_runs": repeats, "cold_ms": cold * 1e3,
         "oracle_ms": oracle_s * 1e3, "relative_error": error, "tolerance": args.tolerance,
@@ -193,7 +200,7 @@ def main(argv=None) -> int:
           f"pointwise {dims(pointwise.shape)} + bias [{bias2.size}] (2 programs, bias and relu6 fused)")
     print(f"  GPU      {median * 1e3:.1f} ms per block (warm median of {repeats}; "
           f"{macs / 1e6:.1f} M multiply-adds, {2 * macs / median / 1e9:.2f} GFLOP/s) "
-          f"on {report['renderer']}")
+          f"on {report['renderer']}, algorithm={args.algorithm!r}")
     print(f"           first call {cold * 1e3:.1f} ms (compiles both programs)")
     print(f"  oracle   {oracle_s * 1e3:.1f} ms (float64 NumPy, unfused: conv, batch norm, relu6)")
     print(f"  output   {report['zero_fraction']:.0%} clipped at 0, {report['six_fraction']:.1%} at 6, "

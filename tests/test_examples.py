@@ -64,13 +64,14 @@ def test_edge_filters_are_sobel_and_laplacian():
     assert y.tolist() == [8.0, 0.0, 0.0]  # Sobel x sees the ramp, Sobel y and the Laplacian do not
 
 
-def test_mobilenet_block(runtime, tmp_path, capsys):
-    assert load("mobilenet_block").main(["--small", "--output", str(tmp_path)]) == 0
+@pytest.mark.parametrize("algorithm", ["auto", "direct"])
+def test_mobilenet_block(runtime, tmp_path, capsys, algorithm):
+    assert load("mobilenet_block").main(["--small", "--algorithm", algorithm, "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "ms per block" in out and "PASS" in out
     report = json.loads((tmp_path / "mobilenet_block.json").read_text())
     assert report["input"] == [1, 28, 28, 8] and report["output"] == [1, 28, 28, 16]
-    assert report["passed"] and report["relative_error"] <= 1e-5
+    assert report["passed"] and report["relative_error"] <= 1e-5 and report["algorithm"] == algorithm
 
 
 def test_mobilenet_batch_norm_folding_matches_explicit_batch_norm():
