@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 
@@ -9,6 +10,7 @@ def test_quick_benchmark_runs_and_agrees_with_the_oracle(runtime, tmp_path, caps
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
     spec = importlib.util.spec_from_file_location("gpuconv_bench", path)
     bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # dataclasses look their module up there
     spec.loader.exec_module(bench)
     assert bench.main(["--quick", "--json", str(tmp_path / "bench.json")]) == 0
     out = capsys.readouterr().out
