@@ -27,7 +27,8 @@ import numpy as np
 from . import __version__, oracle
 from .arguments import ACTIVATIONS
 from .geometry import DATA_FORMATS, ROUNDING_MODES
-from .ops import conv2d, depthwise_conv2d, plan_conv2d, shader_source
+from .ops import (conv1d, conv2d, depthwise_conv2d, plan_conv1d, plan_conv2d, plan_separable_conv2d,
+                  separable_conv2d, shader_sources)
 from .programs import shape_text
 from .runtime import GLUnavailableError, get_runtime
 
@@ -39,26 +40,70 @@ DEFAULT_TOLERANCE = 1e-5
 # the ops the command knows: one entry each
 
 
+def _plan_conv2d(x, f, pointwise=None, **kwargs):
+    return plan_conv2d(x, f, shapes_only=True, **kwargs)
+
+
+def _plan_depthwise(x, f, pointwise=None, **kwargs):
+    return plan_conv2d(x, f, depthwise=True, shapes_only=True, **kwargs)
+
+
+def _plan_separable(x, f, pointwise=None, **kwargs):
+    return plan_separable_conv2d(x, f, pointwise, shapes_only=True, **kwargs)
+
+
+def _plan_conv1d(x, f, pointwise=None, **kwargs):
+    return plan_conv1d(x, f, shapes_only=True, **kwargs)
+
+
 @dataclass(frozen=True)
 class OpEntry:
-    """How the command calls one op: on the GPU, in the oracle, and how it plans."""
+    """How the command calls one op: on the GPU, in the oracle, and how it plans.
 
-    gpu: Callable            # gpuconv.<op>(x, filter, ...)
+    ``gpu`` and ``oracle`` take the arrays positionally (``x, filter`` or, for an op
+    with a ``pointwise`` filter, ``x, depthwise_filter, pointwise_filter``) and the
+    keyword arguments :func:`op_kwargs` builds; ``plan`` takes shapes in the same way.
+    """
+
+    gpu: Callable            # gpuconv.<op>
     oracle: Callable         # gpuconv.oracle.<op>, same signature, float64
-    depthwise: bool          # what plan_conv2d needs to plan it (for --annotate)
+    plan: Callable           # plan(x_shape, filter_shape, pointwise_shape, **kwargs) -> ops.Plan
     filter_layout: str
-    grouped: bool = False    # accepts --groups
     summary: str = ""
+    data_formats: Tuple[str, ...] = DATA_FORMATS  # the first is the default
+    one_d: bool = False      # conv1d: --strides/--dilations are one int each (stride=, dilation=)
+    grouped: bool = False    # accepts --groups
+    fused: bool = False      # accepts --bias, --activation, --leakyrelu-alpha, --prelu-weights
+    rounding: bool = True    # accepts --dim-rounding-mode
+    pointwise: bool = False  # needs --pointwise-filter (a second, 1x1 filter)
 
+
+POINTWISE_LAYOUT = "1 x 1 x in_channels*channel_multiplier x out_channels"
 
 OPS = {
-    "conv2d": OpEntry(conv2d, oracle.conv2d, depthwise=False, grouped=True,
+    "conv2d": OpEntry(conv2d, oracle.conv2d, _plan_conv2d, grouped=True, fused=True,
                       filter_layout="filter_height x filter_width x in_channels/groups x out_channels",
                       summary="2-D convolution (tf.nn.conv2d; fused bias/activation as tf.fused.conv2d)"),
-    "depthwise_conv2d": OpEntry(depthwise_conv2d, oracle.depthwise_conv2d, depthwise=True,
+    "depthwise_conv2d": OpEntry(depthwise_conv2d, oracle.depthwise_conv2d, _plan_depthwise, fused=True,
                                 filter_layout="filter_height x filter_width x in_channels x channel_multiplier",
                                 summary="depthwise 2-D convolution (tf.nn.depthwise_conv2d)"),
+    "separable_conv2d": OpEntry(separable_conv2d, oracle.separable_conv2d, _plan_separable,
+                                rounding=False, pointwise=True,
+                                filter_layout="filter_height x filter_width x in_channels x channel_multiplier, "
+                                              "then --pointwise-filter " + POINTWISE_LAYOUT,
+                                summary="depthwise then pointwise 1x1 convolution, two programs "
+                                        "(tf.nn.separable_conv2d)"),
+    "conv1d": OpEntry(conv1d, oracle.conv1d, _plan_conv1d, data_formats=("NWC", "NCW"), one_d=True,
+                      filter_layout="filter_width x in_channels x out_channels",
+                      summary="1-D convolution, run as a conv2d of height 1 (tf.conv1d)"),
 }
+
+#: Every --data-format any op accepts.
+ALL_DATA_FORMATS = tuple(dict.fromkeys(f for entry in OPS.values() for f in entry.data_formats))
+
+
+def _with(names) -> str:
+    return ", ".join(names)
 
 
 # ---------------------------------------------------------------------------
@@ -92,7 +137,8 @@ def parse_pair(text: str):
 
 
 def parse_padding(text: str):
-    """``same``/``valid`` -> ``"SAME"``/``"VALID"``; ``1`` -> ``1``; ``T,B,L,R`` -> ``[[T, B], [L, R]]``."""
+    """``same``/``valid`` -> ``"SAME"``/``"VALID"``; ``1`` -> ``1``; ``L,R`` -> ``[L, R]`` (conv1d);
+    ``T,B,L,R`` -> ``[[T, B], [L, R]]``."""
     word = text.strip().upper()
     if word in ("SAME", "VALID"):
         return word
@@ -100,17 +146,17 @@ def parse_padding(text: str):
         values = [int(p) for p in word.split(",")]
     except ValueError:
         values = []
-    if len(values) in (1, 4) and min(values) >= 0:
-        return values[0] if len(values) == 1 else [values[0:2], values[2:4]]
+    if len(values) in (1, 2, 4) and min(values) >= 0:
+        return {1: lambda: values[0], 2: lambda: values, 4: lambda: [values[0:2], values[2:4]]}[len(values)]()
     raise argparse.ArgumentTypeError(
-        f"expected same, valid, a number of pixels (1) or explicit pads top,bottom,left,right "
-        f"(1,0,2,1), got {text!r}")
+        f"expected same, valid, a number of pixels (1), explicit pads top,bottom,left,right "
+        f"(1,0,2,1) or, for conv1d, left,right (2,1), got {text!r}")
 
 
 def padding_text(padding) -> str:
     """The inverse of :func:`parse_padding`, for tables."""
     if isinstance(padding, list):
-        return ",".join(str(v) for pair in padding for v in pair)
+        return ",".join(str(v) for item in padding for v in (item if isinstance(item, list) else [item]))
     return str(padding)
 
 
@@ -147,23 +193,32 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def _ops_with(flag: str) -> str:
+    return _with(name for name, entry in OPS.items() if getattr(entry, flag))
+
+
 def _add_conv_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("convolution")
     g.add_argument("--strides", type=parse_pair, default=1, metavar="S|HxW",
-                   help="stride, one for both axes (2) or height x width (2x1); default 1")
+                   help="stride, one for both axes (2) or height x width (2x1); default 1; "
+                        f"one integer for {_ops_with('one_d')} (its stride=)")
     g.add_argument("--dilations", type=parse_pair, default=1, metavar="D|HxW",
                    help="dilation rate, like --strides; strides and dilations cannot both exceed 1")
     g.add_argument("--padding", type=parse_padding, default="VALID", metavar="PAD",
                    help="same, valid (default), a number of pixels on every side (1), "
-                        "or explicit pads top,bottom,left,right (1,0,2,1)")
+                        "or explicit pads top,bottom,left,right (1,0,2,1); "
+                        f"for {_ops_with('one_d')}: a number, or left,right (2,1)")
     g.add_argument("--dim-rounding-mode", type=_lower, choices=ROUNDING_MODES, default=None,
-                   help="rounding of the output size when --padding is a number (default: truncate)")
-    g.add_argument("--data-format", type=_upper, choices=DATA_FORMATS, default="NHWC",
-                   help="layout of the input and output (default NHWC); the filter layout does not change")
+                   help="rounding of the output size when --padding is a number (default: truncate); "
+                        f"for {_ops_with('rounding')}")
+    g.add_argument("--data-format", type=_upper, choices=ALL_DATA_FORMATS, default=None,
+                   help="layout of the input and output; the filter layout does not change. "
+                        + "; ".join(f"{name}: {' or '.join(e.data_formats)}" for name, e in OPS.items())
+                        + " (the first is the default)")
     g.add_argument("--groups", type=int, default=1, metavar="N",
-                   help="grouped convolution (conv2d only); default 1")
+                   help=f"grouped convolution ({_ops_with('grouped')} only); default 1")
     g.add_argument("--activation", type=_lower, choices=ACTIVATIONS, default=None,
-                   help="fused activation after the convolution (and bias)")
+                   help=f"fused activation after the convolution (and bias); {_ops_with('fused')}")
     g.add_argument("--leakyrelu-alpha", type=float, default=0.2, metavar="A",
                    help="slope for --activation leakyrelu (default 0.2)")
 
@@ -179,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "headless, checked against a float64 NumPy oracle.",
         epilog="examples:\n"
                "  gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same\n"
-               "  gpuconv selftest --quick\n\n"
+               "  gpuconv selftest --quick\n"
+               "  gpuconv random --count 200 --seed 0\n\n"
                "exit codes: 0 ok, 1 result outside the tolerance, 2 bad arguments, "
                "3 no usable OpenGL, 4 unexpected error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -199,16 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("shader", "print the GLSL fragment program an op runs",
             "Print the GLSL ES 3.00 fragment program that OP runs for these shapes "
-            "(no GL needed).\nShapes are written like 1x7x7x6, in --data-format order for the input.",
+            "(no GL needed).\nShapes are written like 1x7x7x6, in --data-format order for the input.\n"
+            "separable_conv2d runs two programs (depthwise, then the pointwise 1x1 conv2d that reads "
+            "its output); both are printed, the second after a '// ---- program 2 of 2' line.",
             "gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same --annotate", cmd_shader)
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
     p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
-                   help="input shape, e.g. 1x7x7x6 (NHWC) or 1x6x7x7 (NCHW); the batch may be left out")
+                   help="input shape, e.g. 1x7x7x6 (NHWC), 1x6x7x7 (NCHW) or 1x20x3 (conv1d, NWC); "
+                        "the batch may be left out")
     p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
                    help="filter shape, e.g. 3x3x6x4 (" + "; ".join(
                        f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
+    p.add_argument("--pointwise-filter", type=parse_shape, metavar="SHAPE",
+                   help=f"the second filter of {_ops_with('pointwise')}, {POINTWISE_LAYOUT}, e.g. 1x1x6x8")
     _add_conv_options(p)
-    p.add_argument("--bias", action="store_true", help="fuse a per-channel bias")
+    p.add_argument("--bias", action="store_true", help=f"fuse a per-channel bias ({_ops_with('fused')})")
     p.add_argument("--annotate", action="store_true",
                    help="add '//' comments after the #version line with the parameters that shaped "
                         "the program (shapes, texture shapes, strides, pads, depth split); "
@@ -226,9 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
             cmd_run)
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
     p.add_argument("--input", required=True, metavar="X.npy", help="the input tensor")
-    p.add_argument("--filter", required=True, metavar="W.npy", help="the filter")
+    p.add_argument("--filter", required=True, metavar="W.npy",
+                   help="the filter (for separable_conv2d: the depthwise filter)")
+    p.add_argument("--pointwise-filter", metavar="PW.npy",
+                   help=f"the second filter of {_ops_with('pointwise')} ({POINTWISE_LAYOUT})")
     _add_conv_options(p)
-    p.add_argument("--bias", metavar="B.npy", help="fused bias, one value per output channel")
+    p.add_argument("--bias", metavar="B.npy",
+                   help=f"fused bias, one value per output channel ({_ops_with('fused')})")
     p.add_argument("--prelu-weights", metavar="P.npy", help="weights for --activation prelu")
     p.add_argument("--output", metavar="Y.npy", help="save the float32 result here")
     p.add_argument("--check", action="store_true", help="compare with the float64 oracle")
@@ -236,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"largest relative error --check accepts (default {DEFAULT_TOLERANCE:g})")
 
     p = add("selftest", "run a fixed matrix of convolutions and compare with the oracle",
-            f"Run {len(SELFTEST_CASES)} convolutions (both ops, input depths 1-9, strides, dilations, "
-            f"every padding form, NHWC and NCHW, batches 1 and 3, grouped, fused) on the GPU "
+            f"Run {len(SELFTEST_CASES)} convolutions (every op, input depths 1-9, strides, dilations, "
+            f"every padding form, every data format, batches 1 and 3, grouped, fused) on the GPU "
             f"with seeded random data in [-1, 1], compare each with "
             f"the float64 oracle and print a table. Exits 1 if any fails.",
             "gpuconv selftest --quick", cmd_selftest)
@@ -246,6 +311,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
     p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+
+    p = add("random", "run seeded random configurations and compare with the oracle",
+            "Draw COUNT valid configurations at random (every op and argument: shapes with every "
+            "input depth mod 4, strides, dilations, every padding form and rounding mode, every data "
+            "format, rank-3 inputs, groups, multipliers, fused bias and activations, float16/32/64) "
+            "from --seed, run each on the GPU and in the float64 oracle, and compare. Progress goes "
+            "to stderr; each failure is printed with its configuration and the command that repeats "
+            "it. Exits 1 if any fails.",
+            "gpuconv random --count 200 --seed 0", cmd_random)
+    p.add_argument("--count", type=int, default=200, metavar="N", help="how many configurations (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the configurations and data (default 0)")
+    p.add_argument("--start", type=int, default=0, metavar="I",
+                   help="index of the first configuration (to repeat one: --start I --count 1)")
+    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
+                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--verbose", action="store_true", help="print every configuration, not only failures")
 
     add("info", "show the GL device and versions",
         "Show the OpenGL device gpuconv runs on (renderer, vendor, version, limits, backend) "
@@ -265,15 +346,70 @@ def build_parser() -> argparse.ArgumentParser:
 # shared pieces
 
 
-def _conv_kwargs(args, entry: OpEntry) -> dict:
-    kwargs = dict(strides=args.strides, padding=args.padding, data_format=args.data_format,
-                  dilations=args.dilations, dim_rounding_mode=args.dim_rounding_mode)
+def op_kwargs(op: str, strides=1, dilations=1, padding="VALID", data_format=None,
+              dim_rounding_mode=None, groups=1) -> dict:
+    """The keyword arguments of ``gpuconv.<op>`` for these command-line values.
+
+    Raises :class:`UsageError`, naming the option, for a value the op has no
+    argument for (``--groups`` for an op without groups, a 2-D stride for conv1d, ...).
+    """
+    entry = OPS[op]
+
+    def only(option, flag):
+        raise UsageError(f"{option} is an option of {_ops_with(flag)} only, not of {op}")
+
+    data_format = data_format or entry.data_formats[0]
+    if data_format not in entry.data_formats:
+        raise UsageError(f"--data-format {data_format} is not a data format of {op}: "
+                         f"it takes {' or '.join(entry.data_formats)}")
+    explicit = isinstance(padding, list)
+    if entry.one_d:
+        for option, value in (("--strides", strides), ("--dilations", dilations)):
+            if not isinstance(value, int):
+                raise UsageError(f"{option} {_pair_text(value)}: {op} takes one integer (along the width)")
+        if explicit and not all(isinstance(v, int) for v in padding):
+            raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are left,right (e.g. 2,1)")
+        kwargs = dict(stride=strides, padding=padding, data_format=data_format, dilation=dilations)
+    else:
+        if explicit and not all(isinstance(v, list) for v in padding):
+            raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are "
+                             f"top,bottom,left,right (e.g. 1,0,2,1); left,right is for {_ops_with('one_d')}")
+        kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilations=dilations)
+    if entry.rounding:
+        kwargs["dim_rounding_mode"] = dim_rounding_mode
+    elif dim_rounding_mode is not None:
+        only("--dim-rounding-mode", "rounding")
     if entry.grouped:
-        kwargs["groups"] = args.groups
-    elif args.groups != 1:
-        raise UsageError(f"--groups is not an option of {args.op} "
-                         f"(only of {', '.join(n for n, e in OPS.items() if e.grouped)})")
+        kwargs["groups"] = groups
+    elif groups != 1:
+        only("--groups", "grouped")
     return kwargs
+
+
+def _conv_kwargs(args) -> dict:
+    return op_kwargs(args.op, args.strides, args.dilations, args.padding, args.data_format,
+                     args.dim_rounding_mode, args.groups)
+
+
+def _check_fused_options(args) -> None:
+    """--bias, --activation and --prelu-weights only for the ops with a fused epilogue."""
+    if OPS[args.op].fused:
+        return
+    for option in ("bias", "activation", "prelu_weights"):
+        if getattr(args, option, None):
+            raise UsageError(f"--{option.replace('_', '-')} is an option of {_ops_with('fused')} only "
+                             f"(a fused epilogue), not of {args.op}")
+
+
+def _pointwise(args, load):
+    """The --pointwise-filter of an op that needs one (loaded by ``load``); else refuse it."""
+    if OPS[args.op].pointwise:
+        if args.pointwise_filter is None:
+            raise UsageError(f"{args.op} needs --pointwise-filter ({POINTWISE_LAYOUT})")
+        return load(args.pointwise_filter)
+    if args.pointwise_filter is not None:
+        raise UsageError(f"--pointwise-filter is an option of {_ops_with('pointwise')} only, not of {args.op}")
+    return None
 
 
 def compare(result: np.ndarray, expected: np.ndarray) -> Tuple[float, float]:
@@ -330,9 +466,14 @@ def _emit(text: str, output: Optional[str]) -> None:
 # gpuconv shader
 
 
-def annotation(op: str, plan, dim_rounding_mode: Optional[str] = None) -> List[str]:
-    """``//`` comment lines with the parameters that shaped ``plan``'s program."""
-    g, spec = plan.geometry, plan.spec
+def annotation(op: str, spec, dim_rounding_mode: Optional[str] = None, step: int = 1,
+               steps: int = 1) -> List[str]:
+    """``//`` comment lines with the parameters that shaped one program of ``op`` (``spec``).
+
+    ``step`` of ``steps`` says which program of a chained op it is (separable_conv2d
+    runs a depthwise program, then a pointwise 1x1 conv2d reading its output).
+    """
+    g = spec.geometry
     entry = OPS[op]
     textures = ", ".join(f"{i.name} {i.layout.rows}x{i.layout.cols}{' (wrapped)' if i.layout.wrapped else ''}"
                          for i in spec.inputs)
@@ -356,10 +497,19 @@ def annotation(op: str, plan, dim_rounding_mode: Optional[str] = None) -> List[s
         fused.append(f"activation leakyrelu (alpha {epilogue.leakyrelu_alpha:g})")
     elif epilogue.activation != "linear":
         fused.append(f"activation {epilogue.activation}")
+    title = f"{op} ({spec.name}, template {spec.template})"
+    filter_layout = entry.filter_layout.split(", then")[0]
+    if steps > 1:
+        role = "depthwise" if g.depthwise else "pointwise 1x1 conv2d, reading program 1's output as x"
+        title = f"{op}, program {step} of {steps}: {role} ({spec.name}, template {spec.template})"
+        filter_layout = filter_layout if g.depthwise else POINTWISE_LAYOUT
+    if entry.one_d:
+        title += "; run as a conv2d of height 1, shapes below are its 4-D ones"
+        filter_layout = "1 x " + filter_layout
     rows = [
-        ("op", f"{op} ({spec.name}, template {spec.template})"),
+        ("op", title),
         ("x", f"{shape_text(g.in_shape)} ({g.data_format})"),
-        ("filter", f"{shape_text(g.filter_shape)} ({entry.filter_layout})"),
+        ("filter", f"{shape_text(g.filter_shape)} ({filter_layout})"),
         ("output", f"{shape_text(g.out_shape)} ({g.data_format})"),
         ("textures", f"{textures} (rows x cols)"),
         ("strides", f"{g.stride_height}x{g.stride_width}"),
@@ -395,28 +545,36 @@ def number_lines(source_lines: Sequence[str], annotated_after_first: int = 0) ->
 
 def cmd_shader(args) -> int:
     entry = OPS[args.op]
-    conv = _conv_kwargs(args, entry)
-    # A plan without the epilogue tells the output channels; the dummy fused inputs need only that.
-    base = plan_conv2d(args.input, args.filter, depthwise=entry.depthwise, shapes_only=True, **conv)
-    out_channels = base.geometry.out_channels
-    fused = {"activation": args.activation, "leakyrelu_alpha": args.leakyrelu_alpha}
-    if args.bias:
-        fused["bias"] = np.zeros(out_channels, np.float32)
-    if args.activation == "prelu":  # one weight per channel, on the channel axis
-        channel_axis_shape = (out_channels,) if args.data_format == "NHWC" else (out_channels, 1, 1)
-        fused["prelu_weights"] = np.zeros(channel_axis_shape, np.float32)
-    source = shader_source(args.op, args.input, args.filter, **conv, **fused)
-    lines = source.splitlines()
-    extra = 0
-    if args.annotate:
-        plan = plan_conv2d(args.input, args.filter, depthwise=entry.depthwise, shapes_only=True,
-                           **conv, **fused)
-        note = annotation(args.op, plan, args.dim_rounding_mode)
-        lines = lines[:1] + note + lines[1:]
-        extra = len(note)
-    if args.line_numbers:
-        lines = number_lines(lines, extra)
-    _emit("\n".join(lines) + "\n", args.output)
+    conv = _conv_kwargs(args)
+    _check_fused_options(args)
+    pointwise = _pointwise(args, lambda shape: shape)
+    fused = {}
+    if entry.fused:
+        # A plan without the epilogue tells the output channels; the dummy fused inputs need only that.
+        out_channels = entry.plan(args.input, args.filter, **conv).geometry.out_channels
+        fused = {"activation": args.activation, "leakyrelu_alpha": args.leakyrelu_alpha}
+        if args.bias:
+            fused["bias"] = np.zeros(out_channels, np.float32)
+        if args.activation == "prelu":  # one weight per channel, in either data format
+            fused["prelu_weights"] = np.zeros(out_channels, np.float32)
+    extra = {"pointwise_filter_shape": pointwise} if entry.pointwise else {}
+    sources = shader_sources(args.op, args.input, args.filter, **conv, **fused, **extra)
+    specs = entry.plan(args.input, args.filter, pointwise, **conv, **fused).specs if args.annotate else ()
+    chunks = []
+    for step, source in enumerate(sources, 1):
+        lines = source.splitlines()
+        notes = 0
+        if args.annotate:
+            note = annotation(args.op, specs[step - 1], args.dim_rounding_mode, step, len(sources))
+            lines = lines[:1] + note + lines[1:]
+            notes = len(note)
+        if args.line_numbers:
+            lines = number_lines(lines, notes)
+        if step > 1:
+            lines = ["", f"// ---- program {step} of {len(sources)}: the pointwise 1x1 conv2d, reading "
+                         f"program {step - 1}'s output as x ----", ""] + lines
+        chunks.append("\n".join(lines) + "\n")
+    _emit("".join(chunks), args.output)
     return EXIT_OK
 
 
@@ -426,14 +584,21 @@ def cmd_shader(args) -> int:
 
 def cmd_run(args) -> int:
     entry = OPS[args.op]
-    conv = _conv_kwargs(args, entry)
+    conv = _conv_kwargs(args)
+    _check_fused_options(args)
     x, w = _load(args.input, "--input"), _load(args.filter, "--filter")
-    fused = dict(bias=_load(args.bias, "--bias"), activation=args.activation,
-                 leakyrelu_alpha=args.leakyrelu_alpha,
-                 prelu_weights=_load(args.prelu_weights, "--prelu-weights"))
+    arrays = (x, w)
+    pointwise = _pointwise(args, lambda path: _load(path, "--pointwise-filter"))
+    if pointwise is not None:
+        arrays += (pointwise,)
+    fused = {}
+    if entry.fused:
+        fused = dict(bias=_load(args.bias, "--bias"), activation=args.activation,
+                     leakyrelu_alpha=args.leakyrelu_alpha,
+                     prelu_weights=_load(args.prelu_weights, "--prelu-weights"))
     runtime = get_runtime()
     start = time.perf_counter()
-    y = entry.gpu(x, w, **conv, **fused, runtime=runtime)
+    y = entry.gpu(*arrays, **conv, **fused, runtime=runtime)
     gpu_s = time.perf_counter() - start
     y = np.asarray(y, dtype=np.float32)
     if args.output:
@@ -442,12 +607,13 @@ def cmd_run(args) -> int:
         except OSError as exc:
             raise UsageError(f"--output: cannot write {args.output!r}: {exc}") from exc
     saved = f" -> {args.output}" if args.output else " (not saved: use --output)"
-    print(f"{args.op}: x {shape_text(x.shape)}, filter {shape_text(w.shape)} -> {shape_text(y.shape)} "
+    filters = " then ".join(shape_text(a.shape) for a in arrays[1:])
+    print(f"{args.op}: x {shape_text(x.shape)}, filter {filters} -> {shape_text(y.shape)} "
           f"float32 in {_ms(gpu_s)} on the GPU (first call: includes compiling the program){saved}")
     if not args.check:
         return EXIT_OK
     start = time.perf_counter()
-    expected = entry.oracle(x, w, **conv, **fused)
+    expected = entry.oracle(*arrays, **conv, **fused)
     oracle_s = time.perf_counter() - start
     max_abs, rel = compare(y, expected)
     ok = passed(rel, args.tolerance)
@@ -475,13 +641,16 @@ class Case(NamedTuple):
     bias: bool = False
     activation: Optional[str] = None
     quick: bool = False
+    pointwise: Optional[Tuple[int, ...]] = None  # separable_conv2d's second filter
 
     def kwargs(self) -> dict:
-        kwargs = dict(strides=self.strides, padding=self.padding, data_format=self.data_format,
-                      dilations=self.dilations, dim_rounding_mode=self.rounding)
-        if self.groups != 1:
-            kwargs["groups"] = self.groups
-        return kwargs
+        kwargs = op_kwargs(self.op, self.strides, self.dilations, self.padding, self.data_format,
+                           self.rounding, self.groups)
+        return {k: v for k, v in kwargs.items() if not (k == "groups" and v == 1)}
+
+    @property
+    def filters(self) -> Tuple[Tuple[int, ...], ...]:
+        return (self.filter,) + ((self.pointwise,) if self.pointwise else ())
 
     @property
     def label(self) -> str:
@@ -498,8 +667,18 @@ def _d(x, f, s=1, d=1, pad="SAME", fmt="NHWC", **kw):
     return Case("depthwise_conv2d", parse_shape(x), parse_shape(f), s, d, pad, fmt, **kw)
 
 
-#: Input depth 1-9 (vec4 remainders 0-3), strides 1-3, dilations 1-3, every padding
-#: form, NHWC and NCHW, batch 1 and 3, 1x1 and non-square filters, multipliers 1-3.
+def _s(x, f, pw, s=1, d=1, pad="SAME", fmt="NHWC", **kw):
+    return Case("separable_conv2d", parse_shape(x), parse_shape(f), s, d, pad, fmt,
+                pointwise=parse_shape(pw), **kw)
+
+
+def _1(x, f, s=1, d=1, pad="SAME", fmt="NWC", **kw):
+    return Case("conv1d", parse_shape(x), parse_shape(f), s, d, pad, fmt, **kw)
+
+
+#: Every op; input depth 1-9 (vec4 remainders 0-3), strides 1-3, dilations 1-3, every
+#: padding form, every data format, batch 1 and 3 (and none), 1x1 and non-square filters,
+#: multipliers 1-3.
 SELFTEST_CASES = (
     # conv2d, NHWC
     _c("1x5x5x1", "3x3x1x2", quick=True),
@@ -550,6 +729,17 @@ SELFTEST_CASES = (
     _c("1x6x6x5", "3x3x5x3", bias=True, activation="relu"),
     _c("1x3x6x6", "3x3x3x2", s=2, fmt="NCHW", activation="leakyrelu"),
     _d("1x6x6x3", "3x3x3x2", bias=True, activation="prelu"),
+    # separable_conv2d (depthwise filter + pointwise filter)
+    _s("1x8x8x3", "3x3x3x2", "1x1x6x4", quick=True),
+    _s("1x9x9x5", "3x2x5x1", "1x1x5x3", s=2, pad="VALID"),
+    _s("3x4x7x7", "3x3x4x2", "1x1x8x2", d=2, fmt="NCHW"),
+    _s("1x7x7x2", "3x3x2x3", "1x1x6x5", pad=1),
+    # conv1d (x [batch, width, channels] or [batch, channels, width]; filter [width, in, out])
+    _1("1x20x3", "3x3x4", quick=True),
+    _1("2x17x5", "4x5x2", d=3, pad="VALID"),
+    _1("1x4x16", "5x4x3", s=3, pad=2, rounding="ceil", fmt="NCW"),
+    _1("12x6", "3x6x2", pad=[2, 1]),
+    _1("3x7x15", "2x7x3", s=2, fmt="NCW"),
 )
 
 
@@ -574,20 +764,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def run_case(case: Case, seed: int, runtime) -> float:
     """The relative error of one case, GPU against the oracle."""
     rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, case.x).astype(np.float32)
-    w = rng.uniform(-1, 1, case.filter).astype(np.float32)
+    arrays = [rng.uniform(-1, 1, shape).astype(np.float32) for shape in (case.x,) + case.filters]
     entry = OPS[case.op]
     kwargs = case.kwargs()
-    out_channels = plan_conv2d(case.x, case.filter, depthwise=entry.depthwise, shapes_only=True,
-                               **kwargs).geometry.out_channels
+    if case.bias or case.activation == "prelu":
+        out_channels = entry.plan(case.x, *case.filters, **kwargs).geometry.out_channels
     if case.bias:
         kwargs["bias"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
     if case.activation:
         kwargs["activation"] = case.activation
     if case.activation == "prelu":
         kwargs["prelu_weights"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
-    y = entry.gpu(x, w, **kwargs, runtime=runtime)
-    return compare(y, entry.oracle(x, w, **kwargs))[1]
+    y = entry.gpu(*arrays, **kwargs, runtime=runtime)
+    return compare(y, entry.oracle(*arrays, **kwargs))[1]
 
 
 def cmd_selftest(args) -> int:
@@ -607,7 +796,8 @@ def cmd_selftest(args) -> int:
             ok, error = False, f"{type(exc).__name__}: {exc}"[:60]
         failed += not ok
         padding = padding_text(case.padding) + (f" ({case.rounding})" if case.rounding else "")
-        rows.append([case.label, shape_text(case.x), shape_text(case.filter), _pair_text(case.strides),
+        rows.append([case.label, shape_text(case.x), " + ".join(map(shape_text, case.filters)),
+                     _pair_text(case.strides),
                      _pair_text(case.dilations), padding, case.data_format, error,
                      "PASS" if ok else "FAIL"])
     if sys.stderr.isatty():
@@ -617,6 +807,22 @@ def cmd_selftest(args) -> int:
           f"(tolerance {args.tolerance:g}, {time.perf_counter() - start:.1f} s on "
           f"{runtime.info()['renderer']})")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gpuconv random
+
+
+def cmd_random(args) -> int:
+    from . import randomized
+
+    if args.count < 1 or args.start < 0:
+        raise UsageError(f"--count must be positive and --start non-negative, got --count {args.count} "
+                         f"--start {args.start}")
+    report = randomized.run_many(args.count, args.seed, args.tolerance, start=args.start,
+                                 verbose=args.verbose, progress=sys.stderr, out=sys.stdout)
+    print(report.summary())
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gpuconv
 from gpuconv import GLUnavailableError, cli, codegen, oracle
 from gpuconv.cli import main, parse_padding, parse_pair, parse_shape
 
@@ -48,13 +49,15 @@ def test_parse_helpers():
     assert parse_padding("same") == "SAME" and parse_padding("Valid") == "VALID"
     assert parse_padding("2") == 2
     assert parse_padding("1,0,2,1") == [[1, 0], [2, 1]]
+    assert parse_padding("2,1") == [2, 1]  # conv1d's left,right
     for bad in ("1x7x", "", "1x0x3", "ax3"):
         with pytest.raises(Exception, match="1x7x7x6"):
             parse_shape(bad)
     with pytest.raises(Exception):
         parse_pair("1x2x3")
-    with pytest.raises(Exception):
-        parse_padding("1,2")
+    for bad in ("1,2,3", "-1", "1,a", "full"):
+        with pytest.raises(Exception, match="top,bottom,left,right"):
+            parse_padding(bad)
 
 
 # -- gpuconv shader ----------------------------------------------------------------
@@ -110,6 +113,64 @@ def test_shader_line_numbers(capsys):
     assert both[-1] == numbered[-1]
 
 
+SEPARABLE = ["shader", "separable_conv2d", "--input", "1x7x7x3", "--filter", "3x3x3x2",
+             "--pointwise-filter", "1x1x6x8", "--padding", "same"]
+
+
+def _programs(out):
+    """Split a separable dump at its '// ---- program 2 of 2' line."""
+    first, marker, second = out.partition("\n// ---- program 2 of 2")
+    assert marker, out[:200]
+    return first, second.split("\n", 1)[1].lstrip("\n")
+
+
+def test_shader_separable_prints_both_programs(capsys, runtime):
+    assert main(SEPARABLE) == 0
+    out = capsys.readouterr().out
+    depthwise, pointwise = _programs(out)
+    expected = gpuconv.shader_sources("separable_conv2d", (1, 7, 7, 3), (3, 3, 3, 2),
+                                      pointwise_filter_shape=(1, 1, 6, 8), padding="SAME")
+    assert (depthwise.strip(), pointwise.strip()) == tuple(source.strip() for source in expected)
+    assert "DepthwiseConv2DProgram: x 1x7x7x3, W 3x3x3x2 -> 1x7x7x6" in depthwise
+    assert "Conv2DProgram: x 1x7x7x6, W 1x1x6x8 -> 1x7x7x8" in pointwise
+    # --annotate annotates each program after its own #version line; each still compiles.
+    assert main(SEPARABLE + ["--annotate"]) == 0
+    depthwise, pointwise = _programs(capsys.readouterr().out)
+    assert "program 1 of 2: depthwise" in depthwise and "channel multiplier: 2" in depthwise
+    assert "program 2 of 2: pointwise 1x1 conv2d" in pointwise
+    assert "1x1x6x8 (1 x 1 x in_channels*channel_multiplier x out_channels)" in pointwise
+    assert "6 per group = 4 (vec4 part) + 2 (remainder)" in pointwise
+    for source in (depthwise, pointwise):
+        assert source.splitlines()[0] == "#version 300 es" and source.splitlines()[1].startswith("// ---")
+        runtime.ctx.program(vertex_shader=codegen.vertex_source(), fragment_shader=source).release()
+    # --line-numbers numbers each program from 1, as its compiler does.
+    assert main(SEPARABLE + ["--line-numbers"]) == 0
+    depthwise, pointwise = _programs(capsys.readouterr().out)
+    for source in (depthwise, pointwise):
+        assert source.lstrip().startswith("1 | #version 300 es")
+
+
+@pytest.mark.parametrize("extra, needles", [
+    ([], ["x 1x1x20x3, W 1x3x3x4 -> 1x1x9x4 (NHWC); strides 1x2", "left 0 right 0 (VALID)"]),
+    (["--padding", "2,1"], ["-> 1x1x11x4 (NHWC)", "pads top 0 bottom 0 left 2 right 1 (EXPLICIT)"]),
+    (["--padding", "1", "--dim-rounding-mode", "ceil"], ["-> 1x1x11x4", "left 1 right 1 (NUMBER)"]),
+])
+def test_shader_conv1d(capsys, extra, needles):
+    assert main(["shader", "conv1d", "--input", "1x20x3", "--filter", "3x3x4", "--strides", "2"] + extra) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("#version 300 es\n")
+    for needle in needles:
+        assert needle in out
+
+
+def test_shader_conv1d_channels_first_and_dilation(capsys):
+    assert main(["shader", "conv1d", "--input", "3x20", "--filter", "3x3x4", "--data-format", "ncw",
+                 "--dilations", "2", "--padding", "same", "--annotate"]) == 0
+    out = capsys.readouterr().out
+    assert "x 1x3x1x20, W 1x3x3x4 -> 1x4x1x20 (NCHW); strides 1x1, dilations 1x2" in out
+    assert "run as a conv2d of height 1" in out
+
+
 def test_shader_output_file(tmp_path, capsys):
     target = tmp_path / "conv.frag"
     assert main(SHADER + ["--output", str(target)]) == 0
@@ -132,6 +193,23 @@ def test_shader_output_file(tmp_path, capsys):
     (["shader", "depthwise_conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x1", "--groups", "2"],
      "--groups"),
     (["run", "conv2d", "--input", "missing.npy", "--filter", "w.npy"], "missing.npy"),
+    # the newer ops: options they do not have are refused by name
+    (["shader", "separable_conv2d", "--input", "1x7x7x3", "--filter", "3x3x3x2"], "--pointwise-filter"),
+    (SEPARABLE[:8] + ["--pointwise-filter", "1x1x5x8"], "[1, 1, 6, out_channels], got (1, 1, 5, 8)"),
+    (SEPARABLE + ["--bias"], "--bias is an option of conv2d, depthwise_conv2d only"),
+    (SEPARABLE + ["--activation", "relu"], "--activation"),
+    (SEPARABLE + ["--dim-rounding-mode", "ceil"], "--dim-rounding-mode"),
+    (SHADER + ["--pointwise-filter", "1x1x4x4"], "--pointwise-filter is an option of separable_conv2d only"),
+    (["shader", "conv1d", "--input", "1x20x3", "--filter", "3x3x4", "--strides", "2x1"],
+     "--strides 2x1: conv1d takes one integer"),
+    (["shader", "conv1d", "--input", "1x20x3", "--filter", "3x3x4", "--padding", "1,0,2,1"],
+     "left,right"),
+    (["shader", "conv1d", "--input", "1x20x3", "--filter", "3x3x4", "--groups", "3"], "--groups"),
+    (["shader", "conv1d", "--input", "1x20x3", "--filter", "3x3x4", "--data-format", "nhwc"],
+     "NWC or NCW"),
+    (["shader", "conv1d", "--input", "1x20x3", "--filter", "3x2x4"], "in_channels"),
+    (SHADER + ["--padding", "2,1"], "top,bottom,left,right"),
+    (SHADER + ["--data-format", "ncw"], "NHWC or NCHW"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
     assert main(argv) == 2
@@ -155,12 +233,21 @@ def test_no_gl_exits_3(monkeypatch, tmp_path, capsys):
 
 def test_help(capsys):
     for argv in (["--help"], ["shader", "--help"], ["run", "--help"], ["selftest", "--help"],
-                 ["info", "--help"], ["demo", "--help"]):
+                 ["random", "--help"], ["info", "--help"], ["demo", "--help"]):
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert "gpuconv" in out
         if len(argv) > 1:
             assert "example:\n  gpuconv " + argv[0] in out
+        else:  # every subcommand is listed, and the examples include random
+            for command in ("shader", "run", "selftest", "random", "info", "demo"):
+                assert command in out
+            assert "gpuconv random --count" in out
+    assert main(["shader", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for op in cli.OPS:
+        assert op in out
+    assert "--pointwise-filter" in out and "NWC or NCW" in out
 
 
 # -- GPU: run, selftest, info, demo --------------------------------------------------
@@ -190,6 +277,35 @@ def test_run_check(tmp_path, capsys, runtime):
     assert "FAIL" in capsys.readouterr().out
 
 
+def test_run_separable_and_conv1d_check(tmp_path, capsys, runtime):
+    rng = np.random.default_rng(8)
+    arrays = {
+        "x": rng.uniform(-1, 1, (1, 3, 7, 7)), "dw": rng.uniform(-1, 1, (3, 3, 3, 2)),
+        "pw": rng.uniform(-1, 1, (1, 1, 6, 8)), "x1": rng.uniform(-1, 1, (2, 3, 20)),
+        "w1": rng.uniform(-1, 1, (3, 3, 4)),
+    }
+    for name, array in arrays.items():
+        np.save(tmp_path / f"{name}.npy", array.astype(np.float32))
+    path = lambda name: str(tmp_path / f"{name}.npy")
+    assert main(["run", "separable_conv2d", "--input", path("x"), "--filter", path("dw"),
+                 "--pointwise-filter", path("pw"), "--data-format", "nchw", "--padding", "same",
+                 "--output", path("y"), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "filter 3x3x3x2 then 1x1x6x8 -> 1x8x7x7" in out and "PASS" in out
+    expected = oracle.separable_conv2d(*(arrays[k].astype(np.float32) for k in ("x", "dw", "pw")),
+                                       padding="SAME", data_format="NCHW")
+    np.testing.assert_allclose(np.load(path("y")), expected, rtol=0, atol=1e-5)
+    assert main(["run", "conv1d", "--input", path("x1"), "--filter", path("w1"), "--data-format", "ncw",
+                 "--strides", "2", "--padding", "2,1", "--output", path("y1"), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "2x3x20, filter 3x3x4 -> 2x4x11" in out and "PASS" in out
+    expected = oracle.conv1d(arrays["x1"].astype(np.float32), arrays["w1"].astype(np.float32), stride=2,
+                             padding=[2, 1], data_format="NCW")
+    np.testing.assert_allclose(np.load(path("y1")), expected, rtol=0, atol=1e-5)
+    assert main(["run", "separable_conv2d", "--input", path("x"), "--filter", path("dw")]) == 2
+    assert "--pointwise-filter" in error_line(capsys)
+
+
 def test_selftest_quick(capsys, runtime):
     assert main(["selftest", "--quick"]) == 0
     captured = capsys.readouterr()
@@ -204,20 +320,23 @@ def test_selftest_matrix_covers_the_brief():
     assert 30 <= len(cases) <= 60 and 8 <= sum(c.quick for c in cases) <= 12
 
     def depth(c):
-        return c.x[3] if c.data_format == "NHWC" else c.x[1]
+        return cli.OPS[c.op].plan(c.x, *c.filters, **c.kwargs()).geometry.in_channels
 
     def pairs(value):
         return value if isinstance(value, tuple) else (value, value)
 
     assert {depth(c) for c in cases} >= set(range(1, 10))
-    assert {op for op in cli.OPS} == {c.op for c in cases}
+    assert {op for op in cli.OPS} == {c.op for c in cases} == {c.op for c in cases if c.quick}
     assert {max(pairs(c.strides)) for c in cases} >= {1, 2, 3}
     assert {max(pairs(c.dilations)) for c in cases} >= {1, 2, 3}
     assert not any(max(pairs(c.strides)) > 1 and max(pairs(c.dilations)) > 1 for c in cases)
     assert {c.padding if isinstance(c.padding, str) else type(c.padding).__name__ for c in cases} \
         >= {"SAME", "VALID", "int", "list"}
-    assert {c.data_format for c in cases} == {"NHWC", "NCHW"}
+    assert {c.data_format for c in cases} == {"NHWC", "NCHW", "NWC", "NCW"}
     assert {c.x[0] for c in cases} >= {1, 3}
+    assert any(len(c.x) == 2 for c in cases if c.op == "conv1d")  # no batch
+    assert {type(c.padding).__name__ for c in cases if c.op == "conv1d"} >= {"str", "int", "list"}
+    assert {c.op for c in cases if c.strides != 1} == set(cli.OPS)
     assert any(c.filter[:2] == (1, 1) for c in cases)
     assert any(c.filter[0] != c.filter[1] for c in cases)
     assert {c.filter[3] for c in cases if c.op == "depthwise_conv2d"} >= {1, 2, 3}
