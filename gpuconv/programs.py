@@ -236,8 +236,22 @@ class PackedProgramSpec:
     def output_shape(self) -> Tuple[int, ...]:
         return self.geometry.out_shape
 
+    @property
+    def reuse_width(self) -> int:
+        """The filter width baked into a depthwise program that reuses input columns, else 0.
+
+        With multiplier 1, stride 1 and dilation 1 across, the 4 output pixels of a
+        fragment share input columns: each is fetched once per filter row.
+        """
+        g = self.geometry
+        if not self.x_split and g.channel_multiplier == 1 and g.stride_width == 1 and g.dilation_width == 1 \
+                and 1 < g.filter_width <= 7:
+            return g.filter_width
+        return 0
+
     def source_key(self):
-        return (self.template, self.epilogue, self.x_split, self.geometry.channel_multiplier == 1)
+        return (self.template, self.epilogue, self.x_split, self.geometry.channel_multiplier == 1,
+                self.reuse_width)
 
     def describe(self) -> str:
         what = "4 output pixels x 4 output channels per fragment, sizes as uniforms"
@@ -251,6 +265,7 @@ class PackedProgramSpec:
             "epilogue": self.epilogue,
             "x_split": self.x_split,
             "multiplier_is_one": self.geometry.channel_multiplier == 1,
+            "reuse_width": self.reuse_width,
         }
 
     @property

@@ -37,6 +37,31 @@ void main() {
       continue;
     }
     int xRow = xRowOffset + xR;
+{% if reuse_width %}
+    // Stride 1, no dilation across: the 4 output pixels read input columns
+    // xCCorner .. xCCorner + {{ reuse_width + 2 }}: fetch each once per block of channels.
+{% for t in range(reuse_width + 3) %}
+    bool inside{{ t }} = xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y;
+    int xCol{{ t }} = (xCCorner + {{ t }}) * inDepth4;
+{% endfor %}
+    int wRow = wR * {{ reuse_width }} * inDepth4 * 4;
+    for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
+{% for t in range(reuse_width + 3) %}
+      vec4 x{{ t }} = inside{{ t }} ? texelFetch(x, ivec2(xCol{{ t }} + d1Block, xRow), 0) : vec4(0.0);
+{% endfor %}
+{% for wC in range(reuse_width) %}
+      {
+        int tapRow = wRow + ({{ wC }} * inDepth4 + d1Block) * 4;
+        mat4 w = mat4(texelFetch(W, ivec2(d2Block, tapRow), 0), texelFetch(W, ivec2(d2Block, tapRow + 1), 0),
+                      texelFetch(W, ivec2(d2Block, tapRow + 2), 0), texelFetch(W, ivec2(d2Block, tapRow + 3), 0));
+{% for j in range(4) %}
+        acc{{ j }} += w * x{{ wC + j }};
+{% endfor %}
+      }
+{% endfor %}
+    }
+  }
+{% else %}
     for (int wC = 0; wC < filterSize.y; wC++) {
       int xC = xCCorner + wC * dilations.y;
 {% for j in range(4) %}
@@ -57,6 +82,7 @@ void main() {
       }
     }
   }
+{% endif %}
 {% endif %}
 
 {% for j in range(4) %}

@@ -41,6 +41,24 @@ void main() {
       continue;
     }
     int xRow = xRowOffset + xR;
+{% if reuse_width %}
+    // Stride 1, no dilation across: the 4 output pixels read input columns
+    // xCCorner .. xCCorner + {{ reuse_width + 2 }}; each is fetched once and used for every tap that needs it.
+    int wRow = wR * {{ reuse_width }};
+{% for wC in range(reuse_width) %}
+    vec4 w{{ wC }} = texelFetch(W, ivec2(d2Block, wRow + {{ wC }}), 0);
+{% endfor %}
+{% for t in range(reuse_width + 3) %}
+    if (xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y) {
+      vec4 xValue = texelFetch(x, ivec2((xCCorner + {{ t }}) * inDepth4 + d2Block, xRow), 0);
+{% for j in range(4) %}
+{% if 0 <= t - j < reuse_width %}
+      acc{{ j }} += w{{ t - j }} * xValue;
+{% endif %}
+{% endfor %}
+    }
+{% endfor %}
+{% else %}
     for (int wC = 0; wC < filterSize.y; wC++) {
       int xC = xCCorner + wC * dilations.y;
       vec4 w = texelFetch(W, ivec2(d2Block, wR * filterSize.y + wC), 0);
@@ -60,6 +78,7 @@ void main() {
       }
 {% endfor %}
     }
+{% endif %}
   }
 
 {% for j in range(4) %}
