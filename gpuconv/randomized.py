@@ -225,7 +225,8 @@ def _plan(op, x, filters, kwargs):
         return ops.plan_conv1d(x, filters[0], shapes_only=True, **kwargs)
     if op == "separable_conv2d":
         return ops.plan_separable_conv2d(x, filters[0], filters[1], shapes_only=True, **kwargs)
-    options = {k: v for k, v in kwargs.items() if k not in ("bias", "prelu_weights")}
+    options = {k: v for k, v in kwargs.items()  # the fused epilogue changes no shape
+               if k not in ("bias", "activation", "leakyrelu_alpha", "prelu_weights")}
     return ops.plan_conv2d(x, filters[0], depthwise=op == "depthwise_conv2d", shapes_only=True, **options)
 
 

@@ -1,0 +1,113 @@
+"""Seeded random configurations of every op against the float64 oracle (gpuconv.randomized).
+
+The agreement test runs 200 configurations with a fixed seed (each distinct
+program is compiled once by the driver: shapes are kept small).  The coverage
+test checks, without GL, that the generator reaches every op and argument form.
+"""
+
+import numpy as np
+import pytest
+
+from gpuconv import cli, geometry, randomized
+from gpuconv.arguments import ACTIVATIONS
+
+SEED, COUNT = 20240601, 200
+
+
+def test_the_generator_is_seeded_and_deterministic():
+    assert randomized.config_at(3, 17) == randomized.config_at(3, 17)
+    assert randomized.config_at(3, 17) != randomized.config_at(3, 18)
+    config = randomized.config_at(3, 17)
+    first, second = config.arrays(), config.arrays()
+    for a, b in zip(first[0], second[0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def _pair(value):
+    if isinstance(value, int):
+        return (value, value)
+    return tuple(value) if len(value) == 2 else None
+
+
+def test_the_generator_covers_every_op_and_argument():
+    configs = [randomized.config_at(SEED, i) for i in range(1500)]
+    seen = {key: set() for key in ("op", "depth_mod_4", "format", "padding", "rounding", "activation",
+                                   "prelu", "dtype", "unbatched", "groups", "multiplier", "stride",
+                                   "dilation", "stride_form", "bias", "filter_size", "spatial")}
+    for c in configs:
+        o = c.options
+        plan = randomized._plan(c.op, c.x, c.filters, o)
+        g = plan.steps[0][0].geometry
+        seen["op"].add(c.op)
+        seen["depth_mod_4"].add((c.op, g.in_channels_per_group % 4))
+        seen["format"].add(o["data_format"])
+        padding = o["padding"]
+        seen["padding"].add((c.op, "str" if isinstance(padding, str) else
+                             "int" if isinstance(padding, int) else f"list{len(padding)}"))
+        seen["rounding"].add(o.get("dim_rounding_mode"))
+        seen["activation"].add(o.get("activation"))
+        seen["prelu"].add(None if c.prelu is None else
+                          "channel" if len(c.prelu) == 1 and c.prelu[0] == g.out_channels and c.prelu != (1,)
+                          else "full" if c.prelu == tuple(plan.out_shape) else "broadcast")
+        seen["dtype"].add(c.dtype)
+        seen["unbatched"].add((c.op, len(c.x) == (2 if c.op == "conv1d" else 3)))
+        seen["groups"].add(g.groups > 1)
+        seen["multiplier"].add(g.channel_multiplier if g.depthwise else None)
+        seen["stride"].add(max(g.stride_height, g.stride_width))
+        seen["dilation"].add(max(g.dilation_height, g.dilation_width))
+        seen["stride_form"].add(type(o.get("strides", 0)).__name__)
+        seen["bias"].add(c.bias is not None)
+        seen["filter_size"].update((g.filter_height, g.filter_width))
+        seen["spatial"].update((g.in_height, g.in_width))
+        # never a stride and a dilation both above 1; the generator only makes valid calls
+        assert not (max(g.stride_height, g.stride_width) > 1 and max(g.dilation_height, g.dilation_width) > 1)
+    ops = set(randomized.OP_WEIGHTS)
+    assert seen["op"] == ops
+    assert seen["depth_mod_4"] >= {(op, r) for op in ops for r in range(4)}
+    assert seen["format"] == {"NHWC", "NCHW", "NWC", "NCW"}
+    assert seen["padding"] >= {(op, kind) for op in ops for kind in ("str", "int")}
+    assert seen["padding"] >= {(op, "list2") for op in ops} | {(op, "list4") for op in ops}
+    assert seen["padding"] >= {("conv1d", "list3")}
+    assert seen["rounding"] == {None, *geometry.ROUNDING_MODES}
+    assert seen["activation"] == {None, *ACTIVATIONS}
+    assert seen["prelu"] == {None, "channel", "full", "broadcast"}
+    assert seen["dtype"] == {"float16", "float32", "float64"}
+    assert {(op, True) for op in ops} <= seen["unbatched"]
+    assert seen["groups"] == {True, False}
+    assert seen["multiplier"] >= {1, 2, 3}
+    assert seen["stride"] == seen["dilation"] == {1, 2, 3}
+    assert seen["stride_form"] >= {"int", "tuple", "list"}
+    assert seen["bias"] == {True, False}
+    assert seen["filter_size"] == set(range(1, 6))
+    assert seen["spatial"] == set(range(1, 13))
+
+
+def test_random_configurations_agree_with_the_oracle(runtime):
+    report = randomized.run_many(COUNT, SEED, runtime=runtime)
+    assert report.count == COUNT and set(report.ops) == set(randomized.OP_WEIGHTS)
+    assert report.failed == 0, "\n".join(report.failures)
+    assert report.largest <= 1e-5
+
+
+def test_gpuconv_random_command(capsys, runtime):
+    assert cli.main(["random", "--count", "8", "--seed", str(SEED)]) == 0
+    captured = capsys.readouterr()
+    last = captured.out.strip().splitlines()[-1]
+    assert last.startswith("random: 8 passed, 0 failed, largest error ")
+    assert "random [8/8]" in captured.err  # progress on stderr
+
+
+def test_gpuconv_random_reports_each_failure_so_it_can_be_repeated(capsys, runtime, monkeypatch):
+    monkeypatch.setattr(randomized, "run_config",
+                        lambda config, runtime=None: 0.5 if config.op == "conv1d" else 1e-7)
+    assert cli.main(["random", "--count", "12", "--seed", "5", "--start", "3"]) == 1
+    out = capsys.readouterr().out
+    failures = [line for line in out.splitlines() if line.startswith("FAIL #")]
+    assert failures and all("relative error 0.5 > 1e-05" in line for line in failures)
+    index = int(failures[0].split("#")[1].split(":")[0])
+    assert f"gpuconv.conv1d(x " in out
+    assert f"repeat: gpuconv random --seed 5 --start {index} --count 1" in out
+    assert out.strip().splitlines()[-1].startswith(f"random: {12 - len(failures)} passed, {len(failures)} failed, "
+                                                   f"largest error 0.5")
+    # the repeat command runs exactly that configuration
+    assert randomized.config_at(5, index).op == "conv1d"
