@@ -20,18 +20,30 @@ _ACCEPTED_DTYPES = (np.float16, np.float32, np.float64)
 def as_tensor(value, name: str, ranks=(4,), layout: str = "") -> np.ndarray:
     """Return ``value`` as a floating-point NumPy array of one of ``ranks``.
 
-    Accepts NumPy arrays of float16/32/64 and nested lists of numbers.  Integer,
-    bool, complex and object arrays are refused, as TF and TF.js refuse them for
-    convolutions; so is anything that is not an array.
+    Accepts NumPy arrays of float16/32/64 and (nested) lists of real numbers (ints
+    and floats, made float64).  Integer, bool, complex and object arrays are refused,
+    as TF and TF.js refuse them for convolutions; so are lists holding bools,
+    complex numbers, strings or ``None``, ragged lists, masked arrays (their masked
+    values would be used as they are) and anything that is not an array.
     """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain NumPy array of floats, got a masked array "
+                        f"(fill it first, e.g. {name}.filled(0.0))")
     if isinstance(value, np.ndarray):
         array = value
-    elif isinstance(value, (list, tuple)) or isinstance(value, numbers.Real) and not isinstance(value, bool):
+    elif isinstance(value, (list, tuple)):
         try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+            array = np.asarray(value)
+        except ValueError:
             raise TypeError(f"{name} must be an array of floats, got a {type(value).__name__} "
                             f"that is not a rectangular array of numbers") from None
+        if array.dtype.kind not in "iuf":
+            held = {"b": "bools", "c": "complex numbers", "U": "strings", "S": "bytes"}.get(
+                array.dtype.kind, "values that are not all numbers")
+            raise TypeError(f"{name} must be an array of floats, got a {type(value).__name__} of {held}")
+        array = array.astype(np.float64)
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        array = np.asarray(value, dtype=np.float64)
     elif hasattr(value, "__array__") and not isinstance(value, (str, bytes, dict)):
         array = np.asarray(value)
     else:

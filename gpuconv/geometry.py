@@ -115,6 +115,11 @@ def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None
         return Padding(kind)
     if isinstance(padding, numbers.Real) and not isinstance(padding, bool):
         if not _is_int(padding):
+            if dim_rounding_mode is not None:
+                raise ValueError(
+                    f"padding must be an integer when dim_rounding_mode is given "
+                    f"({dim_rounding_mode!r}), got {_describe(padding)}"
+                )
             raise ValueError(f"padding must be an integer number of pixels, got {_describe(padding)}")
         if padding < 0:
             raise ValueError(f"padding must be non-negative, got {_describe(padding)}")
@@ -163,6 +168,7 @@ def normalize_padding_1d(padding, data_format: str = "NWC", dim_rounding_mode=No
     ``[[0, 0], [0, 0], [left, right], [0, 0]]``.
     """
     if isinstance(padding, (list, tuple)):
+        _check_pad_values(padding)
         rows = list(padding)
         if len(rows) == 2 and all(_is_int(v) for v in rows):
             rows = [[0, 0], rows]
@@ -185,6 +191,60 @@ def normalize_padding_1d(padding, data_format: str = "NWC", dim_rounding_mode=No
     if pad.kind == "NUMBER":
         return Padding("NUMBER", ((0, 0), pad.pads[1]))
     return pad
+
+
+def _check_pad_values(padding) -> None:
+    """Every number in (nested) explicit ``padding`` is a non-negative int; messages show ``padding`` as given."""
+    def leaves(value):
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                yield from leaves(item)
+        else:
+            yield value
+
+    for v in leaves(padding):
+        if not _is_int(v):
+            raise ValueError(f"explicit padding must hold integers, got {_describe(padding)}")
+        if v < 0:
+            raise ValueError(f"explicit padding must be non-negative, got {_describe(padding)}")
+
+
+def check_conv1d_arguments(x_shape, filter_shape, stride, dilation, data_format="NWC") -> None:
+    """Check conv1d's own arguments under conv1d's names, before it becomes a height-1 conv2d.
+
+    ``x_shape`` is ``[batch, width, channels]`` / ``[width, channels]`` (NWC) or
+    ``[batch, channels, width]`` / ``[channels, width]`` (NCW), ``filter_shape``
+    ``[filter_width, in_channels, out_channels]``; ``stride`` and ``dilation`` are
+    single positive ints, not both above 1.  (The conv2d checks would name the
+    4-D shapes and ``strides=(1, s)`` instead.)
+    """
+    data_format = str(data_format).upper()
+    for name, value in (("stride", stride), ("dilation", dilation)):
+        if not _is_int(value):
+            raise TypeError(f"{name} must be a positive int for conv1d (one value, along the width), "
+                            f"got {_describe(value)}")
+        if value < 1:
+            raise ValueError(f"{name} must be a positive int for conv1d, got {_describe(value)}")
+    if stride > 1 and dilation > 1:
+        raise ValueError(f"stride and dilation cannot both be greater than 1 (as in TF and TF.js), "
+                         f"got stride={stride} and dilation={dilation}")
+    layout = "[batch, width, channels]" if data_format == "NWC" else "[batch, channels, width]"
+    x_shape, filter_shape = tuple(int(d) for d in x_shape), tuple(int(d) for d in filter_shape)
+    if len(x_shape) not in (2, 3):
+        raise ValueError(f"x must be rank 2 or 3 ({layout}, the batch may be left out), got shape {x_shape}")
+    if len(filter_shape) != 3:
+        raise ValueError(f"filter must be rank 3 ([filter_width, in_channels, out_channels]), "
+                         f"got shape {filter_shape}")
+    if min(x_shape + filter_shape) < 1:
+        raise ValueError(f"x and filter must not have an empty dimension, got x shape {x_shape} "
+                         f"and filter shape {filter_shape}")
+    channels = x_shape[-1] if data_format == "NWC" else x_shape[-2]
+    if filter_shape[1] != channels:
+        raise ValueError(
+            f"filter's in_channels (dimension 1 of [filter_width, in_channels, out_channels], "
+            f"{filter_shape[1]}) must equal x's channels ({channels}); filter shape {filter_shape}, "
+            f"x shape {x_shape} ({data_format})"
+        )
 
 
 def _round(value: float, mode: Optional[str]) -> int:
