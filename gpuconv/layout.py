@@ -219,19 +219,19 @@ class PackedImageLayout:
 
 @dataclass(frozen=True)
 class SplitImageLayout:
-    """The output of a 4-pixel program: four RGBA textures, one per pixel of each group of 4.
+    """The output of a packed program: ``count`` RGBA textures, one per pixel of each group.
 
     Texture ``j`` at texel ``(col = q * depth4 + c // 4, row = b * height + h)``
-    holds channels ``c .. c + 3`` of pixel ``(b, h, 4 * q + j)``.  A 1x1, stride-1
-    program can read it directly (pixel ``4q + j`` of its input is in texture ``j``).
+    holds channels ``c .. c + 3`` of pixel ``(b, h, count * q + j)``.  A 1x1,
+    stride-1 program can read it directly (pixel ``count * q + j`` is in texture ``j``).
     """
 
     batch: int
     height: int
     width: int
     channels: int
+    count: int = 4
     components = 4
-    count = 4
 
     @property
     def depth4(self) -> int:
@@ -239,7 +239,8 @@ class SplitImageLayout:
 
     @property
     def width4(self) -> int:
-        return blocks_of_4(self.width)
+        """Groups of ``count`` pixels along a row (the name predates 8-pixel groups)."""
+        return -(-self.width // self.count)
 
     @property
     def rows(self) -> int:
@@ -252,8 +253,8 @@ class SplitImageLayout:
     def assemble(self, parts, data_format: str = "NHWC") -> np.ndarray:
         """The logical array from the four textures' ``rows x cols x 4`` contents."""
         stacked = np.stack([np.asarray(p, np.float32).reshape(self.rows, self.width4, self.depth4 * 4)
-                            for p in parts], axis=2)             # [rows, width4, 4 (j), depth4 * 4]
-        nhwc = stacked.reshape(self.batch, self.height, self.width4 * 4, self.depth4 * 4)
+                            for p in parts], axis=2)             # [rows, groups, count (j), depth4 * 4]
+        nhwc = stacked.reshape(self.batch, self.height, self.width4 * self.count, self.depth4 * 4)
         nhwc = nhwc[:, :, : self.width, : self.channels]
         if data_format == "NHWC":
             return np.ascontiguousarray(nhwc)

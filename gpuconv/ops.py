@@ -167,7 +167,7 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
             ``fused.conv2d``): bias per output channel, then one of ``"linear"``,
             ``"relu"``, ``"relu6"``, ``"elu"``, ``"sigmoid"``, ``"leakyrelu"``, ``"prelu"``.
         algorithm: ``"direct"`` runs TF.js's Conv2DProgram (one output per fragment);
-            ``"packed"`` the fast program (4 channels per texel, 4 pixels x 4 channels
+            ``"packed"`` the fast program (4 channels per texel, 8 pixels x 4 channels
             per fragment, one program for every shape); ``"auto"`` (default) the packed
             one wherever it applies (not for groups > 1 or per-element PReLU weights).
         runtime: the :class:`~gpuconv.Runtime` to run on (default: headless EGL).

@@ -1,28 +1,29 @@
 {% extends "packed_program.glsl" %}
 {#- Conv2D, packed: per tap and per block of 4 input channels, one mat4 of weights
-    (4 fetches) serves 4 output pixels (4 fetches): 64 multiply-adds for 8 fetches,
-    where the TF.js-style program spends 2 fetches on every multiply-add. -#}
+    (4 fetches) serves {{ pixels }} output pixels (one fetch each): 16 multiply-adds per
+    fetched weight texel per pixel, where the TF.js-style program spends 2 fetches on
+    every multiply-add.  At stride 1 neighbouring pixels also share fetched input columns. -#}
 
 {% block main %}
 void main() {
   int texCol = int(gl_FragCoord.x);
   int texRow = int(gl_FragCoord.y);
   int d2Block = texCol - (texCol / outDepth4) * outDepth4;
-  int outCol0 = (texCol / outDepth4) * 4;
+  int outCol0 = (texCol / outDepth4) * {{ pixels }};
   int batch = texRow / outHeight;
   int outRow = texRow - batch * outHeight;
 
-{% for j in range(4) %}
+{% for j in range(pixels) %}
   vec4 acc{{ j }} = vec4(0.0);
 {% endfor %}
 {% if x_split %}
-  // 1x1, stride 1, no padding: output pixel 4q + j is input pixel 4q + j, held by xj.
-  int xCol = (outCol0 / 4) * inDepth4;
+  // 1x1, stride 1, no padding: output pixel {{ pixels }}q + j is input pixel {{ pixels }}q + j, held by xj.
+  int xCol = (outCol0 / {{ pixels }}) * inDepth4;
   for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
     int wRow = d1Block * 4;
     mat4 w = mat4(texelFetch(W, ivec2(d2Block, wRow), 0), texelFetch(W, ivec2(d2Block, wRow + 1), 0),
                   texelFetch(W, ivec2(d2Block, wRow + 2), 0), texelFetch(W, ivec2(d2Block, wRow + 3), 0));
-{% for j in range(4) %}
+{% for j in range(pixels) %}
     acc{{ j }} += w * texelFetch(x{{ j }}, ivec2(xCol + d1Block, texRow), 0);
 {% endfor %}
   }
@@ -38,15 +39,15 @@ void main() {
     }
     int xRow = xRowOffset + xR;
 {% if reuse_width %}
-    // Stride 1, no dilation across: the 4 output pixels read input columns
-    // xCCorner .. xCCorner + {{ reuse_width + 2 }}: fetch each once per block of channels.
-{% for t in range(reuse_width + 3) %}
+    // Stride 1, no dilation across: the {{ pixels }} output pixels read input columns
+    // xCCorner .. xCCorner + {{ reuse_width + pixels - 2 }}: fetch each once per block of channels.
+{% for t in range(reuse_width + pixels - 1) %}
     bool inside{{ t }} = xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y;
     int xCol{{ t }} = (xCCorner + {{ t }}) * inDepth4;
 {% endfor %}
     int wRow = wR * {{ reuse_width }} * inDepth4 * 4;
     for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
-{% for t in range(reuse_width + 3) %}
+{% for t in range(reuse_width + pixels - 1) %}
       vec4 x{{ t }} = inside{{ t }} ? texelFetch(x, ivec2(xCol{{ t }} + d1Block, xRow), 0) : vec4(0.0);
 {% endfor %}
 {% for wC in range(reuse_width) %}
@@ -54,7 +55,7 @@ void main() {
         int tapRow = wRow + ({{ wC }} * inDepth4 + d1Block) * 4;
         mat4 w = mat4(texelFetch(W, ivec2(d2Block, tapRow), 0), texelFetch(W, ivec2(d2Block, tapRow + 1), 0),
                       texelFetch(W, ivec2(d2Block, tapRow + 2), 0), texelFetch(W, ivec2(d2Block, tapRow + 3), 0));
-{% for j in range(4) %}
+{% for j in range(pixels) %}
         acc{{ j }} += w * x{{ wC + j }};
 {% endfor %}
       }
@@ -64,7 +65,7 @@ void main() {
 {% else %}
     for (int wC = 0; wC < filterSize.y; wC++) {
       int xC = xCCorner + wC * dilations.y;
-{% for j in range(4) %}
+{% for j in range(pixels) %}
       int xC{{ j }} = xC + {{ j }} * strides.y;
       bool inside{{ j }} = xC{{ j }} >= 0 && xC{{ j }} < inSize.y;  // outside: zero padding
       int xCol{{ j }} = xC{{ j }} * inDepth4;
@@ -74,7 +75,7 @@ void main() {
         mat4 w = mat4(texelFetch(W, ivec2(d2Block, wRow), 0), texelFetch(W, ivec2(d2Block, wRow + 1), 0),
                       texelFetch(W, ivec2(d2Block, wRow + 2), 0), texelFetch(W, ivec2(d2Block, wRow + 3), 0));
         wRow += 4;
-{% for j in range(4) %}
+{% for j in range(pixels) %}
         if (inside{{ j }}) {
           acc{{ j }} += w * texelFetch(x, ivec2(xCol{{ j }} + d1Block, xRow), 0);
         }
@@ -85,7 +86,7 @@ void main() {
 {% endif %}
 {% endif %}
 
-{% for j in range(4) %}
+{% for j in range(pixels) %}
 {{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
   result{{ j }} = acc{{ j }};
 {% endfor %}

@@ -1,5 +1,5 @@
 {% extends "packed_program.glsl" %}
-{#- DepthwiseConv2D, packed: output channels 4 * d2Block .. + 3 for 4 output pixels.
+{#- DepthwiseConv2D, packed: output channels 4 * d2Block .. + 3 for {{ pixels }} output pixels.
     With multiplier 1 they read exactly one input texel per pixel and tap; otherwise
     their input channels (4 * d2Block + i) / multiplier lie in at most two texels. -#}
 
@@ -15,7 +15,7 @@ void main() {
   int texCol = int(gl_FragCoord.x);
   int texRow = int(gl_FragCoord.y);
   int d2Block = texCol - (texCol / outDepth4) * outDepth4;
-  int outCol0 = (texCol / outDepth4) * 4;
+  int outCol0 = (texCol / outDepth4) * {{ pixels }};
   int batch = texRow / outHeight;
   int outRow = texRow - batch * outHeight;
 {% if not multiplier_is_one %}
@@ -28,7 +28,7 @@ void main() {
   bvec4 fromHi = greaterThan(d1 / 4, ivec4(loBlock));
 {% endif %}
 
-{% for j in range(4) %}
+{% for j in range(pixels) %}
   vec4 acc{{ j }} = vec4(0.0);
 {% endfor %}
   int xRCorner = outRow * strides.x - pads.x;
@@ -42,16 +42,16 @@ void main() {
     }
     int xRow = xRowOffset + xR;
 {% if reuse_width %}
-    // Stride 1, no dilation across: the 4 output pixels read input columns
-    // xCCorner .. xCCorner + {{ reuse_width + 2 }}; each is fetched once and used for every tap that needs it.
+    // Stride 1, no dilation across: the {{ pixels }} output pixels read input columns
+    // xCCorner .. xCCorner + {{ reuse_width + pixels - 2 }}; each is fetched once and used for every tap that needs it.
     int wRow = wR * {{ reuse_width }};
 {% for wC in range(reuse_width) %}
     vec4 w{{ wC }} = texelFetch(W, ivec2(d2Block, wRow + {{ wC }}), 0);
 {% endfor %}
-{% for t in range(reuse_width + 3) %}
+{% for t in range(reuse_width + pixels - 1) %}
     if (xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y) {
       vec4 xValue = texelFetch(x, ivec2((xCCorner + {{ t }}) * inDepth4 + d2Block, xRow), 0);
-{% for j in range(4) %}
+{% for j in range(pixels) %}
 {% if 0 <= t - j < reuse_width %}
       acc{{ j }} += w{{ t - j }} * xValue;
 {% endif %}
@@ -62,7 +62,7 @@ void main() {
     for (int wC = 0; wC < filterSize.y; wC++) {
       int xC = xCCorner + wC * dilations.y;
       vec4 w = texelFetch(W, ivec2(d2Block, wR * filterSize.y + wC), 0);
-{% for j in range(4) %}
+{% for j in range(pixels) %}
       int xC{{ j }} = xC + {{ j }} * strides.y;
       if (xC{{ j }} >= 0 && xC{{ j }} < inSize.y) {
 {% if multiplier_is_one %}
@@ -81,7 +81,7 @@ void main() {
 {% endif %}
   }
 
-{% for j in range(4) %}
+{% for j in range(pixels) %}
 {{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
   result{{ j }} = acc{{ j }};
 {% endfor %}

@@ -1,17 +1,16 @@
 {#- The frame of the packed ("fast") programs.  Unlike the TF.js-style programs, their
     source does not depend on any shape: sizes arrive as uniforms, so a new shape of the
     same family reuses the compiled program.  Tensors hold 4 channels per RGBA texel
-    (gpuconv.layout.PackedImageLayout); each fragment computes 4 output pixels of one
-    row x 4 output channels and writes them to 4 render targets (SplitImageLayout). -#}
+    (gpuconv.layout.PackedImageLayout); each fragment computes `pixels` output pixels of
+    one row x 4 output channels and writes them to as many render targets (SplitImageLayout). -#}
 {% import "epilogue.glsl" as fused with context %}
 {% include "header.glsl" %}
 
 // {{ description }}
 {% if x_split %}
-uniform sampler2D x0;  // the previous program's 4 outputs: pixel 4q + j is in xj
-uniform sampler2D x1;
-uniform sampler2D x2;
-uniform sampler2D x3;
+{% for j in range(pixels) %}
+uniform sampler2D x{{ j }};  // the previous program's output {{ j }}: pixels {{ pixels }}q + {{ j }}
+{% endfor %}
 {% else %}
 uniform sampler2D x;   // texel (col = c * inDepth4 + d / 4, row = b * inSize.x + r)
 {% endif %}
@@ -33,8 +32,8 @@ uniform ivec2 dilations;
 uniform ivec2 pads;         // top, left
 {% block uniforms %}{% endblock %}
 
-{% for j in range(4) %}
-layout(location = {{ j }}) out vec4 result{{ j }};  // output pixel 4q + {{ j }}
+{% for j in range(pixels) %}
+layout(location = {{ j }}) out vec4 result{{ j }};  // output pixel {{ pixels }}q + {{ j }}
 {% endfor %}
 
 {{ fused.activation_function(epilogue) }}
