@@ -238,8 +238,8 @@ class SplitImageLayout:
         return blocks_of_4(self.channels)
 
     @property
-    def width4(self) -> int:
-        """Groups of ``count`` pixels along a row (the name predates 8-pixel groups)."""
+    def pixel_groups(self) -> int:
+        """Groups of ``count`` pixels along a row."""
         return -(-self.width // self.count)
 
     @property
@@ -248,13 +248,13 @@ class SplitImageLayout:
 
     @property
     def cols(self) -> int:
-        return self.width4 * self.depth4
+        return self.pixel_groups * self.depth4
 
     def assemble(self, parts, data_format: str = "NHWC") -> np.ndarray:
         """The logical array from the four textures' ``rows x cols x 4`` contents."""
-        stacked = np.stack([np.asarray(p, np.float32).reshape(self.rows, self.width4, self.depth4 * 4)
+        stacked = np.stack([np.asarray(p, np.float32).reshape(self.rows, self.pixel_groups, self.depth4 * 4)
                             for p in parts], axis=2)             # [rows, groups, count (j), depth4 * 4]
-        nhwc = stacked.reshape(self.batch, self.height, self.width4 * self.count, self.depth4 * 4)
+        nhwc = stacked.reshape(self.batch, self.height, self.pixel_groups * self.count, self.depth4 * 4)
         nhwc = nhwc[:, :, : self.width, : self.channels]
         if data_format == "NHWC":
             return np.ascontiguousarray(nhwc)

@@ -195,7 +195,7 @@ class PackedProgramSpec:
     """A packed program: its source depends only on the op, the epilogue and a few flags.
 
     Sizes are uniforms, so every shape of a family shares one compiled program.
-    ``x_split`` means x is the previous packed program's four outputs (only for a
+    ``x_split`` means x is the previous packed program's split outputs (only for a
     1x1, stride-1, unpadded conv2d: the pointwise half of a separable convolution).
     """
 
