@@ -141,7 +141,7 @@ def main(argv=None) -> int:
                         help="warm runs to take the median of (default 10)")
     parser.add_argument("--algorithm", choices=("auto", "direct", "packed"), default="auto",
                         help="gpuconv's algorithm= for both ops: direct (TF.js's programs), packed "
-                             "(4 pixels x 4 channels per fragment) or auto (default: packed where it applies)")
+                             "(several pixels x 4 channels per fragment) or auto (default: packed where it applies)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="out", metavar="DIR",
                         help="where to write mobilenet_block.json (timings and errors; default ./out)")
