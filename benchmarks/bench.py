@@ -7,7 +7,10 @@ Prints one table over a fixed set of layers, each timed warm (median of
   (what TF.js's own timings measure), and GFLOP/s = 2 * multiply-adds / time;
 * ``call``: a whole ``gpuconv`` call on the fast path, split into upload, draw
   and read-back;
-* ``cold``: the first call of a shape this run has not seen (any compile included);
+* ``cold``: the first call of the layer in this run (a compile when its program
+  family is new to the process), and ``new shape``: a call on a shape not seen
+  before (input 2 rows and 2 columns larger) once the family is compiled, as a
+  multiple of the warm call;
 * ``oracle f64``: gpuconv.oracle's vectorised float64 convolution;
 * ``numpy f32``: the float32 im2col + BLAS matmul a NumPy user would write
   (the honest baseline on a CPU machine: llvmpipe runs shaders on the same cores);
@@ -190,6 +193,16 @@ def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0) -> Dict[str, ob
     phases = time_phases(runtime, packed, repeat)
     row.update({f"packed_{k}_s": v for k, v in phases.items()})
     row["packed_call_s"] = median_time(lambda: gpu_op(*call_args, runtime=runtime, **layer.kwargs), repeat)
+    grown = list(layer.x)
+    h_axis = 1 if layer.kwargs.get("data_format", "NHWC") == "NHWC" else 2
+    grown[h_axis] += 2
+    grown[h_axis + 1] += 2
+    new_args = (rng.uniform(-1, 1, grown).astype(np.float32),) + call_args[1:]
+    programs_before = len(runtime._programs)
+    start = time.perf_counter()
+    gpu_op(*new_args, runtime=runtime, **layer.kwargs)
+    row["new_shape_s"] = time.perf_counter() - start
+    row["new_shape_compiles"] = len(runtime._programs) - programs_before
     row["direct_draw_s"] = time_phases(runtime, direct, max(1, repeat // 2))["draw"]
     row["oracle_f64_s"] = median_time(lambda: oracle_op(*call_args, **layer.kwargs), repeat)
 
@@ -215,7 +228,7 @@ def gflops(row, key):
 
 def format_table(rows: List[Dict[str, object]]) -> str:
     header = ["layer", "MFLOP", "direct ms (GF/s)", "packed ms (GF/s)", "packed/direct",
-              "call ms = up + draw + read", "cold ms", "oracle f64 ms", "numpy f32 ms (GF/s)",
+              "call ms = up + draw + read", "cold ms", "new shape ms", "oracle f64 ms", "numpy f32 ms (GF/s)",
               "packed/numpy", "oracle/numpy", "packed/TF.js"]
     lines = []
     for r in rows:
@@ -228,6 +241,8 @@ def format_table(rows: List[Dict[str, object]]) -> str:
             f"{r['packed_call_s'] * 1e3:.1f} = {r['packed_upload_s'] * 1e3:.1f} + "
             f"{r['packed_draw_s'] * 1e3:.1f} + {r['packed_readback_s'] * 1e3:.1f}",
             f"{r['cold_s'] * 1e3:.0f}" + (f" ({r['cold_compiles']} compiled)" if r["cold_compiles"] else ""),
+            f"{r['new_shape_s'] * 1e3:.1f} ({r['new_shape_s'] / r['packed_call_s']:.1f}x)"
+            + (f" ({r['new_shape_compiles']} compiled)" if r["new_shape_compiles"] else ""),
             f"{r['oracle_f64_s'] * 1e3:.2f}",
             f"{r['numpy_f32_s'] * 1e3:.2f} ({gflops(r, 'numpy_f32_s'):.1f})",
             f"{r['numpy_f32_s'] / r['packed_draw_s']:.2f}x",
@@ -246,11 +261,13 @@ def summary(rows) -> str:
     numpy = sorted(r["numpy_f32_s"] / r["packed_draw_s"] for r in rows)
     tfjs = sorted(r["tfjs_packed_s"] / r["packed_draw_s"] for r in rows if r["tfjs_packed_s"])
     worst = max(r["rel_error"] for r in rows)
+    cold = max(r["new_shape_s"] / r["packed_call_s"] for r in rows)
     text = (f"median over layers: packed/direct {statistics.median(speedups):.1f}x "
             f"(min {speedups[0]:.1f}x), packed/numpy-f32 {statistics.median(numpy):.2f}x")
     if tfjs:
         text += f", packed/TF.js-quoted {statistics.median(tfjs):.2f}x"
-    return text + f"; largest error vs the oracle {worst:.2g} (relative)"
+    return text + (f"; new shape at most {cold:.1f}x the warm call; "
+                   f"largest error vs the oracle {worst:.2g} (relative)")
 
 
 def write_png(rows, path: str) -> None:
