@@ -355,23 +355,28 @@ SHADER_OPS = ("conv2d", "depthwise_conv2d", "separable_conv2d", "conv1d")
 
 def shader_sources(op: str, x_shape, filter_shape, *args,
                    max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> Tuple[str, ...]:
-    """Every fragment program ``op`` would run for these shapes, in order (no GL needed).
+    """Every fragment program ``op`` runs for these shapes, in order (no GL needed).
 
     ``separable_conv2d`` runs two (depthwise, then pointwise; pass
-    ``pointwise_filter_shape=``), the other ops one.
+    ``pointwise_filter_shape=``), the other ops one.  Like :func:`shader_source`,
+    it shows the direct (TF.js-style) programs unless ``algorithm=`` says otherwise.
     """
     return _plan_shapes(op, x_shape, filter_shape, args, kwargs, max_texture_size).sources()
 
 
 def shader_source(op: str, x_shape, filter_shape, *args,
                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> str:
-    """The complete GLSL ES 3.00 fragment program that ``op`` would run for these shapes.
+    """The complete GLSL ES 3.00 fragment program that ``op`` runs for these shapes.
 
     ``op`` is one of ``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"`` or
     ``"separable_conv2d"``; the other arguments are the op's own (shapes instead
     of arrays; fused ``bias``/``prelu_weights`` as arrays).  Needs no GL context.
+    By default it shows the direct program, TF.js's Conv2DProgram or
+    DepthwiseConv2DProgram (``algorithm="direct"``); pass ``algorithm="packed"``
+    (or ``"auto"``, which the ops use by default) for the fast packed program.
     For ``separable_conv2d`` (two programs) the sources follow each other,
-    separated by a ``// ----`` line; :func:`shader_sources` gives them apart.
+    separated by a ``// ---- next program ----`` line; :func:`shader_sources`
+    gives them apart.
 
     Example:
         >>> print(gpuconv.shader_source("conv2d", (1, 7, 7, 6), (3, 3, 6, 4), padding="SAME"))

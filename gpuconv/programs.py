@@ -245,10 +245,11 @@ class PackedProgramSpec:
 
     @property
     def reuse_width(self) -> int:
-        """The filter width baked into a depthwise program that reuses input columns, else 0.
+        """The filter width baked into a packed program that reuses input columns, else 0.
 
-        With multiplier 1, stride 1 and dilation 1 across, the output pixels of a
-        fragment share input columns: each is fetched once per filter row.
+        For conv2d, and depthwise with multiplier 1, at stride 1 and dilation 1
+        across, the output pixels of a fragment share input columns: each is
+        fetched once per filter row (and block of channels).
         """
         g = self.geometry
         if not self.x_split and g.channel_multiplier == 1 and g.stride_width == 1 and g.dilation_width == 1 \

@@ -22,7 +22,7 @@ from .layout import DEFAULT_MAX_TEXTURE_SIZE, TextureLayout
 from .programs import ProgramSpec
 
 #: Debian/Ubuntu packages that provide headless GL (Mesa's EGL and the llvmpipe driver).
-GL_PACKAGES = "libegl1 libgl1 libgl1-mesa-dri"
+GL_PACKAGES = "libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri"
 
 #: Where to override the context backend: "egl" (default) or "glfw".
 BACKEND_ENV = "GPUCONV_BACKEND"
@@ -36,6 +36,9 @@ def _install_hint(errors: Mapping[str, str]) -> str:
     details = "; ".join(f"{name}: {text.strip().splitlines()[-1] if text.strip() else text}"
                         for name, text in errors.items())
     joined = " ".join(errors.values())
+    if list(errors) == ["glfw"] and "glfw package is not installed" in joined:
+        return (f"gpuconv could not create an OpenGL context: the glfw package is not installed: "
+                f"pip install 'gpuconv[glfw]' (or unset {BACKEND_ENV} to use headless EGL). Details: {details}")
     if "libEGL" in joined and "not loaded" in joined:
         missing = "the EGL loader (libEGL.so.1) is missing"
     elif "0 devices" in joined:
