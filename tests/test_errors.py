@@ -348,3 +348,119 @@ def test_unusual_array_layouts_and_number_types_give_the_right_answer(runtime):
         y = gpuconv.conv2d(xv, wv, strides=np.int64(2), padding=np.int32(1), runtime=runtime)
         assert y.dtype == np.float32 and y.shape == expected.shape, label
         np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5, err_msg=label)
+
+
+# -- NaN and infinity propagate as in the oracle; the zero padding reads nothing outside ------------------
+
+# Mesa's NIR optimiser rewrites `x < 0.0 ? 0.0 : x` into fmax(x, 0.0) (nir_opt_algebraic.py:
+# (('bcsel', ('flt', a, b), b, a), ('fmax', a, b)), an exact rule, allowed because GLSL leaves
+# NaN undefined) and llvmpipe's fmax returns the other operand for NaN: relu(NaN) comes out 0
+# and relu6(NaN) 6 (the inner `x > 6.0 ? 6.0 : x` becomes fmin(x, 6.0)).  The oracle, TF and
+# NumPy give NaN.  The fix belongs in shaders/epilogue.glsl (guard with isnan(x), which
+# llvmpipe keeps); until then these two are expected to fail on drivers that fold the select.
+NAN_FOLDED = pytest.mark.xfail(reason="Mesa folds `x < 0.0 ? 0.0 : x` into fmax, which drops NaN "
+                                      "(shaders/epilogue.glsl needs an isnan guard)", strict=False)
+NAN_ACTIVATIONS = [None, pytest.param("relu", marks=NAN_FOLDED), pytest.param("relu6", marks=NAN_FOLDED),
+                   "elu", "sigmoid", "leakyrelu", "prelu"]
+
+
+def _with_specials(rng, shape, channel_axis):
+    x = rng.uniform(-1, 1, shape).astype(np.float32)
+    flat = x.reshape(-1)
+    picks = rng.choice(flat.size, 6, replace=False)
+    flat[picks] = [np.nan, np.inf, -np.inf, np.inf, -np.inf, np.nan]
+    return x
+
+
+def assert_same_specials_and_close(y, expected, tol=1e-5):
+    assert y.shape == expected.shape and y.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected), err_msg="NaN positions differ")
+    np.testing.assert_array_equal(np.isposinf(y), np.isposinf(expected), err_msg="+inf positions differ")
+    np.testing.assert_array_equal(np.isneginf(y), np.isneginf(expected), err_msg="-inf positions differ")
+    finite = np.isfinite(expected)
+    scale = max(float(np.max(np.abs(expected[finite]), initial=0.0)), 1e-30)
+    assert np.max(np.abs(y[finite] - expected[finite]), initial=0.0) <= tol * scale
+
+
+@pytest.mark.parametrize("activation", NAN_ACTIVATIONS)
+@pytest.mark.parametrize("op, filter_shape, data_format", [
+    ("conv2d", (3, 3, 5, 4), "NHWC"), ("conv2d", (2, 3, 5, 3), "NCHW"),
+    ("depthwise_conv2d", (3, 3, 5, 2), "NHWC"), ("depthwise_conv2d", (3, 2, 5, 1), "NCHW"),
+])
+def test_nan_and_infinity_propagate_as_in_the_oracle(runtime, op, filter_shape, data_format, activation):
+    rng = np.random.default_rng(11)
+    shape = (2, 6, 7, 5) if data_format == "NHWC" else (2, 5, 6, 7)
+    x = _with_specials(rng, shape, 3 if data_format == "NHWC" else 1)
+    w = rng.uniform(-1, 1, filter_shape).astype(np.float32)
+    out_c = filter_shape[3] * (5 if op == "depthwise_conv2d" else 1)
+    kwargs = dict(padding="SAME", data_format=data_format, activation=activation,
+                  bias=rng.uniform(-1, 1, out_c).astype(np.float32))
+    if activation == "prelu":
+        kwargs["prelu_weights"] = rng.uniform(0, 1, out_c).astype(np.float32)
+    y = getattr(gpuconv, op)(x, w, **kwargs, runtime=runtime)
+    expected = getattr(gpuconv.oracle, op)(x, w, **kwargs)
+    assert np.isnan(expected).any() and np.isfinite(expected).any()
+    if activation not in ("relu6", "sigmoid"):  # these two map every infinity to a finite value
+        assert np.isinf(expected).any()
+    assert_same_specials_and_close(y, expected)
+
+
+# The packed conv2d program (stride 1, input columns reused across pixels) fetches a zero
+# for a tap outside the input and multiplies it by the weight, where the direct program
+# and the oracle skip the tap: a NaN or infinite weight on a padding tap gives 0 * NaN = NaN.
+PACKED_PADDING_PRODUCT = pytest.mark.xfail(
+    reason="shaders/packed_conv2d.glsl (reuse_width path) multiplies padding zeros by the weights "
+           "instead of skipping the tap, so NaN/inf weights on padding taps give NaN", strict=False)
+
+
+@pytest.mark.parametrize("op, algorithm", [
+    ("conv2d", "direct"), pytest.param("conv2d", "auto", marks=PACKED_PADDING_PRODUCT),
+    ("depthwise_conv2d", "direct"), ("depthwise_conv2d", "auto"),
+])
+def test_non_finite_filter_values_propagate_as_in_the_oracle(runtime, op, algorithm):
+    rng = np.random.default_rng(12)
+    x = rng.uniform(-1, 1, (1, 6, 6, 3)).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 3, 3, 2)).astype(np.float32)
+    w[1, 1, 0, 0], w[0, 2, 1, 1], w[2, 0, 2, 0] = np.inf, np.nan, -np.inf
+    for kwargs in (dict(padding="SAME"), dict(padding="VALID", strides=2), dict(padding=[[2, 0], [0, 1]])):
+        y = getattr(gpuconv, op)(x, w, **kwargs, algorithm=algorithm, runtime=runtime)
+        assert_same_specials_and_close(y, getattr(gpuconv.oracle, op)(x, w, **kwargs))
+
+
+def _huge_edges(rng, shape, h_axis, w_axis):
+    """Small values inside, +-1e30 on the first and last row and column of every image."""
+    x = rng.uniform(-1, 1, shape).astype(np.float32)
+    edge = np.zeros(shape, bool)
+    for axis in (h_axis, w_axis):
+        index = [slice(None)] * len(shape)
+        for end in (0, -1):
+            index[axis] = end
+            edge[tuple(index)] = True
+    x[edge] = rng.choice([-1e30, 1e30], int(edge.sum())).astype(np.float32)
+    return x
+
+
+@pytest.mark.parametrize("op, data_format, limit", [
+    ("conv2d", "NHWC", None), ("conv2d", "NCHW", None), ("depthwise_conv2d", "NHWC", None),
+    ("depthwise_conv2d", "NCHW", None), ("conv2d", "NHWC", 40), ("depthwise_conv2d", "NCHW", 40),
+])
+def test_padding_taps_read_nothing_outside_the_input(runtime, monkeypatch, op, data_format, limit):
+    # Every texel next to the input in memory (the row above, the column left, the
+    # previous image) is a huge edge value, so a tap that read outside the input
+    # instead of skipping it would move a border output by ~1e30.
+    if limit is not None:  # wrapped (squarish) layouts: neighbours in the flat array
+        monkeypatch.setattr(runtime, "max_texture_size", limit)
+    rng = np.random.default_rng(13)
+    shape = (2, 9, 8, 3) if data_format == "NHWC" else (2, 3, 9, 8)
+    h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
+    x = _huge_edges(rng, shape, h_axis, w_axis)
+    w = rng.uniform(0.5, 1, (3, 3, 3, 2)).astype(np.float32)
+    for kwargs in (dict(padding="SAME"), dict(padding=2, strides=2, dim_rounding_mode="ceil"),
+                   dict(padding=[[2, 1], [1, 2]], dilations=2)):
+        kwargs["data_format"] = data_format
+        y = getattr(gpuconv, op)(x, w, **kwargs, runtime=runtime)
+        expected = getattr(gpuconv.oracle, op)(x, w, **kwargs)
+        magnitude = getattr(gpuconv.oracle, op)(np.abs(x), np.abs(w), **kwargs)  # sum of |x| |w| per output
+        assert np.all(np.abs(y - expected) <= 1e-5 * magnitude + 1e-6), kwargs
+        # the borders are where the padding is: they hold both huge and small outputs
+        assert (np.abs(expected) > 1e29).any() and (np.abs(expected) < 10).any()
