@@ -442,6 +442,7 @@ class LifetimeReport:
     released: Dict[str, int]
     cached_programs: int
     cache_size: int
+    live_after_release: Dict[str, int] = field(default_factory=dict)  # after Runtime.release()
 
     def lines(self) -> List[str]:
         mib = 1 << 20
@@ -454,7 +455,8 @@ class LifetimeReport:
             *(f"  {kind + 's:':<14} {self.created.get(kind, 0):>7} created, {self.released.get(kind, 0):>7} released"
               f", live after the first pass {self.live_start.get(kind, 0)}, at the end "
               f"{self.live_end.get(kind, 0)}, at most {self.live_peak.get(kind, 0)}" for kind in kinds),
-            f"  cached programs: {self.cached_programs} (cache size {self.cache_size})",
+            f"  cached programs: {self.cached_programs} (cache size {self.cache_size}); live GL objects "
+            f"after Runtime.release(): {self.live_after_release or 'none'}",
         ]
 
 
@@ -467,16 +469,20 @@ def lifetime_configs(count: int = 20, seed: int = 0) -> List[Config]:
 
 def lifetime(calls: int = 10000, configs: Sequence[Config] = (), *, context=None,
              check: Optional[Callable[[Runtime, CountingContext], None]] = None,
-             every: int = 0, progress: Optional[TextIO] = None) -> LifetimeReport:
+             every: int = 0, cache_size: Optional[int] = None,
+             progress: Optional[TextIO] = None) -> LifetimeReport:
     """Make ``calls`` calls cycling over ``configs`` through a counting runtime.
 
     ``context`` is the moderngl context to wrap (default: this thread's default
     runtime's, so no second context is made current).  ``check(runtime, counter)``
-    runs after every ``every``-th call.  The runtime's programs are released at the end.
+    runs after every ``every``-th call.  ``cache_size`` overrides the runtime's
+    ``PROGRAM_CACHE_SIZE``.  The runtime's programs are released at the end.
     """
     configs = list(configs) or lifetime_configs()
     counter = CountingContext(context if context is not None else get_runtime().ctx)
     runtime = Runtime(counter)
+    if cache_size is not None:
+        runtime.PROGRAM_CACHE_SIZE = cache_size
     prepared = []
     for config in configs:
         arrays, fused = config.arrays()
@@ -506,7 +512,8 @@ def lifetime(calls: int = 10000, configs: Sequence[Config] = (), *, context=None
     if not rss_start:
         live_start, rss_start = live_end, rss_end
     return LifetimeReport(calls, len(configs), seconds, rss_start, rss_end, live_start, live_end, dict(peak),
-                          dict(counter.created), dict(counter.released), cached, Runtime.PROGRAM_CACHE_SIZE)
+                          dict(counter.created), dict(counter.released), cached, runtime.PROGRAM_CACHE_SIZE,
+                          counter.live())
 
 
 # ---------------------------------------------------------------------------
