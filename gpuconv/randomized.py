@@ -443,6 +443,7 @@ class LifetimeReport:
     cached_programs: int
     cache_size: int
     live_after_release: Dict[str, int] = field(default_factory=dict)  # after Runtime.release()
+    rss_before: int = 0        # before the first call
 
     def lines(self) -> List[str]:
         mib = 1 << 20
@@ -450,8 +451,9 @@ class LifetimeReport:
         return [
             f"lifetime: {self.calls} calls over {self.configs} configurations in {self.seconds:.1f} s "
             f"({self.seconds / max(self.calls, 1) * 1e3:.2f} ms per call)",
-            f"  RSS: {self.rss_start / mib:.1f} MiB after the first pass, {self.rss_end / mib:.1f} MiB at the "
-            f"end ({(self.rss_end - self.rss_start) / mib:+.1f} MiB)",
+            f"  RSS: {self.rss_before / mib:.1f} MiB before the first call, {self.rss_start / mib:.1f} MiB after "
+            f"the first pass (programs compiled), {self.rss_end / mib:.1f} MiB at the end "
+            f"({(self.rss_end - self.rss_start) / mib:+.1f} MiB over the last {self.calls - self.configs} calls)",
             *(f"  {kind + 's:':<14} {self.created.get(kind, 0):>7} created, {self.released.get(kind, 0):>7} released"
               f", live after the first pass {self.live_start.get(kind, 0)}, at the end "
               f"{self.live_end.get(kind, 0)}, at most {self.live_peak.get(kind, 0)}" for kind in kinds),
@@ -488,7 +490,7 @@ def lifetime(calls: int = 10000, configs: Sequence[Config] = (), *, context=None
         arrays, fused = config.arrays()
         prepared.append((_GPU[config.op], arrays, dict(config.kwargs, **fused)))
     peak: Counter = Counter()
-    live_start, rss_start = {}, 0
+    live_start, rss_start, rss_before = {}, 0, resident_bytes()
     started = time.perf_counter()
     try:
         for call in range(calls):
@@ -513,7 +515,7 @@ def lifetime(calls: int = 10000, configs: Sequence[Config] = (), *, context=None
         live_start, rss_start = live_end, rss_end
     return LifetimeReport(calls, len(configs), seconds, rss_start, rss_end, live_start, live_end, dict(peak),
                           dict(counter.created), dict(counter.released), cached, runtime.PROGRAM_CACHE_SIZE,
-                          counter.live())
+                          counter.live(), rss_before)
 
 
 # ---------------------------------------------------------------------------
