@@ -7,7 +7,8 @@ filters 1-5), strides and dilations 1-3 (never both above 1) in each of their
 forms, every padding form (``"SAME"``/``"VALID"`` in any case, an int with each
 ``dim_rounding_mode``, explicit pads in each layout), every data format, groups,
 channel multipliers, a fused bias and each activation (PReLU weights per channel,
-per element or broadcast), and float16/32/64 inputs.  Shapes stay small because
+per element or broadcast), every ``algorithm=`` (the TF.js-style programs or the
+packed ones) and float16/32/64 inputs.  Shapes stay small because
 a GL driver compiles each distinct program at its first draw.
 :func:`run_config` runs one on the GPU and in the float64 oracle and returns the
 relative error; :func:`run_many` is ``gpuconv random``.
@@ -219,15 +220,40 @@ def _draw(rng, op: str) -> Tuple[tuple, tuple, dict, bool]:
     return x, filters, kwargs, batch is None
 
 
-def _plan(op, x, filters, kwargs):
-    """The shapes-only plan of a call (raises ValueError for one that does not fit)."""
+def _plan(op, x, filters, kwargs, fused=False):
+    """The shapes-only plan of a call (raises ValueError for one that does not fit).
+
+    Without ``fused`` the epilogue is left out (it changes no shape)."""
     if op == "conv1d":
         return ops.plan_conv1d(x, filters[0], shapes_only=True, **kwargs)
     if op == "separable_conv2d":
         return ops.plan_separable_conv2d(x, filters[0], filters[1], shapes_only=True, **kwargs)
-    options = {k: v for k, v in kwargs.items()  # the fused epilogue changes no shape
-               if k not in ("bias", "activation", "leakyrelu_alpha", "prelu_weights")}
+    options = {k: v for k, v in kwargs.items()
+               if fused or k not in ("bias", "activation", "leakyrelu_alpha", "prelu_weights")}
     return ops.plan_conv2d(x, filters[0], depthwise=op == "depthwise_conv2d", shapes_only=True, **options)
+
+
+#: ``algorithm=`` values of the ops (the TF.js-style programs, the packed ones, or the op's choice).
+ALGORITHMS = getattr(ops, "ALGORITHMS", ())
+
+
+def _algorithm(rng, op, x, filters, kwargs, bias, prelu) -> Optional[str]:
+    """An ``algorithm=`` for the call: "auto" half the time, else "direct" or "packed"
+    ("auto" where the packed programs cannot run it)."""
+    if not ALGORITHMS:
+        return None
+    choice = str(rng.choice(["auto", "auto", "direct", "packed"]))
+    if choice == "packed":
+        fused = dict(kwargs)
+        if bias is not None:
+            fused["bias"] = np.zeros(bias, np.float32)
+        if prelu is not None:
+            fused["prelu_weights"] = np.zeros(prelu, np.float32)
+        try:
+            _plan(op, x, filters, dict(fused, algorithm="packed"), fused=True)
+        except ValueError:
+            choice = "auto"
+    return choice
 
 
 def random_config(rng: np.random.Generator, op: Optional[str] = None) -> Config:
@@ -261,6 +287,9 @@ def random_config(rng: np.random.Generator, op: Optional[str] = None) -> Config:
         if activation == "prelu":
             channel_axis = (3 if plan.geometry.channels_last else 1) - (1 if unbatched else 0)
             prelu = _prelu_shape(rng, out_shape, channel_axis)
+    algorithm = _algorithm(rng, op, x, filters, kwargs, bias, prelu)
+    if algorithm is not None:
+        kwargs["algorithm"] = algorithm
     dtype = np.dtype(_DTYPES[rng.choice(3, p=[0.7, 0.15, 0.15])]).name
     return Config(op, tuple(x), tuple(filters), tuple(sorted(kwargs.items())), dtype, bias, prelu, scale,
                   data_seed=int(rng.integers(2 ** 31)))
@@ -288,6 +317,7 @@ def run_config(config: Config, runtime: Optional[Runtime] = None) -> float:
     arrays, fused = config.arrays()
     kwargs = dict(config.kwargs, **fused)
     y = _GPU[config.op](*arrays, **kwargs, runtime=runtime or get_runtime())
+    kwargs.pop("algorithm", None)  # the oracle has one way
     expected = _ORACLE[config.op](*arrays, **kwargs)
     if y.dtype != np.float32:
         raise AssertionError(f"the GPU result is {y.dtype}, not float32")

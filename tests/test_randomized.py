@@ -33,7 +33,7 @@ def test_the_generator_covers_every_op_and_argument():
     configs = [randomized.config_at(SEED, i) for i in range(1500)]
     seen = {key: set() for key in ("op", "depth_mod_4", "format", "padding", "rounding", "activation",
                                    "prelu", "dtype", "unbatched", "groups", "multiplier", "stride",
-                                   "dilation", "stride_form", "bias", "filter_size", "spatial")}
+                                   "dilation", "stride_form", "bias", "filter_size", "spatial", "algorithm")}
     for c in configs:
         o = c.options
         plan = randomized._plan(c.op, c.x, c.filters, o)
@@ -59,6 +59,7 @@ def test_the_generator_covers_every_op_and_argument():
         seen["bias"].add(c.bias is not None)
         seen["filter_size"].update((g.filter_height, g.filter_width))
         seen["spatial"].update((g.in_height, g.in_width))
+        seen["algorithm"].add((c.op, o.get("algorithm")))
         # never a stride and a dilation both above 1; the generator only makes valid calls
         assert not (max(g.stride_height, g.stride_width) > 1 and max(g.dilation_height, g.dilation_width) > 1)
     ops = set(randomized.OP_WEIGHTS)
@@ -80,6 +81,9 @@ def test_the_generator_covers_every_op_and_argument():
     assert seen["bias"] == {True, False}
     assert seen["filter_size"] == set(range(1, 6))
     assert seen["spatial"] == set(range(1, 13))
+    if randomized.ALGORITHMS:  # every op with each algorithm= (packed only where it applies)
+        assert seen["algorithm"] >= {(op, a) for op in ops for a in ("auto", "direct")}
+        assert {a for _, a in seen["algorithm"]} == set(randomized.ALGORITHMS)
 
 
 def test_random_configurations_agree_with_the_oracle(runtime):
