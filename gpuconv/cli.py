@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("random", "run seeded random configurations and compare with the oracle",
             "Draw COUNT valid configurations at random (every op and argument: shapes with every "
             "input depth mod 4, strides, dilations, every padding form and rounding mode, every data "
-            "format, rank-3 inputs, groups, multipliers, fused bias and activations, float16/32/64) "
+            "format, rank-3 inputs, groups, multipliers, fused bias and activations, algorithm=, float16/32/64) "
             "from --seed, run each on the GPU and in the float64 oracle, and compare. Progress goes "
             "to stderr; each failure is printed with its configuration and the command that repeats "
             "it. Exits 1 if any fails.",
