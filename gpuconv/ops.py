@@ -16,7 +16,7 @@ import numpy as np
 
 from . import codegen
 from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
-from .geometry import Conv2DGeometry, conv2d_geometry, normalize_padding_1d
+from .geometry import Conv2DGeometry, check_conv1d_arguments, conv2d_geometry, normalize_padding_1d
 from .layout import DEFAULT_MAX_TEXTURE_SIZE
 from .programs import (Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program,
                        packed_program, packed_unsupported)
@@ -257,24 +257,17 @@ def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilatio
     layout = "[batch, width, channels]" if data_format == "NWC" else "[batch, channels, width]"
     if shapes_only:
         x_shape, filter_shape = tuple(x), tuple(filter)
-        if len(x_shape) not in (2, 3):
-            raise ValueError(f"x must be rank 2 or 3 ({layout}), got shape {x_shape}")
-        if len(filter_shape) != 3:
-            raise ValueError(f"filter must be rank 3 ([filter_width, in_channels, out_channels]), "
-                             f"got shape {filter_shape}")
     else:
         x = as_tensor(x, "x", ranks=(2, 3), layout=layout)
         filter = as_tensor(filter, "filter", ranks=(3,), layout="[filter_width, in_channels, out_channels]")
         x_shape, filter_shape = x.shape, filter.shape
+    check_conv1d_arguments(x_shape, filter_shape, stride, dilation, data_format)
     batched = len(x_shape) == 3
     x3_shape = x_shape if batched else (1,) + tuple(x_shape)
     # Height 1 goes just before width in either layout: [N, 1, W, C] or [N, C, 1, W].
     x4_shape = x3_shape[:-1] + (1, x3_shape[-1]) if data_format == "NCW" else \
         (x3_shape[0], 1) + tuple(x3_shape[1:])
     filter4_shape = (1,) + tuple(filter_shape)
-    if not _is_int_like(stride) or not _is_int_like(dilation):
-        raise TypeError(f"stride and dilation must be positive ints for conv1d, got stride={stride!r}, "
-                        f"dilation={dilation!r}")
     plan = plan_conv2d(
         x4_shape if shapes_only else x.reshape(x4_shape),
         filter4_shape if shapes_only else filter.reshape(filter4_shape),
@@ -286,10 +279,6 @@ def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilatio
     out_shape = (g.batch, g.out_width, g.out_channels) if data_format == "NWC" else \
         (g.batch, g.out_channels, g.out_width)
     return Plan(plan.steps, out_shape if batched else out_shape[1:])
-
-
-def _is_int_like(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",

@@ -1,13 +1,14 @@
 {#- The fused epilogue shared by the convolution programs: bias, then an activation.
-    NaN passes through every activation, as it does in the NumPy oracle (so no max()). -#}
+    NaN passes through every activation, as it does in the NumPy oracle.  Mesa folds
+    `x < 0.0 ? 0.0 : x` into a max() that drops NaN, hence the isnan() tests (as TF.js). -#}
 
 {% macro activation_function(epilogue) -%}
 {% if epilogue.activation != "linear" %}
 float activation(float x{% if epilogue.activation == "prelu" %}, float alpha{% endif %}) {
 {% if epilogue.activation == "relu" %}
-  return x < 0.0 ? 0.0 : x;
+  return isnan(x) ? x : (x < 0.0 ? 0.0 : x);
 {% elif epilogue.activation == "relu6" %}
-  return x < 0.0 ? 0.0 : (x > 6.0 ? 6.0 : x);
+  return isnan(x) ? x : (x < 0.0 ? 0.0 : (x > 6.0 ? 6.0 : x));
 {% elif epilogue.activation == "elu" %}
   return x >= 0.0 ? x : exp(x) - 1.0;
 {% elif epilogue.activation == "sigmoid" %}

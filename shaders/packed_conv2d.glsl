@@ -56,7 +56,9 @@ void main() {
         mat4 w = mat4(texelFetch(W, ivec2(d2Block, tapRow), 0), texelFetch(W, ivec2(d2Block, tapRow + 1), 0),
                       texelFetch(W, ivec2(d2Block, tapRow + 2), 0), texelFetch(W, ivec2(d2Block, tapRow + 3), 0));
 {% for j in range(pixels) %}
-        acc{{ j }} += w * x{{ wC + j }};
+        if (inside{{ wC + j }}) {  // a tap on the padding adds nothing (not 0 * w: w may be inf)
+          acc{{ j }} += w * x{{ wC + j }};
+        }
 {% endfor %}
       }
 {% endfor %}

@@ -64,8 +64,6 @@ TOO_BIG = (r"the filter \(effective size 7x7 after dilation\) does not fit in th
 # conv1d's stride, dilation and channel checks need plan_conv1d to call
 # geometry.check_conv1d_arguments (ops.py belongs to the fast-path work); until it
 # does, the height-1 conv2d's messages name strides=(1, s) and the 4-D shapes.
-CONV1D_NAMES = pytest.mark.xfail(reason="plan_conv1d does not yet call geometry.check_conv1d_arguments",
-                                 strict=False)
 
 ROWS = [
     # -- not an array where a tensor belongs ------------------------------------------------
@@ -124,7 +122,7 @@ ROWS = [
     ("conv2d", conv2d, dict(x=XT, data_format="NCHW", filter=np.zeros((3, 3, 5, 4), np.float32)), ValueError, r"filter's in_channels \(dimension 2, 5\) must equal x's channels \(3\)"),
     ("depthwise", depthwise, dict(filter=np.zeros((3, 3, 4, 1), np.float32)), ValueError, r"filter's in_channels \(dimension 2, 4\) must equal x's channels \(3\) for a depthwise convolution"),
     ("separable", separable, dict(depthwise_filter=np.zeros((3, 3, 2, 2), np.float32)), ValueError, r"filter's in_channels \(dimension 2, 2\) must equal x's channels \(3\) for a depthwise"),
-    pytest.param("conv1d", conv1d, dict(filter=np.zeros((3, 2, 4), np.float32)), ValueError, r"filter's in_channels \(dimension 1 of \[filter_width, in_channels, out_channels\], 2\) must equal x's channels \(3\)", marks=CONV1D_NAMES),
+    ("conv1d", conv1d, dict(filter=np.zeros((3, 2, 4), np.float32)), ValueError, r"filter's in_channels \(dimension 1 of \[filter_width, in_channels, out_channels\], 2\) must equal x's channels \(3\)"),
     ("torch", torch_conv2d, dict(weight=np.zeros((4, 2, 3, 3), np.float32)), ValueError, r"weight of shape \(4, 2, 3, 3\) expects an input with 2 channels .* but input of shape \(1, 3, 5, 5\) has 3 channels"),
     ("caffe", caffe_layer, dict(bottom=np.zeros((1, 2, 5, 5), np.float32)), ValueError, r"weight must have shape \[num_output, channels / group, kernel_h, kernel_w\] = \[4, 2, 3, 3\] for a bottom of shape \(1, 2, 5, 5\) and group=1, got shape \(4, 3, 3, 3\)"),
     # -- wrong pointwise-filter shape for separable ---------------------------------------------
@@ -163,8 +161,8 @@ ROWS = [
     ("depthwise", depthwise, dict(dilations=2.0), TypeError, r"dilations must be a positive int, .*got 2.0"),
     ("separable", separable, dict(strides=(0, 1)), ValueError, r"strides must be positive integers, got \(0, 1\)"),
     ("separable", separable, dict(dilations=(1, 1.5)), TypeError, r"dilations must be a positive int, .*got \(1, 1.5\)"),
-    pytest.param("conv1d", conv1d, dict(stride=0), ValueError, r"stride must be a positive int for conv1d, got 0", marks=CONV1D_NAMES),
-    pytest.param("conv1d", conv1d, dict(dilation=-1), ValueError, r"dilation must be a positive int for conv1d, got -1", marks=CONV1D_NAMES),
+    ("conv1d", conv1d, dict(stride=0), ValueError, r"stride must be a positive int for conv1d, got 0"),
+    ("conv1d", conv1d, dict(dilation=-1), ValueError, r"dilation must be a positive int for conv1d, got -1"),
     ("conv1d", conv1d, dict(stride=1.5), TypeError, r"stride .*must be (a )?positive int.*got (stride=)?1.5"),
     ("conv1d", conv1d, dict(dilation=(1, 2)), TypeError, r"dilation .*must be (a )?positive int.*\(1, 2\)"),
     ("torch", torch_conv2d, dict(stride=0), ValueError, r"stride must be positive integers, got 0"),
@@ -177,7 +175,7 @@ ROWS = [
     ("conv2d", conv2d, dict(strides=2, dilations=2), ValueError, r"strides and dilations cannot both be greater than 1 \(as in TF and TF.js\), got strides=\(2, 2\) and dilations=\(2, 2\)"),
     ("depthwise", depthwise, dict(strides=(1, 2), dilations=(2, 1)), ValueError, r"strides and dilations cannot both be greater than 1"),
     ("separable", separable, dict(strides=2, dilations=(1, 2)), ValueError, r"strides and dilations cannot both be greater than 1"),
-    pytest.param("conv1d", conv1d, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1 \(as in TF and TF.js\), got stride=2 and dilation=2", marks=CONV1D_NAMES),
+    ("conv1d", conv1d, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1 \(as in TF and TF.js\), got stride=2 and dilation=2"),
     ("torch", torch_conv2d, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1 in gpuconv \(PyTorch allows it"),
     ("caffe", caffe_layer, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1 in gpuconv \(Caffe allows it"),
     # -- unknown padding strings or data formats ---------------------------------------------------------
@@ -358,9 +356,7 @@ def test_unusual_array_layouts_and_number_types_give_the_right_answer(runtime):
 # and relu6(NaN) 6 (the inner `x > 6.0 ? 6.0 : x` becomes fmin(x, 6.0)).  The oracle, TF and
 # NumPy give NaN.  The fix belongs in shaders/epilogue.glsl (guard with isnan(x), which
 # llvmpipe keeps); until then these two are expected to fail on drivers that fold the select.
-NAN_FOLDED = pytest.mark.xfail(reason="Mesa folds `x < 0.0 ? 0.0 : x` into fmax, which drops NaN "
-                                      "(shaders/epilogue.glsl needs an isnan guard)", strict=False)
-NAN_ACTIVATIONS = [None, pytest.param("relu", marks=NAN_FOLDED), pytest.param("relu6", marks=NAN_FOLDED),
+NAN_ACTIVATIONS = [None, "relu", "relu6",
                    "elu", "sigmoid", "leakyrelu", "prelu"]
 
 
@@ -408,13 +404,10 @@ def test_nan_and_infinity_propagate_as_in_the_oracle(runtime, op, filter_shape, 
 # The packed conv2d program (stride 1, input columns reused across pixels) fetches a zero
 # for a tap outside the input and multiplies it by the weight, where the direct program
 # and the oracle skip the tap: a NaN or infinite weight on a padding tap gives 0 * NaN = NaN.
-PACKED_PADDING_PRODUCT = pytest.mark.xfail(
-    reason="shaders/packed_conv2d.glsl (reuse_width path) multiplies padding zeros by the weights "
-           "instead of skipping the tap, so NaN/inf weights on padding taps give NaN", strict=False)
 
 
 @pytest.mark.parametrize("op, algorithm", [
-    ("conv2d", "direct"), pytest.param("conv2d", "auto", marks=PACKED_PADDING_PRODUCT),
+    ("conv2d", "direct"), ("conv2d", "auto"),
     ("depthwise_conv2d", "direct"), ("depthwise_conv2d", "auto"),
 ])
 def test_non_finite_filter_values_propagate_as_in_the_oracle(runtime, op, algorithm):
