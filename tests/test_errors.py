@@ -61,9 +61,8 @@ def caffe_layer(bottom=XT, weight=WT, bias=B4, **param):
 NOT_FLOAT = r"must have a floating-point dtype \(float16, float32 or float64\), got"
 TOO_BIG = (r"the filter \(effective size 7x7 after dilation\) does not fit in the padded input \(5x5\): "
            r"the output would be -1x-1")
-# conv1d's stride, dilation and channel checks need plan_conv1d to call
-# geometry.check_conv1d_arguments (ops.py belongs to the fast-path work); until it
-# does, the height-1 conv2d's messages name strides=(1, s) and the 4-D shapes.
+# conv1d checks its stride, dilation and channels under its own names
+# (geometry.check_conv1d_arguments), not as the height-1 conv2d it becomes.
 
 ROWS = [
     # -- not an array where a tensor belongs ------------------------------------------------
@@ -163,8 +162,8 @@ ROWS = [
     ("separable", separable, dict(dilations=(1, 1.5)), TypeError, r"dilations must be a positive int, .*got \(1, 1.5\)"),
     ("conv1d", conv1d, dict(stride=0), ValueError, r"stride must be a positive int for conv1d, got 0"),
     ("conv1d", conv1d, dict(dilation=-1), ValueError, r"dilation must be a positive int for conv1d, got -1"),
-    ("conv1d", conv1d, dict(stride=1.5), TypeError, r"stride .*must be (a )?positive int.*got (stride=)?1.5"),
-    ("conv1d", conv1d, dict(dilation=(1, 2)), TypeError, r"dilation .*must be (a )?positive int.*\(1, 2\)"),
+    ("conv1d", conv1d, dict(stride=1.5), TypeError, r"stride must be a positive int for conv1d \(one value, along the width\), got 1.5"),
+    ("conv1d", conv1d, dict(dilation=(1, 2)), TypeError, r"dilation must be a positive int for conv1d \(one value, along the width\), got \(1, 2\)"),
     ("torch", torch_conv2d, dict(stride=0), ValueError, r"stride must be positive integers, got 0"),
     ("torch", torch_conv2d, dict(stride=1.5), TypeError, r"stride must be an int or a pair \(h, w\) of ints, got 1.5"),
     ("torch", torch_conv2d, dict(dilation=(1, 2, 3)), ValueError, r"dilation must be an int or a pair \(h, w\) of ints, got \(1, 2, 3\)"),
@@ -352,12 +351,10 @@ def test_unusual_array_layouts_and_number_types_give_the_right_answer(runtime):
 
 # Mesa's NIR optimiser rewrites `x < 0.0 ? 0.0 : x` into fmax(x, 0.0) (nir_opt_algebraic.py:
 # (('bcsel', ('flt', a, b), b, a), ('fmax', a, b)), an exact rule, allowed because GLSL leaves
-# NaN undefined) and llvmpipe's fmax returns the other operand for NaN: relu(NaN) comes out 0
-# and relu6(NaN) 6 (the inner `x > 6.0 ? 6.0 : x` becomes fmin(x, 6.0)).  The oracle, TF and
-# NumPy give NaN.  The fix belongs in shaders/epilogue.glsl (guard with isnan(x), which
-# llvmpipe keeps); until then these two are expected to fail on drivers that fold the select.
-NAN_ACTIVATIONS = [None, "relu", "relu6",
-                   "elu", "sigmoid", "leakyrelu", "prelu"]
+# NaN undefined) and llvmpipe's fmax returns the other operand for NaN: unguarded, relu(NaN)
+# came out 0 and relu6(NaN) 6.  shaders/epilogue.glsl now tests isnan(x) first (as TF.js
+# does); relu and relu6 below keep it honest.
+NAN_ACTIVATIONS = [None, "relu", "relu6", "elu", "sigmoid", "leakyrelu", "prelu"]
 
 
 def _with_specials(rng, shape, channel_axis):
@@ -401,9 +398,9 @@ def test_nan_and_infinity_propagate_as_in_the_oracle(runtime, op, filter_shape, 
     assert_same_specials_and_close(y, expected)
 
 
-# The packed conv2d program (stride 1, input columns reused across pixels) fetches a zero
-# for a tap outside the input and multiplies it by the weight, where the direct program
-# and the oracle skip the tap: a NaN or infinite weight on a padding tap gives 0 * NaN = NaN.
+# A program that fetched a zero for a tap outside the input and multiplied it by the weight
+# (the packed conv2d's column-reuse path once did) would turn a NaN or infinite weight on a
+# padding tap into 0 * inf = NaN; the direct programs and the oracle skip such taps.
 
 
 @pytest.mark.parametrize("op, algorithm", [
