@@ -6,7 +6,6 @@ test checks, without GL, that the generator reaches every op and argument form.
 """
 
 import numpy as np
-import pytest
 
 from gpuconv import cli, geometry, randomized
 from gpuconv.arguments import ACTIVATIONS
