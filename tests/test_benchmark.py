@@ -12,7 +12,8 @@ def test_quick_benchmark_runs_and_agrees_with_the_oracle(runtime, tmp_path, caps
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench  # dataclasses look their module up there
     spec.loader.exec_module(bench)
-    assert bench.main(["--quick", "--json", str(tmp_path / "bench.json")]) == 0
+    assert bench.main(["--quick", "--json", str(tmp_path / "bench.json"), "--png", str(tmp_path / "bench.png")]) == 0
+    assert (tmp_path / "bench.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "packed/direct" in out and "median over layers" in out
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
