@@ -217,13 +217,22 @@ class PackedImageLayout:
         return texels.reshape(self.rows, self.cols, 4)
 
 
+#: Mesa's llvmpipe hands a render target to its threads in 64x64-pixel tiles.
+RASTER_TILE = 64
+
+
 @dataclass(frozen=True)
 class SplitImageLayout:
     """The output of a packed program: ``count`` RGBA textures, one per pixel of each group.
 
-    Texture ``j`` at texel ``(col = q * depth4 + c // 4, row = b * height + h)``
+    Unfolded, texture ``j`` at texel ``(col = q * depth4 + c // 4, row = b * height + h)``
     holds channels ``c .. c + 3`` of pixel ``(b, h, count * q + j)``.  A 1x1,
     stride-1 program can read it directly (pixel ``count * q + j`` is in texture ``j``).
+
+    ``fold`` bands of rows are laid side by side: unfolded row ``r`` lives at row
+    ``r % band_rows``, shifted right by ``(r // band_rows) * unfolded_cols``.  A
+    short, wide texture covers more raster tiles than a square one of the same
+    size, so more of llvmpipe's threads share the draw (see :func:`choose_fold`).
     """
 
     batch: int
@@ -231,6 +240,7 @@ class SplitImageLayout:
     width: int
     channels: int
     count: int = 4
+    fold: int = 1
     components = 4
 
     @property
@@ -243,22 +253,61 @@ class SplitImageLayout:
         return -(-self.width // self.count)
 
     @property
-    def rows(self) -> int:
+    def unfolded_rows(self) -> int:
         return self.batch * self.height
 
     @property
-    def cols(self) -> int:
+    def unfolded_cols(self) -> int:
         return self.pixel_groups * self.depth4
 
+    @property
+    def rows(self) -> int:
+        """Rows of each band (and of the texture)."""
+        return -(-self.unfolded_rows // self.fold)
+
+    @property
+    def cols(self) -> int:
+        return self.fold * self.unfolded_cols
+
     def assemble(self, parts, data_format: str = "NHWC") -> np.ndarray:
-        """The logical array from the four textures' ``rows x cols x 4`` contents."""
-        stacked = np.stack([np.asarray(p, np.float32).reshape(self.rows, self.pixel_groups, self.depth4 * 4)
-                            for p in parts], axis=2)             # [rows, groups, count (j), depth4 * 4]
+        """The logical array from the textures' ``rows x cols x 4`` contents."""
+        unfolded = [np.asarray(p, np.float32).reshape(self.rows, self.fold, self.unfolded_cols * 4)
+                    .transpose(1, 0, 2).reshape(self.fold * self.rows, self.unfolded_cols * 4)[: self.unfolded_rows]
+                    for p in parts]
+        stacked = np.stack([p.reshape(self.unfolded_rows, self.pixel_groups, self.depth4 * 4) for p in unfolded],
+                           axis=2)                           # [rows, groups, count (j), depth4 * 4]
         nhwc = stacked.reshape(self.batch, self.height, self.pixel_groups * self.count, self.depth4 * 4)
         nhwc = nhwc[:, :, : self.width, : self.channels]
         if data_format == "NHWC":
             return np.ascontiguousarray(nhwc)
         return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+
+
+def raster_tiles(rows: int, cols: int) -> int:
+    return blocks_of(rows, RASTER_TILE) * blocks_of(cols, RASTER_TILE)
+
+
+def blocks_of(n: int, size: int) -> int:
+    return -(-n // size)
+
+
+def choose_fold(unfolded_rows: int, unfolded_cols: int, max_texture_size: int,
+                wanted_tiles: int = 4, max_fold: int = 16) -> int:
+    """The smallest fold that gives a render target ``wanted_tiles`` raster tiles.
+
+    Falls back to the fold with the most tiles when none reaches it; never makes
+    the texture wider than ``max_texture_size`` or folds more bands than rows.
+    """
+    best, best_tiles = 1, raster_tiles(unfolded_rows, unfolded_cols)
+    for fold in range(1, min(max_fold, unfolded_rows) + 1):
+        if fold * unfolded_cols > max_texture_size:
+            break
+        tiles = raster_tiles(blocks_of(unfolded_rows, fold), fold * unfolded_cols)
+        if tiles >= wanted_tiles:
+            return fold
+        if tiles > best_tiles:
+            best, best_tiles = fold, tiles
+    return best
 
 
 @dataclass(frozen=True)

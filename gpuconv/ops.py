@@ -17,8 +17,8 @@ import numpy as np
 from . import codegen
 from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
 from .geometry import Conv2DGeometry, check_conv1d_arguments, conv2d_geometry, normalize_padding_1d
-from .layout import DEFAULT_MAX_TEXTURE_SIZE
-from .programs import (Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program,
+from .layout import DEFAULT_MAX_TEXTURE_SIZE, SplitImageLayout, choose_fold
+from .programs import (PACKED_PIXELS, Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program,
                        packed_program, packed_unsupported)
 from .runtime import Runtime, get_runtime
 
@@ -123,7 +123,7 @@ def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilat
                                dim_rounding_mode, groups=groups, depthwise=depthwise)
     epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights)
     if _choose_packed(algorithm, geometry, epilogue, max_texture_size):
-        spec = packed_program(geometry, epilogue)
+        spec = packed_program(geometry, epilogue, max_texture_size=max_texture_size)
     else:
         make = depthwise_conv2d_program if depthwise else conv2d_program
         spec = make(geometry, epilogue, max_texture_size)
@@ -235,8 +235,13 @@ def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padd
     # outputs directly) or both direct: the intermediate never leaves the GPU.
     if _choose_packed(algorithm, first_spec.geometry, Epilogue(), max_texture_size) and \
             _choose_packed(algorithm, geometry, Epilogue(), max_texture_size):
-        first_spec = packed_program(first_spec.geometry)
-        spec = packed_program(geometry, x_split=True)
+        # One fold for both: the pointwise program reads the depthwise outputs in place.
+        rows = geometry.batch * geometry.in_height
+        widest = SplitImageLayout(geometry.batch, geometry.out_height, geometry.out_width,
+                                  max(geometry.in_channels, geometry.out_channels), PACKED_PIXELS)
+        fold = choose_fold(rows, widest.unfolded_cols, max_texture_size)
+        first_spec = packed_program(first_spec.geometry, fold=fold, max_texture_size=max_texture_size)
+        spec = packed_program(geometry, x_split=True, fold=fold, max_texture_size=max_texture_size)
     else:
         spec = conv2d_program(geometry, Epilogue(), max_texture_size)
     arrays = {} if shapes_only else {"W": pointwise_filter}

@@ -15,7 +15,7 @@ import numpy as np
 
 from .geometry import Conv2DGeometry
 from .layout import (DEFAULT_MAX_TEXTURE_SIZE, PackedFilterLayout, PackedImageLayout,
-                     PackedVectorLayout, SplitImageLayout, TextureLayout, texture_layout)
+                     PackedVectorLayout, SplitImageLayout, TextureLayout, choose_fold, texture_layout)
 
 _COORD_TYPES = {1: "int", 2: "ivec2", 3: "ivec3", 4: "ivec4"}
 
@@ -205,12 +205,13 @@ class PackedProgramSpec:
     epilogue: Epilogue
     x_split: bool = False
     pixels: int = PACKED_PIXELS  # output pixels per fragment (and render targets)
+    fold: int = 1                # bands of output rows side by side in the render target
 
     @property
     def inputs(self) -> Tuple[ProgramInput, ...]:
         g = self.geometry
         if self.x_split:
-            split = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, self.pixels)
+            split = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, self.pixels, self.fold)
             xs = [ProgramInput(f"x{j}", split) for j in range(self.pixels)]
         else:
             xs = [ProgramInput("x", PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels,
@@ -233,7 +234,7 @@ class PackedProgramSpec:
     @property
     def output(self) -> SplitImageLayout:
         g = self.geometry
-        return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels)
+        return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels, self.fold)
 
     @property
     def output_layouts(self) -> tuple:
@@ -289,7 +290,12 @@ class PackedProgramSpec:
             "strides": (g.stride_height, g.stride_width),
             "dilations": (g.dilation_height, g.dilation_width),
             "pads": (g.pad_top, g.pad_left),
+            "outRows": self.output.unfolded_rows,
+            "outCols": self.output.unfolded_cols,
+            "outBandRows": self.output.rows,
         }
+        if self.x_split:
+            values["inCols"] = self.inputs[0].layout.unfolded_cols
         if g.depthwise and g.channel_multiplier != 1:
             values.update(channelMultiplier=g.channel_multiplier, inChannels=g.in_channels)
         return values
@@ -317,15 +323,26 @@ def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
 
 
 def packed_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
-                   x_split: bool = False) -> PackedProgramSpec:
-    """The packed conv2d or depthwise program for ``geometry``."""
+                   x_split: bool = False, fold: Optional[int] = None,
+                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> PackedProgramSpec:
+    """The packed conv2d or depthwise program for ``geometry``.
+
+    ``fold`` defaults to :func:`~gpuconv.layout.choose_fold` for the output; a
+    program reading a split input (``x_split``) must use its producer's fold.
+    """
+    g = geometry
+    if fold is None:
+        if x_split:
+            raise ValueError("a program reading a split input must be given its producer's fold")
+        out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, PACKED_PIXELS)
+        fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
     if geometry.depthwise:
         return PackedProgramSpec("PackedDepthwiseConv2DProgram", "packed_depthwise_conv2d.glsl",
-                                 geometry, epilogue or Epilogue())
+                                 geometry, epilogue or Epilogue(), fold=fold)
     if x_split and not (geometry.filter_height == geometry.filter_width == 1
                         and geometry.stride_height == geometry.stride_width == 1
                         and geometry.out_height == geometry.in_height
                         and geometry.out_width == geometry.in_width):
         raise ValueError("a split input needs a 1x1, stride-1, unpadded convolution")
     return PackedProgramSpec("PackedConv2DProgram", "packed_conv2d.glsl", geometry,
-                             epilogue or Epilogue(), x_split)
+                             epilogue or Epilogue(), x_split, fold=fold)

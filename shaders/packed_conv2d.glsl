@@ -5,26 +5,24 @@
     every multiply-add.  At stride 1 neighbouring pixels also share fetched input columns. -#}
 
 {% block main %}
+{% import "packed_macros.glsl" as packed %}
 void main() {
-  int texCol = int(gl_FragCoord.x);
-  int texRow = int(gl_FragCoord.y);
-  int d2Block = texCol - (texCol / outDepth4) * outDepth4;
-  int outCol0 = (texCol / outDepth4) * {{ pixels }};
-  int batch = texRow / outHeight;
-  int outRow = texRow - batch * outHeight;
+{{ packed.fragment_position(pixels) }}
 
 {% for j in range(pixels) %}
   vec4 acc{{ j }} = vec4(0.0);
 {% endfor %}
 {% if x_split %}
   // 1x1, stride 1, no padding: output pixel {{ pixels }}q + j is input pixel {{ pixels }}q + j, held by xj.
-  int xCol = (outCol0 / {{ pixels }}) * inDepth4;
+  // x's textures are folded like the output (same rows, same bands), only narrower.
+  int xCol = band * inCols + (outCol0 / {{ pixels }}) * inDepth4;
+  int xTexRow = int(gl_FragCoord.y);
   for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
     int wRow = d1Block * 4;
     mat4 w = mat4(texelFetch(W, ivec2(d2Block, wRow), 0), texelFetch(W, ivec2(d2Block, wRow + 1), 0),
                   texelFetch(W, ivec2(d2Block, wRow + 2), 0), texelFetch(W, ivec2(d2Block, wRow + 3), 0));
 {% for j in range(pixels) %}
-    acc{{ j }} += w * texelFetch(x{{ j }}, ivec2(xCol + d1Block, texRow), 0);
+    acc{{ j }} += w * texelFetch(x{{ j }}, ivec2(xCol + d1Block, xTexRow), 0);
 {% endfor %}
   }
 {% else %}

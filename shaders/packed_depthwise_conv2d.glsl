@@ -11,13 +11,9 @@ uniform int inChannels;
 {% endblock %}
 
 {% block main %}
+{% import "packed_macros.glsl" as packed %}
 void main() {
-  int texCol = int(gl_FragCoord.x);
-  int texRow = int(gl_FragCoord.y);
-  int d2Block = texCol - (texCol / outDepth4) * outDepth4;
-  int outCol0 = (texCol / outDepth4) * {{ pixels }};
-  int batch = texRow / outHeight;
-  int outRow = texRow - batch * outHeight;
+{{ packed.fragment_position(pixels) }}
 {% if not multiplier_is_one %}
 
   // Input channel of each of the 4 output channels (clamped for the zero-filled tail).

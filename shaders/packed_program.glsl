@@ -26,6 +26,12 @@ uniform ivec2 inSize;       // input height, width
 uniform int inDepth4;       // input channels / 4, rounded up
 uniform int outHeight;
 uniform int outDepth4;      // output channels / 4, rounded up
+uniform int outRows;        // batch * outHeight
+uniform int outCols;        // pixel groups per row * outDepth4: the width of one band
+uniform int outBandRows;    // rows of each band of the folded render target
+{% if x_split %}
+uniform int inCols;         // the width of one band of the folded input textures
+{% endif %}
 uniform ivec2 filterSize;
 uniform ivec2 strides;
 uniform ivec2 dilations;

@@ -1,0 +1,17 @@
+{#- Pieces shared by the packed programs' main(). -#}
+
+{#- Which outputs this fragment computes: 4 channels (block d2Block) of `pixels` pixels
+    starting at outCol0, in row outRow of image `batch`.  The render target holds
+    `fold` bands of output rows side by side (gpuconv.layout.SplitImageLayout): undo that. -#}
+{% macro fragment_position(pixels) -%}
+  int band = int(gl_FragCoord.x) / outCols;
+  int texCol = int(gl_FragCoord.x) - band * outCols;
+  int texRow = band * outBandRows + int(gl_FragCoord.y);
+  if (texRow >= outRows) {
+    discard;  // the last band's padding
+  }
+  int d2Block = texCol - (texCol / outDepth4) * outDepth4;
+  int outCol0 = (texCol / outDepth4) * {{ pixels }};
+  int batch = texRow / outHeight;
+  int outRow = texRow - batch * outHeight;
+{%- endmacro %}
