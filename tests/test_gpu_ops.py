@@ -178,3 +178,21 @@ def test_dilated_conv_equals_conv_with_zero_stuffed_filter(runtime, rng):
     y_dilated = gpuconv.conv2d(x, w, dilations=(2, 3), padding="VALID")
     y_stuffed = gpuconv.conv2d(x, stuffed, padding="VALID")
     np.testing.assert_allclose(y_dilated, y_stuffed, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("fold", [2, 3, 5])
+def test_packed_programs_with_folded_render_targets(runtime, rng, fold):
+    import dataclasses
+
+    from gpuconv.ops import plan_conv2d, plan_separable_conv2d
+
+    x, w, dw, pw = _data(rng, (2, 9, 10, 6), (3, 2, 6, 5), (3, 3, 6, 2), (1, 1, 12, 7))
+    plan = plan_conv2d(x, w, padding="SAME", algorithm="packed", bias=np.ones(5), activation="elu")
+    spec, arrays = plan.steps[0]
+    y = runtime.run(dataclasses.replace(spec, fold=fold), arrays)
+    assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME", bias=np.ones(5), activation="elu"))
+    # A separable pair: the pointwise program reads the depthwise program's folded outputs in place.
+    steps = plan_separable_conv2d(x, dw, pw, strides=(1, 2), padding="SAME", algorithm="packed").steps
+    folded = [(dataclasses.replace(s, fold=fold), a) for s, a in steps]
+    assert_close(runtime.run_chain(folded),
+                 gpuconv.oracle.separable_conv2d(x, dw, pw, strides=(1, 2), padding="SAME"))

@@ -36,3 +36,28 @@ def test_pack_unpack_round_trip(shape, limit):
     texels = layout.pack(data)
     assert texels.shape == (layout.rows, layout.cols)
     np.testing.assert_array_equal(layout.unpack(texels), data)
+
+
+def test_choose_fold_spreads_small_outputs_over_raster_tiles():
+    from gpuconv.layout import choose_fold, raster_tiles
+
+    assert choose_fold(64, 64, 16384) == 4             # one 64x64 tile -> 16 rows x 256 cols: 4 tiles
+    assert raster_tiles(16, 256) == 4
+    assert choose_fold(112, 112, 16384) == 1           # already 4 tiles
+    assert choose_fold(1, 10, 16384) == 1              # one row cannot be folded
+    assert choose_fold(64, 64, 128) == 2               # never wider than the texture limit
+
+
+@pytest.mark.parametrize("fold", [1, 2, 3])
+def test_split_layout_assemble_unfolds_the_bands(fold):
+    from gpuconv.layout import SplitImageLayout
+
+    layout = SplitImageLayout(batch=2, height=3, width=7, channels=5, count=4, fold=fold)
+    full = np.random.default_rng(0).random((2, 3, 8, 8)).astype(np.float32)  # 2 groups of 4, 8 channels
+    parts = []
+    for j in range(4):
+        unfolded = np.zeros((layout.rows * fold, layout.unfolded_cols * 4), np.float32)
+        unfolded[:6] = full[:, :, j::4, :].reshape(6, -1)
+        parts.append(unfolded.reshape(fold, layout.rows, -1).transpose(1, 0, 2).reshape(layout.rows, -1))
+    np.testing.assert_array_equal(layout.assemble(parts), full[:, :, :7, :5])
+    np.testing.assert_array_equal(layout.assemble(parts, "NCHW"), full[:, :, :7, :5].transpose(0, 3, 1, 2))
