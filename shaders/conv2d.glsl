@@ -32,16 +32,7 @@ void main() {
 {% endif %}
 
   float dotProd = 0.0;
-  for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
-    int xR = xRCorner + wR * {{ g.dilation_height }};
-    if (xR < 0 || xR >= {{ g.in_height }}) {
-      continue;
-    }
-    for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
-      int xC = xCCorner + wC * {{ g.dilation_width }};
-      if (xC < 0 || xC >= {{ g.in_width }}) {
-        continue;
-      }
+{% call layout.window_loop(g) %}
 {% if depth_vec4 > 0 %}
 
       for (int d1 = 0; d1 < {{ depth_vec4 }}; d1 += 4) {
@@ -91,8 +82,7 @@ void main() {
       );
       dotProd += dot(xValues, wValues);
 {% endif %}
-    }
-  }
+{% endcall %}
 
 {{ fused.apply(epilogue, "dotProd", "coords", "d2") }}
   setOutput(dotProd);

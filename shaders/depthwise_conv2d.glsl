@@ -20,16 +20,7 @@ void main() {
   int xCCorner = xRCCorner.y;
 
   float dotProd = 0.0;
-  for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
-    int xR = xRCorner + wR * {{ g.dilation_height }};
-    if (xR < 0 || xR >= {{ g.in_height }}) {
-      continue;
-    }
-    for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
-      int xC = xCCorner + wC * {{ g.dilation_width }};
-      if (xC < 0 || xC >= {{ g.in_width }}) {
-        continue;
-      }
+{% call layout.window_loop(g) %}
 {% if channels_last %}
       float xVal = getX(batch, xR, xC, d1);
 {% else %}
@@ -37,8 +28,7 @@ void main() {
 {% endif %}
       float wVal = getW(wR, wC, d1, q);
       dotProd += xVal * wVal;
-    }
-  }
+{% endcall %}
 
 {{ fused.apply(epilogue, "dotProd", "coords", "d2") }}
   setOutput(dotProd);

@@ -58,3 +58,21 @@ float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }
   return {{ output.coord_type }}({{ output.layout.coord_names | join(", ") }});
 }
 {%- endmacro %}
+
+{#- TF.js's loops over the filter window, shared by the direct programs: taps outside the
+    input are skipped, which is how the zero padding is realised.  The caller's body runs
+    once per tap with xR, xC (input row/column) and wR, wC (filter row/column). -#}
+{% macro window_loop(g) %}
+  for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
+    int xR = xRCorner + wR * {{ g.dilation_height }};
+    if (xR < 0 || xR >= {{ g.in_height }}) {
+      continue;
+    }
+    for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
+      int xC = xCCorner + wC * {{ g.dilation_width }};
+      if (xC < 0 || xC >= {{ g.in_width }}) {
+        continue;
+      }
+{{ caller() }}    }
+  }
+{%- endmacro %}

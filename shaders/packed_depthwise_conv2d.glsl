@@ -77,9 +77,6 @@ void main() {
 {% endif %}
   }
 
-{% for j in range(pixels) %}
-{{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
-  result{{ j }} = acc{{ j }};
-{% endfor %}
+{{ packed.write_results(fused, epilogue, pixels) }}
 }
 {% endblock %}

@@ -15,3 +15,11 @@
   int batch = texRow / outHeight;
   int outRow = texRow - batch * outHeight;
 {%- endmacro %}
+
+{#- Bias, activation, then the `pixels` results to their render targets. -#}
+{% macro write_results(fused, epilogue, pixels) -%}
+{% for j in range(pixels) %}
+{{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
+  result{{ j }} = acc{{ j }};
+{% endfor %}
+{%- endmacro %}
