@@ -57,11 +57,6 @@ def load_photo(size: int) -> np.ndarray:
     return photo.astype(np.float32) / 255.0
 
 
-def relative_error(result: np.ndarray, expected: np.ndarray) -> float:
-    """Max abs difference relative to the largest magnitude of ``expected``."""
-    scale = float(np.max(np.abs(expected)))
-    return float(np.max(np.abs(result.astype(np.float64) - expected))) / (scale or 1.0)
-
 
 def to_uint8(image: np.ndarray, percentile: float = 100.0) -> np.ndarray:
     """Scale ``image`` to 0-255 so that its ``percentile`` is white (0 stays black)."""
@@ -103,7 +98,7 @@ def main(argv=None) -> int:
     y = gpuconv.conv2d(x, w, strides=1, padding="SAME")  # [1, size, size, 3], one draw
     gpu_s = time.perf_counter() - start
     expected = gpuconv.oracle.conv2d(x, w, strides=1, padding="SAME")  # float64
-    error = relative_error(y, expected)
+    error = gpuconv.oracle.relative_error(y, expected)
 
     gx, gy, laplacian = y[0, :, :, 0], y[0, :, :, 1], y[0, :, :, 2]
     magnitude = np.sqrt(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2)

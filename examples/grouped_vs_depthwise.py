@@ -69,11 +69,6 @@ def torch_reference(x_nchw, weight, stride, pad, groups):
     return y.numpy()
 
 
-def relative_error(result: np.ndarray, expected: np.ndarray) -> float:
-    """Max abs difference relative to the largest magnitude of ``expected``."""
-    scale = float(np.max(np.abs(expected)))
-    return float(np.max(np.abs(result.astype(np.float64) - expected))) / (scale or 1.0)
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
@@ -120,7 +115,7 @@ def main(argv=None) -> int:
                "torch conv2d groups=C": y_torch.transpose(0, 2, 3, 1),
                "caffe Convolution group=C": y_caffe.transpose(0, 2, 3, 1)}
     names = list(results)
-    errors = {name: relative_error(y, expected) for name, y in results.items()}
+    errors = {name: gpuconv.oracle.relative_error(y, expected) for name, y in results.items()}
     pairwise = {(a, b): float(np.max(np.abs(results[a] - results[b])))
                 for i, a in enumerate(names) for b in names[i + 1:]}
     ok = all(e <= args.tolerance for e in errors.values())
@@ -158,7 +153,7 @@ def main(argv=None) -> int:
     say(f"  (tolerance {args.tolerance:g} relative to the largest output, {np.max(np.abs(expected)):.3f})")
     reference = torch_reference(x_nchw, torch_weight, s, pad, C)
     if reference is not None:
-        error = relative_error(y_torch, reference)
+        error = gpuconv.oracle.relative_error(y_torch, reference)
         ok = ok and error <= args.tolerance
         say(f"  PyTorch itself (torch.nn.functional.conv2d, float64) vs gpuconv.torch.conv2d: {error:.2e} relative")
     same = gpuconv.oracle.depthwise_conv2d(x_nhwc, tf_filter, strides=s, padding="SAME")

@@ -62,11 +62,6 @@ def remainder_lines(source: str):
     return []
 
 
-def relative_error(result: np.ndarray, expected: np.ndarray) -> float:
-    """Max abs difference relative to the largest magnitude of ``expected``."""
-    scale = float(np.max(np.abs(expected)))
-    return float(np.max(np.abs(result.astype(np.float64) - expected))) / (scale or 1.0)
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
@@ -127,7 +122,7 @@ def main(argv=None) -> int:
         # algorithm="direct": run the TF.js-style program written above (gpuconv's default,
         # "auto", would pick the packed program, whose source is the same for every shape).
         y = gpuconv.conv2d(x, w, padding="VALID", algorithm="direct")
-        error = relative_error(y, gpuconv.oracle.conv2d(x, w, padding="VALID"))
+        error = gpuconv.oracle.relative_error(y, gpuconv.oracle.conv2d(x, w, padding="VALID"))
         ok = ok and error <= args.tolerance
         print(f"  D={depth}: GPU vs float64 oracle {error:.2e} relative "
               f"({'ok' if error <= args.tolerance else 'FAIL'}, tolerance {args.tolerance:g})")

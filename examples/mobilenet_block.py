@@ -108,11 +108,6 @@ def block_gpu(x, folded: dict, stride: int, algorithm: str = "auto") -> np.ndarr
                           bias=folded["bias2"], activation="relu6", algorithm=algorithm)
 
 
-def relative_error(result: np.ndarray, expected: np.ndarray) -> float:
-    """Max abs difference relative to the largest magnitude of ``expected``."""
-    scale = float(np.max(np.abs(expected)))
-    return float(np.max(np.abs(result.astype(np.float64) - expected))) / (scale or 1.0)
-
 
 def parse_shape(text: str):
     try:
@@ -173,7 +168,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     expected = block_oracle(x.astype(np.float64), block, args.stride)
     oracle_s = time.perf_counter() - start
-    error = relative_error(y, expected)
+    error = gpuconv.oracle.relative_error(y, expected)
     ok = error <= args.tolerance
 
     macs = (y.shape[1] * y.shape[2] * shape[3] * 9) + (y.shape[1] * y.shape[2] * shape[3] * out_channels)

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import numbers
 
+from typing import Tuple
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -40,10 +42,12 @@ from .geometry import Conv2DGeometry, conv2d_geometry, normalize_data_format, no
 __all__ = [
     "METHODS",
     "apply_activation",
+    "compare",
     "conv1d",
     "conv2d",
     "depthwise_conv2d",
     "separable_conv2d",
+    "relative_error",
 ]
 
 #: The implementations that ``method=`` selects.
@@ -430,3 +434,35 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
     if data_format == "NCW":
         y = np.ascontiguousarray(y.transpose(0, 2, 1))
     return y if batched else y[0]
+
+
+def compare(result, expected) -> Tuple[float, float]:
+    """How far ``result`` (e.g. a GPU float32 array) is from the oracle's ``expected``.
+
+    Returns ``(max_abs_error, relative_error)``, the relative error being the max
+    abs error over the largest finite magnitude of ``expected``.  Equal values
+    (the same infinity included) and NaN against NaN count as no error; a NaN
+    where the other has a number makes both errors NaN.
+    """
+    result = np.asarray(result, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if result.shape != expected.shape:
+        raise ValueError(f"result shape {result.shape} differs from the expected shape {expected.shape}")
+    if result.size == 0:
+        return 0.0, 0.0
+    same = (result == expected) | (np.isnan(result) & np.isnan(expected))
+    with np.errstate(invalid="ignore"):
+        error = np.where(same, 0.0, np.abs(result - expected))
+    if np.isnan(error).any():
+        return float("nan"), float("nan")
+    max_abs = float(np.max(error))
+    finite = np.abs(expected[np.isfinite(expected)])
+    scale = float(np.max(finite)) if finite.size else 0.0
+    if scale == 0:
+        return max_abs, 0.0 if max_abs == 0 else float("inf")
+    return max_abs, max_abs / scale
+
+
+def relative_error(result, expected) -> float:
+    """The max abs error relative to the largest finite magnitude of ``expected`` (see :func:`compare`)."""
+    return compare(result, expected)[1]
