@@ -304,13 +304,6 @@ def config_at(seed: int, index: int, op: Optional[str] = None) -> Config:
 # running
 
 
-def compare(result, expected) -> Tuple[float, float]:
-    """Max abs error and that error relative to the largest finite magnitude of ``expected``."""
-    from .cli import compare as _compare
-
-    return _compare(np.asarray(result), np.asarray(expected, dtype=np.float64))
-
-
 def run_config(config: Config, runtime: Optional[Runtime] = None) -> float:
     """Run ``config`` on the GPU and in the float64 oracle; the relative error (NaN if the
     NaN patterns differ, ``inf`` for a non-zero result where the oracle is all zero)."""
@@ -321,7 +314,7 @@ def run_config(config: Config, runtime: Optional[Runtime] = None) -> float:
     expected = _ORACLE[config.op](*arrays, **kwargs)
     if y.dtype != np.float32:
         raise AssertionError(f"the GPU result is {y.dtype}, not float32")
-    return compare(y, expected)[1]
+    return oracle.compare(y, expected)[1]
 
 
 @dataclass
