@@ -27,7 +27,8 @@ import numpy as np
 from . import __version__, oracle
 from .arguments import ACTIVATIONS
 from .geometry import DATA_FORMATS, ROUNDING_MODES
-from .ops import (conv1d, conv2d, depthwise_conv2d, plan_conv1d, plan_conv2d, plan_separable_conv2d,
+from .programs import PackedProgramSpec
+from .ops import (ALGORITHMS, conv1d, conv2d, depthwise_conv2d, plan_conv1d, plan_conv2d, plan_separable_conv2d,
                   separable_conv2d, shader_sources)
 from .programs import shape_text
 from .runtime import GLUnavailableError, get_runtime
@@ -221,6 +222,10 @@ def _add_conv_options(p: argparse.ArgumentParser) -> None:
                    help=f"fused activation after the convolution (and bias); {_ops_with('fused')}")
     g.add_argument("--leakyrelu-alpha", type=float, default=0.2, metavar="A",
                    help="slope for --activation leakyrelu (default 0.2)")
+    g.add_argument("--algorithm", type=_lower, choices=ALGORITHMS, default=None,
+                   help="direct: TF.js's programs (one output per fragment); packed: the fast "
+                        "shape-generic programs; auto: packed where it applies. Default: direct "
+                        "for 'shader' (the TF.js-style source), auto for 'run' (what the API runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -462,11 +467,20 @@ def annotation(op: str, spec, dim_rounding_mode: Optional[str] = None, step: int
     """
     g = spec.geometry
     entry = OPS[op]
-    textures = ", ".join(f"{i.name} {i.layout.rows}x{i.layout.cols}{' (wrapped)' if i.layout.wrapped else ''}"
-                         for i in spec.inputs)
-    out = spec.output.layout
-    textures += f", output {out.rows}x{out.cols}{' (wrapped)' if out.wrapped else ''}"
-    if g.depthwise:
+    def texture_text(name, layout):
+        kind = "RGBA" if layout.components == 4 else "R"
+        return f"{name} {layout.rows}x{layout.cols} {kind}{' (wrapped)' if getattr(layout, 'wrapped', False) else ''}"
+
+    textures = ", ".join(texture_text(i.name, i.layout) for i in spec.inputs)
+    outputs = spec.output_layouts
+    textures += ", " + texture_text("output", outputs[0])
+    if len(outputs) > 1:
+        textures += f" x {len(outputs)} render targets"
+    if isinstance(spec, PackedProgramSpec):
+        depth = (f"{g.in_channels} channels in blocks of 4 (one RGBA texel each); "
+                 f"{spec.pixels} pixels x 4 output channels per fragment, fold {spec.fold}")
+        split = ("groups", str(g.groups)) if not g.depthwise else ("channel multiplier", str(g.channel_multiplier))
+    elif g.depthwise:
         depth = (f"{g.in_channels} channels; depthwise: each output channel reads one input "
                  f"channel (no vec4 depth loop)")
         split = ("channel multiplier", str(g.channel_multiplier))
@@ -545,8 +559,10 @@ def cmd_shader(args) -> int:
         if args.activation == "prelu":  # one weight per channel, in either data format
             fused["prelu_weights"] = np.zeros(out_channels, np.float32)
     extra = {"pointwise_filter_shape": pointwise} if entry.pointwise else {}
-    sources = shader_sources(args.op, args.input, args.filter, **conv, **fused, **extra)
-    specs = entry.plan(args.input, args.filter, pointwise, **conv, **fused).specs if args.annotate else ()
+    algorithm = args.algorithm or "direct"
+    sources = shader_sources(args.op, args.input, args.filter, **conv, **fused, **extra, algorithm=algorithm)
+    specs = (entry.plan(args.input, args.filter, pointwise, **conv, **fused, algorithm=algorithm).specs
+             if args.annotate else ())
     chunks = []
     for step, source in enumerate(sources, 1):
         lines = source.splitlines()
@@ -585,7 +601,7 @@ def cmd_run(args) -> int:
                      prelu_weights=_load(args.prelu_weights, "--prelu-weights"))
     runtime = get_runtime()
     start = time.perf_counter()
-    y = entry.gpu(*arrays, **conv, **fused, runtime=runtime)
+    y = entry.gpu(*arrays, **conv, **fused, algorithm=args.algorithm or "auto", runtime=runtime)
     gpu_s = time.perf_counter() - start
     y = np.asarray(y, dtype=np.float32)
     if args.output:

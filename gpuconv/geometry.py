@@ -433,9 +433,12 @@ def conv2d_geometry(
             )
         if filter_in * groups != in_c:
             expected = f"in_channels / groups = {in_c} / {groups} = {in_c // groups}" if groups > 1 else f"x's channels ({in_c})"
+            hint = ""
+            if groups == 1 and in_c % filter_in == 0 and filter_out % (in_c // filter_in) == 0:
+                hint = f" (for a grouped convolution, pass groups={in_c // filter_in})"
             raise ValueError(
                 f"filter's in_channels (dimension 2, {filter_in}) must equal {expected}; "
-                f"filter shape {filter_shape}, x shape {x_shape}"
+                f"filter shape {filter_shape}, x shape {x_shape}{hint}"
             )
         out_c, multiplier = filter_out, 1
 

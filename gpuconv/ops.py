@@ -92,9 +92,8 @@ def _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weight
         arrays["preluActivationWeights"] = weights if (per_channel or batched) else weights[None]
     elif prelu_weights is not None:
         raise ValueError(f"prelu_weights is only used with activation='prelu', got activation={activation!r}")
-    if activation == "leakyrelu":
-        alpha = float(np.float32(check_alpha(leakyrelu_alpha)))
-    else:
+    alpha = float(np.float32(check_alpha(leakyrelu_alpha)))  # checked always, as the oracle does
+    if activation != "leakyrelu":
         alpha = 0.2  # unused: keep the spec (and so the program cache key) independent of it
     return Epilogue(activation, bias is not None, alpha, per_channel), arrays
 

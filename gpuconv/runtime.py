@@ -120,8 +120,10 @@ class Runtime:
     thread, and another thread's call is refused with a clear error.
     """
 
-    #: Compiled programs kept at most (least recently used ones are released).
-    PROGRAM_CACHE_SIZE = 256
+    #: Compiled programs kept at most (least recently used ones are released).  llvmpipe
+    #: holds about 2 MiB of machine code per program, so 64 programs cost ~130 MiB; the
+    #: packed programs are shape-generic, so a working set rarely needs more.
+    PROGRAM_CACHE_SIZE = 64
 
     def __init__(self, context=None, backend: Optional[str] = None):
         if context is None:

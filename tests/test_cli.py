@@ -89,7 +89,7 @@ def test_shader_annotate(capsys, runtime):
     assert lines[1].startswith("//")
     assert "top 1, bottom 1, left 1, right 1" in out  # SAME with stride 2: ceil(7/2)=4 -> pad 2 split 1+1
     assert "6 per group = 4 (vec4 part) + 2 (remainder)" in out
-    assert "x 49x6, W 54x4, output 16x4 (rows x cols)" in out
+    assert "x 49x6 R, W 54x4 R, output 16x4 R (rows x cols)" in out
     assert "1x4x4x4" in out
     # An annotated dump is still a valid program.
     runtime.ctx.program(vertex_shader=codegen.vertex_source(), fragment_shader=out).release()
@@ -367,3 +367,18 @@ def test_python_m_gpuconv_help():
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("gpuconv: error: argument --input") and "Traceback" not in done.stderr
+
+
+def test_shader_and_run_take_an_algorithm(tmp_path, capsys):
+    from gpuconv.cli import main
+
+    assert main(["shader", "conv2d", "--input", "1x9x9x6", "--filter", "3x3x6x4", "--algorithm", "packed",
+                 "--annotate"]) == 0
+    out = capsys.readouterr().out
+    assert "PackedConv2DProgram" in out and "layout(location = 7) out vec4 result7;" in out
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.uniform(-1, 1, (1, 9, 9, 6)).astype(np.float32))
+    np.save(tmp_path / "w.npy", rng.uniform(-1, 1, (3, 3, 6, 4)).astype(np.float32))
+    for algorithm in ("direct", "packed"):
+        assert main(["run", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+                     "--algorithm", algorithm, "--check"]) == 0

@@ -109,3 +109,8 @@ def test_channel_mismatch_is_refused():
 def test_padding_normalization_keeps_kind():
     assert normalize_padding("same").kind == "SAME"
     assert normalize_padding(0).kind == "NUMBER"
+
+
+def test_channel_mismatch_suggests_groups_when_they_would_fit():
+    with pytest.raises(ValueError, match=r"for a grouped convolution, pass groups=2\)"):
+        geom((1, 7, 7, 4), (3, 3, 2, 4))
