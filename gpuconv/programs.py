@@ -294,8 +294,12 @@ class PackedProgramSpec:
             "outCols": self.output.unfolded_cols,
             "outBandRows": self.output.rows,
         }
+        layouts = {item.name: item.layout for item in self.inputs}
         if self.x_split:
-            values["inCols"] = self.inputs[0].layout.unfolded_cols
+            values["inCols"] = layouts["x0"].unfolded_cols
+        else:
+            values["xTexelSize"] = (1 / layouts["x"].cols, 1 / layouts["x"].rows)
+        values["wTexelSize"] = (1 / layouts["W"].cols, 1 / layouts["W"].rows)
         if g.depthwise and g.channel_multiplier != 1:
             values.update(channelMultiplier=g.channel_multiplier, inChannels=g.in_channels)
         return values

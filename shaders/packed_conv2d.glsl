@@ -6,6 +6,23 @@
 
 {% block main %}
 {% import "packed_macros.glsl" as packed %}
+{% if not x_split %}
+uniform vec2 xTexelSize;  // 1 / (cols, rows) of x's texture
+{% endif %}
+uniform vec2 wTexelSize;
+
+// Nearest sampling at the texel centre reads exactly the texel texelFetch would; on
+// llvmpipe it is 15-20% faster for these programs (measured; TF.js samples this way too).
+{% if not x_split %}
+vec4 fetchX(int col, int row) {
+  return texture(x, (vec2(col, row) + 0.5) * xTexelSize);
+}
+{% endif %}
+
+vec4 fetchW(int col, int row) {
+  return texture(W, (vec2(col, row) + 0.5) * wTexelSize);
+}
+
 void main() {
 {{ packed.fragment_position(pixels) }}
 
@@ -19,8 +36,8 @@ void main() {
   int xTexRow = int(gl_FragCoord.y);
   for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
     int wRow = d1Block * 4;
-    mat4 w = mat4(texelFetch(W, ivec2(d2Block, wRow), 0), texelFetch(W, ivec2(d2Block, wRow + 1), 0),
-                  texelFetch(W, ivec2(d2Block, wRow + 2), 0), texelFetch(W, ivec2(d2Block, wRow + 3), 0));
+    mat4 w = mat4(fetchW(d2Block, wRow), fetchW(d2Block, wRow + 1),
+                  fetchW(d2Block, wRow + 2), fetchW(d2Block, wRow + 3));
 {% for j in range(pixels) %}
     acc{{ j }} += w * texelFetch(x{{ j }}, ivec2(xCol + d1Block, xTexRow), 0);
 {% endfor %}
@@ -46,13 +63,13 @@ void main() {
     int wRow = wR * {{ reuse_width }} * inDepth4 * 4;
     for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
 {% for t in range(reuse_width + pixels - 1) %}
-      vec4 x{{ t }} = inside{{ t }} ? texelFetch(x, ivec2(xCol{{ t }} + d1Block, xRow), 0) : vec4(0.0);
+      vec4 x{{ t }} = inside{{ t }} ? fetchX(xCol{{ t }} + d1Block, xRow) : vec4(0.0);
 {% endfor %}
 {% for wC in range(reuse_width) %}
       {
         int tapRow = wRow + ({{ wC }} * inDepth4 + d1Block) * 4;
-        mat4 w = mat4(texelFetch(W, ivec2(d2Block, tapRow), 0), texelFetch(W, ivec2(d2Block, tapRow + 1), 0),
-                      texelFetch(W, ivec2(d2Block, tapRow + 2), 0), texelFetch(W, ivec2(d2Block, tapRow + 3), 0));
+        mat4 w = mat4(fetchW(d2Block, tapRow), fetchW(d2Block, tapRow + 1),
+                      fetchW(d2Block, tapRow + 2), fetchW(d2Block, tapRow + 3));
 {% for j in range(pixels) %}
         if (inside{{ wC + j }}) {  // a tap on the padding adds nothing (not 0 * w: w may be inf)
           acc{{ j }} += w * x{{ wC + j }};
@@ -72,12 +89,12 @@ void main() {
 {% endfor %}
       int wRow = (wR * filterSize.y + wC) * inDepth4 * 4;
       for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
-        mat4 w = mat4(texelFetch(W, ivec2(d2Block, wRow), 0), texelFetch(W, ivec2(d2Block, wRow + 1), 0),
-                      texelFetch(W, ivec2(d2Block, wRow + 2), 0), texelFetch(W, ivec2(d2Block, wRow + 3), 0));
+        mat4 w = mat4(fetchW(d2Block, wRow), fetchW(d2Block, wRow + 1),
+                      fetchW(d2Block, wRow + 2), fetchW(d2Block, wRow + 3));
         wRow += 4;
 {% for j in range(pixels) %}
         if (inside{{ j }}) {
-          acc{{ j }} += w * texelFetch(x, ivec2(xCol{{ j }} + d1Block, xRow), 0);
+          acc{{ j }} += w * fetchX(xCol{{ j }} + d1Block, xRow);
         }
 {% endfor %}
       }

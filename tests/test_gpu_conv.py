@@ -168,3 +168,11 @@ def test_packed_is_refused_where_it_cannot_run(runtime, rng):
     with pytest.raises(ValueError, match="algorithm must be one of"):
         gpuconv.conv2d(x, w, groups=2, algorithm="fast")
     assert_close(gpuconv.conv2d(x, w, groups=2), gpuconv.oracle.conv2d(x, w, groups=2))  # auto: direct
+
+
+def test_packed_sampling_at_texel_centres_is_exact_on_wide_textures(runtime, rng):
+    # x packs to an 8000-texel-wide texture and W to 9 * 2 * 4 = 72 rows: normalised
+    # coordinates (col + 0.5) / cols must still land on the right texel everywhere.
+    x, w = _data(rng, (1, 3, 4000, 8), (3, 3, 8, 4))
+    y = gpuconv.conv2d(x, w, padding="SAME", algorithm="packed", runtime=runtime)
+    assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME"))
