@@ -96,7 +96,7 @@ def numpy_conv2d_f32(x, w, geometry):
 # ---------------------------------------------------------------------------
 # timing
 
-def median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
+def median_time(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
     times = []
