@@ -226,6 +226,8 @@ class Runtime:
                 program[name].value = value
         outputs = [self.ctx.texture((layout.cols, layout.rows), layout.components, dtype="f4")
                    for layout in spec.output_layouts]
+        for output in outputs:  # a chained program samples them: nearest, never filtered
+            output.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
         fbo = None
         try:
             fbo = self.ctx.framebuffer(color_attachments=outputs)
