@@ -12,6 +12,16 @@ uniform int inChannels;
 
 {% block main %}
 {% import "packed_macros.glsl" as packed %}
+{% if not multiplier_is_one %}
+// (t[c.x], t[c.y], t[c.z], t[c.w]) with boolean selects: llvmpipe turns dynamic vector
+// indexing into slow code, and a select (unlike a multiply by 0/1) keeps a NaN in a
+// neighbouring channel out.
+vec4 spread(vec4 t, ivec4 c) {
+  return mix(mix(t.xxxx, t.yyyy, equal(c, ivec4(1))), mix(t.zzzz, t.wwww, equal(c, ivec4(3))),
+             greaterThan(c, ivec4(1)));
+}
+
+{% endif %}
 void main() {
 {{ packed.fragment_position(pixels) }}
 {% if not multiplier_is_one %}
@@ -66,10 +76,7 @@ void main() {
 {% else %}
         vec4 lo{{ j }} = texelFetch(x, ivec2(xC{{ j }} * inDepth4 + loBlock, xRow), 0);
         vec4 hi{{ j }} = texelFetch(x, ivec2(xC{{ j }} * inDepth4 + hiBlock, xRow), 0);
-        acc{{ j }} += w * vec4(fromHi.x ? hi{{ j }}[component.x] : lo{{ j }}[component.x],
-                               fromHi.y ? hi{{ j }}[component.y] : lo{{ j }}[component.y],
-                               fromHi.z ? hi{{ j }}[component.z] : lo{{ j }}[component.z],
-                               fromHi.w ? hi{{ j }}[component.w] : lo{{ j }}[component.w]);
+        acc{{ j }} += w * mix(spread(lo{{ j }}, component), spread(hi{{ j }}, component), fromHi);
 {% endif %}
       }
 {% endfor %}
