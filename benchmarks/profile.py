@@ -39,11 +39,17 @@ LAYERS = [
 
 
 def without_fetches(source: str, samplers) -> str:
-    """``source`` with every ``texelFetch(S, ivec2(a, b), 0)`` of ``samplers`` computed instead."""
-    pattern = re.compile(r"texelFetch\((%s), ivec2\(([^;]*?)\), 0\)" % "|".join(samplers))
+    """``source`` with every read of ``samplers`` computed instead of fetched.
+
+    Handles ``texelFetch(S, ivec2(col, row), 0)`` and the texel-centre
+    ``texture(S, (vec2(col, row) + 0.5) * size)`` of the packed conv2d program.
+    """
+    names = "|".join(samplers)
     # Distinct, coordinate-dependent components keep a mat4 full (a constant or a
     # diagonal matrix would let the compiler drop most multiply-adds).
-    return pattern.sub(lambda m: f"(vec4(vec2(ivec2({m.group(2)})), 1.0, 2.0) * 1e-9)", source)
+    fake = r"(vec4(vec2(ivec2(\2)), 1.0, 2.0) * 1e-9)"
+    source = re.sub(r"texelFetch\((%s), ivec2\(([^;]*?)\), 0\)" % names, fake, source)
+    return re.sub(r"texture\((%s), \(vec2\(([^;]*?)\) \+ 0\.5\) \* \w+\)" % names, fake, source)
 
 
 def time_draw(runtime, program, vao, spec, textures, repeat: int) -> float:
