@@ -183,6 +183,9 @@ class PackedImageLayout:
     Texel ``(col = w * depth4 + c // 4, row = b * height + h)`` holds channels
     ``c .. c + 3`` of pixel ``(b, h, w)``.  ``data_format`` is the layout of the
     array that :meth:`pack` receives (NCHW arrays are reordered while packing).
+    With ``repeat`` r, each channel is stored r times in a row (channel ``k``
+    becomes ``k * r .. k * r + r - 1``): a depthwise convolution with multiplier
+    r then reads its input exactly like one with multiplier 1.
     """
 
     batch: int
@@ -190,11 +193,12 @@ class PackedImageLayout:
     width: int
     channels: int
     data_format: str = "NHWC"
+    repeat: int = 1
     components = 4
 
     @property
     def depth4(self) -> int:
-        return blocks_of_4(self.channels)
+        return blocks_of_4(self.channels * self.repeat)
 
     @property
     def rows(self) -> int:
@@ -213,7 +217,8 @@ class PackedImageLayout:
     def pack(self, array: np.ndarray) -> np.ndarray:
         nhwc = array if self.data_format == "NHWC" else array.transpose(0, 2, 3, 1)
         texels = np.zeros((self.batch, self.height, self.width, self.depth4 * 4), np.float32)
-        texels[..., : self.channels] = nhwc
+        stored = self.channels * self.repeat
+        texels[..., :stored] = nhwc if self.repeat == 1 else np.repeat(nhwc, self.repeat, axis=3)
         return texels.reshape(self.rows, self.cols, 4)
 
 

@@ -214,8 +214,11 @@ class PackedProgramSpec:
             split = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, self.pixels, self.fold)
             xs = [ProgramInput(f"x{j}", split) for j in range(self.pixels)]
         else:
+            # A depthwise multiplier m is packed into x (each channel stored m times), so the
+            # program reads output channel k * m + q's input at the same position.
+            repeat = g.channel_multiplier if g.depthwise else 1
             xs = [ProgramInput("x", PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels,
-                                                      g.data_format))]
+                                                      g.data_format, repeat))]
         items = xs + [ProgramInput("W", PackedFilterLayout(g.filter_shape, g.depthwise))]
         if self.epilogue.has_bias:
             items.append(ProgramInput("bias", PackedVectorLayout(g.out_channels)))
@@ -248,19 +251,16 @@ class PackedProgramSpec:
     def reuse_width(self) -> int:
         """The filter width baked into a packed program that reuses input columns, else 0.
 
-        For conv2d, and depthwise with multiplier 1, at stride 1 and dilation 1
-        across, the output pixels of a fragment share input columns: each is
-        fetched once per filter row (and block of channels).
+        At stride 1 and dilation 1 across, the output pixels of a fragment share
+        input columns: each is fetched once per filter row (and block of channels).
         """
         g = self.geometry
-        if not self.x_split and g.channel_multiplier == 1 and g.stride_width == 1 and g.dilation_width == 1 \
-                and 1 < g.filter_width <= 7:
+        if not self.x_split and g.stride_width == 1 and g.dilation_width == 1 and 1 < g.filter_width <= 7:
             return g.filter_width
         return 0
 
     def source_key(self):
-        return (self.template, self.epilogue, self.x_split, self.geometry.channel_multiplier == 1,
-                self.reuse_width, self.pixels)
+        return (self.template, self.epilogue, self.x_split, self.reuse_width, self.pixels)
 
     def describe(self) -> str:
         what = f"{self.pixels} output pixels x 4 output channels per fragment, sizes as uniforms"
@@ -273,7 +273,6 @@ class PackedProgramSpec:
             "description": self.describe(),
             "epilogue": self.epilogue,
             "x_split": self.x_split,
-            "multiplier_is_one": self.geometry.channel_multiplier == 1,
             "reuse_width": self.reuse_width,
             "pixels": self.pixels,
         }
@@ -283,7 +282,7 @@ class PackedProgramSpec:
         g = self.geometry
         values = {
             "inSize": (g.in_height, g.in_width),
-            "inDepth4": -(-g.in_channels // 4),
+            "inDepth4": -(-g.in_channels * (g.channel_multiplier if g.depthwise else 1) // 4),
             "outHeight": g.out_height,
             "outDepth4": -(-g.out_channels // 4),
             "filterSize": (g.filter_height, g.filter_width),
@@ -300,8 +299,6 @@ class PackedProgramSpec:
         else:
             values["xTexelSize"] = (1 / layouts["x"].cols, 1 / layouts["x"].rows)
         values["wTexelSize"] = (1 / layouts["W"].cols, 1 / layouts["W"].rows)
-        if g.depthwise and g.channel_multiplier != 1:
-            values.update(channelMultiplier=g.channel_multiplier, inChannels=g.in_channels)
         return values
 
     def assemble(self, parts) -> np.ndarray:

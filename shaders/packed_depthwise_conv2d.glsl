@@ -1,38 +1,13 @@
 {% extends "packed_program.glsl" %}
-{#- DepthwiseConv2D, packed: output channels 4 * d2Block .. + 3 for {{ pixels }} output pixels.
-    With multiplier 1 they read exactly one input texel per pixel and tap; otherwise
-    their input channels (4 * d2Block + i) / multiplier lie in at most two texels. -#}
-
-{% block uniforms %}
-{% if not multiplier_is_one %}
-uniform int channelMultiplier;
-uniform int inChannels;
-{% endif %}
-{% endblock %}
+{#- DepthwiseConv2D, packed: output channels 4 * d2Block .. + 3 for {{ pixels }} output pixels,
+    one input texel per pixel and tap.  A channel multiplier m is packed into x (each input
+    channel stored m times, gpuconv.layout.PackedImageLayout.repeat), so output channel
+    k * m + q finds its input at the same channel position as its weights. -#}
 
 {% block main %}
 {% import "packed_macros.glsl" as packed %}
-{% if not multiplier_is_one %}
-// (t[c.x], t[c.y], t[c.z], t[c.w]) with boolean selects: llvmpipe turns dynamic vector
-// indexing into slow code, and a select (unlike a multiply by 0/1) keeps a NaN in a
-// neighbouring channel out.
-vec4 spread(vec4 t, ivec4 c) {
-  return mix(mix(t.xxxx, t.yyyy, equal(c, ivec4(1))), mix(t.zzzz, t.wwww, equal(c, ivec4(3))),
-             greaterThan(c, ivec4(1)));
-}
-
-{% endif %}
 void main() {
 {{ packed.fragment_position(pixels) }}
-{% if not multiplier_is_one %}
-
-  // Input channel of each of the 4 output channels (clamped for the zero-filled tail).
-  ivec4 d1 = min((ivec4(0, 1, 2, 3) + 4 * d2Block) / channelMultiplier, ivec4(inChannels - 1));
-  int loBlock = d1.x / 4;
-  int hiBlock = d1.w / 4;
-  ivec4 component = d1 - (d1 / 4) * 4;
-  bvec4 fromHi = greaterThan(d1 / 4, ivec4(loBlock));
-{% endif %}
 
 {% for j in range(pixels) %}
   vec4 acc{{ j }} = vec4(0.0);
@@ -71,13 +46,7 @@ void main() {
 {% for j in range(pixels) %}
       int xC{{ j }} = xC + {{ j }} * strides.y;
       if (xC{{ j }} >= 0 && xC{{ j }} < inSize.y) {
-{% if multiplier_is_one %}
         acc{{ j }} += w * texelFetch(x, ivec2(xC{{ j }} * inDepth4 + d2Block, xRow), 0);
-{% else %}
-        vec4 lo{{ j }} = texelFetch(x, ivec2(xC{{ j }} * inDepth4 + loBlock, xRow), 0);
-        vec4 hi{{ j }} = texelFetch(x, ivec2(xC{{ j }} * inDepth4 + hiBlock, xRow), 0);
-        acc{{ j }} += w * mix(spread(lo{{ j }}, component), spread(hi{{ j }}, component), fromHi);
-{% endif %}
       }
 {% endfor %}
     }
