@@ -251,16 +251,24 @@ class PackedProgramSpec:
     def reuse_width(self) -> int:
         """The filter width baked into a packed program that reuses input columns, else 0.
 
-        At stride 1 and dilation 1 across, the output pixels of a fragment share
-        input columns: each is fetched once per filter row (and block of channels).
+        At stride 1 (and 2 for depthwise) and dilation 1 across, the output pixels
+        of a fragment share input columns: each is fetched once per filter row (and
+        block of channels).
         """
         g = self.geometry
-        if not self.x_split and g.stride_width == 1 and g.dilation_width == 1 and 1 < g.filter_width <= 7:
+        # Measured on llvmpipe: at stride 2 the 17 columns of 8 pixels pay off for depthwise
+        # (20-25% faster) but spill registers in conv2d's mat4 loop (up to 35% slower).
+        strides = (1, 2) if g.depthwise else (1,)
+        if not self.x_split and g.stride_width in strides and g.dilation_width == 1 and 1 < g.filter_width <= 7:
             return g.filter_width
         return 0
 
+    @property
+    def reuse_stride(self) -> int:
+        return self.geometry.stride_width if self.reuse_width else 0
+
     def source_key(self):
-        return (self.template, self.epilogue, self.x_split, self.reuse_width, self.pixels)
+        return (self.template, self.epilogue, self.x_split, self.reuse_width, self.reuse_stride, self.pixels)
 
     def describe(self) -> str:
         what = f"{self.pixels} output pixels x 4 output channels per fragment, sizes as uniforms"
@@ -274,6 +282,7 @@ class PackedProgramSpec:
             "epilogue": self.epilogue,
             "x_split": self.x_split,
             "reuse_width": self.reuse_width,
+            "reuse_stride": self.reuse_stride,
             "pixels": self.pixels,
         }
 

@@ -54,15 +54,15 @@ void main() {
     }
     int xRow = xRowOffset + xR;
 {% if reuse_width %}
-    // Stride 1, no dilation across: the {{ pixels }} output pixels read input columns
-    // xCCorner .. xCCorner + {{ reuse_width + pixels - 2 }}: fetch each once per block of channels.
-{% for t in range(reuse_width + pixels - 1) %}
+    // Stride {{ reuse_stride }}, no dilation across: the {{ pixels }} output pixels read input columns
+    // xCCorner .. xCCorner + {{ (pixels - 1) * reuse_stride + reuse_width - 1 }}: fetch each once per block of channels.
+{% for t in range((pixels - 1) * reuse_stride + reuse_width) %}
     bool inside{{ t }} = xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y;
     int xCol{{ t }} = (xCCorner + {{ t }}) * inDepth4;
 {% endfor %}
     int wRow = wR * {{ reuse_width }} * inDepth4 * 4;
     for (int d1Block = 0; d1Block < inDepth4; d1Block++) {
-{% for t in range(reuse_width + pixels - 1) %}
+{% for t in range((pixels - 1) * reuse_stride + reuse_width) %}
       vec4 x{{ t }} = inside{{ t }} ? fetchX(xCol{{ t }} + d1Block, xRow) : vec4(0.0);
 {% endfor %}
 {% for wC in range(reuse_width) %}
@@ -71,8 +71,8 @@ void main() {
         mat4 w = mat4(fetchW(d2Block, tapRow), fetchW(d2Block, tapRow + 1),
                       fetchW(d2Block, tapRow + 2), fetchW(d2Block, tapRow + 3));
 {% for j in range(pixels) %}
-        if (inside{{ wC + j }}) {  // a tap on the padding adds nothing (not 0 * w: w may be inf)
-          acc{{ j }} += w * x{{ wC + j }};
+        if (inside{{ j * reuse_stride + wC }}) {  // a tap on the padding adds nothing (not 0 * w: w may be inf)
+          acc{{ j }} += w * x{{ j * reuse_stride + wC }};
         }
 {% endfor %}
       }

@@ -23,18 +23,18 @@ void main() {
     }
     int xRow = xRowOffset + xR;
 {% if reuse_width %}
-    // Stride 1, no dilation across: the {{ pixels }} output pixels read input columns
-    // xCCorner .. xCCorner + {{ reuse_width + pixels - 2 }}; each is fetched once and used for every tap that needs it.
+    // Stride {{ reuse_stride }}, no dilation across: the {{ pixels }} output pixels read input columns
+    // xCCorner .. xCCorner + {{ (pixels - 1) * reuse_stride + reuse_width - 1 }}; each is fetched once and used for every tap that needs it.
     int wRow = wR * {{ reuse_width }};
 {% for wC in range(reuse_width) %}
     vec4 w{{ wC }} = texelFetch(W, ivec2(d2Block, wRow + {{ wC }}), 0);
 {% endfor %}
-{% for t in range(reuse_width + pixels - 1) %}
+{% for t in range((pixels - 1) * reuse_stride + reuse_width) %}
     if (xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y) {
       vec4 xValue = texelFetch(x, ivec2((xCCorner + {{ t }}) * inDepth4 + d2Block, xRow), 0);
 {% for j in range(pixels) %}
-{% if 0 <= t - j < reuse_width %}
-      acc{{ j }} += w{{ t - j }} * xValue;
+{% if 0 <= t - j * reuse_stride < reuse_width %}
+      acc{{ j }} += w{{ t - j * reuse_stride }} * xValue;
 {% endif %}
 {% endfor %}
     }
