@@ -234,7 +234,8 @@ def _padded_windows(x, g: Conv2DGeometry):
     zero outside the input.  Pads come from ``g.window_pads``.
     """
     (top, bottom), (left, right) = g.window_pads
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    # np.pad copies even when there is nothing to pad; VALID and 1x1 convolutions skip it.
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0))) if top or bottom or left or right else x
     eff_h, eff_w = g.effective_filter_height, g.effective_filter_width
     windows = sliding_window_view(padded, (eff_h, eff_w), axis=(1, 2))  # [N, ., ., C, effH, effW]
     windows = windows[:, ::g.stride_height, ::g.stride_width, :, ::g.dilation_height, ::g.dilation_width]
