@@ -55,6 +55,7 @@ class TextureLayout:
     rows: int
     cols: int
     split: Optional[int]
+    names: Optional[Tuple[str, ...]] = None  # coordinate names in samplers (default by rank)
 
     #: One float per texel (an R32F texture).
     components = 1
@@ -65,7 +66,12 @@ class TextureLayout:
 
     @property
     def coord_names(self) -> Tuple[str, ...]:
-        return COORD_NAMES[len(self.shape)]
+        return self.names or COORD_NAMES[len(self.shape)]
+
+    @property
+    def storage(self):
+        """Where the values are, whatever the sampler calls the coordinates."""
+        return (self.shape, self.rows, self.cols, self.split)
 
     @property
     def wrapped(self) -> bool:
@@ -141,11 +147,13 @@ class TextureTooLargeError(ValueError):
     """A tensor that no texture of the allowed size can hold."""
 
 
-def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> TextureLayout:
+def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                   names: Optional[Tuple[str, ...]] = None) -> TextureLayout:
     """Choose the texture shape for a logical ``shape``.
 
     Prefers the split with the innermost dimension alone across the columns,
     then other splits (innermost first), then a squarish wrap of the flat array.
+    ``names`` renames the sampler's coordinates (e.g. ``b, d, r, c`` for NCHW).
     """
     shape = tuple(int(d) for d in shape)
     if not shape:
@@ -156,7 +164,7 @@ def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> T
     for split in range(rank - 1, -1, -1):
         rows, cols = math.prod(shape[:split]), math.prod(shape[split:])
         if rows <= max_texture_size and cols <= max_texture_size:
-            return TextureLayout(shape, rows, cols, split)
+            return TextureLayout(shape, rows, cols, split, names)
     size = math.prod(shape)
     cols = min(math.isqrt(size - 1) + 1, max_texture_size)
     rows = -(-size // cols)
@@ -165,7 +173,7 @@ def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> T
             f"a tensor of shape {shape} ({size} values) does not fit in one texture: "
             f"the limit is {max_texture_size}x{max_texture_size} = {max_texture_size ** 2} values"
         )
-    return TextureLayout(shape, rows, cols, None)
+    return TextureLayout(shape, rows, cols, None, names)
 
 
 # ---------------------------------------------------------------------------

@@ -155,7 +155,9 @@ def _fused_inputs(geometry: Conv2DGeometry, epilogue: Epilogue, limit: int):
 
 def _conv_spec(name, template, geometry, epilogue, limit) -> ProgramSpec:
     inputs = [
-        ProgramInput("x", texture_layout(geometry.in_shape, limit)),
+        # Channels-first x: its sampler reads getX(b, d, r, c), batch, channel, row, column.
+        ProgramInput("x", texture_layout(geometry.in_shape, limit,
+                                         None if geometry.channels_last else ("b", "d", "r", "c"))),
         ProgramInput("W", texture_layout(geometry.filter_shape, limit)),
         *_fused_inputs(geometry, epilogue, limit),
     ]

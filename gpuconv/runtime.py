@@ -265,7 +265,7 @@ class Runtime:
                     before = steps[position - 1][0]
                     wanted = {i.name: i.layout for i in spec.inputs}
                     for name, texture, layout in zip(spec.chained_inputs, previous, before.output_layouts):
-                        if wanted[name] != layout:
+                        if getattr(wanted[name], "storage", wanted[name]) != getattr(layout, "storage", layout):
                             raise ValueError(f"{spec.name} expects {name} laid out as {wanted[name]}, "
                                              f"but {before.name} writes {layout}")
                         inputs[name] = texture
