@@ -53,6 +53,7 @@ def test_constants_come_from_the_geometry():
 def test_channels_first_reads_x_in_nchw_order():
     source = gpuconv.shader_source("conv2d", (1, 5, 6, 6), (3, 3, 5, 2), data_format="NCHW")
     assert "getX(batch, d1, xR, xC)" in source
+    assert "float getX(int b, int d, int r, int c)" in source  # batch, channel, row, column
     assert "int d2 = coords[1];" in source
 
 
