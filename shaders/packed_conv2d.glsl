@@ -43,16 +43,7 @@ void main() {
 {% endfor %}
   }
 {% else %}
-  int xRCorner = outRow * strides.x - pads.x;
-  int xCCorner = outCol0 * strides.y - pads.y;
-  int xRowOffset = batch * inSize.x;
-
-  for (int wR = 0; wR < filterSize.x; wR++) {
-    int xR = xRCorner + wR * dilations.x;
-    if (xR < 0 || xR >= inSize.x) {
-      continue;
-    }
-    int xRow = xRowOffset + xR;
+{% call packed.filter_rows() %}
 {% if reuse_width %}
     // Stride {{ reuse_stride }}, no dilation across: the {{ pixels }} output pixels read input columns
     // xCCorner .. xCCorner + {{ (pixels - 1) * reuse_stride + reuse_width - 1 }}: fetch each once per block of channels.
@@ -78,7 +69,6 @@ void main() {
       }
 {% endfor %}
     }
-  }
 {% else %}
     for (int wC = 0; wC < filterSize.y; wC++) {
       int xC = xCCorner + wC * dilations.y;
@@ -99,8 +89,8 @@ void main() {
 {% endfor %}
       }
     }
-  }
 {% endif %}
+{% endcall %}
 {% endif %}
 
 {{ packed.write_results(fused, epilogue, pixels) }}

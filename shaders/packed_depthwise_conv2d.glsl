@@ -12,16 +12,7 @@ void main() {
 {% for j in range(pixels) %}
   vec4 acc{{ j }} = vec4(0.0);
 {% endfor %}
-  int xRCorner = outRow * strides.x - pads.x;
-  int xCCorner = outCol0 * strides.y - pads.y;
-  int xRowOffset = batch * inSize.x;
-
-  for (int wR = 0; wR < filterSize.x; wR++) {
-    int xR = xRCorner + wR * dilations.x;
-    if (xR < 0 || xR >= inSize.x) {
-      continue;
-    }
-    int xRow = xRowOffset + xR;
+{% call packed.filter_rows() %}
 {% if reuse_width %}
     // Stride {{ reuse_stride }}, no dilation across: the {{ pixels }} output pixels read input columns
     // xCCorner .. xCCorner + {{ (pixels - 1) * reuse_stride + reuse_width - 1 }}; each is fetched once and used for every tap that needs it.
@@ -51,7 +42,7 @@ void main() {
 {% endfor %}
     }
 {% endif %}
-  }
+{% endcall %}
 
 {{ packed.write_results(fused, epilogue, pixels) }}
 }

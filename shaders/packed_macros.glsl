@@ -23,3 +23,20 @@
   result{{ j }} = acc{{ j }};
 {% endfor %}
 {%- endmacro %}
+
+{#- The loop over filter rows shared by the packed programs: rows outside the input are
+    skipped (zero padding).  The caller's body runs once per filter row wR with xRow, the
+    input row's texel row, and xCCorner, the input column of the first pixel's first tap. -#}
+{% macro filter_rows() %}
+  int xRCorner = outRow * strides.x - pads.x;
+  int xCCorner = outCol0 * strides.y - pads.y;
+  int xRowOffset = batch * inSize.x;
+
+  for (int wR = 0; wR < filterSize.x; wR++) {
+    int xR = xRCorner + wR * dilations.x;
+    if (xR < 0 || xR >= inSize.x) {
+      continue;
+    }
+    int xRow = xRowOffset + xR;
+{{ caller() }}  }
+{%- endmacro %}
