@@ -292,7 +292,7 @@ def write_png(rows, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--png needs matplotlib (pip install matplotlib)")
+        raise SystemExit("--png needs matplotlib (pip install matplotlib)") from None
     names = [r["layer"] for r in rows]
     series = [("direct", "direct_draw_s"), ("packed", "packed_draw_s"), ("numpy f32", "numpy_f32_s"),
               ("oracle f64", "oracle_f64_s")]

@@ -1,6 +1,6 @@
 """gpuconv: TensorFlow.js-style WebGL convolution shaders, generated, inspected and run from Python."""
 
-from . import codegen, oracle
+from . import oracle
 from .ops import conv1d, conv2d, depthwise_conv2d, separable_conv2d, shader_source, shader_sources
 from .runtime import GLUnavailableError, Runtime, get_runtime, use_context
 

@@ -18,8 +18,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from . import codegen
-from .layout import DEFAULT_MAX_TEXTURE_SIZE, TextureLayout
-from .programs import ProgramSpec
+from .layout import DEFAULT_MAX_TEXTURE_SIZE
 
 #: Debian/Ubuntu packages that provide headless GL (Mesa's EGL and the llvmpipe driver).
 GL_PACKAGES = "libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri"

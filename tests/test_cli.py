@@ -5,6 +5,7 @@ GPU) and are skipped when no GL context can be created.  llvmpipe compiles each
 distinct program at its first draw, so the tests reuse a few shapes.
 """
 
+import argparse
 import os
 import subprocess
 import sys
@@ -51,12 +52,12 @@ def test_parse_helpers():
     assert parse_padding("1,0,2,1") == [[1, 0], [2, 1]]
     assert parse_padding("2,1") == [2, 1]  # conv1d's left,right
     for bad in ("1x7x", "", "1x0x3", "ax3"):
-        with pytest.raises(Exception, match="1x7x7x6"):
+        with pytest.raises(argparse.ArgumentTypeError, match="1x7x7x6"):
             parse_shape(bad)
-    with pytest.raises(Exception):
+    with pytest.raises(argparse.ArgumentTypeError, match="one integer or an HxW pair"):
         parse_pair("1x2x3")
     for bad in ("1,2,3", "-1", "1,a", "full"):
-        with pytest.raises(Exception, match="top,bottom,left,right"):
+        with pytest.raises(argparse.ArgumentTypeError, match="top,bottom,left,right"):
             parse_padding(bad)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gpuconv
+from gpuconv import codegen
 from gpuconv.geometry import conv2d_geometry
 from gpuconv.programs import conv2d_program
 
@@ -115,7 +116,7 @@ def test_every_generated_program_compiles_and_links(runtime, algorithm):
     sources.add(gpuconv.shader_source("separable_conv2d", (1, 6, 6, 3), (3, 3, 3, 2), algorithm=algorithm,
                                       pointwise_filter_shape=(1, 1, 6, 4)).split("// ---- next program ----")[1])
     for source in sources:
-        program = runtime.ctx.program(vertex_shader=gpuconv.codegen.vertex_source(), fragment_shader=source.strip() + "\n")
+        program = runtime.ctx.program(vertex_shader=codegen.vertex_source(), fragment_shader=source.strip() + "\n")
         program.release()
 
 

@@ -108,7 +108,7 @@ def test_gpuconv_random_reports_each_failure_so_it_can_be_repeated(capsys, runti
     failures = [line for line in out.splitlines() if line.startswith("FAIL #")]
     assert failures and all("relative error 0.5 > 1e-05" in line for line in failures)
     index = int(failures[0].split("#")[1].split(":")[0])
-    assert f"gpuconv.conv1d(x " in out
+    assert "gpuconv.conv1d(x " in out
     assert f"repeat: gpuconv random --seed 5 --start {index} --count 1" in out
     assert out.strip().splitlines()[-1].startswith(f"random: {12 - len(failures)} passed, {len(failures)} failed, "
                                                    f"largest error 0.5")
