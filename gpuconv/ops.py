@@ -4,7 +4,7 @@ Each op is three steps wired together: normalise the arguments
 (:mod:`~gpuconv.arguments`, :mod:`~gpuconv.geometry`), build the program spec
 (:mod:`~gpuconv.programs`), and hand spec and arrays to the runtime
 (:mod:`~gpuconv.runtime`).  :func:`shader_source` runs the same planning step
-without GL and returns the fragment program a call would run.
+without GL and returns the generated fragment program(s).
 """
 
 from __future__ import annotations
