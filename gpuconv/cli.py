@@ -28,8 +28,8 @@ from . import __version__, oracle
 from .arguments import ACTIVATIONS
 from .geometry import DATA_FORMATS, ROUNDING_MODES
 from .programs import PackedProgramSpec
-from .ops import (ALGORITHMS, conv1d, conv2d, depthwise_conv2d, plan_conv1d, plan_conv2d, plan_separable_conv2d,
-                  separable_conv2d, shader_sources)
+from .ops import (ALGORITHMS, conv1d, conv2d, depthwise_conv2d, plan_shapes, separable_conv2d,
+                  shader_sources)
 from .programs import shape_text
 from .runtime import GLUnavailableError, get_runtime
 
@@ -41,20 +41,11 @@ DEFAULT_TOLERANCE = 1e-5
 # the ops the command knows: one entry each
 
 
-def _plan_conv2d(x, f, pointwise=None, **kwargs):
-    return plan_conv2d(x, f, shapes_only=True, **kwargs)
-
-
-def _plan_depthwise(x, f, pointwise=None, **kwargs):
-    return plan_conv2d(x, f, depthwise=True, shapes_only=True, **kwargs)
-
-
-def _plan_separable(x, f, pointwise=None, **kwargs):
-    return plan_separable_conv2d(x, f, pointwise, shapes_only=True, **kwargs)
-
-
-def _plan_conv1d(x, f, pointwise=None, **kwargs):
-    return plan_conv1d(x, f, shapes_only=True, **kwargs)
+def _plan(op: str, x, f, pointwise=None, **kwargs):
+    """The shapes-only plan of ``op`` (the pointwise filter shape for separable_conv2d)."""
+    if pointwise is not None:
+        kwargs["pointwise_filter_shape"] = pointwise
+    return plan_shapes(op, x, f, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -63,12 +54,11 @@ class OpEntry:
 
     ``gpu`` and ``oracle`` take the arrays positionally (``x, filter`` or, for an op
     with a ``pointwise`` filter, ``x, depthwise_filter, pointwise_filter``) and the
-    keyword arguments :func:`op_kwargs` builds; ``plan`` takes shapes in the same way.
+    keyword arguments :func:`op_kwargs` builds; :func:`_plan` plans it from shapes.
     """
 
     gpu: Callable            # gpuconv.<op>
     oracle: Callable         # gpuconv.oracle.<op>, same signature, float64
-    plan: Callable           # plan(x_shape, filter_shape, pointwise_shape, **kwargs) -> ops.Plan
     filter_layout: str
     summary: str = ""
     data_formats: Tuple[str, ...] = DATA_FORMATS  # the first is the default
@@ -82,19 +72,19 @@ class OpEntry:
 POINTWISE_LAYOUT = "1 x 1 x in_channels*channel_multiplier x out_channels"
 
 OPS = {
-    "conv2d": OpEntry(conv2d, oracle.conv2d, _plan_conv2d, grouped=True, fused=True,
+    "conv2d": OpEntry(conv2d, oracle.conv2d, grouped=True, fused=True,
                       filter_layout="filter_height x filter_width x in_channels/groups x out_channels",
                       summary="2-D convolution (tf.nn.conv2d; fused bias/activation as tf.fused.conv2d)"),
-    "depthwise_conv2d": OpEntry(depthwise_conv2d, oracle.depthwise_conv2d, _plan_depthwise, fused=True,
+    "depthwise_conv2d": OpEntry(depthwise_conv2d, oracle.depthwise_conv2d, fused=True,
                                 filter_layout="filter_height x filter_width x in_channels x channel_multiplier",
                                 summary="depthwise 2-D convolution (tf.nn.depthwise_conv2d)"),
-    "separable_conv2d": OpEntry(separable_conv2d, oracle.separable_conv2d, _plan_separable,
+    "separable_conv2d": OpEntry(separable_conv2d, oracle.separable_conv2d,
                                 rounding=False, pointwise=True,
                                 filter_layout="filter_height x filter_width x in_channels x channel_multiplier, "
                                               "then --pointwise-filter " + POINTWISE_LAYOUT,
                                 summary="depthwise then pointwise 1x1 convolution, two programs "
                                         "(tf.nn.separable_conv2d)"),
-    "conv1d": OpEntry(conv1d, oracle.conv1d, _plan_conv1d, data_formats=("NWC", "NCW"), one_d=True,
+    "conv1d": OpEntry(conv1d, oracle.conv1d, data_formats=("NWC", "NCW"), one_d=True,
                       filter_layout="filter_width x in_channels x out_channels",
                       summary="1-D convolution, run as a conv2d of height 1 (tf.conv1d)"),
 }
@@ -552,7 +542,7 @@ def cmd_shader(args) -> int:
     fused = {}
     if entry.fused:
         # A plan without the epilogue tells the output channels; the dummy fused inputs need only that.
-        out_channels = entry.plan(args.input, args.filter, **conv).geometry.out_channels
+        out_channels = _plan(args.op, args.input, args.filter, **conv).geometry.out_channels
         fused = {"activation": args.activation, "leakyrelu_alpha": args.leakyrelu_alpha}
         if args.bias:
             fused["bias"] = np.zeros(out_channels, np.float32)
@@ -561,7 +551,7 @@ def cmd_shader(args) -> int:
     extra = {"pointwise_filter_shape": pointwise} if entry.pointwise else {}
     algorithm = args.algorithm or "direct"
     sources = shader_sources(args.op, args.input, args.filter, **conv, **fused, **extra, algorithm=algorithm)
-    specs = (entry.plan(args.input, args.filter, pointwise, **conv, **fused, algorithm=algorithm).specs
+    specs = (_plan(args.op, args.input, args.filter, pointwise, **conv, **fused, algorithm=algorithm).specs
              if args.annotate else ())
     chunks = []
     for step, source in enumerate(sources, 1):
@@ -771,7 +761,7 @@ def run_case(case: Case, seed: int, runtime) -> float:
     entry = OPS[case.op]
     kwargs = case.kwargs()
     if case.bias or case.activation == "prelu":
-        out_channels = entry.plan(case.x, *case.filters, **kwargs).geometry.out_channels
+        out_channels = _plan(case.op, case.x, *case.filters, **kwargs).geometry.out_channels
     if case.bias:
         kwargs["bias"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
     if case.activation:

@@ -325,7 +325,13 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, 
         algorithm=algorithm, max_texture_size=limit), runtime)
 
 
-def _plan_shapes(op: str, x_shape, filter_shape, args, kwargs, max_texture_size) -> Plan:
+def plan_shapes(op: str, x_shape, filter_shape, *args,
+                max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> Plan:
+    """The plan of a call of ``op`` given shapes instead of arrays (no GL needed).
+
+    ``op`` is one of :data:`SHADER_OPS`; the other arguments are the op's own, with
+    ``pointwise_filter_shape=`` for ``separable_conv2d``.  Raises what the op raises.
+    """
     if op in ("conv2d", "depthwise_conv2d"):
         return plan_conv2d(x_shape, filter_shape, *args, depthwise=op == "depthwise_conv2d",
                            max_texture_size=max_texture_size, shapes_only=True, **kwargs)
@@ -354,7 +360,7 @@ def shader_sources(op: str, x_shape, filter_shape, *args,
     ``pointwise_filter_shape=``), the other ops one.  Like :func:`shader_source`,
     it shows the direct (TF.js-style) programs unless ``algorithm=`` says otherwise.
     """
-    return _plan_shapes(op, x_shape, filter_shape, args, kwargs, max_texture_size).sources()
+    return plan_shapes(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size, **kwargs).sources()
 
 
 def shader_source(op: str, x_shape, filter_shape, *args,

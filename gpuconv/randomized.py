@@ -37,6 +37,7 @@ import numpy as np
 from . import ops, oracle
 from .arguments import ACTIVATIONS
 from .geometry import ROUNDING_MODES
+from .programs import shape_text
 from .runtime import Runtime, get_runtime
 
 #: The ops :func:`random_config` draws, with how often (relative weights).
@@ -94,7 +95,7 @@ class Config:
     def describe(self) -> str:
         """The call, readable: ``gpuconv.conv2d(x 1x5x5x3 float32, filter 3x3x3x2, strides=2, ...)``."""
         def shape(s):
-            return "x".join(map(str, s)) if s else "scalar"
+            return shape_text(s) or "scalar"
 
         names = _FILTER_NAMES.get(self.op, ("filter",))
         parts = [f"x {shape(self.x)} {self.dtype}"]
@@ -224,24 +225,16 @@ def _plan(op, x, filters, kwargs, fused=False):
     """The shapes-only plan of a call (raises ValueError for one that does not fit).
 
     Without ``fused`` the epilogue is left out (it changes no shape)."""
-    if op == "conv1d":
-        return ops.plan_conv1d(x, filters[0], shapes_only=True, **kwargs)
-    if op == "separable_conv2d":
-        return ops.plan_separable_conv2d(x, filters[0], filters[1], shapes_only=True, **kwargs)
     options = {k: v for k, v in kwargs.items()
                if fused or k not in ("bias", "activation", "leakyrelu_alpha", "prelu_weights")}
-    return ops.plan_conv2d(x, filters[0], depthwise=op == "depthwise_conv2d", shapes_only=True, **options)
+    if op == "separable_conv2d":
+        options["pointwise_filter_shape"] = filters[1]
+    return ops.plan_shapes(op, x, filters[0], **options)
 
 
-#: ``algorithm=`` values of the ops (the TF.js-style programs, the packed ones, or the op's choice).
-ALGORITHMS = getattr(ops, "ALGORITHMS", ())
-
-
-def _algorithm(rng, op, x, filters, kwargs, bias, prelu) -> Optional[str]:
+def _algorithm(rng, op, x, filters, kwargs, bias, prelu) -> str:
     """An ``algorithm=`` for the call: "auto" half the time, else "direct" or "packed"
     ("auto" where the packed programs cannot run it)."""
-    if not ALGORITHMS:
-        return None
     choice = str(rng.choice(["auto", "auto", "direct", "packed"]))
     if choice == "packed":
         fused = dict(kwargs)
@@ -287,9 +280,7 @@ def random_config(rng: np.random.Generator, op: Optional[str] = None) -> Config:
         if activation == "prelu":
             channel_axis = (3 if plan.geometry.channels_last else 1) - (1 if unbatched else 0)
             prelu = _prelu_shape(rng, out_shape, channel_axis)
-    algorithm = _algorithm(rng, op, x, filters, kwargs, bias, prelu)
-    if algorithm is not None:
-        kwargs["algorithm"] = algorithm
+    kwargs["algorithm"] = _algorithm(rng, op, x, filters, kwargs, bias, prelu)
     dtype = np.dtype(_DTYPES[rng.choice(3, p=[0.7, 0.15, 0.15])]).name
     return Config(op, tuple(x), tuple(filters), tuple(sorted(kwargs.items())), dtype, bias, prelu, scale,
                   data_seed=int(rng.integers(2 ** 31)))

@@ -321,7 +321,7 @@ def test_selftest_matrix_covers_the_brief():
     assert 30 <= len(cases) <= 60 and 8 <= sum(c.quick for c in cases) <= 12
 
     def depth(c):
-        return cli.OPS[c.op].plan(c.x, *c.filters, **c.kwargs()).geometry.in_channels
+        return cli._plan(c.op, c.x, *c.filters, **c.kwargs()).geometry.in_channels
 
     def pairs(value):
         return value if isinstance(value, tuple) else (value, value)
