@@ -129,7 +129,6 @@ def time_phases(runtime, plan, repeat: int) -> Dict[str, float]:
 
     llvmpipe runs the first few draws after a compile slowly, hence the warm-up runs.
     """
-    ctx = runtime.ctx
     steps = plan.steps
 
     def upload():
@@ -138,12 +137,11 @@ def time_phases(runtime, plan, repeat: int) -> Dict[str, float]:
             for item in spec.inputs:
                 if position == 0 or item.name not in spec.chained_inputs:
                     textures.append((spec, item.name, runtime.upload(arrays[item.name], item.layout)))
-        ctx.finish()
+        runtime.finish()
         return textures
 
     def release(textures):
-        for *_, texture in textures:
-            texture.release()
+        runtime.free(texture for *_, texture in textures)
 
     resident = upload()
     by_step = [{name: tex for spec2, name, tex in resident if spec2 is spec} for spec, _ in steps]
@@ -156,20 +154,20 @@ def time_phases(runtime, plan, repeat: int) -> Dict[str, float]:
                 inputs.update(zip(spec.chained_inputs, previous))
             previous = runtime.draw(spec, inputs)
             made.extend(previous)
-        ctx.finish()
+        runtime.finish()
         return previous, made
 
     def draw_only():
         _, made = draw()
-        for texture in made:
-            texture.release()
+        runtime.free(made)
 
     result = dict(zip(("draw", "draw_best"), timings(draw_only, repeat)))
     result["upload"] = median_time(lambda: release(upload()), repeat)
     outputs, made = draw()
-    result["readback"] = median_time(lambda: runtime.download(outputs, steps[-1][0]), repeat)
-    for texture in made:
-        texture.release()
+    last = steps[-1][0]
+    result["readback"] = median_time(
+        lambda: last.assemble([runtime.read(t, layout) for t, layout in zip(outputs, last.output_layouts)]), repeat)
+    runtime.free(made)
     release(resident)
     return result
 

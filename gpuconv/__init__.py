@@ -1,8 +1,9 @@
 """gpuconv: TensorFlow.js-style WebGL convolution shaders, generated, inspected and run from Python."""
 
 from . import oracle
+from .limits import Limits
 from .ops import conv1d, conv2d, depthwise_conv2d, separable_conv2d, shader_source, shader_sources
-from .runtime import GLUnavailableError, Runtime, get_runtime, use_context
+from .runtimes import BaseRuntime, GLUnavailableError, NativeRuntime, Runtime, get_runtime, set_runtime, use_context
 
 __version__ = "0.1.0"
 
@@ -14,9 +15,23 @@ __all__ = [
     "shader_source",
     "shader_sources",
     "oracle",
+    "BaseRuntime",
+    "NativeRuntime",
     "Runtime",
+    "BrowserRuntime",
+    "Limits",
     "get_runtime",
+    "set_runtime",
     "use_context",
     "GLUnavailableError",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # The browser runtime imports Playwright only when it is asked for.
+    if name == "BrowserRuntime":
+        from .runtimes.browser import BrowserRuntime
+
+        return BrowserRuntime
+    raise AttributeError(f"module 'gpuconv' has no attribute {name!r}")

@@ -31,7 +31,7 @@ from .programs import PackedProgramSpec
 from .ops import (ALGORITHMS, conv1d, conv2d, depthwise_conv2d, plan_shapes, separable_conv2d,
                   shader_sources)
 from .programs import shape_text
-from .runtime import GLUnavailableError, get_runtime
+from .runtimes import GLUnavailableError, get_runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_GL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 DEFAULT_TOLERANCE = 1e-5

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Hashable, Optional, Protocol, Tuple
 
 import numpy as np
 
@@ -33,6 +33,33 @@ COORD_NAMES = {
     4: ("b", "r", "c", "d"),
     5: ("b", "r", "c", "d", "d2"),
 }
+
+
+class Layout(Protocol):
+    """What the runtimes and the code generator need of any texture layout.
+
+    ``shape`` is the logical shape of the tensor it holds; ``rows x cols`` texels of
+    ``components`` floats each (1: R32F, 4: RGBA32F); :meth:`pack` turns an array of
+    ``shape`` into those texels; ``storage`` identifies where the values are, so that
+    a chained program can check it reads what the previous one wrote.
+    """
+
+    @property
+    def shape(self) -> Tuple[int, ...]: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def cols(self) -> int: ...
+
+    @property
+    def components(self) -> int: ...
+
+    @property
+    def storage(self) -> Hashable: ...
+
+    def pack(self, array: np.ndarray) -> np.ndarray: ...
 
 
 def row_major_strides(shape) -> Tuple[int, ...]:
@@ -180,12 +207,20 @@ def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
 # Packed layouts of the fast programs: four floats per RGBA texel.
 
 
+class _StoredAsLaidOut:
+    """A packed layout's sampler has no coordinate names: the layout itself is its storage."""
+
+    @property
+    def storage(self) -> Hashable:
+        return self
+
+
 def blocks_of_4(n: int) -> int:
     return -(-n // 4)
 
 
 @dataclass(frozen=True)
-class PackedImageLayout:
+class PackedImageLayout(_StoredAsLaidOut):
     """An image batch with four channels per RGBA texel (zero-filled up to a multiple of 4).
 
     Texel ``(col = w * depth4 + c // 4, row = b * height + h)`` holds channels
@@ -235,7 +270,7 @@ RASTER_TILE = 64
 
 
 @dataclass(frozen=True)
-class SplitImageLayout:
+class SplitImageLayout(_StoredAsLaidOut):
     """The output of a packed program: ``count`` RGBA textures, one per pixel of each group.
 
     Unfolded, texture ``j`` at texel ``(col = q * depth4 + c // 4, row = b * height + h)``
@@ -324,7 +359,7 @@ def choose_fold(unfolded_rows: int, unfolded_cols: int, max_texture_size: int,
 
 
 @dataclass(frozen=True)
-class PackedFilterLayout:
+class PackedFilterLayout(_StoredAsLaidOut):
     """Filter weights re-laid out in the order a fast program reads them.
 
     ``conv``: texel ``(col = o // 4, row = ((fh * FW + fw) * depth4 + c // 4) * 4 + c % 4)``
@@ -370,7 +405,7 @@ class PackedFilterLayout:
 
 
 @dataclass(frozen=True)
-class PackedVectorLayout:
+class PackedVectorLayout(_StoredAsLaidOut):
     """A per-channel vector (bias, PReLU weights), four channels per texel, one row."""
 
     length: int

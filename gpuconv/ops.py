@@ -9,52 +9,21 @@ without GL and returns the generated fragment program(s).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import codegen
 from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
 from .geometry import Conv2DGeometry, check_conv1d_arguments, conv2d_geometry, normalize_padding_1d
 from .layout import DEFAULT_MAX_TEXTURE_SIZE, SplitImageLayout, choose_fold
-from .programs import (PACKED_PIXELS, Epilogue, ProgramSpec, conv2d_program, depthwise_conv2d_program,
+from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
+from .plan import Plan
+from .programs import (Epilogue, Program, conv2d_program, depthwise_conv2d_program, packed_pixels,
                        packed_program, packed_unsupported)
-from .runtime import Runtime, get_runtime
+from .runtimes import BaseRuntime, get_runtime
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
               "NCHW": "[batch, channels, height, width] or [channels, height, width]"}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A planned call: the programs to run, in order, with the arrays each reads.
-
-    Each program after the first reads the previous one's output as ``x`` (it
-    stays on the GPU).  ``out_shape`` is the shape the caller gets back.
-    """
-
-    steps: Tuple[Tuple[ProgramSpec, Dict[str, np.ndarray]], ...]
-    out_shape: Tuple[int, ...]
-
-    @property
-    def spec(self) -> ProgramSpec:
-        return self.steps[-1][0]
-
-    @property
-    def geometry(self) -> Conv2DGeometry:
-        return self.spec.geometry
-
-    @property
-    def specs(self) -> Tuple[ProgramSpec, ...]:
-        return tuple(spec for spec, _ in self.steps)
-
-    def run(self, runtime: Optional[Runtime] = None) -> np.ndarray:
-        runtime = runtime or get_runtime()
-        return runtime.run_chain(self.steps).reshape(self.out_shape)
-
-    def sources(self) -> Tuple[str, ...]:
-        return tuple(codegen.fragment_source(spec) for spec in self.specs)
 
 
 #: ``algorithm=`` values: "direct" runs the TF.js-style programs, "packed" the fast
@@ -62,12 +31,12 @@ class Plan:
 ALGORITHMS = ("auto", "direct", "packed")
 
 
-def _choose_packed(algorithm, geometry, epilogue, max_texture_size) -> bool:
+def _choose_packed(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, limits: Limits) -> bool:
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
     if algorithm == "direct":
         return False
-    reason = packed_unsupported(geometry, epilogue, max_texture_size)
+    reason = packed_unsupported(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
     if reason and algorithm == "packed":
         raise ValueError(f"algorithm='packed' cannot run this call: {reason}; use algorithm='auto' or 'direct'")
     return reason is None
@@ -101,7 +70,7 @@ def _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weight
 def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
                 dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
                 leakyrelu_alpha=0.2, prelu_weights=None, depthwise=False, algorithm="direct",
-                max_texture_size=DEFAULT_MAX_TEXTURE_SIZE, shapes_only=False) -> Plan:
+                limits: Limits = Limits(), shapes_only=False) -> Plan:
     """Validate a conv2d/depthwise_conv2d call and choose its program.
 
     With ``shapes_only``, ``x`` and ``filter`` are shapes, not arrays (for
@@ -121,11 +90,13 @@ def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilat
     geometry = conv2d_geometry(x4_shape, filter_shape, strides, padding, data_format, dilations,
                                dim_rounding_mode, groups=groups, depthwise=depthwise)
     epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights)
-    if _choose_packed(algorithm, geometry, epilogue, max_texture_size):
-        spec = packed_program(geometry, epilogue, max_texture_size=max_texture_size)
+    spec: Program
+    if _choose_packed(algorithm, geometry, epilogue, limits):
+        spec = packed_program(geometry, epilogue, max_texture_size=limits.max_texture_size,
+                              max_draw_buffers=limits.max_draw_buffers)
     else:
         make = depthwise_conv2d_program if depthwise else conv2d_program
-        spec = make(geometry, epilogue, max_texture_size)
+        spec = make(geometry, epilogue, limits.max_texture_size)
     if not shapes_only:
         arrays["x"] = x.reshape(x4_shape)
         arrays["W"] = filter
@@ -133,23 +104,27 @@ def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilat
     return Plan(((spec, arrays),), out_shape)
 
 
-def _execute(make_plan, runtime: Optional[Runtime]) -> np.ndarray:
+def _execute(make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]) -> np.ndarray:
     """Plan (which checks every argument before any GL is touched), then run.
 
-    ``make_plan(max_texture_size)`` builds the plan; it is planned again only when
-    the runtime lays textures out under a smaller limit than the default.
+    ``make_plan(limits)`` builds the plan; it is planned again only when the
+    runtime's device has smaller limits than the defaults.
     """
-    plan = make_plan(DEFAULT_MAX_TEXTURE_SIZE)
-    runtime = runtime or get_runtime()
-    if runtime.max_texture_size != DEFAULT_MAX_TEXTURE_SIZE:
-        plan = make_plan(runtime.max_texture_size)
-    return plan.run(runtime)
+    plan = make_plan(Limits())
+    if runtime is None:
+        runtime = get_runtime()
+    elif not isinstance(runtime, BaseRuntime):
+        raise TypeError(f"runtime must be a gpuconv runtime (gpuconv.Runtime(), gpuconv.BrowserRuntime()), "
+                        f"got {type(runtime).__name__}")
+    if runtime.limits != Limits():
+        plan = make_plan(runtime.limits)
+    return runtime.run(plan)
 
 
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
            dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
            leakyrelu_alpha=0.2, prelu_weights=None, algorithm="auto",
-           runtime: Optional[Runtime] = None) -> np.ndarray:
+           runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """2-D convolution on the GPU, as ``tf.nn.conv2d`` / ``tf.conv2d`` define it.
 
     Args:
@@ -181,15 +156,15 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
         >>> y.shape
         (1, 5, 5, 2)
     """
-    return _execute(lambda limit: plan_conv2d(
+    return _execute(lambda limits: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, groups=groups,
         bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
-        prelu_weights=prelu_weights, algorithm=algorithm, max_texture_size=limit), runtime)
+        prelu_weights=prelu_weights, algorithm=algorithm, limits=limits), runtime)
 
 
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
                      dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=0.2,
-                     prelu_weights=None, algorithm="auto", runtime: Optional[Runtime] = None) -> np.ndarray:
+                     prelu_weights=None, algorithm="auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """Depthwise 2-D convolution on the GPU, as ``tf.nn.depthwise_conv2d`` defines it.
 
     ``filter`` is ``[filter_height, filter_width, in_channels, channel_multiplier]``;
@@ -203,18 +178,18 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
         >>> y.shape
         (1, 8, 8, 6)
     """
-    return _execute(lambda limit: plan_conv2d(
+    return _execute(lambda limits: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
-        depthwise=True, algorithm=algorithm, max_texture_size=limit), runtime)
+        depthwise=True, algorithm=algorithm, limits=limits), runtime)
 
 
 def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
                           data_format="NHWC", dilations=1, *, algorithm="direct",
-                          max_texture_size=DEFAULT_MAX_TEXTURE_SIZE, shapes_only=False) -> Plan:
+                          limits: Limits = Limits(), shapes_only=False) -> Plan:
     """A depthwise program chained into a 1x1 conv2d program (the intermediate stays on the GPU)."""
     depthwise = plan_conv2d(x, depthwise_filter, strides, padding, data_format, dilations,
-                            depthwise=True, algorithm="direct", max_texture_size=max_texture_size,
+                            depthwise=True, algorithm="direct", limits=limits,
                             shapes_only=shapes_only)
     if shapes_only:
         pointwise_shape = tuple(pointwise_filter)
@@ -232,17 +207,20 @@ def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padd
     first_spec, first_arrays = depthwise.steps[0]
     # Both halves packed (the pointwise program then reads the depthwise one's four
     # outputs directly) or both direct: the intermediate never leaves the GPU.
-    if _choose_packed(algorithm, first_spec.geometry, Epilogue(), max_texture_size) and \
-            _choose_packed(algorithm, geometry, Epilogue(), max_texture_size):
+    spec: Program
+    if _choose_packed(algorithm, first_spec.geometry, Epilogue(), limits) and \
+            _choose_packed(algorithm, geometry, Epilogue(), limits):
         # One fold for both: the pointwise program reads the depthwise outputs in place.
         rows = geometry.batch * geometry.in_height
         widest = SplitImageLayout(geometry.batch, geometry.out_height, geometry.out_width,
-                                  max(geometry.in_channels, geometry.out_channels), PACKED_PIXELS)
-        fold = choose_fold(rows, widest.unfolded_cols, max_texture_size)
-        first_spec = packed_program(first_spec.geometry, fold=fold, max_texture_size=max_texture_size)
-        spec = packed_program(geometry, x_split=True, fold=fold, max_texture_size=max_texture_size)
+                                  max(geometry.in_channels, geometry.out_channels),
+                                  packed_pixels(limits.max_draw_buffers))
+        fold = choose_fold(rows, widest.unfolded_cols, limits.max_texture_size)
+        sizes = dict(max_texture_size=limits.max_texture_size, max_draw_buffers=limits.max_draw_buffers)
+        first_spec = packed_program(first_spec.geometry, fold=fold, **sizes)
+        spec = packed_program(geometry, x_split=True, fold=fold, **sizes)
     else:
-        spec = conv2d_program(geometry, Epilogue(), max_texture_size)
+        spec = conv2d_program(geometry, Epilogue(), limits.max_texture_size)
     arrays = {} if shapes_only else {"W": pointwise_filter}
     out_shape = geometry.out_shape if len(depthwise.out_shape) == 4 else geometry.out_shape[1:]
     return Plan(((first_spec, first_arrays), (spec, arrays)), out_shape)
@@ -252,7 +230,7 @@ _CONV1D_FORMATS = {"NWC": "NHWC", "NCW": "NCHW"}
 
 
 def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
-                dim_rounding_mode=None, *, algorithm="direct", max_texture_size=DEFAULT_MAX_TEXTURE_SIZE,
+                dim_rounding_mode=None, *, algorithm="direct", limits: Limits = Limits(),
                 shapes_only=False) -> Plan:
     """conv1d as TF.js runs it: a conv2d of height 1."""
     if not isinstance(data_format, str) or data_format.upper() not in _CONV1D_FORMATS:
@@ -276,7 +254,7 @@ def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilatio
         x4_shape if shapes_only else x.reshape(x4_shape),
         filter4_shape if shapes_only else filter.reshape(filter4_shape),
         (1, stride), normalize_padding_1d(padding, data_format, dim_rounding_mode), _CONV1D_FORMATS[data_format],
-        (1, dilation), dim_rounding_mode, algorithm=algorithm, max_texture_size=max_texture_size,
+        (1, dilation), dim_rounding_mode, algorithm=algorithm, limits=limits,
         shapes_only=shapes_only,
     )
     g = plan.geometry
@@ -287,7 +265,7 @@ def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilatio
 
 def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
                      data_format="NHWC", dilations=1, *, algorithm="auto",
-                     runtime: Optional[Runtime] = None) -> np.ndarray:
+                     runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """Depthwise then pointwise (1x1) convolution, as ``tf.nn.separable_conv2d`` defines it.
 
     ``depthwise_filter`` is ``[FH, FW, in_channels, channel_multiplier]``,
@@ -301,13 +279,13 @@ def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="
         >>> y.shape
         (1, 8, 8, 4)
     """
-    return _execute(lambda limit: plan_separable_conv2d(
+    return _execute(lambda limits: plan_separable_conv2d(
         x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations,
-        algorithm=algorithm, max_texture_size=limit), runtime)
+        algorithm=algorithm, limits=limits), runtime)
 
 
 def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, dim_rounding_mode=None,
-           *, algorithm="auto", runtime: Optional[Runtime] = None) -> np.ndarray:
+           *, algorithm="auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """1-D convolution as ``tf.conv1d`` (TF.js) defines it, run as a conv2d of height 1.
 
     ``x`` is ``[batch, width, channels]`` (NWC) or ``[batch, channels, width]``
@@ -320,31 +298,34 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, 
         >>> gpuconv.conv1d(np.ones((1, 10, 3), np.float32), np.ones((3, 3, 2), np.float32)).shape
         (1, 8, 2)
     """
-    return _execute(lambda limit: plan_conv1d(
+    return _execute(lambda limits: plan_conv1d(
         x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
-        algorithm=algorithm, max_texture_size=limit), runtime)
+        algorithm=algorithm, limits=limits), runtime)
 
 
 def plan_shapes(op: str, x_shape, filter_shape, *args,
-                max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> Plan:
+                max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs) -> Plan:
     """The plan of a call of ``op`` given shapes instead of arrays (no GL needed).
 
     ``op`` is one of :data:`SHADER_OPS`; the other arguments are the op's own, with
-    ``pointwise_filter_shape=`` for ``separable_conv2d``.  Raises what the op raises.
+    ``pointwise_filter_shape=`` for ``separable_conv2d``.  ``max_texture_size`` and
+    ``max_draw_buffers`` describe the device to generate for (WebGL2 guarantees 2048
+    and 4).  Raises what the op raises.
     """
+    limits = Limits(max_texture_size, max_draw_buffers)
     if op in ("conv2d", "depthwise_conv2d"):
         return plan_conv2d(x_shape, filter_shape, *args, depthwise=op == "depthwise_conv2d",
-                           max_texture_size=max_texture_size, shapes_only=True, **kwargs)
+                           limits=limits, shapes_only=True, **kwargs)
     if op == "separable_conv2d":
         kwargs = dict(kwargs)
         pointwise = kwargs.pop("pointwise_filter_shape", None)
         if pointwise is None:
             raise TypeError("separable_conv2d needs pointwise_filter_shape=[1, 1, C * multiplier, out_channels]")
         return plan_separable_conv2d(x_shape, filter_shape, pointwise, *args,
-                                     max_texture_size=max_texture_size, shapes_only=True, **kwargs)
+                                     limits=limits, shapes_only=True, **kwargs)
     if op == "conv1d":
-        return plan_conv1d(x_shape, filter_shape, *args, max_texture_size=max_texture_size,
-                           shapes_only=True, **kwargs)
+        return plan_conv1d(x_shape, filter_shape, *args, limits=limits, shapes_only=True, **kwargs)
     raise ValueError(f"op must be one of {', '.join(map(repr, SHADER_OPS))}, got {op!r}")
 
 
@@ -353,18 +334,21 @@ SHADER_OPS = ("conv2d", "depthwise_conv2d", "separable_conv2d", "conv1d")
 
 
 def shader_sources(op: str, x_shape, filter_shape, *args,
-                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> Tuple[str, ...]:
+                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs) -> Tuple[str, ...]:
     """Every fragment program ``op`` runs for these shapes, in order (no GL needed).
 
     ``separable_conv2d`` runs two (depthwise, then pointwise; pass
     ``pointwise_filter_shape=``), the other ops one.  Like :func:`shader_source`,
     it shows the direct (TF.js-style) programs unless ``algorithm=`` says otherwise.
     """
-    return plan_shapes(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size, **kwargs).sources()
+    return plan_shapes(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size,
+                       max_draw_buffers=max_draw_buffers, **kwargs).sources()
 
 
 def shader_source(op: str, x_shape, filter_shape, *args,
-                  max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE, **kwargs) -> str:
+                  max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                  max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs) -> str:
     """The complete GLSL ES 3.00 fragment program that ``op`` runs for these shapes.
 
     ``op`` is one of ``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"`` or
@@ -380,5 +364,6 @@ def shader_source(op: str, x_shape, filter_shape, *args,
     Example:
         >>> print(gpuconv.shader_source("conv2d", (1, 7, 7, 6), (3, 3, 6, 4), padding="SAME"))
     """
-    sources = shader_sources(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size, **kwargs)
+    sources = shader_sources(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size,
+                             max_draw_buffers=max_draw_buffers, **kwargs)
     return "\n// ---- next program ----\n\n".join(sources)

@@ -9,19 +9,64 @@ compiled programs under them, and two calls with the same spec share one program
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Hashable, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from .geometry import Conv2DGeometry
-from .layout import (DEFAULT_MAX_TEXTURE_SIZE, PackedFilterLayout, PackedImageLayout,
+from .layout import (DEFAULT_MAX_TEXTURE_SIZE, Layout, PackedFilterLayout, PackedImageLayout,
                      PackedVectorLayout, SplitImageLayout, TextureLayout, choose_fold, texture_layout)
+from .limits import DEFAULT_MAX_DRAW_BUFFERS
 
 _COORD_TYPES = {1: "int", 2: "ivec2", 3: "ivec3", 4: "ivec4"}
 
 
-def shape_text(shape) -> str:
+def shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape)
+
+
+class Program(Protocol):
+    """What a program spec offers the code generator (:mod:`~gpuconv.codegen`), the plan and
+    the runtimes.  :class:`ProgramSpec` (TF.js's programs) and :class:`PackedProgramSpec`
+    (the packed ones) are the two kinds."""
+
+    @property
+    def name(self) -> str: ...            # the program class, e.g. "Conv2DProgram"
+
+    @property
+    def template(self) -> str: ...        # the file in shaders/ holding its main()
+
+    @property
+    def geometry(self) -> Conv2DGeometry: ...
+
+    @property
+    def epilogue(self) -> "Epilogue": ...
+
+    @property
+    def inputs(self) -> Tuple["ProgramInput", ...]: ...
+
+    @property
+    def chained_inputs(self) -> Tuple[str, ...]: ...  # inputs a chained program takes from the previous one
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]: ...
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]: ...  # one per render target
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]: ...
+
+    @property
+    def uniforms(self) -> Dict[str, Any]: ...
+
+    def source_key(self) -> Hashable: ...  # equal keys, equal sources
+
+    def template_context(self) -> Dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray: ...  # the result from the outputs' texels
 
 
 @dataclass(frozen=True)
@@ -29,7 +74,7 @@ class ProgramInput:
     """One input texture: uniform ``name``, read through ``get<Name>(...)``."""
 
     name: str
-    layout: object  # TextureLayout, or one of the packed layouts of gpuconv.layout
+    layout: Layout
 
     @property
     def getter(self) -> str:
@@ -83,7 +128,7 @@ class ProgramSpec:
     epilogue: Epilogue = field(default_factory=Epilogue)
 
     #: Inputs that a chained program takes from the previous program's outputs.
-    chained_inputs = ("x",)
+    chained_inputs: Tuple[str, ...] = ("x",)
 
     @property
     def variable_names(self) -> Tuple[str, ...]:
@@ -93,19 +138,19 @@ class ProgramSpec:
     def output_shape(self) -> Tuple[int, ...]:
         return self.output.layout.shape
 
-    def source_key(self):
+    def source_key(self) -> Hashable:
         """What determines the source: everything (shapes are baked in as constants)."""
         return self
 
     @property
-    def uniforms(self) -> Dict[str, object]:
+    def uniforms(self) -> Dict[str, Any]:
         return {}
 
     @property
-    def output_layouts(self) -> tuple:
+    def output_layouts(self) -> Tuple[Layout, ...]:
         return (self.output.layout,)
 
-    def assemble(self, parts) -> np.ndarray:
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         """The logical result from the output textures' contents."""
         return self.output.layout.unpack(parts[0])
 
@@ -123,7 +168,7 @@ class ProgramSpec:
             text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
         return text
 
-    def template_context(self) -> dict:
+    def template_context(self) -> Dict[str, Any]:
         g = self.geometry
         channels_last = g.channels_last
         depth = g.in_channels_per_group
@@ -143,7 +188,7 @@ class ProgramSpec:
         }
 
 
-def _fused_inputs(geometry: Conv2DGeometry, epilogue: Epilogue, limit: int):
+def _fused_inputs(geometry: Conv2DGeometry, epilogue: Epilogue, limit: int) -> list:
     inputs = []
     if epilogue.has_bias:
         inputs.append(ProgramInput("bias", texture_layout((geometry.out_channels,), limit)))
@@ -153,7 +198,8 @@ def _fused_inputs(geometry: Conv2DGeometry, epilogue: Epilogue, limit: int):
     return inputs
 
 
-def _conv_spec(name, template, geometry, epilogue, limit) -> ProgramSpec:
+def _conv_spec(name: str, template: str, geometry: Conv2DGeometry, epilogue: Epilogue,
+               limit: int) -> ProgramSpec:
     inputs = [
         # Channels-first x: its sampler reads getX(b, d, r, c), batch, channel, row, column.
         ProgramInput("x", texture_layout(geometry.in_shape, limit,
@@ -186,10 +232,16 @@ def depthwise_conv2d_program(geometry: Conv2DGeometry, epilogue: Optional[Epilog
 # The packed ("fast") programs: shape-generic, 8 pixels x 4 channels per fragment.
 
 
-#: Output pixels per fragment of the packed programs.  Measured on llvmpipe (LLVM 15,
-#: 2 cores): 8 beats 4 by 1.2-1.35x on the benchmark's layers, because each fetched
-#: weight serves twice as many pixels; 8 is also the render-target limit (GL_MAX_DRAW_BUFFERS).
-PACKED_PIXELS = 8
+#: Output pixels per fragment of the packed programs, one render target each.  Measured on
+#: llvmpipe (LLVM 15, 2 cores): 8 beats 4 by 1.2-1.35x on the benchmark's layers, because each
+#: fetched weight serves twice as many pixels.  A device with fewer draw buffers
+#: (``GL_MAX_DRAW_BUFFERS``; WebGL2 guarantees 4) gets as many pixels as it has buffers.
+PACKED_PIXELS = DEFAULT_MAX_DRAW_BUFFERS
+
+
+def packed_pixels(max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> int:
+    """Output pixels per fragment of a packed program on a device with ``max_draw_buffers``."""
+    return max(1, min(PACKED_PIXELS, max_draw_buffers))
 
 
 @dataclass(frozen=True)
@@ -242,7 +294,7 @@ class PackedProgramSpec:
         return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels, self.fold)
 
     @property
-    def output_layouts(self) -> tuple:
+    def output_layouts(self) -> Tuple[Layout, ...]:
         return (self.output,) * self.output.count
 
     @property
@@ -269,8 +321,9 @@ class PackedProgramSpec:
     def reuse_stride(self) -> int:
         return self.geometry.stride_width if self.reuse_width else 0
 
-    def source_key(self):
-        return (self.template, self.epilogue, self.x_split, self.reuse_width, self.reuse_stride, self.pixels)
+    def source_key(self) -> Hashable:
+        """The template and what it is rendered with: sizes are uniforms, so nothing else."""
+        return (self.template, tuple(sorted(self.template_context().items())))
 
     def describe(self) -> str:
         what = f"{self.pixels} output pixels x 4 output channels per fragment, sizes as uniforms"
@@ -278,7 +331,7 @@ class PackedProgramSpec:
             what += f", x read from the previous program's {self.pixels} outputs"
         return f"gpuconv {self.name}: {what}"
 
-    def template_context(self) -> dict:
+    def template_context(self) -> Dict[str, Any]:
         return {
             "description": self.describe(),
             "epilogue": self.epilogue,
@@ -289,9 +342,9 @@ class PackedProgramSpec:
         }
 
     @property
-    def uniforms(self) -> Dict[str, object]:
+    def uniforms(self) -> Dict[str, Any]:
         g = self.geometry
-        values = {
+        values: Dict[str, Any] = {
             "inSize": (g.in_height, g.in_width),
             "inDepth4": -(-g.in_channels * (g.channel_multiplier if g.depthwise else 1) // 4),
             "outHeight": g.out_height,
@@ -312,20 +365,21 @@ class PackedProgramSpec:
         values["wTexelSize"] = (1 / layouts["W"].cols, 1 / layouts["W"].rows)
         return values
 
-    def assemble(self, parts) -> np.ndarray:
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         return self.output.assemble(parts, self.geometry.data_format)
 
 
 def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
-                       max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Optional[str]:
+                       max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                       max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Optional[str]:
     """Why the packed programs cannot run this convolution, or ``None`` if they can."""
     if geometry.groups > 1:
         return "grouped convolution (groups > 1) runs only on the direct program"
     if epilogue.activation == "prelu" and not epilogue.prelu_per_channel:
         return "PReLU weights that vary within a channel run only on the direct program"
     g = geometry
-    out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, PACKED_PIXELS)
-    layouts = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels),
+    out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, packed_pixels(max_draw_buffers))
+    layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels),
                PackedFilterLayout(g.filter_shape, g.depthwise), out]
     for layout in layouts:
         if layout.rows > max_texture_size or layout.cols > max_texture_size:
@@ -336,25 +390,27 @@ def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
 
 def packed_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
                    x_split: bool = False, fold: Optional[int] = None,
-                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> PackedProgramSpec:
+                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> PackedProgramSpec:
     """The packed conv2d or depthwise program for ``geometry``.
 
     ``fold`` defaults to :func:`~gpuconv.layout.choose_fold` for the output; a
     program reading a split input (``x_split``) must use its producer's fold.
     """
     g = geometry
+    pixels = packed_pixels(max_draw_buffers)
     if fold is None:
         if x_split:
             raise ValueError("a program reading a split input must be given its producer's fold")
-        out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, PACKED_PIXELS)
+        out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, pixels)
         fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
     if geometry.depthwise:
         return PackedProgramSpec("PackedDepthwiseConv2DProgram", "packed_depthwise_conv2d.glsl",
-                                 geometry, epilogue or Epilogue(), fold=fold)
+                                 geometry, epilogue or Epilogue(), pixels=pixels, fold=fold)
     if x_split and not (geometry.filter_height == geometry.filter_width == 1
                         and geometry.stride_height == geometry.stride_width == 1
                         and geometry.out_height == geometry.in_height
                         and geometry.out_width == geometry.in_width):
         raise ValueError("a split input needs a 1x1, stride-1, unpadded convolution")
     return PackedProgramSpec("PackedConv2DProgram", "packed_conv2d.glsl", geometry,
-                             epilogue or Epilogue(), x_split, fold=fold)
+                             epilogue or Epilogue(), x_split, pixels=pixels, fold=fold)

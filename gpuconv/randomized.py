@@ -38,7 +38,7 @@ from . import ops, oracle
 from .arguments import ACTIVATIONS
 from .geometry import ROUNDING_MODES
 from .programs import shape_text
-from .runtime import Runtime, get_runtime
+from .runtimes import Runtime, get_runtime
 
 #: The ops :func:`random_config` draws, with how often (relative weights).
 OP_WEIGHTS = {"conv2d": 4, "depthwise_conv2d": 3, "separable_conv2d": 2, "conv1d": 3}
@@ -334,7 +334,7 @@ def run_many(count: int, seed: int = 0, tolerance: float = 1e-5, *, start: int =
              runtime: Optional[Runtime] = None, verbose: bool = False,
              progress: Optional[TextIO] = None, out: Optional[TextIO] = None) -> Report:
     """Run configurations ``start .. start + count - 1`` of ``seed``; failures go to ``out``."""
-    from .runtime import GLUnavailableError
+    from .runtimes import GLUnavailableError
 
     runtime = runtime or get_runtime()
     report = Report(tolerance=tolerance)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gpuconv
-from gpuconv.runtime import GLUnavailableError
+from gpuconv.runtimes import GLUnavailableError
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gpuconv
-import gpuconv.runtime
+import gpuconv.runtimes.native
 from gpuconv import caffe
 from gpuconv import torch as gtorch
 from gpuconv.layout import TextureTooLargeError
@@ -250,8 +250,8 @@ def no_gl(monkeypatch):
         attempts.append(args)
         raise gpuconv.GLUnavailableError("test: the argument checks must come before any GL")
 
-    monkeypatch.setattr(gpuconv.runtime, "create_context", refuse)
-    monkeypatch.setattr(gpuconv.runtime._defaults, "runtime", None, raising=False)
+    monkeypatch.setattr(gpuconv.runtimes.native, "create_context", refuse)
+    monkeypatch.setattr(gpuconv.runtimes._defaults, "holder", None, raising=False)
     return attempts
 
 

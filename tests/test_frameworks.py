@@ -20,7 +20,7 @@ import pytest
 import gpuconv
 from gpuconv import caffe
 from gpuconv import torch as gt
-from gpuconv.runtime import GLUnavailableError
+from gpuconv.runtimes import GLUnavailableError
 
 RTOL = 1e-5  # of the output's largest magnitude
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import gpuconv
+from gpuconv.ops import plan_separable_conv2d
 from conftest import assert_close
 
 
@@ -135,10 +136,13 @@ def test_separable_is_depthwise_then_pointwise(runtime, rng, x_shape, dw_shape, 
 def test_separable_keeps_the_intermediate_on_the_gpu(runtime, rng, monkeypatch, algorithm):
     x, dw, pw = _data(rng, (1, 6, 6, 3), (3, 3, 3, 2), (1, 1, 6, 4))
     reads = []
-    original = type(runtime).download
-    monkeypatch.setattr(type(runtime), "download", lambda self, *a: reads.append(a) or original(self, *a))
+    original = type(runtime).read
+    monkeypatch.setattr(type(runtime), "read", lambda self, *a: reads.append(a) or original(self, *a))
     gpuconv.separable_conv2d(x, dw, pw, padding="SAME", algorithm=algorithm, runtime=runtime)
-    assert len(reads) == 1  # only the final result comes back to the host
+    # only the final result comes back to the host: one read per render target of the last program
+    plan = plan_separable_conv2d(x, dw, pw, padding="SAME", algorithm=algorithm)
+    assert len(reads) == len(plan.spec.output_layouts)
+    assert all(read[1] in plan.spec.output_layouts for read in reads)
     assert len(gpuconv.shader_sources("separable_conv2d", x.shape, dw.shape, pointwise_filter_shape=pw.shape,
                                       padding="SAME")) == 2
 
@@ -184,15 +188,16 @@ def test_dilated_conv_equals_conv_with_zero_stuffed_filter(runtime, rng):
 def test_packed_programs_with_folded_render_targets(runtime, rng, fold):
     import dataclasses
 
-    from gpuconv.ops import plan_conv2d, plan_separable_conv2d
+    from gpuconv.ops import plan_conv2d
+    from gpuconv.plan import Plan
 
     x, w, dw, pw = _data(rng, (2, 9, 10, 6), (3, 2, 6, 5), (3, 3, 6, 2), (1, 1, 12, 7))
     plan = plan_conv2d(x, w, padding="SAME", algorithm="packed", bias=np.ones(5), activation="elu")
     spec, arrays = plan.steps[0]
-    y = runtime.run(dataclasses.replace(spec, fold=fold), arrays)
+    y = runtime.run(Plan(((dataclasses.replace(spec, fold=fold), arrays),), plan.out_shape))
     assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME", bias=np.ones(5), activation="elu"))
     # A separable pair: the pointwise program reads the depthwise program's folded outputs in place.
-    steps = plan_separable_conv2d(x, dw, pw, strides=(1, 2), padding="SAME", algorithm="packed").steps
-    folded = [(dataclasses.replace(s, fold=fold), a) for s, a in steps]
-    assert_close(runtime.run_chain(folded),
+    pair = plan_separable_conv2d(x, dw, pw, strides=(1, 2), padding="SAME", algorithm="packed")
+    folded = tuple((dataclasses.replace(s, fold=fold), a) for s, a in pair.steps)
+    assert_close(runtime.run(Plan(folded, pair.out_shape)),
                  gpuconv.oracle.separable_conv2d(x, dw, pw, strides=(1, 2), padding="SAME"))

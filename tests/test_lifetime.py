@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import gpuconv
-import gpuconv.runtime
+import gpuconv.runtimes.native
 from conftest import assert_close
 from gpuconv import randomized
-from gpuconv.runtime import GL_PACKAGES, GLUnavailableError
+from gpuconv.runtimes import GL_PACKAGES, GLUnavailableError
 
 LIMIT = 80  # texels per texture side: small enough that the tensors below must be wrapped
 
@@ -129,11 +129,6 @@ def test_the_default_runtime_works_from_a_second_thread(runtime, rng):
             results["runtime"] = gpuconv.get_runtime()
         except Exception as exc:  # reported below
             results["error"] = exc
-        finally:
-            own = getattr(gpuconv.runtime._defaults, "runtime", None)
-            if own is not None:  # give this thread's context back
-                own.release()
-                own.ctx.release()
 
     thread = threading.Thread(target=work)
     thread.start()
@@ -158,7 +153,7 @@ def test_the_default_runtime_works_from_a_second_thread(runtime, rng):
     ("Exception: eglInitialize failed (0x3001)", "Mesa's DRI driver (swrast/llvmpipe) is missing"),
 ])
 def test_the_install_hint_says_what_is_missing_and_what_to_install(egl_failure, missing):
-    text = gpuconv.runtime._install_hint({"egl": egl_failure, "glfw": "RuntimeError: glfw.init() failed (no display?)"})
+    text = gpuconv.runtimes.native._install_hint({"egl": egl_failure, "glfw": "RuntimeError: glfw.init() failed (no display?)"})
     assert f"gpuconv could not create an OpenGL context: {missing}." in text
     assert f"apt-get install --no-install-recommends {GL_PACKAGES}" in text
     assert {"libegl1", "libgl1", "libgl1-mesa-dri"} <= set(GL_PACKAGES.split())
@@ -172,17 +167,17 @@ def test_create_context_names_the_packages_when_every_backend_fails(monkeypatch)
     def glfw():
         raise RuntimeError("the glfw package is not installed (pip install 'gpuconv[glfw]')")
 
-    monkeypatch.delenv(gpuconv.runtime.BACKEND_ENV, raising=False)
-    monkeypatch.setitem(gpuconv.runtime._BACKENDS, "egl", egl)
-    monkeypatch.setitem(gpuconv.runtime._BACKENDS, "glfw", glfw)
+    monkeypatch.delenv(gpuconv.runtimes.native.BACKEND_ENV, raising=False)
+    monkeypatch.setitem(gpuconv.runtimes.native._BACKENDS, "egl", egl)
+    monkeypatch.setitem(gpuconv.runtimes.native._BACKENDS, "glfw", glfw)
     with pytest.raises(GLUnavailableError) as info:
-        gpuconv.runtime.create_context()
+        gpuconv.runtimes.native.create_context()
     message = str(info.value)
     assert "no EGL vendor library is installed" in message
     assert f"apt-get install --no-install-recommends {GL_PACKAGES}" in message
     assert all(package in message for package in ("libegl1", "libgl1", "libgl1-mesa-dri"))
     assert "egl: Exception: requested device index 0" in message and "glfw: RuntimeError: the glfw package" in message
     # An op on a thread without a runtime gets the same error (the arguments were fine).
-    monkeypatch.setattr(gpuconv.runtime._defaults, "runtime", None, raising=False)
+    monkeypatch.setattr(gpuconv.runtimes._defaults, "holder", None, raising=False)
     with pytest.raises(GLUnavailableError, match=GL_PACKAGES):
         gpuconv.conv2d(np.zeros((1, 5, 5, 3), np.float32), np.zeros((3, 3, 3, 4), np.float32))

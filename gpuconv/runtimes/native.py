@@ -1,11 +1,12 @@
-"""Everything that touches OpenGL: the context, textures, the program cache, draws, read-back.
+"""The native runtime: OpenGL through moderngl, in this process.
 
-A :class:`Runtime` wraps one moderngl context.  By default it is a headless EGL
+A :class:`NativeRuntime` wraps one moderngl context.  By default it is a headless EGL
 context (Mesa's llvmpipe on a machine without a GPU, the vendor's driver on one
 with a GPU); an existing moderngl context can be passed in instead, and a hidden
-GLFW window is tried when EGL is not available.  Every texture and framebuffer a
-call creates is released before the call returns; compiled programs are kept,
-keyed by the :class:`~gpuconv.programs.ProgramSpec` that determines their source.
+GLFW window is tried when EGL is not available.  Textures are released by the plan
+that made them (:meth:`~NativeRuntime.free`); compiled programs are kept in a bounded
+LRU cache, keyed by the program's source key.  :meth:`~NativeRuntime.release` frees
+the programs and, for a context it created itself, the context (and GLFW window).
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from . import codegen
-from .layout import DEFAULT_MAX_TEXTURE_SIZE
+from .. import codegen
+from ..layout import Layout
+from ..limits import Limits
+from ..programs import Program
+from .base import BaseRuntime, GLUnavailableError
 
 #: Debian/Ubuntu packages that provide headless GL (Mesa's EGL and the llvmpipe driver).
 GL_PACKAGES = "libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri"
 
-#: Where to override the context backend: "egl" (default) or "glfw".
+#: Where to choose the default runtime: "egl" (default) or "glfw" (native contexts), "browser".
 BACKEND_ENV = "GPUCONV_BACKEND"
-
-
-class GLUnavailableError(RuntimeError):
-    """No usable OpenGL context could be created; the message says what to install."""
 
 
 def _install_hint(errors: Mapping[str, str]) -> str:
@@ -55,13 +55,13 @@ def _install_hint(errors: Mapping[str, str]) -> str:
     )
 
 
-def _egl_context():
+def _egl_context() -> Any:
     import moderngl
 
     return moderngl.create_standalone_context(require=330, backend="egl")
 
 
-def _glfw_context():
+def _glfw_context() -> Any:
     """A moderngl context in a hidden GLFW window (needs a display)."""
     try:
         import glfw
@@ -82,20 +82,23 @@ def _glfw_context():
         raise RuntimeError("glfw could not create a hidden window with an OpenGL 3.3 core context")
     glfw.make_context_current(window)
     ctx = moderngl.create_context(require=330)
-    ctx._gpuconv_glfw_window = window  # keep the window alive as long as the context
+    ctx._gpuconv_glfw_window = window  # destroyed with the context by NativeRuntime.release()
     return ctx
 
 
 _BACKENDS = {"egl": _egl_context, "glfw": _glfw_context}
 
 
-def create_context(backend: Optional[str] = None):
+def create_context(backend: Optional[str] = None) -> Tuple[Any, str]:
     """A new moderngl context; returns ``(context, backend_name)``.
 
     ``backend`` is ``"egl"``, ``"glfw"`` or ``None`` (the ``GPUCONV_BACKEND``
-    environment variable, else EGL with GLFW as a fallback).
+    environment variable when it names a native backend, else EGL with GLFW as a fallback).
     """
-    backend = backend or os.environ.get(BACKEND_ENV) or None
+    if backend is None:
+        backend = os.environ.get(BACKEND_ENV) or None
+        if backend == "browser":  # the default runtime is a browser; a native context was asked for
+            backend = None
     if backend is not None and backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}")
     order = [backend] if backend else ["egl", "glfw"]
@@ -112,35 +115,45 @@ def create_context(backend: Optional[str] = None):
 _QUAD = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
 
 
-class Runtime:
-    """One GL context and what gpuconv keeps in it (compiled programs).
+class NativeRuntime(BaseRuntime):
+    """One moderngl context and what gpuconv keeps in it (compiled programs).
 
-    Use it from the thread that created it; moderngl contexts are bound to one
-    thread, and another thread's call is refused with a clear error.
+    ``context`` is a moderngl context of yours (gpuconv restores the viewport and the
+    framebuffer binding it changes; see :func:`gpuconv.use_context`) or ``None`` for a
+    new headless one (``backend``: ``"egl"``, ``"glfw"``).  ``max_texture_size`` and
+    ``max_draw_buffers`` emulate a smaller device.  Use it from the thread that created
+    it: moderngl contexts are bound to one thread, and another thread's call is refused.
     """
+
+    kind = "native"
 
     #: Compiled programs kept at most (least recently used ones are released).  llvmpipe
     #: holds about 2 MiB of machine code per program, so 64 programs cost ~130 MiB; the
     #: packed programs are shape-generic, so a working set rarely needs more.
     PROGRAM_CACHE_SIZE = 64
 
-    def __init__(self, context=None, backend: Optional[str] = None):
+    def __init__(self, context: Any = None, backend: Optional[str] = None, *,
+                 max_texture_size: Optional[int] = None, max_draw_buffers: Optional[int] = None):
+        self.owns_context = context is None
         if context is None:
             context, backend = create_context(backend)
         self.ctx = context
         self.backend = backend or "external"
         self.thread_id = threading.get_ident()
         self.device_max_texture_size = int(self.ctx.info["GL_MAX_TEXTURE_SIZE"])
-        #: The texture side the layouts may use: the device's limit, capped at the common
-        #: default so that programs are the same on every device.  Tests lower it.
-        self.max_texture_size = min(self.device_max_texture_size, DEFAULT_MAX_TEXTURE_SIZE)
-        self._programs: "OrderedDict[object, tuple]" = OrderedDict()  # by source key
+        self.device_max_draw_buffers = int(self.ctx.info["GL_MAX_DRAW_BUFFERS"])
+        self.limits = Limits.capped(self.device_max_texture_size, self.device_max_draw_buffers,
+                                    max_texture_size, max_draw_buffers)
+        self._programs: "OrderedDict[object, Tuple[Any, Any]]" = OrderedDict()  # by source key
         self._quad = self.ctx.buffer(_QUAD.tobytes())
+        self._released = False
         self._check_float_targets()
 
     # -- facts -----------------------------------------------------------------
     def info(self) -> Dict[str, object]:
+        """The renderer, vendor and GL version, the device's limits and those the programs use."""
         return {
+            "runtime": self.kind,
             "renderer": self.ctx.info["GL_RENDERER"],
             "vendor": self.ctx.info["GL_VENDOR"],
             "version": self.ctx.info["GL_VERSION"],
@@ -148,10 +161,15 @@ class Runtime:
             "backend": self.backend,
             "max_texture_size": self.device_max_texture_size,
             "layout_texture_size": self.max_texture_size,
+            "max_draw_buffers": self.device_max_draw_buffers,
+            "program_draw_buffers": self.max_draw_buffers,
+            "max_texture_image_units": int(self.ctx.info["GL_MAX_TEXTURE_IMAGE_UNITS"]),
             "cached_programs": len(self._programs),
         }
 
-    def _check_thread(self) -> None:
+    def _check_usable(self) -> None:
+        if self._released:
+            raise RuntimeError("this gpuconv runtime has been released; create a new one (gpuconv.Runtime())")
         if threading.get_ident() != self.thread_id:
             raise RuntimeError(
                 "this gpuconv Runtime's GL context belongs to the thread that created it; "
@@ -173,9 +191,8 @@ class Runtime:
             texture.release()
 
     # -- textures --------------------------------------------------------------
-    def upload(self, array: np.ndarray, layout):
-        """A new float texture holding ``array`` (of ``layout.shape``) as ``layout`` lays it out."""
-        self._check_thread()
+    def upload(self, array: np.ndarray, layout: Layout) -> Any:
+        self._check_usable()
         if tuple(array.shape) != tuple(layout.shape):
             raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
         texels = np.ascontiguousarray(layout.pack(array), dtype=np.float32)
@@ -183,17 +200,17 @@ class Runtime:
         texture.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
         return texture
 
-    def _read(self, texture, layout) -> np.ndarray:
+    def read(self, texture: Any, layout: Layout) -> np.ndarray:
+        self._check_usable()
         data = np.frombuffer(texture.read(), dtype=np.float32)
         return data.reshape(layout.rows, layout.cols, layout.components)
 
-    def download(self, textures, spec) -> np.ndarray:
-        """The logical result of ``spec`` from its output ``textures``."""
-        self._check_thread()
-        return spec.assemble([self._read(t, layout) for t, layout in zip(textures, spec.output_layouts)])
+    def free(self, textures: Iterable[Any]) -> None:
+        for texture in textures:
+            texture.release()
 
     # -- programs --------------------------------------------------------------
-    def program(self, spec):
+    def program(self, spec: Program) -> Tuple[Any, Any]:
         """The compiled program and its vertex array for ``spec`` (compiled once per source)."""
         key = spec.source_key()
         cached = self._programs.get(key)
@@ -213,25 +230,30 @@ class Runtime:
             old_program.release()
         return cached
 
-    def draw(self, spec, textures: Mapping[str, object]) -> list:
-        """Run ``spec`` once over its whole output; returns its new output textures."""
-        self._check_thread()
-        missing = set(spec.variable_names) - set(textures)
+    def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[Any]:
+        self._check_usable()
+        spec = program
+        missing = set(spec.variable_names) - set(inputs)
         if missing:
             raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
-        program, vao = self.program(spec)
+        if len(spec.output_layouts) > self.device_max_draw_buffers:
+            raise ValueError(f"{spec.name} writes {len(spec.output_layouts)} render targets, more than this "
+                             f"device's {self.device_max_draw_buffers} draw buffers")
+        compiled, vao = self.program(spec)
         for name, value in spec.uniforms.items():
-            if name in program:
-                program[name].value = value
+            if name in compiled:
+                compiled[name].value = value
         outputs = [self.ctx.texture((layout.cols, layout.rows), layout.components, dtype="f4")
                    for layout in spec.output_layouts]
         for output in outputs:  # a chained program samples them: nearest, never filtered
             output.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
+        # The caller's state, restored below: a context of the user's must look untouched.
+        bound, viewport = self.ctx.fbo, self.ctx.viewport
         fbo = None
         try:
             fbo = self.ctx.framebuffer(color_attachments=outputs)
             for unit, name in enumerate(spec.variable_names):
-                textures[name].use(location=unit)
+                inputs[name].use(location=unit)
             fbo.use()
             layout = spec.output_layouts[0]
             self.ctx.viewport = (0, 0, layout.cols, layout.rows)
@@ -241,66 +263,38 @@ class Runtime:
                 output.release()
             raise
         finally:
+            if bound is not None:
+                bound.use()
+            else:  # a standalone context binds nothing until asked; deleting ours rebinds 0
+                self.ctx.fbo = None
+            self.ctx.viewport = viewport
             if fbo is not None:
                 fbo.release()
         return outputs
 
-    def run(self, spec, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Upload ``arrays`` (by input name), draw ``spec``, read the result back."""
-        return self.run_chain([(spec, arrays)])
-
-    def run_chain(self, steps: Sequence[Tuple[object, Mapping[str, np.ndarray]]]) -> np.ndarray:
-        """Run programs one after another; each later program reads the previous outputs.
-
-        A later program's ``chained_inputs`` (``x``, or ``x0..x3`` for a packed
-        program) are the previous program's output textures, which stay on the
-        GPU; only the last program's outputs are read back.
-        """
-        textures, previous = [], []
-        try:
-            for position, (spec, arrays) in enumerate(steps):
-                inputs = {}
-                if position:
-                    before = steps[position - 1][0]
-                    wanted = {i.name: i.layout for i in spec.inputs}
-                    for name, texture, layout in zip(spec.chained_inputs, previous, before.output_layouts):
-                        if getattr(wanted[name], "storage", wanted[name]) != getattr(layout, "storage", layout):
-                            raise ValueError(f"{spec.name} expects {name} laid out as {wanted[name]}, "
-                                             f"but {before.name} writes {layout}")
-                        inputs[name] = texture
-                for item in spec.inputs:
-                    if item.name not in inputs:
-                        inputs[item.name] = self.upload(arrays[item.name], item.layout)
-                        textures.append(inputs[item.name])
-                previous = self.draw(spec, inputs)
-                textures.extend(previous)
-            return self.download(previous, steps[-1][0])
-        finally:
-            for texture in textures:
-                texture.release()
+    def finish(self) -> None:
+        self._check_usable()
+        self.ctx.finish()
 
     def release(self) -> None:
-        """Release the cached programs and the context's own objects."""
+        """Release the cached programs and gpuconv's own objects; a context this runtime
+        created (and its GLFW window) too.  Safe to call twice."""
+        if self._released:
+            return
+        self._released = True
         for program, vao in self._programs.values():
             vao.release()
             program.release()
         self._programs.clear()
         self._quad.release()
+        if self.owns_context:
+            window = getattr(self.ctx, "_gpuconv_glfw_window", None)
+            self.ctx.release()
+            if window is not None:
+                import glfw
+
+                glfw.destroy_window(window)
 
 
-# GL contexts are bound to a thread, so each thread gets its own default runtime.
-_defaults = threading.local()
-
-
-def get_runtime() -> Runtime:
-    """This thread's default runtime, created on first use (headless EGL)."""
-    runtime = getattr(_defaults, "runtime", None)
-    if runtime is None:
-        runtime = _defaults.runtime = Runtime()
-    return runtime
-
-
-def use_context(context) -> Runtime:
-    """Make gpuconv run on an existing moderngl ``context`` in this thread from now on."""
-    _defaults.runtime = Runtime(context)
-    return _defaults.runtime
+#: The native runtime is gpuconv's default: ``gpuconv.Runtime()`` is a :class:`NativeRuntime`.
+Runtime = NativeRuntime

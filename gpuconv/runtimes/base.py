@@ -1,0 +1,90 @@
+"""The runtime interface: what every place that runs gpuconv's programs offers.
+
+A runtime compiles a program's generated source, uploads arrays into textures laid
+out as the program's inputs say, draws the program into new output textures and
+reads them back.  :class:`~gpuconv.plan.Plan` chains those calls; a runtime that
+can do better with a whole plan (another process, a browser page) overrides
+:meth:`BaseRuntime.run`.  The native moderngl runtime (:mod:`.native`) is the
+first implementation; the browser runtime (:mod:`.browser`) the second.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping
+
+import numpy as np
+
+from ..layout import Layout
+from ..limits import Limits
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..plan import Plan
+    from ..programs import Program
+
+class GLUnavailableError(RuntimeError):
+    """No usable GL context (or browser) could be had; the message says what to install."""
+
+
+class BaseRuntime(abc.ABC):
+    """Compile, upload, draw, read back: the calls a :class:`~gpuconv.plan.Plan` makes.
+
+    Textures are opaque handles of the runtime that made them.  A runtime is a context
+    manager; :meth:`release` frees everything it holds (programs, context, browser).
+    """
+
+    #: "native" or "browser": which kind of runtime this is.
+    kind: str = ""
+    #: What the programs may use here (see :class:`Limits`).
+    limits: Limits = Limits()
+
+    @property
+    def max_texture_size(self) -> int:
+        return self.limits.max_texture_size
+
+    @max_texture_size.setter
+    def max_texture_size(self, value: int) -> None:  # tests lower it to exercise wrapped layouts
+        self.limits = Limits(value, self.limits.max_draw_buffers)
+
+    @property
+    def max_draw_buffers(self) -> int:
+        return self.limits.max_draw_buffers
+
+    @abc.abstractmethod
+    def info(self) -> Dict[str, object]:
+        """Facts about the device: renderer, version, limits, backend."""
+
+    @abc.abstractmethod
+    def upload(self, array: np.ndarray, layout: Layout) -> Any:
+        """A new texture holding ``array`` (of ``layout.shape``) as ``layout`` lays it out."""
+
+    @abc.abstractmethod
+    def draw(self, program: "Program", inputs: Mapping[str, Any]) -> List[Any]:
+        """Run ``program`` (compiled once per source) over its whole output, reading ``inputs``
+        (texture handles by input name); returns its new output textures, one per output layout."""
+
+    @abc.abstractmethod
+    def read(self, texture: Any, layout: Layout) -> np.ndarray:
+        """The texels of ``texture`` as a float32 ``(rows, cols, components)`` array."""
+
+    @abc.abstractmethod
+    def free(self, textures: Iterable[Any]) -> None:
+        """Release textures this runtime made."""
+
+    @abc.abstractmethod
+    def finish(self) -> None:
+        """Wait until every queued draw and transfer is done (for timing)."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Release everything this runtime holds; it cannot be used afterwards."""
+
+    def run(self, plan: "Plan") -> np.ndarray:
+        """Run a whole plan and return its result (the plan does the chaining)."""
+        return plan.execute(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
