@@ -20,7 +20,7 @@ from .base import BaseRuntime, GLUnavailableError
 from .native import BACKEND_ENV, GL_PACKAGES, NativeRuntime, Runtime, create_context
 
 __all__ = ["BaseRuntime", "NativeRuntime", "Runtime", "GLUnavailableError", "Limits", "get_runtime",
-           "use_context", "set_runtime", "create_context", "GL_PACKAGES", "BACKEND_ENV", "default_runtime"]
+           "use_context", "set_runtime", "create_context", "make_runtime", "RUNTIME_KINDS", "GL_PACKAGES", "BACKEND_ENV", "default_runtime"]
 
 #: The values GPUCONV_BACKEND may take.
 BACKENDS = ("egl", "glfw", "browser")
@@ -49,15 +49,30 @@ class _ThreadDefault:
 _defaults = threading.local()
 
 
+#: ``--backend`` values of the command line: where programs run.
+RUNTIME_KINDS = ("native", "browser")
+
+
+def make_runtime(kind: str = "native", *, gl: Optional[str] = None, **options: Any) -> BaseRuntime:
+    """A new runtime: ``kind`` ``"native"`` (moderngl; ``gl`` is the context backend, ``"egl"``
+    or ``"glfw"``) or ``"browser"`` (headless Chromium; ``gl`` is ``"angle-egl"`` or
+    ``"swiftshader"``).  ``options`` go to the runtime (``max_draw_buffers=``, ...)."""
+    if kind == "browser":
+        from .browser import BrowserRuntime
+
+        return BrowserRuntime(gl=gl or "angle-egl", **options)
+    if kind == "native":
+        return NativeRuntime(backend=gl, **options)
+    raise ValueError(f"backend must be one of {', '.join(map(repr, RUNTIME_KINDS))}, got {kind!r}")
+
+
 def default_runtime() -> BaseRuntime:
     """A new runtime of the kind ``GPUCONV_BACKEND`` names (native EGL by default)."""
     backend = os.environ.get(BACKEND_ENV) or None
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"{BACKEND_ENV} must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     if backend == "browser":
-        from .browser import BrowserRuntime
-
-        return BrowserRuntime()
+        return make_runtime("browser")
     return NativeRuntime(backend=backend)
 
 
