@@ -1,0 +1,452 @@
+"""The browser runtime: WebGL2 in headless Chromium, driven by Playwright.
+
+A :class:`BrowserRuntime` launches the system's Chromium (never a downloaded one) with
+Playwright for Python, loads a page of its own (``browser_page.js``) that holds one
+WebGL2 context, and runs gpuconv's programs there exactly as TF.js's WebGL backend
+would run them in a browser.  ``gl`` picks Chromium's GL implementation:
+
+* ``"angle-egl"``: ANGLE over the system's EGL (Mesa's llvmpipe on a machine without a
+  GPU, the GPU's driver on one with a GPU);
+* ``"swiftshader"``: ANGLE over Vulkan over SwiftShader, Chromium's own CPU renderer.
+
+Each call is one ``page.evaluate`` round trip, and arrays cross as base64 strings of
+their float32 bytes.  :meth:`BrowserRuntime.run` sends a whole plan (uploads, draws,
+the chaining and the read-back) in one round trip; the primitive calls (upload, draw,
+read, free, finish) work too.  Compiled programs are kept in the page (an LRU of
+:attr:`BrowserRuntime.PROGRAM_CACHE_SIZE`, keyed by the program's source key).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import shutil
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import codegen
+from ..layout import Layout
+from ..limits import Limits
+from ..programs import Program
+from .base import BaseRuntime, GLUnavailableError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..plan import Plan
+
+#: Chromium's flags for each ``gl`` choice.
+GL_FLAGS: Dict[str, Tuple[str, ...]] = {
+    "angle-egl": ("--use-gl=angle", "--use-angle=gl-egl", "--ignore-gpu-blocklist"),
+    "swiftshader": ("--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"),
+}
+
+#: Flags every launch gets: no sandbox (CI runs as root), no network chatter, no first-run UI.
+BASE_FLAGS: Tuple[str, ...] = (
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+
+#: Playwright's default flags that would undo a ``gl`` choice (it allows SwiftShader by default).
+IGNORED_DEFAULT_FLAGS: Tuple[str, ...] = ("--enable-unsafe-swiftshader",)
+
+#: Executable names looked up on PATH when none is given.
+CHROMIUM_NAMES: Tuple[str, ...] = ("chromium", "chromium-browser")
+
+CHROMIUM_HINT = ("install Debian's Chromium with 'apt-get install chromium' (Ubuntu: 'chromium-browser' "
+                 "or the snap), or pass the browser's path: gpuconv.BrowserRuntime(executable=...)")
+PLAYWRIGHT_HINT = "pip install 'gpuconv[browser]' (Playwright for Python; no 'playwright install' is needed)"
+
+_PAGE_SCRIPT = Path(__file__).with_name("browser_page.js")
+
+
+class BrowserClosedError(GLUnavailableError):
+    """The runtime's Chromium (or its page, or its WebGL context) is gone; make a new runtime."""
+
+
+def find_chromium(executable: Optional[str] = None) -> str:
+    """The Chromium to launch: ``executable`` if given, else ``chromium`` / ``chromium-browser`` on PATH."""
+    if executable is not None:
+        path = shutil.which(executable) or (executable if Path(executable).is_file() else None)
+        if path is None:
+            raise GLUnavailableError(f"gpuconv's browser runtime: no browser at {executable!r}; {CHROMIUM_HINT}")
+        return path
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise GLUnavailableError(f"gpuconv's browser runtime needs Chromium, and none is on PATH "
+                             f"({' or '.join(CHROMIUM_NAMES)}): {CHROMIUM_HINT}")
+
+
+def launch_flags(gl: str) -> List[str]:
+    """Chromium's command-line flags for ``gl`` (besides those Playwright adds itself)."""
+    if gl not in GL_FLAGS:
+        raise ValueError(f"gl must be one of {', '.join(map(repr, GL_FLAGS))}, got {gl!r}")
+    return list(BASE_FLAGS) + list(GL_FLAGS[gl])
+
+
+class _SharedPlaywright:
+    """One Playwright driver per thread, shared by that thread's browser runtimes.
+
+    Playwright's sync API refuses a second ``sync_playwright().start()`` in a thread while
+    one runs, so the runtimes of a thread count their uses of one driver; the last
+    :meth:`release` stops it.
+    """
+
+    _local = threading.local()
+
+    @classmethod
+    def acquire(cls) -> Any:
+        holder = getattr(cls._local, "holder", None)
+        if holder is None:
+            try:
+                from playwright.sync_api import sync_playwright
+            except ImportError as exc:
+                raise GLUnavailableError(f"gpuconv's browser runtime needs Playwright for Python: "
+                                         f"{PLAYWRIGHT_HINT} ({exc})") from exc
+            holder = cls._local.holder = [sync_playwright().start(), 0]
+        holder[1] += 1
+        return holder[0]
+
+    @classmethod
+    def release(cls) -> None:
+        holder = getattr(cls._local, "holder", None)
+        if holder is None:
+            return
+        holder[1] -= 1
+        if holder[1] <= 0:
+            cls._local.holder = None
+            try:
+                holder[0].stop()
+            except Exception:  # the driver may be gone already
+                pass
+
+
+@dataclass(frozen=True, eq=False)
+class BrowserTexture:
+    """A texture in the runtime's page: its id there and its size."""
+
+    id: int
+    cols: int
+    rows: int
+    components: int
+    runtime: "BrowserRuntime"
+
+
+def _encode(texels: np.ndarray) -> str:
+    data = np.ascontiguousarray(texels, dtype="<f4")
+    return base64.b64encode(data.tobytes()).decode("ascii")
+
+
+def _decode(text: str, layout: Layout) -> np.ndarray:
+    data = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32, copy=False)
+    return data.reshape(layout.rows, layout.cols, layout.components)
+
+
+def _uniform_value(value: Any) -> Any:
+    """A uniform as JSON: numbers stay numbers, tuples become lists (the page picks the GL call)."""
+    if isinstance(value, (tuple, list)):
+        return [_uniform_value(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return float(value)
+
+
+class BrowserRuntime(BaseRuntime):
+    """WebGL2 in a headless Chromium: gpuconv's programs as a browser runs them.
+
+    ``gl``: ``"angle-egl"`` (ANGLE over the system's EGL: Mesa's llvmpipe here, a GPU's
+    driver where there is one) or ``"swiftshader"`` (Chromium's CPU Vulkan).
+    ``executable``: the browser to launch (default: ``chromium`` or ``chromium-browser``
+    on PATH; a browser is never downloaded).  ``headless=False`` opens a window (needs a
+    display).  ``max_draw_buffers`` / ``max_texture_size`` emulate a smaller device
+    (``max_draw_buffers=4``: a phone).  Use it from the thread that created it, and
+    :meth:`release` it (or use ``with``) to close the browser.
+    """
+
+    kind = "browser"
+
+    #: Compiled programs kept in the page at most (the least recently used are deleted).
+    PROGRAM_CACHE_SIZE = 64
+
+    def __init__(self, gl: str = "angle-egl", executable: Optional[str] = None, headless: bool = True,
+                 max_draw_buffers: Optional[int] = None, max_texture_size: Optional[int] = None):
+        flags = launch_flags(gl)
+        self.gl = gl
+        self.headless = headless
+        self.executable = find_chromium(executable)
+        self.thread_id = threading.get_ident()
+        self._released = False
+        self._closed: Optional[str] = None  # why the browser is gone, once it is
+        self._programs: "OrderedDict[Hashable, int]" = OrderedDict()  # source key -> id in the page
+        self._drop_programs: List[int] = []
+        self._drop_textures: List[int] = []
+        self._ids = itertools.count(1)
+        self._browser: Any = None
+        self._page: Any = None
+        self._playwright: Any = None
+        self._playwright = _SharedPlaywright.acquire()
+        try:
+            self._launch(flags)
+            result = self._call([{"op": "init", "vertex": codegen.vertex_source()}])[0]
+        except BaseException:
+            self.release()
+            raise
+        self._device: Dict[str, Any] = result
+        self.device_max_texture_size = int(result["max_texture_size"])
+        self.device_max_draw_buffers = min(int(result["max_draw_buffers"]), int(result["max_color_attachments"]))
+        self.limits = Limits.capped(self.device_max_texture_size, self.device_max_draw_buffers,
+                                    max_texture_size, max_draw_buffers)
+
+    def _launch(self, flags: List[str]) -> None:
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            self._browser = self._playwright.chromium.launch(
+                executable_path=self.executable, headless=self.headless, args=flags,
+                ignore_default_args=list(IGNORED_DEFAULT_FLAGS))
+        except PlaywrightError as exc:
+            raise GLUnavailableError(f"gpuconv's browser runtime could not start {self.executable} "
+                                     f"({self.gl}): {str(exc).strip().splitlines()[0]}. {CHROMIUM_HINT}") from exc
+        self.browser_version = str(self._browser.version)
+        self._browser.on("disconnected", lambda *_: self._mark_closed("Chromium has closed"))
+        self._page = self._browser.new_page()
+        self._page.on("crash", lambda *_: self._mark_closed("its page crashed"))
+        self._page.on("close", lambda *_: self._mark_closed("its page was closed"))
+        script = _PAGE_SCRIPT.read_text(encoding="utf-8")
+        self._page.set_content("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv</title>"
+                               "</head><body><script>" + script + "</script></body></html>")
+
+    def _mark_closed(self, why: str) -> None:
+        if self._closed is None:
+            self._closed = why
+
+    # -- the one round trip ------------------------------------------------------
+    def _check_usable(self) -> None:
+        if self._released:
+            raise RuntimeError("this gpuconv BrowserRuntime has been released; create a new one "
+                               "(gpuconv.BrowserRuntime())")
+        if threading.get_ident() != self.thread_id:
+            raise RuntimeError(
+                "this gpuconv BrowserRuntime belongs to the thread that created it (Playwright's sync API "
+                "is bound to one thread); create a BrowserRuntime in this thread or call from the creating thread")
+        if self._closed is not None:
+            raise self._closed_error()
+
+    def _closed_error(self) -> BrowserClosedError:
+        return BrowserClosedError(f"the browser runtime's Chromium is no longer usable ({self._closed}); "
+                                  f"create a new gpuconv.BrowserRuntime()")
+
+    def _call(self, ops: List[Dict[str, Any]], free: Sequence[int] = ()) -> List[Any]:
+        """Run ``ops`` in the page in one round trip (after deleting what was dropped); delete
+        the textures ``free`` even if an op fails.  Returns each op's result."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        self._check_usable()
+        message: Dict[str, Any] = {"ops": ops, "free": list(free)}
+        if self._drop_programs or self._drop_textures:
+            message["drop"] = {"programs": self._drop_programs, "textures": self._drop_textures}
+            self._drop_programs, self._drop_textures = [], []
+        try:
+            answer = self._page.evaluate("(message) => gpuconv.call(message)", message)
+        except PlaywrightError as exc:
+            if self._closed is None and (not self._browser.is_connected() or self._page.is_closed()
+                                         or "crash" in str(exc).lower() or "closed" in str(exc).lower()):
+                self._mark_closed(f"Chromium has closed: {str(exc).strip().splitlines()[0]}")
+            if self._closed is not None:
+                raise self._closed_error() from exc
+            raise RuntimeError(f"gpuconv's browser page failed: {exc}") from exc
+        if not answer.get("ok"):
+            kind = answer.get("kind")
+            if kind == "lost":
+                self._mark_closed(answer.get("message", "the WebGL context was lost"))
+                raise self._closed_error()
+            if kind == "unavailable":
+                raise GLUnavailableError(f"gpuconv's browser runtime ({self.gl}): {answer.get('message')}")
+            if kind == "compile":
+                raise RuntimeError(f"{answer.get('name')}: the GLSL program did not compile in the browser "
+                                   f"({self.gl}): {answer.get('message')}\n{answer.get('log', '')}")
+            raise RuntimeError(f"gpuconv's browser page failed: {answer.get('message')}")
+        return list(answer["results"])
+
+    # -- facts -----------------------------------------------------------------
+    def info(self) -> Dict[str, object]:
+        """The browser, its WebGL renderer and version, the device's limits and those the programs use."""
+        device = self._call([{"op": "describe"}])[0]
+        return {
+            "runtime": self.kind,
+            "renderer": device["renderer"],
+            "vendor": device["vendor"],
+            "version": device["version"],
+            "glsl": device["shading_language_version"],
+            "shading_language_version": device["shading_language_version"],
+            "backend": self.gl,
+            "browser": "chromium",
+            "browser_version": self.browser_version,
+            "executable": self.executable,
+            "headless": self.headless,
+            "webgl_renderer": device["webgl_renderer"],
+            "webgl_vendor": device["webgl_vendor"],
+            "max_texture_size": self.device_max_texture_size,
+            "layout_texture_size": self.max_texture_size,
+            "max_draw_buffers": self.device_max_draw_buffers,
+            "program_draw_buffers": self.max_draw_buffers,
+            "max_color_attachments": int(device["max_color_attachments"]),
+            "max_texture_image_units": int(device["max_texture_image_units"]),
+            "extensions": dict(device["extensions"]),
+            "cached_programs": len(self._programs),
+            "page_programs": int(device["programs"]),
+            "page_textures": int(device["textures"]),
+        }
+
+    # -- ops the page runs ---------------------------------------------------------
+    def _new_texture(self, layout: Layout) -> BrowserTexture:
+        return BrowserTexture(next(self._ids), layout.cols, layout.rows, layout.components, self)
+
+    def _upload_op(self, array: np.ndarray, layout: Layout) -> Tuple[BrowserTexture, Dict[str, Any]]:
+        if tuple(array.shape) != tuple(layout.shape):
+            raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
+        if layout.components not in (1, 4):
+            raise ValueError(f"textures hold 1 or 4 components, not {layout.components}")
+        texture = self._new_texture(layout)
+        return texture, {"op": "upload", "id": texture.id, "cols": layout.cols, "rows": layout.rows,
+                         "components": layout.components, "data": _encode(layout.pack(array))}
+
+    def _program_ref(self, spec: Program, pending: List[Hashable]) -> Dict[str, Any]:
+        """The page's program for ``spec``: its id, with the sources when the page has not compiled it."""
+        key = spec.source_key()
+        program_id = self._programs.get(key)
+        if program_id is not None:
+            self._programs.move_to_end(key)
+            return {"id": program_id}
+        program_id = next(self._ids)
+        self._programs[key] = program_id
+        pending.append(key)
+        while len(self._programs) > self.PROGRAM_CACHE_SIZE:
+            _, old = self._programs.popitem(last=False)
+            self._drop_programs.append(old)
+        return {"id": program_id, "name": spec.name, "source": codegen.fragment_source(spec),
+                "samplers": list(spec.variable_names)}
+
+    def _draw_op(self, spec: Program, inputs: Mapping[str, Any], pending: List[Hashable]
+                 ) -> Tuple[List[BrowserTexture], Dict[str, Any]]:
+        missing = set(spec.variable_names) - set(inputs)
+        if missing:
+            raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
+        if len(spec.output_layouts) > self.device_max_draw_buffers:
+            raise ValueError(f"{spec.name} writes {len(spec.output_layouts)} render targets, more than this "
+                             f"device's {self.device_max_draw_buffers} draw buffers")
+        ids = []
+        for name in spec.variable_names:
+            texture = inputs[name]
+            if not isinstance(texture, BrowserTexture) or texture.runtime is not self:
+                raise TypeError(f"input {name!r} of {spec.name} is not a texture of this BrowserRuntime")
+            ids.append(texture.id)
+        outputs = [self._new_texture(layout) for layout in spec.output_layouts]
+        op = {"op": "draw", "program": self._program_ref(spec, pending), "inputs": ids,
+              "uniforms": {name: _uniform_value(value) for name, value in spec.uniforms.items()},
+              "outputs": [{"id": t.id, "cols": t.cols, "rows": t.rows, "components": t.components}
+                          for t in outputs]}
+        return outputs, op
+
+    def _call_compiling(self, ops: List[Dict[str, Any]], pending: List[Hashable], free: Sequence[int] = ()
+                        ) -> List[Any]:
+        """:meth:`_call` for ops that may compile programs: a failed call forgets them."""
+        try:
+            return self._call(ops, free)
+        except BaseException:
+            for key in pending:
+                program_id = self._programs.pop(key, None)
+                if program_id is not None:
+                    self._drop_programs.append(program_id)
+            raise
+
+    # -- the runtime interface -----------------------------------------------------
+    def upload(self, array: np.ndarray, layout: Layout) -> BrowserTexture:
+        self._check_usable()
+        texture, op = self._upload_op(array, layout)
+        self._call([op])
+        return texture
+
+    def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[BrowserTexture]:
+        self._check_usable()
+        pending: List[Hashable] = []
+        outputs, op = self._draw_op(program, inputs, pending)
+        try:
+            self._call_compiling([op], pending)
+        except BaseException:
+            self.free(outputs)  # the page may have made some of them before it failed
+            raise
+        return outputs
+
+    def read(self, texture: Any, layout: Layout) -> np.ndarray:
+        self._check_usable()
+        if not isinstance(texture, BrowserTexture) or texture.runtime is not self:
+            raise TypeError("not a texture of this BrowserRuntime")
+        return _decode(self._call([{"op": "read", "id": texture.id}])[0], layout)
+
+    def free(self, textures: Iterable[Any]) -> None:
+        """Forget the textures; the page deletes them at the start of the next call."""
+        if self._released:
+            return
+        self._drop_textures.extend(texture.id for texture in textures)
+
+    def finish(self) -> None:
+        self._call([{"op": "finish"}])
+
+    def run(self, plan: "Plan") -> np.ndarray:
+        """The whole plan in one round trip: upload every array, draw each program (each after
+        the first reads the previous one's outputs, as :meth:`Plan.execute` chains them), read
+        the last program's outputs back and delete every texture."""
+        self._check_usable()
+        plan.check_chaining()
+        ops: List[Dict[str, Any]] = []
+        made: List[int] = []
+        pending: List[Hashable] = []
+        previous: List[BrowserTexture] = []
+        for position, (spec, arrays) in enumerate(plan.steps):
+            inputs: Dict[str, Any] = dict(zip(spec.chained_inputs, previous)) if position else {}
+            for item in spec.inputs:
+                if item.name not in inputs:
+                    texture, op = self._upload_op(arrays[item.name], item.layout)
+                    inputs[item.name] = texture
+                    made.append(texture.id)
+                    ops.append(op)
+            previous, op = self._draw_op(spec, inputs, pending)
+            made.extend(texture.id for texture in previous)
+            ops.append(op)
+        last = plan.spec
+        reads = [{"op": "read", "id": texture.id} for texture in previous]
+        results = self._call_compiling(ops + reads, pending, free=made)[len(ops):]
+        parts = [_decode(text, layout) for text, layout in zip(results, last.output_layouts)]
+        return last.assemble(parts).reshape(plan.out_shape)
+
+    def release(self) -> None:
+        """Close the page, the browser and (when no other runtime of this thread uses it) Playwright.
+        Safe to call twice."""
+        if self._released:
+            return
+        self._released = True
+        self._programs.clear()
+        if threading.get_ident() != self.thread_id:
+            return  # Playwright's objects belong to the creating thread; the browser ends with its process
+        try:
+            if self._browser is not None and self._browser.is_connected():
+                self._browser.close()
+        except Exception:  # a browser that crashed cannot be closed
+            pass
+        finally:
+            self._browser = self._page = None
+            if self._playwright is not None:
+                self._playwright = None
+                _SharedPlaywright.release()

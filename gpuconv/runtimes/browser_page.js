@@ -1,0 +1,372 @@
+// gpuconv's page in headless Chromium: one WebGL2 context and what gpuconv keeps in it.
+//
+// gpuconv.runtimes.browser loads this script into a blank page and drives it through
+// Playwright with one entry point, gpuconv.call(message): message.ops is a list of
+// operations run in order (init, upload, draw, read, finish), message.drop the programs
+// and textures to delete first, message.free the textures to delete last (even after
+// an error).  Every call answers {ok: true, results: [...]} (one entry per op) or
+// {ok: false, kind, message, ...}; it never throws.  Arrays cross as base64 strings of
+// little-endian float32 bytes.
+"use strict";
+
+(() => {
+  const state = {
+    gl: null,
+    canvas: null,
+    lost: false,
+    vertexShader: null,
+    vao: null,
+    framebuffer: null,       // the one draw framebuffer, re-attached for every draw
+    readFramebuffer: null,   // for readPixels of one texture
+    attached: 0,             // color attachments currently set on the draw framebuffer
+    programs: new Map(),     // program id -> {program, uniforms: name -> {location, type}, name}
+    textures: new Map(),     // texture id -> {texture, cols, rows, components}
+    scratch: null,           // a 1x1 RGBA32F texture: finish() reads a pixel of it
+    lastOutput: null,        // the id of the last texture drawn into
+    readFormats: new Map(),  // components -> [format, type, channels] for readPixels
+  };
+
+  class GpuconvError extends Error {
+    constructor(kind, message, extra) {
+      super(message);
+      this.kind = kind;
+      this.extra = extra || {};
+    }
+  }
+
+  // ---- base64 <-> Float32Array ------------------------------------------------
+  function decodeFloats(text) {
+    let bytes;
+    if (typeof Uint8Array.fromBase64 === "function") {
+      bytes = Uint8Array.fromBase64(text);
+    } else {
+      const binary = atob(text);
+      bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    }
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  }
+
+  function encodeFloats(floats) {
+    const bytes = new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
+    if (typeof bytes.toBase64 === "function") return bytes.toBase64();
+    let binary = "";
+    const chunk = 0x8000;
+    for (let i = 0; i < bytes.length; i += chunk) {
+      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + chunk));
+    }
+    return btoa(binary);
+  }
+
+  // ---- set-up -------------------------------------------------------------------
+  const EXTENSIONS = ["EXT_color_buffer_float", "EXT_float_blend", "OES_texture_float_linear",
+                      "EXT_color_buffer_half_float"];
+
+  function init(op) {
+    if (state.gl) return describe();
+    const canvas = typeof OffscreenCanvas === "function" ? new OffscreenCanvas(1, 1)
+                                                          : document.createElement("canvas");
+    const gl = canvas.getContext("webgl2", {
+      alpha: false, antialias: false, depth: false, stencil: false, premultipliedAlpha: false,
+      preserveDrawingBuffer: false, powerPreference: "high-performance",
+    });
+    if (!gl) throw new GpuconvError("unavailable", "this Chromium gives no WebGL2 context");
+    canvas.addEventListener("webglcontextlost", (event) => { state.lost = true; event.preventDefault(); });
+    if (!gl.getExtension("EXT_color_buffer_float")) {
+      throw new GpuconvError("unavailable",
+        "this WebGL2 context lacks EXT_color_buffer_float: it cannot render to float32 textures, " +
+        "which gpuconv needs (renderer: " + renderer(gl) + ")");
+    }
+    state.gl = gl;
+    state.canvas = canvas;
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
+    gl.disable(gl.BLEND);
+    gl.disable(gl.DEPTH_TEST);
+    gl.disable(gl.DITHER);
+
+    const vs = gl.createShader(gl.VERTEX_SHADER);
+    gl.shaderSource(vs, op.vertex);
+    gl.compileShader(vs);
+    if (!gl.getShaderParameter(vs, gl.COMPILE_STATUS)) {
+      throw new GpuconvError("compile", "the vertex shader did not compile",
+                             { name: "vertex", log: gl.getShaderInfoLog(vs) || "" });
+    }
+    state.vertexShader = vs;
+
+    const buffer = gl.createBuffer();
+    gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+    state.vao = gl.createVertexArray();
+    gl.bindVertexArray(state.vao);
+    gl.enableVertexAttribArray(0);  // every program binds clipSpacePos to location 0
+    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+
+    state.framebuffer = gl.createFramebuffer();
+    state.readFramebuffer = gl.createFramebuffer();
+    state.scratch = makeTexture(1, 1, 4, null);
+    return describe();
+  }
+
+  function renderer(gl) {
+    const debug = gl.getExtension("WEBGL_debug_renderer_info");
+    return debug ? gl.getParameter(debug.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+  }
+
+  function describe() {
+    const gl = state.gl;
+    const debug = gl.getExtension("WEBGL_debug_renderer_info");
+    const supported = gl.getSupportedExtensions() || [];
+    const extensions = {};
+    for (const name of EXTENSIONS) extensions[name] = supported.includes(name);
+    return {
+      renderer: debug ? gl.getParameter(debug.UNMASKED_RENDERER_WEBGL) : null,
+      vendor: debug ? gl.getParameter(debug.UNMASKED_VENDOR_WEBGL) : null,
+      webgl_renderer: gl.getParameter(gl.RENDERER),
+      webgl_vendor: gl.getParameter(gl.VENDOR),
+      version: gl.getParameter(gl.VERSION),
+      shading_language_version: gl.getParameter(gl.SHADING_LANGUAGE_VERSION),
+      max_texture_size: gl.getParameter(gl.MAX_TEXTURE_SIZE),
+      max_draw_buffers: gl.getParameter(gl.MAX_DRAW_BUFFERS),
+      max_color_attachments: gl.getParameter(gl.MAX_COLOR_ATTACHMENTS),
+      max_texture_image_units: gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS),
+      extensions: extensions,
+      supported_extensions: supported,
+      programs: state.programs.size,
+      textures: state.textures.size,
+    };
+  }
+
+  // ---- textures -----------------------------------------------------------------
+  function makeTexture(cols, rows, components, floats) {
+    const gl = state.gl;
+    const texture = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, texture);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    const internal = components === 4 ? gl.RGBA32F : gl.R32F;
+    gl.texStorage2D(gl.TEXTURE_2D, 1, internal, cols, rows);
+    if (floats) {
+      const format = components === 4 ? gl.RGBA : gl.RED;
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, cols, rows, format, gl.FLOAT, floats);
+    }
+    gl.bindTexture(gl.TEXTURE_2D, null);
+    return { texture, cols, rows, components };
+  }
+
+  function texture(id) {
+    const entry = state.textures.get(id);
+    if (!entry) throw new GpuconvError("error", "no texture " + id + " in the page (freed already?)");
+    return entry;
+  }
+
+  function upload(op) {
+    if (state.textures.has(op.id)) throw new GpuconvError("error", "texture " + op.id + " exists already");
+    const floats = decodeFloats(op.data);
+    const expected = op.cols * op.rows * op.components;
+    if (floats.length !== expected) {
+      throw new GpuconvError("error", "texture " + op.id + ": got " + floats.length + " floats, expected " + expected);
+    }
+    state.textures.set(op.id, makeTexture(op.cols, op.rows, op.components, floats));
+    return null;
+  }
+
+  function deleteTexture(id) {
+    const entry = state.textures.get(id);
+    if (!entry) return;
+    state.gl.deleteTexture(entry.texture);
+    state.textures.delete(id);
+    if (state.lastOutput === id) state.lastOutput = null;
+  }
+
+  // How readPixels may read a float texture with this many components: RGBA/FLOAT always
+  // works; the implementation's own format (RED/FLOAT for R32F on most) reads 4x less.
+  function readFormat(components) {
+    const gl = state.gl;
+    let cached = state.readFormats.get(components);
+    if (cached) return cached;
+    cached = [gl.RGBA, gl.FLOAT, 4];
+    if (components === 1) {
+      const format = gl.getParameter(gl.IMPLEMENTATION_COLOR_READ_FORMAT);
+      const type = gl.getParameter(gl.IMPLEMENTATION_COLOR_READ_TYPE);
+      if (format === gl.RED && type === gl.FLOAT) cached = [gl.RED, gl.FLOAT, 1];
+    }
+    state.readFormats.set(components, cached);
+    return cached;
+  }
+
+  function readTexels(entry, cols, rows) {
+    const gl = state.gl;
+    gl.bindFramebuffer(gl.READ_FRAMEBUFFER, state.readFramebuffer);
+    gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, entry.texture, 0);
+    const [format, type, channels] = readFormat(entry.components);
+    const pixels = new Float32Array(cols * rows * channels);
+    gl.readPixels(0, 0, cols, rows, format, type, pixels);
+    gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, null, 0);
+    gl.bindFramebuffer(gl.READ_FRAMEBUFFER, null);
+    if (channels === entry.components) return pixels;
+    const out = new Float32Array(cols * rows);  // R32F read as RGBA: keep the red channel
+    for (let i = 0; i < out.length; i++) out[i] = pixels[i * 4];
+    return out;
+  }
+
+  function read(op) {
+    const entry = texture(op.id);
+    return encodeFloats(readTexels(entry, entry.cols, entry.rows));
+  }
+
+  function finish() {
+    const gl = state.gl;
+    gl.finish();
+    // gl.finish() alone may return before the GPU process has drawn: reading a pixel waits.
+    const entry = state.lastOutput !== null && state.textures.has(state.lastOutput)
+      ? state.textures.get(state.lastOutput) : state.scratch;
+    readTexels(entry, 1, 1);
+    return null;
+  }
+
+  // ---- programs -----------------------------------------------------------------
+  function compile(spec) {
+    const gl = state.gl;
+    const fs = gl.createShader(gl.FRAGMENT_SHADER);
+    gl.shaderSource(fs, spec.source);
+    gl.compileShader(fs);
+    const program = gl.createProgram();
+    gl.attachShader(program, state.vertexShader);
+    gl.attachShader(program, fs);
+    gl.bindAttribLocation(program, 0, "clipSpacePos");
+    gl.linkProgram(program);
+    if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
+      const log = (gl.getShaderInfoLog(fs) || "") + (gl.getProgramInfoLog(program) || "");
+      const compiled = gl.getShaderParameter(fs, gl.COMPILE_STATUS);
+      gl.deleteProgram(program);
+      gl.deleteShader(fs);
+      throw new GpuconvError("compile", spec.name + (compiled ? " did not link" : " did not compile"),
+                             { name: spec.name, log: log.trim() });
+    }
+    gl.detachShader(program, fs);
+    gl.deleteShader(fs);
+    const uniforms = new Map();
+    const count = gl.getProgramParameter(program, gl.ACTIVE_UNIFORMS);
+    for (let i = 0; i < count; i++) {
+      const info = gl.getActiveUniform(program, i);
+      const name = info.name.endsWith("[0]") ? info.name.slice(0, -3) : info.name;
+      uniforms.set(name, { location: gl.getUniformLocation(program, info.name), type: info.type });
+    }
+    gl.useProgram(program);
+    // A sampler reads texture unit = its input's position (the compiler may have dropped some).
+    spec.samplers.forEach((name, unit) => {
+      const uniform = uniforms.get(name);
+      if (uniform) gl.uniform1i(uniform.location, unit);
+    });
+    const entry = { program, uniforms, name: spec.name, samplers: spec.samplers.length };
+    state.programs.set(spec.id, entry);
+    return entry;
+  }
+
+  function setUniform(gl, uniform, value) {
+    const v = Array.isArray(value) ? value : [value];
+    switch (uniform.type) {
+      case gl.FLOAT: gl.uniform1f(uniform.location, v[0]); break;
+      case gl.FLOAT_VEC2: gl.uniform2f(uniform.location, v[0], v[1]); break;
+      case gl.FLOAT_VEC3: gl.uniform3f(uniform.location, v[0], v[1], v[2]); break;
+      case gl.FLOAT_VEC4: gl.uniform4f(uniform.location, v[0], v[1], v[2], v[3]); break;
+      case gl.INT: case gl.BOOL: gl.uniform1i(uniform.location, v[0]); break;
+      case gl.INT_VEC2: case gl.BOOL_VEC2: gl.uniform2i(uniform.location, v[0], v[1]); break;
+      case gl.INT_VEC3: case gl.BOOL_VEC3: gl.uniform3i(uniform.location, v[0], v[1], v[2]); break;
+      case gl.INT_VEC4: case gl.BOOL_VEC4: gl.uniform4i(uniform.location, v[0], v[1], v[2], v[3]); break;
+      case gl.UNSIGNED_INT: gl.uniform1ui(uniform.location, v[0]); break;
+      case gl.UNSIGNED_INT_VEC2: gl.uniform2ui(uniform.location, v[0], v[1]); break;
+      default:
+        throw new GpuconvError("error", "uniform of unsupported type 0x" + uniform.type.toString(16));
+    }
+  }
+
+  function draw(op) {
+    const gl = state.gl;
+    const entry = op.program.source !== undefined ? compile(op.program) : state.programs.get(op.program.id);
+    if (!entry) throw new GpuconvError("error", "program " + op.program.id + " is not in the page");
+    gl.useProgram(entry.program);
+    for (const [name, value] of Object.entries(op.uniforms)) {
+      const uniform = entry.uniforms.get(name);
+      if (uniform) setUniform(gl, uniform, value);
+    }
+    const outputs = op.outputs.map((o) => {
+      if (state.textures.has(o.id)) throw new GpuconvError("error", "texture " + o.id + " exists already");
+      const made = makeTexture(o.cols, o.rows, o.components, null);
+      state.textures.set(o.id, made);
+      return made;
+    });
+    gl.bindFramebuffer(gl.FRAMEBUFFER, state.framebuffer);
+    const buffers = [];
+    outputs.forEach((made, i) => {
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + i, gl.TEXTURE_2D, made.texture, 0);
+      buffers.push(gl.COLOR_ATTACHMENT0 + i);
+    });
+    for (let i = outputs.length; i < state.attached; i++) {
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + i, gl.TEXTURE_2D, null, 0);
+    }
+    state.attached = outputs.length;
+    gl.drawBuffers(buffers);
+    const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+    if (status !== gl.FRAMEBUFFER_COMPLETE) {
+      throw new GpuconvError("error", entry.name + ": the framebuffer of its " + outputs.length +
+                             " float32 render targets is incomplete (status 0x" + status.toString(16) + ")");
+    }
+    op.inputs.forEach((id, unit) => {
+      gl.activeTexture(gl.TEXTURE0 + unit);
+      gl.bindTexture(gl.TEXTURE_2D, texture(id).texture);
+    });
+    gl.viewport(0, 0, op.outputs[0].cols, op.outputs[0].rows);
+    gl.bindVertexArray(state.vao);
+    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    op.inputs.forEach((id, unit) => {  // unbind, so that a freed texture is not kept alive
+      gl.activeTexture(gl.TEXTURE0 + unit);
+      gl.bindTexture(gl.TEXTURE_2D, null);
+    });
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    state.lastOutput = op.outputs[op.outputs.length - 1].id;
+    return null;
+  }
+
+  const OPS = { init, upload, draw, read, finish, describe };
+
+  function call(message) {
+    try {
+      if (state.gl && (state.lost || state.gl.isContextLost())) {
+        throw new GpuconvError("lost", "the WebGL context was lost (did Chromium's GPU process crash?)");
+      }
+      if (message.drop) {
+        for (const id of message.drop.programs || []) {
+          const entry = state.programs.get(id);
+          if (entry) { state.gl.deleteProgram(entry.program); state.programs.delete(id); }
+        }
+        for (const id of message.drop.textures || []) deleteTexture(id);
+      }
+      const results = [];
+      try {
+        for (const op of message.ops || []) {
+          const run = OPS[op.op];
+          if (!run) throw new GpuconvError("error", "unknown operation " + op.op);
+          if (!state.gl && op.op !== "init") throw new GpuconvError("error", "the page has no WebGL context yet");
+          results.push(run(op));
+        }
+      } finally {
+        for (const id of message.free || []) deleteTexture(id);
+      }
+      if (state.gl && state.gl.isContextLost()) {
+        throw new GpuconvError("lost", "the WebGL context was lost (did Chromium's GPU process crash?)");
+      }
+      return { ok: true, results };
+    } catch (error) {
+      if (error instanceof GpuconvError) {
+        return Object.assign({ ok: false, kind: error.kind, message: error.message }, error.extra);
+      }
+      return { ok: false, kind: "error", message: String(error && error.stack || error) };
+    }
+  }
+
+  globalThis.gpuconv = { call };
+})();
