@@ -16,6 +16,14 @@ TensorFlow.js (``conv_util.computeConv2DInfo``):
 * explicit pads: ``out = floor((in + before + after - eff) / stride) + 1``;
 
 with ``eff = (filter - 1) * dilation + 1`` the dilated ("effective") filter size.
+
+A stride and a dilation may both exceed 1 (as in TF's conv2d, PyTorch and Caffe),
+except for a depthwise (and so separable) convolution, which TF refuses too.
+:class:`Conv3DGeometry` (:func:`conv3d_geometry`) applies the same rules to three
+spatial axes.  The gradients and transposed convolutions
+(``conv2d_backprop_input_geometry``, ``conv2d_transpose_geometry``, ...) are
+expressed through the geometry of their forward convolution, whose output shape
+must be ``dy``'s (the transposed convolution's ``x``'s).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple, TypeVar
 
 DATA_FORMATS = ("NHWC", "NCHW")
 ROUNDING_MODES = ("floor", "round", "ceil")
@@ -85,15 +93,22 @@ class Padding:
     """A padding argument in one form.
 
     ``kind`` is ``"SAME"``, ``"VALID"``, ``"NUMBER"`` (``pads`` all equal) or
-    ``"EXPLICIT"``; ``pads`` is ``((top, bottom), (left, right))`` for the last two.
+    ``"EXPLICIT"``; ``pads`` is ``((top, bottom), (left, right))`` for the last two
+    (``((front, back), (top, bottom), (left, right))`` for a 3-D convolution).
     """
 
     kind: str
-    pads: Tuple[Tuple[int, int], Tuple[int, int]] = ((0, 0), (0, 0))
+    pads: Tuple[Tuple[int, int], ...] = ((0, 0), (0, 0))
 
 
-def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None) -> Padding:
-    """Turn every padding form TF, TF.js and their users write into a :class:`Padding`."""
+def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None, *,
+                      spatial: int = 2) -> Padding:
+    """Turn every padding form TF, TF.js and their users write into a :class:`Padding`.
+
+    ``spatial`` is the number of spatial axes: 2 (``data_format`` ``"NHWC"``/``"NCHW"``)
+    or 3 (``"NDHWC"``/``"NCDHW"``, explicit pads ``[[front, back], [top, bottom],
+    [left, right]]`` or TF's 5x2 list).
+    """
     if dim_rounding_mode is not None and dim_rounding_mode not in ROUNDING_MODES:
         raise ValueError(
             f"dim_rounding_mode must be one of {', '.join(map(repr, ROUNDING_MODES))} or None, "
@@ -112,7 +127,7 @@ def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None
                 f"padding must be an integer when dim_rounding_mode is given "
                 f"({dim_rounding_mode!r}), got {_describe(padding)}"
             )
-        return Padding(kind)
+        return Padding(kind, ((0, 0),) * spatial)
     if isinstance(padding, numbers.Real) and not isinstance(padding, bool):
         if not _is_int(padding):
             if dim_rounding_mode is not None:
@@ -124,22 +139,31 @@ def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None
         if padding < 0:
             raise ValueError(f"padding must be non-negative, got {_describe(padding)}")
         p = int(padding)
-        return Padding("NUMBER", ((p, p), (p, p)))
+        return Padding("NUMBER", ((p, p),) * spatial)
     if isinstance(padding, (list, tuple)):
-        return Padding("EXPLICIT", _explicit_pads(padding, data_format))
+        return Padding("EXPLICIT", _explicit_pads(padding, data_format, spatial))
     raise TypeError(
         f"padding must be 'SAME', 'VALID', an int or explicit pads, got {_describe(padding)}"
     )
 
 
-def _explicit_pads(padding: Sequence, data_format: str):
-    expected = (
-        "[[top, bottom], [left, right]] or TF's 4x2 list "
-        + ("[[0, 0], [top, bottom], [left, right], [0, 0]]" if data_format == "NHWC"
-           else "[[0, 0], [0, 0], [top, bottom], [left, right]]")
-    )
+def _explicit_pads(padding: Sequence, data_format: str, spatial: int = 2) -> tuple[tuple[int, int], ...]:
+    channels_last = data_format in ("NHWC", "NDHWC")
+    if spatial == 3:
+        expected = (
+            "[[front, back], [top, bottom], [left, right]] or TF's 5x2 list "
+            + ("[[0, 0], [front, back], [top, bottom], [left, right], [0, 0]]" if channels_last
+               else "[[0, 0], [0, 0], [front, back], [top, bottom], [left, right]]")
+        )
+    else:
+        expected = (
+            "[[top, bottom], [left, right]] or TF's 4x2 list "
+            + ("[[0, 0], [top, bottom], [left, right], [0, 0]]" if channels_last
+               else "[[0, 0], [0, 0], [top, bottom], [left, right]]")
+        )
     rows = list(padding)
-    if len(rows) not in (2, 4) or not all(isinstance(r, (list, tuple)) and len(r) == 2 for r in rows):
+    if len(rows) not in (spatial, spatial + 2) \
+            or not all(isinstance(r, (list, tuple)) and len(r) == 2 for r in rows):
         raise ValueError(f"explicit padding must be {expected}, got {_describe(padding)}")
     for row in rows:
         for v in row:
@@ -147,15 +171,15 @@ def _explicit_pads(padding: Sequence, data_format: str):
                 raise ValueError(f"explicit padding must hold integers, got {_describe(padding)}")
             if v < 0:
                 raise ValueError(f"explicit padding must be non-negative, got {_describe(padding)}")
-    if len(rows) == 4:
-        h_axis, w_axis = (1, 2) if data_format == "NHWC" else (2, 3)
-        others = [rows[a] for a in range(4) if a not in (h_axis, w_axis)]
+    if len(rows) == spatial + 2:
+        axes = range(1, spatial + 1) if channels_last else range(2, spatial + 2)
+        others = [rows[a] for a in range(spatial + 2) if a not in axes]
         if any(tuple(r) != (0, 0) for r in others):
             raise ValueError(
                 f"explicit padding may only pad the spatial dimensions: expected {expected}, "
                 f"got {_describe(padding)}"
             )
-        rows = [rows[h_axis], rows[w_axis]]
+        rows = [rows[a] for a in axes]
     return tuple((int(a), int(b)) for a, b in rows)
 
 
@@ -366,6 +390,34 @@ class Conv2DGeometry:
         depth = 1 if self.depthwise else self.in_channels_per_group
         return self.batch * self.out_height * self.out_width * self.out_channels * taps * depth
 
+    # The spatial sizes as tuples (height, width), as Conv3DGeometry gives (depth, height, width):
+    # code written for any number of spatial axes reads these.
+
+    @property
+    def in_spatial(self) -> tuple[int, ...]:
+        return (self.in_height, self.in_width)
+
+    @property
+    def out_spatial(self) -> tuple[int, ...]:
+        return (self.out_height, self.out_width)
+
+    @property
+    def filter_spatial(self) -> tuple[int, ...]:
+        return (self.filter_height, self.filter_width)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return (self.stride_height, self.stride_width)
+
+    @property
+    def dilations(self) -> tuple[int, ...]:
+        return (self.dilation_height, self.dilation_width)
+
+    @property
+    def pads(self) -> tuple[tuple[int, int], ...]:
+        """``((top, bottom), (left, right))``."""
+        return ((self.pad_top, self.pad_bottom), (self.pad_left, self.pad_right))
+
 
 def _check_shape(shape, name: str, rank: int, layout: str) -> Tuple[int, ...]:
     shape = tuple(int(d) for d in shape)
@@ -403,9 +455,11 @@ def conv2d_geometry(
         filter_shape = _check_shape(filter_shape, "filter", 4, "[filter_height, filter_width, in_channels / groups, out_channels]")
     stride_h, stride_w = normalize_hw(strides, "strides", data_format)
     dilation_h, dilation_w = normalize_hw(dilations, "dilations", data_format)
-    if max(stride_h, stride_w) > 1 and max(dilation_h, dilation_w) > 1:
+    if depthwise and max(stride_h, stride_w) > 1 and max(dilation_h, dilation_w) > 1:
+        # PyTorch, Caffe and TF's conv2d take both; TF's depthwise (and so separable) convolution refuses them.
         raise ValueError(
-            f"strides and dilations cannot both be greater than 1 (as in TF and TF.js), "
+            f"strides and dilations cannot both be greater than 1 for a depthwise or separable "
+            f"convolution (TF and TF.js refuse it too; conv2d accepts it), "
             f"got strides={(stride_h, stride_w)} and dilations={(dilation_h, dilation_w)}"
         )
     pad = normalize_padding(padding, data_format, dim_rounding_mode)
@@ -468,3 +522,484 @@ def depthwise_conv2d_geometry(x_shape, filter_shape, strides=1, padding="VALID",
     """Geometry of a depthwise convolution (filter ``[FH, FW, inC, multiplier]``)."""
     return conv2d_geometry(x_shape, filter_shape, strides, padding, data_format, dilations,
                            dim_rounding_mode, depthwise=True)
+
+
+# ---------------------------------------------------------------------------
+# 3-D convolutions
+
+
+DATA_FORMATS_3D = ("NDHWC", "NCDHW")
+
+_LAYOUTS = {
+    "NHWC": "[batch, height, width, channels]",
+    "NCHW": "[batch, channels, height, width]",
+    "NDHWC": "[batch, depth, height, width, channels]",
+    "NCDHW": "[batch, channels, depth, height, width]",
+}
+_FILTER_LAYOUT_2D = "[filter_height, filter_width, in_channels, out_channels]"
+_TRANSPOSE_FILTER_LAYOUT_2D = "[filter_height, filter_width, out_channels, in_channels]"
+_DEPTHWISE_FILTER_LAYOUT_2D = "[filter_height, filter_width, in_channels, channel_multiplier]"
+_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, in_channels, out_channels]"
+_TRANSPOSE_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, out_channels, in_channels]"
+
+
+def normalize_data_format_3d(data_format) -> str:
+    """Return ``"NDHWC"`` or ``"NCDHW"``; anything else is a ``ValueError``."""
+    if not isinstance(data_format, str) or data_format.upper() not in DATA_FORMATS_3D:
+        raise ValueError(
+            f"data_format must be 'NDHWC' or 'NCDHW' for a 3-D convolution, got {_describe(data_format)}"
+        )
+    return data_format.upper()
+
+
+def normalize_dhw(value, name: str, data_format: str = "NDHWC") -> tuple[int, int, int]:
+    """3-D strides or dilations as ``(d, h, w)``.
+
+    Accepts an int, a ``(d, h, w)`` triple, or TF's 5-list in the data format's order
+    (``[1, d, h, w, 1]`` for NDHWC, ``[1, 1, d, h, w]`` for NCDHW).
+    """
+    if _is_int(value):
+        triple = (value, value, value)
+    elif isinstance(value, (list, tuple)) and len(value) in (3, 5) and all(map(_is_int, value)):
+        if len(value) == 3:
+            triple = tuple(value)
+        else:
+            axes = (1, 2, 3) if data_format == "NDHWC" else (2, 3, 4)
+            if any(v != 1 for axis, v in enumerate(value) if axis not in axes):
+                layout = "[1, d, h, w, 1]" if data_format == "NDHWC" else "[1, 1, d, h, w]"
+                raise ValueError(
+                    f"{name} as a 5-list must be {layout} for {data_format} "
+                    f"(batch and channel entries 1), got {_describe(value)}"
+                )
+            triple = tuple(value[a] for a in axes)
+    else:
+        raise TypeError(
+            f"{name} must be a positive int, a (d, h, w) triple of ints or a 5-list of ints, "
+            f"got {_describe(value)}"
+        )
+    d, h, w = (int(v) for v in triple)
+    if min(d, h, w) < 1:
+        raise ValueError(f"{name} must be positive integers, got {_describe(value)}")
+    return (d, h, w)
+
+
+@dataclass(frozen=True)
+class Conv3DGeometry:
+    """The sizes of a 3-D convolution, as :class:`Conv2DGeometry` for 2-D.
+
+    Shapes in ``in_shape``/``out_shape`` follow ``data_format`` (``"NDHWC"`` or
+    ``"NCDHW"``); the filter is ``[filter_depth, filter_height, filter_width,
+    in_channels, out_channels]``.
+    """
+
+    data_format: str
+    batch: int
+    in_depth: int
+    in_height: int
+    in_width: int
+    in_channels: int
+    filter_depth: int
+    filter_height: int
+    filter_width: int
+    out_channels: int
+    stride_depth: int
+    stride_height: int
+    stride_width: int
+    dilation_depth: int
+    dilation_height: int
+    dilation_width: int
+    pad_front: int
+    pad_back: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    out_depth: int
+    out_height: int
+    out_width: int
+    padding_kind: str
+
+    @property
+    def channels_last(self) -> bool:
+        return self.data_format == "NDHWC"
+
+    @property
+    def in_spatial(self) -> tuple[int, ...]:
+        return (self.in_depth, self.in_height, self.in_width)
+
+    @property
+    def out_spatial(self) -> tuple[int, ...]:
+        return (self.out_depth, self.out_height, self.out_width)
+
+    @property
+    def filter_spatial(self) -> tuple[int, ...]:
+        return (self.filter_depth, self.filter_height, self.filter_width)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return (self.stride_depth, self.stride_height, self.stride_width)
+
+    @property
+    def dilations(self) -> tuple[int, ...]:
+        return (self.dilation_depth, self.dilation_height, self.dilation_width)
+
+    @property
+    def pads(self) -> tuple[tuple[int, int], ...]:
+        """``((front, back), (top, bottom), (left, right))``."""
+        return ((self.pad_front, self.pad_back), (self.pad_top, self.pad_bottom),
+                (self.pad_left, self.pad_right))
+
+    @property
+    def effective_filter_spatial(self) -> tuple[int, ...]:
+        return tuple((f - 1) * d + 1 for f, d in zip(self.filter_spatial, self.dilations))
+
+    def _shape(self, spatial: tuple[int, ...], channels: int) -> tuple[int, ...]:
+        if self.channels_last:
+            return (self.batch,) + spatial + (channels,)
+        return (self.batch, channels) + spatial
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self._shape(self.in_spatial, self.in_channels)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self._shape(self.out_spatial, self.out_channels)
+
+    @property
+    def filter_shape(self) -> tuple[int, ...]:
+        return self.filter_spatial + (self.in_channels, self.out_channels)
+
+    @property
+    def window_pads(self) -> tuple[tuple[int, int], ...]:
+        """Zero pads that put every output's input window inside the padded input (see Conv2DGeometry)."""
+        return tuple(
+            (before, max(0, (out - 1) * stride + eff - size - before))
+            for (before, _), out, stride, eff, size in zip(self.pads, self.out_spatial, self.strides,
+                                                            self.effective_filter_spatial, self.in_spatial)
+        )
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds of the convolution (FLOPs are twice this)."""
+        return (self.batch * math.prod(self.out_spatial) * self.out_channels
+                * math.prod(self.filter_spatial) * self.in_channels)
+
+
+def conv3d_geometry(x_shape, filter_shape, strides=1, padding="VALID", data_format="NDHWC",
+                    dilations=1, dim_rounding_mode=None) -> Conv3DGeometry:
+    """Compute the geometry of a 3-D convolution (``tf.nn.conv3d``, TF.js ``conv3d``).
+
+    ``x_shape`` is rank 5 in ``data_format``; ``filter_shape`` is ``[FD, FH, FW, inC,
+    outC]``.  Strides and dilations: an int, ``(d, h, w)`` or TF's 5-list (both may
+    exceed 1 together, as in TF and PyTorch); padding: ``"SAME"``, ``"VALID"``, an int
+    (with ``dim_rounding_mode``) or explicit ``[[front, back], [top, bottom], [left,
+    right]]`` (or TF's 5x2 list), with the same per-axis rules as :func:`conv2d_geometry`.
+    """
+    data_format = normalize_data_format_3d(data_format)
+    x_shape = _check_shape(x_shape, "x", 5, _LAYOUTS[data_format])
+    filter_shape = _check_shape(filter_shape, "filter", 5, _FILTER_LAYOUT_3D)
+    stride = normalize_dhw(strides, "strides", data_format)
+    dilation = normalize_dhw(dilations, "dilations", data_format)
+    pad = normalize_padding(padding, data_format, dim_rounding_mode, spatial=3)
+    if data_format == "NDHWC":
+        batch, in_d, in_h, in_w, in_c = x_shape
+    else:
+        batch, in_c, in_d, in_h, in_w = x_shape
+    filter_d, filter_h, filter_w, filter_in, filter_out = filter_shape
+    if filter_in != in_c:
+        raise ValueError(
+            f"filter's in_channels (dimension 3, {filter_in}) must equal x's channels ({in_c}); "
+            f"filter shape {filter_shape}, x shape {x_shape} ({data_format})"
+        )
+    sizes = (in_d, in_h, in_w)
+    effs = tuple((f - 1) * d + 1 for f, d in zip((filter_d, filter_h, filter_w), dilation))
+    axes = [_out_and_pads(pad.kind, size, eff, s, pads, dim_rounding_mode)
+            for size, eff, s, pads in zip(sizes, effs, stride, pad.pads)]
+    outs = tuple(out for out, _ in axes)
+    (front, back), (top, bottom), (left, right) = (pads for _, pads in axes)
+    if min(outs) < 1:
+        padded = "x".join(str(size + b + a) for size, (_, (b, a)) in zip(sizes, axes))
+        raise ValueError(
+            f"the filter (effective size {'x'.join(map(str, effs))} after dilation) does not fit in "
+            f"the padded input ({padded}): the output would be {'x'.join(map(str, outs))}; "
+            f"use a smaller filter, more padding or 'SAME'"
+        )
+    return Conv3DGeometry(
+        data_format=data_format, batch=batch, in_depth=in_d, in_height=in_h, in_width=in_w,
+        in_channels=in_c, filter_depth=filter_d, filter_height=filter_h, filter_width=filter_w,
+        out_channels=filter_out, stride_depth=stride[0], stride_height=stride[1], stride_width=stride[2],
+        dilation_depth=dilation[0], dilation_height=dilation[1], dilation_width=dilation[2],
+        pad_front=front, pad_back=back, pad_top=top, pad_bottom=bottom, pad_left=left, pad_right=right,
+        out_depth=outs[0], out_height=outs[1], out_width=outs[2], padding_kind=pad.kind,
+    )
+
+
+# ---------------------------------------------------------------------------
+# gradients and transposed convolutions, through the forward convolution's geometry
+#
+# conv2d_backprop_input(input_shape, filter, dy) is the adjoint of x -> conv2d(x, filter)
+# for an x of shape input_shape: its geometry is that forward convolution's, whose
+# in_shape is the result's shape and whose out_shape must be dy's.  conv2d_transpose(x,
+# filter, output_shape) is conv2d_backprop_input(output_shape, filter, x).
+# conv2d_backprop_filter(x, filter_shape, dy) is the adjoint of filter -> conv2d(x, filter).
+
+_G = TypeVar("_G", Conv2DGeometry, Conv3DGeometry)
+
+
+@dataclass(frozen=True)
+class _Roles:
+    """How one gradient op names its arguments in messages."""
+
+    shape: str              # the shape argument: "input_shape", "output_shape" or "filter_shape"
+    input: str              # the forward convolution's input: "input_shape" / "output_shape" / "x"
+    output: str             # the forward convolution's output: "dy" or (transposed) "x"
+    filter: str             # "filter" or "filter_shape"
+    filter_channels: tuple[str, str]  # names of the filter's last two dimensions
+    transpose: bool = False
+
+
+def _shape_argument(value, name: str, ranks: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    """A shape passed as an argument (``input_shape``, ``output_shape``, ``filter_shape``)."""
+    wanted = " or ".join(map(str, ranks))
+    items: list | None = None
+    if not isinstance(value, (str, bytes, dict)) and not _is_int(value):
+        try:
+            items = list(value)
+        except TypeError:
+            items = None
+    if items is None or not all(_is_int(v) for v in items):
+        raise TypeError(f"{name} must be a list or tuple of {wanted} ints ({layout}), got {_describe(value)}")
+    if len(items) not in ranks:
+        raise ValueError(f"{name} must have {wanted} entries ({layout}), got {_describe(value)}")
+    if min(items) < 1:
+        raise ValueError(f"{name} must hold positive sizes ({layout}), got {_describe(value)}")
+    return tuple(int(v) for v in items)
+
+
+def _tensor_shape(shape, name: str, ranks: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    """The shape of a tensor argument (``x``, ``dy``, ``filter``): one of ``ranks``, no empty dimension."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) not in ranks:
+        wanted = " or ".join(map(str, ranks))
+        raise ValueError(f"{name} must be rank {wanted} ({layout}), got shape {shape}")
+    if min(shape) < 1:
+        raise ValueError(f"{name} must not have an empty dimension ({layout}), got shape {shape}")
+    return shape
+
+
+def _unbatched_layout(data_format: str) -> str:
+    layout = _LAYOUTS[data_format]
+    return f"{layout} or {layout.replace('batch, ', '')}"
+
+
+def _check_gradient_channels(in_full, filter_shape, out_full, in_shown, out_shown, data_format: str,
+                             roles: _Roles, depthwise: bool) -> None:
+    """The filter's last two dimensions against the forward input's and output's channels."""
+    channel_axis = -1 if data_format.endswith("C") else 1
+    in_c, out_c = in_full[channel_axis], out_full[channel_axis]
+    d_in, d_out = len(filter_shape) - 2, len(filter_shape) - 1
+    first, second = roles.filter_channels
+    if filter_shape[d_in] != in_c:
+        raise ValueError(
+            f"{roles.filter}'s {first} (dimension {d_in}, {filter_shape[d_in]}) must equal "
+            f"{roles.input}'s channels ({in_c}); {roles.filter} {tuple(filter_shape)}, "
+            f"{roles.input} {tuple(in_shown)} ({data_format})"
+        )
+    if depthwise:
+        expected = in_c * filter_shape[d_out]
+        what = (f"in_channels * channel_multiplier = {in_c} * {filter_shape[d_out]} = {expected} "
+                f"for a depthwise convolution")
+    else:
+        expected = filter_shape[d_out]
+        what = f"{roles.filter}'s {second} (dimension {d_out}, {expected})"
+    if out_c != expected:
+        raise ValueError(
+            f"{roles.output}'s channels ({out_c}) must equal {what}; {roles.output} {tuple(out_shown)}, "
+            f"{roles.filter} {tuple(filter_shape)} ({data_format})"
+        )
+
+
+def _check_forward_output(g: _G, out_full, out_shown, in_shown, filter_shape, batched: bool,
+                          roles: _Roles) -> None:
+    if tuple(g.out_shape) == tuple(out_full):
+        return
+    expected = tuple(g.out_shape) if batched else tuple(g.out_shape)[1:]
+    text = (
+        f"{roles.output} must have shape {expected}, got shape {tuple(out_shown)}: the forward "
+        f"convolution of {roles.input} {tuple(in_shown)} by a filter {tuple(filter_shape)} with "
+        f"strides {g.strides}, dilations {g.dilations} and {g.padding_kind} padding {g.pads} "
+        f"gives {expected}"
+    )
+    if roles.transpose:
+        text += " (output_shape is inconsistent with x's shape under these strides and padding)"
+    raise ValueError(text)
+
+
+def _backprop_input_geometry(forward: Callable[[tuple[int, ...], tuple[int, ...]], _G], data_format: str,
+                             shape, filter_shape, dy_shape, roles: _Roles, filter_layout: str,
+                             depthwise: bool = False) -> tuple[_G, bool]:
+    rank = len(data_format)
+    layout = _unbatched_layout(data_format)
+    dy = _tensor_shape(dy_shape, roles.output, (rank - 1, rank), layout)
+    filter_shape = _tensor_shape(filter_shape, roles.filter, (rank,), filter_layout)
+    shape = _shape_argument(shape, roles.shape, (rank - 1, rank), layout)
+    batched = len(dy) == rank
+    dy_full = dy if batched else (1,) + dy
+    if len(shape) == rank:
+        if not batched and shape[0] != 1:
+            raise ValueError(
+                f"{roles.shape} {shape} has a batch of {shape[0]}, but {roles.output} of shape {dy} has no "
+                f"batch dimension: give {roles.shape} without the batch ({shape[1:]}) or "
+                f"{roles.output} with it"
+            )
+        full = shape
+    else:
+        full = (dy_full[0],) + shape  # the batch comes from dy (x)
+    _check_gradient_channels(full, filter_shape, dy_full, shape, dy, data_format, roles, depthwise)
+    g = forward(full, filter_shape)
+    _check_forward_output(g, dy_full, dy, shape, filter_shape, batched, roles)
+    return g, batched
+
+
+def _backprop_filter_geometry(forward: Callable[[tuple[int, ...], tuple[int, ...]], _G], data_format: str,
+                              x_shape, filter_shape, dy_shape, filter_layout: str,
+                              depthwise: bool = False) -> tuple[_G, bool]:
+    rank = len(data_format)
+    layout = _unbatched_layout(data_format)
+    roles = _Roles("filter_shape", "x", "dy", "filter_shape",
+                   ("in_channels", "channel_multiplier" if depthwise else "out_channels"))
+    x = _tensor_shape(x_shape, "x", (rank - 1, rank), layout)
+    dy = _tensor_shape(dy_shape, "dy", (rank - 1, rank), layout)
+    filter_shape = _shape_argument(filter_shape, "filter_shape", (rank,), filter_layout)
+    if len(x) != len(dy):
+        raise ValueError(f"x and dy must both have the batch dimension or both leave it out, "
+                         f"got x shape {x} and dy shape {dy}")
+    batched = len(x) == rank
+    x_full, dy_full = (x, dy) if batched else ((1,) + x, (1,) + dy)
+    _check_gradient_channels(x_full, filter_shape, dy_full, x, dy, data_format, roles, depthwise)
+    g = forward(x_full, filter_shape)
+    _check_forward_output(g, dy_full, dy, x, filter_shape, batched, roles)
+    return g, batched
+
+
+_BACKPROP_INPUT = _Roles("input_shape", "input_shape", "dy", "filter", ("in_channels", "out_channels"))
+_DEPTHWISE_BACKPROP_INPUT = _Roles("input_shape", "input_shape", "dy", "filter",
+                                   ("in_channels", "channel_multiplier"))
+_TRANSPOSE = _Roles("output_shape", "output_shape", "x", "filter", ("out_channels", "in_channels"),
+                    transpose=True)
+
+
+def _conv2d_forward(strides, padding, data_format: str, dilations, dim_rounding_mode,
+                    depthwise: bool) -> Callable[[tuple[int, ...], tuple[int, ...]], Conv2DGeometry]:
+    def forward(x_shape: tuple[int, ...], filter_shape: tuple[int, ...]) -> Conv2DGeometry:
+        return conv2d_geometry(x_shape, filter_shape, strides, padding, data_format, dilations,
+                               dim_rounding_mode, depthwise=depthwise)
+    return forward
+
+
+def _conv3d_forward(strides, padding, data_format: str, dilations,
+                    dim_rounding_mode) -> Callable[[tuple[int, ...], tuple[int, ...]], Conv3DGeometry]:
+    def forward(x_shape: tuple[int, ...], filter_shape: tuple[int, ...]) -> Conv3DGeometry:
+        return conv3d_geometry(x_shape, filter_shape, strides, padding, data_format, dilations,
+                               dim_rounding_mode)
+    return forward
+
+
+def conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=1, padding="VALID",
+                                   data_format="NHWC", dilations=1, dim_rounding_mode=None, *,
+                                   depthwise: bool = False) -> tuple[Conv2DGeometry, bool]:
+    """Geometry of ``conv2d_backprop_input`` (the gradient of conv2d with respect to its input).
+
+    Returns ``(g, batched)``: ``g`` is the geometry of the forward convolution of an
+    input of ``input_shape`` by the filter (``[FH, FW, inC, outC]``, or ``[FH, FW, inC,
+    multiplier]`` with ``depthwise``), so ``g.in_shape`` is the result's (rank-4) shape
+    and ``g.out_shape`` is ``dy``'s, checked; ``batched`` says whether ``dy`` (and so the
+    result) has the batch dimension.  ``input_shape`` may leave the batch out (it is
+    then ``dy``'s).  Strides and dilations may both exceed 1 except for ``depthwise``.
+    """
+    data_format = normalize_data_format(data_format)
+    forward = _conv2d_forward(strides, padding, data_format, dilations, dim_rounding_mode, depthwise)
+    roles = _DEPTHWISE_BACKPROP_INPUT if depthwise else _BACKPROP_INPUT
+    layout = _DEPTHWISE_FILTER_LAYOUT_2D if depthwise else _FILTER_LAYOUT_2D
+    return _backprop_input_geometry(forward, data_format, input_shape, filter_shape, dy_shape, roles,
+                                    layout, depthwise)
+
+
+def conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides=1, padding="VALID",
+                                    data_format="NHWC", dilations=1, dim_rounding_mode=None, *,
+                                    depthwise: bool = False) -> tuple[Conv2DGeometry, bool]:
+    """Geometry of ``conv2d_backprop_filter``: the forward convolution of ``x`` by a filter of ``filter_shape``.
+
+    Returns ``(g, batched)`` as :func:`conv2d_backprop_input_geometry`; ``x`` and ``dy``
+    both have the batch dimension or both leave it out, and ``dy``'s shape must be
+    the forward convolution's output shape.
+    """
+    data_format = normalize_data_format(data_format)
+    forward = _conv2d_forward(strides, padding, data_format, dilations, dim_rounding_mode, depthwise)
+    layout = _DEPTHWISE_FILTER_LAYOUT_2D if depthwise else _FILTER_LAYOUT_2D
+    return _backprop_filter_geometry(forward, data_format, x_shape, filter_shape, dy_shape, layout, depthwise)
+
+
+def conv2d_transpose_geometry(x_shape, filter_shape, output_shape, strides=1, padding="VALID",
+                              data_format="NHWC", dilations=1,
+                              dim_rounding_mode=None) -> tuple[Conv2DGeometry, bool]:
+    """Geometry of ``conv2d_transpose(x, filter, output_shape)`` (TF.js ``conv2dTranspose``).
+
+    The filter is ``[FH, FW, out_channels, in_channels]``; the result is
+    ``conv2d_backprop_input(output_shape, filter, x)``, so ``g`` is the forward
+    convolution of ``output_shape`` by the filter: ``g.in_shape`` is the result's
+    shape, ``g.out_shape`` must be ``x``'s (the error says so when ``output_shape`` is
+    inconsistent with ``x`` under the strides and padding).  ``output_shape`` may
+    leave the batch out (it is then ``x``'s).
+    """
+    data_format = normalize_data_format(data_format)
+    forward = _conv2d_forward(strides, padding, data_format, dilations, dim_rounding_mode, False)
+    return _backprop_input_geometry(forward, data_format, output_shape, filter_shape, x_shape, _TRANSPOSE,
+                                    _TRANSPOSE_FILTER_LAYOUT_2D)
+
+
+def depthwise_conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=1, padding="VALID",
+                                             data_format="NHWC", dilations=1,
+                                             dim_rounding_mode=None) -> tuple[Conv2DGeometry, bool]:
+    """:func:`conv2d_backprop_input_geometry` of a depthwise convolution (filter ``[FH, FW, inC, multiplier]``)."""
+    return conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides, padding, data_format,
+                                          dilations, dim_rounding_mode, depthwise=True)
+
+
+def depthwise_conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides=1, padding="VALID",
+                                              data_format="NHWC", dilations=1,
+                                              dim_rounding_mode=None) -> tuple[Conv2DGeometry, bool]:
+    """:func:`conv2d_backprop_filter_geometry` of a depthwise convolution."""
+    return conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides, padding, data_format,
+                                           dilations, dim_rounding_mode, depthwise=True)
+
+
+def conv3d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=1, padding="VALID",
+                                   data_format="NDHWC", dilations=1,
+                                   dim_rounding_mode=None) -> tuple[Conv3DGeometry, bool]:
+    """Geometry of ``conv3d_backprop_input``: as :func:`conv2d_backprop_input_geometry`, for rank 5."""
+    data_format = normalize_data_format_3d(data_format)
+    forward = _conv3d_forward(strides, padding, data_format, dilations, dim_rounding_mode)
+    return _backprop_input_geometry(forward, data_format, input_shape, filter_shape, dy_shape, _BACKPROP_INPUT,
+                                    _FILTER_LAYOUT_3D)
+
+
+def conv3d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides=1, padding="VALID",
+                                    data_format="NDHWC", dilations=1,
+                                    dim_rounding_mode=None) -> tuple[Conv3DGeometry, bool]:
+    """Geometry of ``conv3d_backprop_filter``: as :func:`conv2d_backprop_filter_geometry`, for rank 5."""
+    data_format = normalize_data_format_3d(data_format)
+    forward = _conv3d_forward(strides, padding, data_format, dilations, dim_rounding_mode)
+    return _backprop_filter_geometry(forward, data_format, x_shape, filter_shape, dy_shape, _FILTER_LAYOUT_3D)
+
+
+def conv3d_transpose_geometry(x_shape, filter_shape, output_shape, strides=1, padding="VALID",
+                              data_format="NDHWC", dilations=1,
+                              dim_rounding_mode=None) -> tuple[Conv3DGeometry, bool]:
+    """Geometry of ``conv3d_transpose`` (filter ``[FD, FH, FW, out_channels, in_channels]``), as
+    :func:`conv2d_transpose_geometry` for rank 5."""
+    data_format = normalize_data_format_3d(data_format)
+    forward = _conv3d_forward(strides, padding, data_format, dilations, dim_rounding_mode)
+    return _backprop_input_geometry(forward, data_format, output_shape, filter_shape, x_shape, _TRANSPOSE,
+                                    _TRANSPOSE_FILTER_LAYOUT_3D)
