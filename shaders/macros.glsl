@@ -16,7 +16,12 @@
 float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }}{{ ", " if not loop.last }}{% endfor %}) {
 {% if input.layout.wrapped %}
   // {{ input.shape_text }} wrapped into {{ input.layout.rows }}x{{ input.layout.cols }} texels
-  int index = {{ sum_terms(input.layout.flat_terms) }};
+{% set flat_index = sum_terms(input.layout.flat_terms) %}
+{#- A rank-1 tensor's coordinate is its flat index, already named `index`: declaring it again
+    would be a redefinition (a compile error in GLSL ES 3.00). #}
+{% if flat_index != "index" %}
+  int index = {{ flat_index }};
+{% endif %}
   int texRow = index / {{ input.layout.cols }};
   int texCol = index - texRow * {{ input.layout.cols }};
 {% else %}
