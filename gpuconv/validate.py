@@ -3,8 +3,8 @@
 A GL driver compiles what it is given, often more leniently than the spec allows
 (Mesa accepts some desktop-GLSL habits; WebGL2's ANGLE does not), so the reference
 compiler from Khronos, ``glslangValidator`` (Debian's ``glslang-tools``), is the
-judge here: every source must start with ``#version 300 es`` (else glslang would
-check it as desktop GLSL, or as ES 1.00 without a ``#version``) and must compile
+judge here: every source must start with ``#version 300 es`` on its first line (else glslang
+would check it as desktop GLSL, or as ES 1.00 without a ``#version``) and must compile
 as an ES 3.00 shader of its stage::
 
     from gpuconv import validate
@@ -44,9 +44,8 @@ TIMEOUT_S = 300.0
 # glslangValidator's exit statuses (StandAlone.cpp's TFailCode): 0 success, 2 a compile error.
 _EXIT_COMPILE_FAILED = 2
 
-# Whitespace and comments, which alone may come before #version (GLSL ES 3.00, section 3.4).
-_PREAMBLE = re.compile(r"\A(?:\s+|//[^\n]*|/\*.*?\*/)*", re.DOTALL)
 _VERSION = re.compile(r"#[ \t]*version\b[^\n]*")
+_ES300_ANYWHERE = re.compile(r"^[ \t]*#[ \t]*version[ \t]+300[ \t]+es\b", re.MULTILINE)
 _ES300 = re.compile(r"#[ \t]*version[ \t]+300[ \t]+es[ \t]*(?://.*|/\*.*)?\Z")
 
 
@@ -125,16 +124,18 @@ def describe_source(source: str) -> str:
 
 
 def version_problem(source: str) -> str | None:
-    """Why ``source`` is not declared GLSL ES 3.00, or ``None`` if it starts with ``#version 300 es``."""
-    rest = source[_PREAMBLE.match(source).end():]  # type: ignore[union-attr]  # the pattern matches ""
-    line = rest.split("\n", 1)[0].rstrip("\r")
+    """Why ``source`` is not declared GLSL ES 3.00, or ``None`` if its first line is ``#version 300 es``
+    (ES allows nothing before the directive, not even a comment)."""
+    line = source.split("\n", 1)[0].rstrip("\r").strip()
     if _ES300.match(line):
         return None
-    if rest.startswith("#") and _VERSION.match(line):
-        return (f"it declares {line.strip()!r}, not '#version 300 es': gpuconv's programs are GLSL ES 3.00 "
+    if _VERSION.match(line):
+        return (f"it declares {line!r}, not '#version 300 es': gpuconv's programs are GLSL ES 3.00 "
                 f"(WebGL2), and glslang would check any other version by that version's rules")
-    return ("it does not start with '#version 300 es' (only whitespace and comments may come before it): "
-            "without it a shader is GLSL ES 1.00")
+    if _ES300_ANYWHERE.search(source):
+        return ("'#version 300 es' must be its first line: GLSL ES 3.00 allows nothing before it, "
+                "not even a blank line or a comment")
+    return "it does not start with '#version 300 es' (without it a shader is GLSL ES 1.00)"
 
 
 def _check_stage(stage: str) -> None:
