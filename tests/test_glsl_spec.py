@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import gpuconv
 from gpuconv import codegen, validate
@@ -438,3 +439,20 @@ def test_the_programs_cover_what_they_should(collected):
     assert any("wrapped into" in source for source in collected.sources["explicit"])
     assert sum(map(len, collected.sources.values())) >= 500
     assert collected.seconds < 20, f"generating the programs took {collected.seconds:.1f} s"
+
+
+@pytest.mark.parametrize("op, filter_shape", [("conv2d", (1, 1, 3, 100)), ("depthwise_conv2d", (3, 3, 50, 2))])
+def test_wrapped_bias_and_prelu_weights_run_on_the_gpu(runtime, monkeypatch, op, filter_shape):
+    """What glslang found: a rank-1 input wrapped under the texture limit (more channels than
+    texels per side) redeclared its ``index`` parameter.  It now compiles and computes right."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (1, 3, 3, filter_shape[2])).astype(np.float32)
+    w = rng.uniform(-1, 1, filter_shape).astype(np.float32)
+    b, p = (rng.uniform(-1, 1, 100).astype(np.float32) for _ in range(2))
+    monkeypatch.setattr(runtime, "max_texture_size", LIMIT)
+    for fused in ({"bias": b, "activation": "relu"}, {"bias": b, "activation": "prelu", "prelu_weights": p}):
+        source = gpuconv.shader_source(op, x.shape, w.shape, padding="SAME", max_texture_size=LIMIT, **fused)
+        assert "float getBias(int index)" in source and "100 wrapped into" in source
+        assert "int index = index;" not in source
+        y = getattr(gpuconv, op)(x, w, padding="SAME", algorithm="direct", runtime=runtime, **fused)
+        assert_close(y, getattr(gpuconv.oracle, op)(x, w, padding="SAME", **fused))
