@@ -70,15 +70,39 @@ def normalize_activation(activation) -> str:
     )
 
 
-def check_bias(bias, out_channels: int):
-    """``bias`` as a ``[out_channels]`` array, or ``None``."""
+def check_bias(bias, out_channels: int, *, out_shape=None, channel_axis: int = -1):
+    """``bias`` as an array, or ``None``.
+
+    Without ``out_shape`` (the GPU programs' rule): exactly ``[out_channels]``.
+    With ``out_shape`` (the output's shape, ``channel_axis`` its channel axis, which
+    may be negative), any bias that broadcasts to the output, as TF.js's fused ops
+    accept it: a scalar, ``[1]``, ``[out_channels]`` (on the channel axis in either
+    data format), or any shape that broadcasts to ``out_shape`` (aligned on the
+    right, as NumPy and TF.js broadcast).  A bias that varies only along the channel
+    axis comes back as a ``[out_channels]`` vector; any other comes back broadcast
+    to ``out_shape``.
+    """
     if bias is None:
         return None
-    bias = as_tensor(bias, "bias", ranks=(0, 1, 2, 3, 4))
-    if bias.shape != (out_channels,):
+    if out_shape is None:
+        bias = as_tensor(bias, "bias", ranks=(0, 1, 2, 3, 4))
+        if bias.shape != (out_channels,):
+            raise ValueError(f"bias must have one value per output channel, shape ({out_channels},), "
+                             f"got shape {bias.shape}")
+        return bias
+    out_shape = tuple(int(d) for d in out_shape)
+    channel_axis %= len(out_shape)
+    bias = as_tensor(bias, "bias", ranks=tuple(range(len(out_shape) + 1)))
+    if bias.shape == (out_channels,):  # one value per channel, whatever the data format
+        return bias
+    aligned = bias.reshape((1,) * (len(out_shape) - bias.ndim) + bias.shape)
+    if any(size not in (1, out) for size, out in zip(aligned.shape, out_shape)):
         raise ValueError(f"bias must have one value per output channel, shape ({out_channels},), "
-                         f"got shape {bias.shape}")
-    return bias
+                         f"got shape {bias.shape}, which does not broadcast to the output shape "
+                         f"{out_shape} either")
+    if all(size == 1 for axis, size in enumerate(aligned.shape) if axis != channel_axis):
+        return np.broadcast_to(aligned.reshape(-1), (out_channels,))
+    return np.broadcast_to(aligned, out_shape)
 
 
 def check_alpha(leakyrelu_alpha) -> float:

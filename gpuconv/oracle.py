@@ -29,15 +29,21 @@ is added and an activation applied (:func:`apply_activation`), as TF.js's fused 
 
 from __future__ import annotations
 
+import itertools
 import numbers
-
-from typing import Tuple
+from collections.abc import Callable, Iterator
+from typing import Any, Tuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .arguments import ACTIVATIONS, as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
-from .geometry import Conv2DGeometry, conv2d_geometry, normalize_data_format, normalize_padding_1d
+from .geometry import (Conv2DGeometry, Conv3DGeometry, conv2d_backprop_filter_geometry,
+                       conv2d_backprop_input_geometry, conv2d_geometry, conv2d_transpose_geometry,
+                       conv3d_backprop_filter_geometry, conv3d_backprop_input_geometry, conv3d_geometry,
+                       conv3d_transpose_geometry, depthwise_conv2d_backprop_filter_geometry,
+                       depthwise_conv2d_backprop_input_geometry, normalize_data_format,
+                       normalize_data_format_3d, normalize_padding_1d)
 
 __all__ = [
     "METHODS",
@@ -45,7 +51,16 @@ __all__ = [
     "compare",
     "conv1d",
     "conv2d",
+    "conv2d_backprop_filter",
+    "conv2d_backprop_input",
+    "conv2d_transpose",
+    "conv3d",
+    "conv3d_backprop_filter",
+    "conv3d_backprop_input",
+    "conv3d_transpose",
     "depthwise_conv2d",
+    "depthwise_conv2d_backprop_filter",
+    "depthwise_conv2d_backprop_input",
     "separable_conv2d",
     "relative_error",
 ]
@@ -96,7 +111,8 @@ def _result_shape(geometry: Conv2DGeometry, batched: bool):
 
 
 def _channel_axis(data_format: str) -> int:
-    return -1 if data_format == "NHWC" else -3
+    """The channel axis as a negative index (the same with or without the batch dimension)."""
+    return -1 if data_format.endswith("C") else -(len(data_format) - 1)
 
 
 def _prelu_broadcastable(weights, out_shape, channel_axis):
@@ -110,24 +126,41 @@ def _prelu_broadcastable(weights, out_shape, channel_axis):
 
 
 class _Epilogue:
-    """Bias and activation, validated before the convolution runs."""
+    """Bias and activation, validated before the convolution runs.
 
-    def __init__(self, geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights):
+    ``out_shape`` is the result's shape, ``channel_axis`` its (negative) channel axis.
+    With ``broadcast_bias`` the bias may be anything that broadcasts to the output
+    (TF.js's fused ops); otherwise exactly ``[out_channels]``, as the GPU programs take it.
+    """
+
+    def __init__(self, out_shape, channel_axis: int, out_channels: int, bias, activation, leakyrelu_alpha,
+                 prelu_weights, *, broadcast_bias: bool = False) -> None:
         self.activation = normalize_activation(activation)
-        self.channel_axis = _channel_axis(geometry.data_format)
-        out_shape = _result_shape(geometry, batched)
-        bias = check_bias(bias, geometry.out_channels)
+        self.channel_axis = channel_axis
+        if broadcast_bias:
+            bias = check_bias(bias, out_channels, out_shape=out_shape, channel_axis=channel_axis)
+        else:
+            bias = check_bias(bias, out_channels)
         self.bias = None if bias is None else bias.astype(np.float64)
         self.alpha = check_alpha(leakyrelu_alpha)
         self.prelu = None
         if self.activation == "prelu":
             self.prelu = _prelu_broadcastable(prelu_weights, out_shape, self.channel_axis)
 
+    @classmethod
+    def of(cls, geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights) -> _Epilogue:
+        """The epilogue of a forward convolution (bias exactly ``[out_channels]``)."""
+        return cls(_result_shape(geometry, batched), _channel_axis(geometry.data_format), geometry.out_channels,
+                   bias, activation, leakyrelu_alpha, prelu_weights)
+
     def __call__(self, y):
         if self.bias is not None:
-            shape = [1] * y.ndim
-            shape[self.channel_axis] = self.bias.shape[0]
-            y = y + self.bias.reshape(shape)
+            if self.bias.ndim == 1:  # one value per channel, on the channel axis
+                shape = [1] * y.ndim
+                shape[self.channel_axis] = self.bias.shape[0]
+                y = y + self.bias.reshape(shape)
+            else:  # already broadcast to the output's shape
+                y = y + self.bias
         return _activate(y, self.activation, self.alpha, self.prelu)
 
 
@@ -360,7 +393,7 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
     method = _check_method(method)
     x4, f, g, batched = _prepare(x, filter, strides, padding, data_format, dilations,
                                  dim_rounding_mode, groups, depthwise=False)
-    epilogue = _Epilogue(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    epilogue = _Epilogue.of(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
     return epilogue(_convolve(x4, f, g, method, batched))
 
 
@@ -376,7 +409,7 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
     method = _check_method(method)
     x4, f, g, batched = _prepare(x, filter, strides, padding, data_format, dilations,
                                  dim_rounding_mode, 1, depthwise=True)
-    epilogue = _Epilogue(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    epilogue = _Epilogue.of(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
     return epilogue(_convolve(x4, f, g, method, batched))
 
 
@@ -435,6 +468,357 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
     if data_format == "NCW":
         y = np.ascontiguousarray(y.transpose(0, 2, 1))
     return y if batched else y[0]
+
+
+# ---------------------------------------------------------------------------
+# gradients, transposed convolutions and 3-D convolutions
+#
+# All of them take their sizes from the forward convolution's geometry (gpuconv.geometry),
+# work channels-last with any number of spatial axes (2 or 3), and sum only the taps
+# inside the input, as the forward ops do:
+#
+#   forward:        y[b, o, k]   = sum_{t, c} x[b, o*s + t*d - p, c] * f[t, c, k]
+#   backprop input: dx[b, i, c]  = sum_{o, t, k : o*s + t*d - p = i} dy[b, o, k] * f[t, c, k]
+#   backprop filter: df[t, c, k] = sum_{b, o} x[b, o*s + t*d - p, c] * dy[b, o, k]
+#
+# with o, t, i, s, d, p tuples over the spatial axes; for a depthwise convolution
+# k = c * multiplier + q and f[t, c, q] takes the place of f[t, c, k].
+
+_GRAD_FILTER_LAYOUT = "[filter_height, filter_width, in_channels, out_channels]"
+_TRANSPOSE_FILTER_LAYOUT = "[filter_height, filter_width, out_channels, in_channels]"
+_X_LAYOUTS_3D = {
+    "NDHWC": "[batch, depth, height, width, channels] or [depth, height, width, channels]",
+    "NCDHW": "[batch, channels, depth, height, width] or [channels, depth, height, width]",
+}
+_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, in_channels, out_channels]"
+_TRANSPOSE_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, out_channels, in_channels]"
+
+
+def _is_depthwise(g: Conv2DGeometry | Conv3DGeometry) -> bool:
+    return isinstance(g, Conv2DGeometry) and g.depthwise
+
+
+def _multiplier(g: Conv2DGeometry | Conv3DGeometry) -> int:
+    return g.channel_multiplier if isinstance(g, Conv2DGeometry) else 1
+
+
+def _channels_last(a: np.ndarray, g: Conv2DGeometry | Conv3DGeometry, batched: bool) -> np.ndarray:
+    """A tensor of ``g.data_format`` as float64, batched and channels-last."""
+    a = a.astype(np.float64)
+    if not batched:
+        a = a[np.newaxis]
+    return a if g.channels_last else np.moveaxis(a, 1, -1)
+
+
+def _from_channels_last(a: np.ndarray, g: Conv2DGeometry | Conv3DGeometry, batched: bool) -> np.ndarray:
+    if not g.channels_last:
+        a = np.moveaxis(a, -1, 1)
+    a = np.ascontiguousarray(a)
+    return a if batched else a[0]
+
+
+def _taps(g: Conv2DGeometry | Conv3DGeometry
+          ) -> Iterator[tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...]]]:
+    """Every filter tap ``t`` with the output and input index tuples where it lands inside the input.
+
+    Yields ``(t, outputs, inputs)``: ``outputs`` indexes ``[N, *out_spatial, .]`` and
+    ``inputs`` indexes ``[N, *in_spatial, .]`` (basic slices: views).
+    """
+    for tap in itertools.product(*(range(size) for size in g.filter_spatial)):
+        ranges = [_tap_range(out, size, stride, t * dilation - before)
+                  for t, out, size, stride, dilation, (before, _) in
+                  zip(tap, g.out_spatial, g.in_spatial, g.strides, g.dilations, g.pads)]
+        if any(r is None for r in ranges):
+            continue
+        outputs = (slice(None),) + tuple(r[0] for r in ranges if r is not None) + (slice(None),)
+        inputs = (slice(None),) + tuple(r[1] for r in ranges if r is not None) + (slice(None),)
+        yield tap, outputs, inputs
+
+
+def _inside(g: Conv2DGeometry | Conv3DGeometry, o: tuple[int, ...],
+            tap: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The input position that output ``o`` reads through tap ``tap``, or ``None`` outside the input."""
+    position = tuple(oi * s + ti * d - before for oi, ti, s, d, (before, _) in
+                     zip(o, tap, g.strides, g.dilations, g.pads))
+    if all(0 <= p < size for p, size in zip(position, g.in_spatial)):
+        return position
+    return None
+
+
+def _positions(g: Conv2DGeometry | Conv3DGeometry
+               ) -> Iterator[tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+    """``(b, o, tap, i)`` for every batch, output position and tap whose input position ``i`` is inside."""
+    for b in range(g.batch):
+        for o in itertools.product(*(range(size) for size in g.out_spatial)):
+            for tap in itertools.product(*(range(size) for size in g.filter_spatial)):
+                i = _inside(g, o, tap)
+                if i is not None:
+                    yield b, o, tap, i
+
+
+# the readable loops (channels-last in and out; tiny shapes only)
+
+
+def _forward_loops(x: np.ndarray, f: np.ndarray, g: Conv3DGeometry) -> np.ndarray:
+    y = np.zeros((g.batch,) + g.out_spatial + (g.out_channels,))
+    for b, o, tap, i in _positions(g):
+        for k in range(g.out_channels):
+            for c in range(g.in_channels):
+                y[(b,) + o + (k,)] += x[(b,) + i + (c,)] * f[tap + (c, k)]
+    return y
+
+
+def _backprop_input_loops(dy: np.ndarray, f: np.ndarray, g: Conv2DGeometry | Conv3DGeometry) -> np.ndarray:
+    dx = np.zeros((g.batch,) + g.in_spatial + (g.in_channels,))
+    multiplier = _multiplier(g)
+    for b, o, tap, i in _positions(g):
+        for k in range(g.out_channels):
+            gradient = dy[(b,) + o + (k,)]
+            if _is_depthwise(g):
+                c, q = divmod(k, multiplier)
+                dx[(b,) + i + (c,)] += gradient * f[tap + (c, q)]
+            else:
+                for c in range(g.in_channels):
+                    dx[(b,) + i + (c,)] += gradient * f[tap + (c, k)]
+    return dx
+
+
+def _backprop_filter_loops(x: np.ndarray, dy: np.ndarray, g: Conv2DGeometry | Conv3DGeometry) -> np.ndarray:
+    multiplier = _multiplier(g)
+    df = np.zeros(g.filter_shape)
+    for b, o, tap, i in _positions(g):
+        for k in range(g.out_channels):
+            gradient = dy[(b,) + o + (k,)]
+            if _is_depthwise(g):
+                c, q = divmod(k, multiplier)
+                df[tap + (c, q)] += x[(b,) + i + (c,)] * gradient
+            else:
+                for c in range(g.in_channels):
+                    df[tap + (c, k)] += x[(b,) + i + (c,)] * gradient
+    return df
+
+
+# the vectorized versions: one BLAS product (or einsum) per tap, on the outputs where it is inside
+
+
+def _forward_taps(x: np.ndarray, f: np.ndarray, g: Conv3DGeometry) -> np.ndarray:
+    y = np.zeros((g.batch,) + g.out_spatial + (g.out_channels,))
+    for tap, outputs, inputs in _taps(g):
+        y[outputs] += x[inputs] @ f[tap]
+    return y
+
+
+def _backprop_input_taps(dy: np.ndarray, f: np.ndarray, g: Conv2DGeometry | Conv3DGeometry) -> np.ndarray:
+    """Scatter-add: each tap adds ``dy @ f[tap].T`` onto the inputs it read."""
+    dx = np.zeros((g.batch,) + g.in_spatial + (g.in_channels,))
+    multiplier = _multiplier(g)
+    for tap, outputs, inputs in _taps(g):
+        gradient = dy[outputs]
+        if _is_depthwise(g):
+            grouped = gradient.reshape(gradient.shape[:-1] + (g.in_channels, multiplier))
+            dx[inputs] += np.einsum("...cq,cq->...c", grouped, f[tap])
+        else:
+            dx[inputs] += gradient @ f[tap].T
+    return dx
+
+
+def _backprop_filter_taps(x: np.ndarray, dy: np.ndarray, g: Conv2DGeometry | Conv3DGeometry) -> np.ndarray:
+    """Each tap's ``[C, K]`` (depthwise ``[C, multiplier]``) slice is ``x_tap^T @ dy`` over the outputs."""
+    multiplier = _multiplier(g)
+    df = np.zeros(g.filter_shape)
+    for tap, outputs, inputs in _taps(g):
+        xs = x[inputs].reshape(-1, g.in_channels)
+        gradient = dy[outputs].reshape(-1, g.out_channels)
+        if _is_depthwise(g):
+            df[tap] = np.einsum("pc,pcq->cq", xs, gradient.reshape(-1, g.in_channels, multiplier))
+        else:
+            df[tap] = xs.T @ gradient
+    return df
+
+
+def _run(method: str, loops: Callable[..., np.ndarray], taps: Callable[..., np.ndarray],
+         *arguments: Any) -> np.ndarray:
+    """``loops(*arguments)`` for ``method="reference"``, else ``taps(*arguments)``."""
+    if method == "reference":
+        return loops(*arguments)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and overflow are results here
+        return taps(*arguments)
+
+
+def _backprop_input(dy: np.ndarray, f: np.ndarray, g: Conv2DGeometry | Conv3DGeometry, batched: bool,
+                    method: str) -> np.ndarray:
+    dy_last = _channels_last(dy, g, batched)
+    dx = _run(method, _backprop_input_loops, _backprop_input_taps, dy_last, f.astype(np.float64), g)
+    return _from_channels_last(dx, g, batched)
+
+
+def _backprop_filter(x: np.ndarray, dy: np.ndarray, g: Conv2DGeometry | Conv3DGeometry, batched: bool,
+                     method: str) -> np.ndarray:
+    x_last, dy_last = _channels_last(x, g, batched), _channels_last(dy, g, batched)
+    return _run(method, _backprop_filter_loops, _backprop_filter_taps, x_last, dy_last, g)
+
+
+def conv2d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", data_format="NHWC",
+                          dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+    """The gradient of :func:`conv2d` with respect to its input (``tf.raw_ops.Conv2DBackpropInput``).
+
+    ``input_shape``: the forward input's shape in ``data_format`` (the batch may be
+    left out: it is then ``dy``'s); ``filter``: ``[FH, FW, inC, outC]``; ``dy``: the
+    gradient of the forward output, whose shape must be the forward convolution's
+    output shape (rank 3 without the batch).  The other arguments are the forward
+    convolution's (strides and dilations may both exceed 1).  Returns float64 of
+    ``input_shape`` (rank 3 when ``dy`` is): ``dx[b, i, c] = sum dy[b, o, k] * f[t, c, k]``
+    over ``o * strides + t * dilations - pad = i``.
+    """
+    method = _check_method(method)
+    data_format = normalize_data_format(data_format)
+    f = as_tensor(filter, "filter", ranks=(4,), layout=_GRAD_FILTER_LAYOUT)
+    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    g, batched = conv2d_backprop_input_geometry(input_shape, f.shape, dy.shape, strides, padding, data_format,
+                                                dilations, dim_rounding_mode)
+    return _backprop_input(dy, f, g, batched, method)
+
+
+def conv2d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data_format="NHWC",
+                           dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+    """The gradient of :func:`conv2d` with respect to its filter (``tf.raw_ops.Conv2DBackpropFilter``).
+
+    ``x``: the forward input; ``filter_shape``: ``[FH, FW, inC, outC]``; ``dy``: the
+    gradient of the forward output (both ``x`` and ``dy`` with the batch or both
+    without).  Returns float64 of ``filter_shape``:
+    ``df[t, c, k] = sum_{b, o} x[b, o * strides + t * dilations - pad, c] * dy[b, o, k]``.
+    """
+    method = _check_method(method)
+    data_format = normalize_data_format(data_format)
+    x = as_tensor(x, "x", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    g, batched = conv2d_backprop_filter_geometry(x.shape, filter_shape, dy.shape, strides, padding, data_format,
+                                                 dilations, dim_rounding_mode)
+    return _backprop_filter(x, dy, g, batched, method)
+
+
+def conv2d_transpose(x, filter, output_shape, strides=1, padding="VALID", data_format="NHWC", dilations=1,
+                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=0.2,
+                     prelu_weights=None, method="vectorized") -> np.ndarray:
+    """Transposed convolution, TF.js ``conv2dTranspose`` / ``tf.nn.conv2d_transpose``.
+
+    ``x``: ``[N, H, W, inC]`` / ``[N, inC, H, W]`` (or without ``N``); ``filter``:
+    ``[FH, FW, outC, inC]``; ``output_shape``: the result's shape in ``data_format``,
+    with or without the batch (``x``'s).  Equal to
+    ``conv2d_backprop_input(output_shape, filter, x, ...)``: ``x`` must have the shape
+    that a conv2d of ``output_shape`` by ``filter`` with these strides, dilations and
+    padding gives.  Then ``bias`` (anything that broadcasts to the output: a scalar,
+    ``[1]``, ``[outC]`` on the channel axis, ...) and the activation, as in :func:`conv2d`.
+    Returns float64 of ``output_shape`` (rank 3 when ``x`` is).
+    """
+    method = _check_method(method)
+    data_format = normalize_data_format(data_format)
+    x = as_tensor(x, "x", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    f = as_tensor(filter, "filter", ranks=(4,), layout=_TRANSPOSE_FILTER_LAYOUT)
+    g, batched = conv2d_transpose_geometry(x.shape, f.shape, output_shape, strides, padding, data_format,
+                                           dilations, dim_rounding_mode)
+    out_shape = g.in_shape if batched else g.in_shape[1:]
+    epilogue = _Epilogue(out_shape, _channel_axis(data_format), g.in_channels, bias, activation,
+                         leakyrelu_alpha, prelu_weights, broadcast_bias=True)
+    return epilogue(_backprop_input(x, f, g, batched, method))
+
+
+def depthwise_conv2d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", data_format="NHWC",
+                                    dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+    """The gradient of :func:`depthwise_conv2d` with respect to its input
+    (``tf.raw_ops.DepthwiseConv2dNativeBackpropInput``).
+
+    ``filter``: ``[FH, FW, inC, multiplier]``; ``dy`` has ``inC * multiplier`` channels
+    (channel ``c * multiplier + q`` came from input channel ``c`` and ``filter[:, :, c, q]``).
+    Strides and dilations may not both exceed 1.  Otherwise as :func:`conv2d_backprop_input`.
+    """
+    method = _check_method(method)
+    data_format = normalize_data_format(data_format)
+    f = as_tensor(filter, "filter", ranks=(4,), layout=_DEPTHWISE_FILTER_LAYOUT)
+    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    g, batched = depthwise_conv2d_backprop_input_geometry(input_shape, f.shape, dy.shape, strides, padding,
+                                                          data_format, dilations, dim_rounding_mode)
+    return _backprop_input(dy, f, g, batched, method)
+
+
+def depthwise_conv2d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data_format="NHWC",
+                                     dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+    """The gradient of :func:`depthwise_conv2d` with respect to its filter
+    (``tf.raw_ops.DepthwiseConv2dNativeBackpropFilter``): float64 of ``filter_shape``
+    ``[FH, FW, inC, multiplier]``.  Otherwise as :func:`conv2d_backprop_filter`.
+    """
+    method = _check_method(method)
+    data_format = normalize_data_format(data_format)
+    x = as_tensor(x, "x", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
+    g, batched = depthwise_conv2d_backprop_filter_geometry(x.shape, filter_shape, dy.shape, strides, padding,
+                                                           data_format, dilations, dim_rounding_mode)
+    return _backprop_filter(x, dy, g, batched, method)
+
+
+def conv3d(x, filter, strides=1, padding="VALID", data_format="NDHWC", dilations=1, dim_rounding_mode=None,
+           *, method="vectorized") -> np.ndarray:
+    """3-D convolution, ``tf.nn.conv3d`` / TF.js ``conv3d`` semantics.
+
+    ``x``: ``[N, D, H, W, C]`` (``"NDHWC"``) or ``[N, C, D, H, W]`` (``"NCDHW"``), or
+    without ``N``; ``filter``: ``[FD, FH, FW, C, outC]``; ``strides``/``dilations``: an
+    int, ``(d, h, w)`` or TF's 5-list; ``padding``: ``"SAME"``, ``"VALID"``, an int
+    (rounded by ``dim_rounding_mode``) or ``[[front, back], [top, bottom], [left, right]]``
+    (or TF's 5x2 list).  Returns float64 ``[N, OD, OH, OW, outC]`` / ``[N, outC, OD, OH, OW]``.
+    """
+    method = _check_method(method)
+    data_format = normalize_data_format_3d(data_format)
+    x = as_tensor(x, "x", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
+    f = as_tensor(filter, "filter", ranks=(5,), layout=_FILTER_LAYOUT_3D)
+    batched = x.ndim == 5
+    g = conv3d_geometry(x.shape if batched else (1,) + x.shape, f.shape, strides, padding, data_format,
+                        dilations, dim_rounding_mode)
+    y = _run(method, _forward_loops, _forward_taps, _channels_last(x, g, batched), f.astype(np.float64), g)
+    return _from_channels_last(y, g, batched)
+
+
+def conv3d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", data_format="NDHWC",
+                          dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+    """The gradient of :func:`conv3d` with respect to its input (``tf.raw_ops.Conv3DBackpropInputV2``):
+    as :func:`conv2d_backprop_input` with filter ``[FD, FH, FW, inC, outC]``."""
+    method = _check_method(method)
+    data_format = normalize_data_format_3d(data_format)
+    f = as_tensor(filter, "filter", ranks=(5,), layout=_FILTER_LAYOUT_3D)
+    dy = as_tensor(dy, "dy", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
+    g, batched = conv3d_backprop_input_geometry(input_shape, f.shape, dy.shape, strides, padding, data_format,
+                                                dilations, dim_rounding_mode)
+    return _backprop_input(dy, f, g, batched, method)
+
+
+def conv3d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data_format="NDHWC",
+                           dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+    """The gradient of :func:`conv3d` with respect to its filter (``tf.raw_ops.Conv3DBackpropFilterV2``):
+    float64 of ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`conv2d_backprop_filter`."""
+    method = _check_method(method)
+    data_format = normalize_data_format_3d(data_format)
+    x = as_tensor(x, "x", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
+    dy = as_tensor(dy, "dy", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
+    g, batched = conv3d_backprop_filter_geometry(x.shape, filter_shape, dy.shape, strides, padding, data_format,
+                                                 dilations, dim_rounding_mode)
+    return _backprop_filter(x, dy, g, batched, method)
+
+
+def conv3d_transpose(x, filter, output_shape, strides=1, padding="VALID", data_format="NDHWC", dilations=1,
+                     dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+    """Transposed 3-D convolution, TF.js ``conv3dTranspose`` / ``tf.nn.conv3d_transpose``.
+
+    ``filter``: ``[FD, FH, FW, outC, inC]``; equal to
+    ``conv3d_backprop_input(output_shape, filter, x, ...)``, as :func:`conv2d_transpose`.
+    (TF.js's own ``conv3dTranspose`` takes only ``strides`` and ``padding``; the other
+    arguments are ``tf.nn.conv3d_transpose``'s.)
+    """
+    method = _check_method(method)
+    data_format = normalize_data_format_3d(data_format)
+    x = as_tensor(x, "x", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
+    f = as_tensor(filter, "filter", ranks=(5,), layout=_TRANSPOSE_FILTER_LAYOUT_3D)
+    g, batched = conv3d_transpose_geometry(x.shape, f.shape, output_shape, strides, padding, data_format,
+                                           dilations, dim_rounding_mode)
+    return _backprop_input(x, f, g, batched, method)
 
 
 def compare(result, expected) -> Tuple[float, float]:
