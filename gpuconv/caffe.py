@@ -17,10 +17,8 @@ The output size is Caffe's ``floor((H + 2 pad - (dilation (k - 1) + 1)) / stride
 which is the explicit-padding rule of :mod:`gpuconv.geometry` with pads
 ``[[pad_h, pad_h], [pad_w, pad_w]]``; the geometry computes it.  Calling the layer
 runs :func:`gpuconv.ops.conv2d` on the NCHW blob; :meth:`Convolution.forward_oracle`
-is the float64 twin from :func:`gpuconv.oracle.conv2d`.
-
-One difference from Caffe: gpuconv's (TF.js's) programs cannot have a stride and a
-dilation both greater than 1, so such a layer is a ``ValueError``.
+is the float64 twin from :func:`gpuconv.oracle.conv2d`.  A stride and a dilation
+may both be greater than 1, as in Caffe.
 """
 
 from __future__ import annotations
@@ -128,13 +126,7 @@ class Convolution:
         self.stride = _hw(stride, stride_h, stride_w, "stride", 1, 1, both_required=True)
         self.pad = _hw(pad, pad_h, pad_w, "pad", 0, 0, both_required=False)
         dilations = _repeated(dilation, "dilation", 1) or (1,)
-        self.dilation = (dilations[0], dilations[-1])
-        if max(self.stride) > 1 and max(self.dilation) > 1:
-            raise ValueError(
-                f"stride and dilation cannot both be greater than 1 in gpuconv (Caffe allows it, "
-                f"the TF.js convolution programs do not), got stride={self.stride} and "
-                f"dilation={self.dilation}"
-            )
+        self.dilation = (dilations[0], dilations[-1])  # with any stride, as in Caffe
         self.group = _check_int(group, "group", 1)
         if self.num_output % self.group:
             raise ValueError(f"num_output ({self.num_output}) must be a multiple of group ({self.group})")

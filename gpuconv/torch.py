@@ -16,8 +16,7 @@ output sizes and pads are computed by :mod:`gpuconv.geometry`:
   pads ``[[pH, pH], [pW, pW]]``, whose output size is PyTorch's
   ``floor((H + 2 pH - dilation (kH - 1) - 1) / stride) + 1``.
 
-One difference from PyTorch remains: gpuconv's (TF.js's) programs cannot have a
-stride and a dilation both greater than 1, so such a call is a ``ValueError``.
+A stride and a dilation may both be greater than 1, as in PyTorch.
 
 This module does not import PyTorch (and is named so that ``import torch``
 elsewhere still finds the real one).
@@ -96,13 +95,7 @@ def _tf_arguments(input, weight, bias, stride, padding, dilation, groups) -> Dic
     input = as_tensor(input, "input", ranks=(3, 4), layout=_INPUT_LAYOUT)
     weight = as_tensor(weight, "weight", ranks=(4,), layout=_WEIGHT_LAYOUT)
     stride_hw = _pair(stride, "stride")
-    dilation_hw = _pair(dilation, "dilation")
-    if max(stride_hw) > 1 and max(dilation_hw) > 1:
-        raise ValueError(
-            f"stride and dilation cannot both be greater than 1 in gpuconv (PyTorch allows it, "
-            f"the TF.js convolution programs do not), got stride={stride_hw} and "
-            f"dilation={dilation_hw}"
-        )
+    dilation_hw = _pair(dilation, "dilation")  # with any stride, as in PyTorch
     tf_padding = _padding(padding, stride_hw)
 
     out_channels, in_per_group = weight.shape[0], weight.shape[1]
@@ -146,7 +139,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         input: ``[N, C, H, W]`` or unbatched ``[C, H, W]`` (float16/32/64).
         weight: ``[out_channels, C / groups, kH, kW]``.
         bias: ``[out_channels]`` or ``None``.
-        stride, dilation: an int or a pair ``(h, w)``; not both greater than 1.
+        stride, dilation: an int or a pair ``(h, w)`` (both may be greater than 1).
         padding: an int, a pair ``(padH, padW)``, ``"valid"`` or ``"same"`` (stride 1 only).
         groups: split input and output channels into this many groups.
 
