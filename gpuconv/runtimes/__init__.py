@@ -13,35 +13,43 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from ..limits import Limits
 from .base import BaseRuntime, GLUnavailableError
-from .native import BACKEND_ENV, GL_PACKAGES, NativeRuntime, Runtime, create_context
+from .native import (BACKEND_ENV, GL_PACKAGES, LLVMClashError, NativeRuntime, Runtime, clash_message, create_context,
+                     llvm_clash)
+from .worker import WorkerRuntime
 
-__all__ = ["BaseRuntime", "NativeRuntime", "Runtime", "GLUnavailableError", "Limits", "get_runtime",
+__all__ = ["BaseRuntime", "NativeRuntime", "WorkerRuntime", "LLVMClashError", "llvm_clash", "Runtime", "GLUnavailableError", "Limits", "get_runtime",
            "use_context", "set_runtime", "create_context", "make_runtime", "RUNTIME_KINDS", "GL_PACKAGES", "BACKEND_ENV", "default_runtime"]
+
+#: Set to 1 to run the default native runtime in a worker process (for programs that import
+#: TensorFlow or JAX after gpuconv's first draw: their LLVM clashes with Mesa's).
+WORKER_ENV = "GPUCONV_WORKER"
 
 #: The values GPUCONV_BACKEND may take.
 BACKENDS = ("egl", "glfw", "browser")
 
 
-class _ThreadDefault:
-    """Holds one thread's default runtime and releases it when the thread ends.
+class _ThreadDefaults:
+    """One thread's default runtime, and the runtimes gpuconv made for it, released when it ends.
 
     Python drops a thread's ``threading.local`` values in that thread as it exits, so
-    the GL context is destroyed by the thread it is current in (another thread could
-    not release it: an EGL context current in a dead thread is never freed).
+    each GL context is destroyed by the thread it is current in (another thread could
+    not release it: an EGL context current in a dead thread is never freed).  A default
+    that is replaced (:func:`use_context`, :func:`set_runtime`) is kept until then, since
+    its caller may still hold it.
     """
 
-    def __init__(self, runtime: BaseRuntime, owned: bool):
-        self.runtime = runtime
-        self.owned = owned
+    def __init__(self) -> None:
+        self.current: Optional[BaseRuntime] = None
+        self.owned: List[BaseRuntime] = []
 
     def __del__(self) -> None:
-        if self.owned:
+        for runtime in self.owned:
             try:
-                self.runtime.release()
+                runtime.release()
             except Exception:  # at interpreter exit the GL library may be gone already
                 pass
 
@@ -73,22 +81,43 @@ def default_runtime() -> BaseRuntime:
         raise ValueError(f"{BACKEND_ENV} must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     if backend == "browser":
         return make_runtime("browser")
+    clash = llvm_clash()  # before any context: even creating one leaves Mesa crashing at exit
+    if clash:
+        return _worker_instead(clash_message(clash), backend)
+    if os.environ.get(WORKER_ENV, "0") not in ("", "0"):
+        return WorkerRuntime(backend=backend)
     return NativeRuntime(backend=backend)
+
+
+def _worker_instead(reason: str, backend: Optional[str]) -> BaseRuntime:
+    import warnings
+
+    warnings.warn(f"gpuconv: {reason.split(';')[0]}; running gpuconv's GL work in a worker process "
+                  f"(same results)", RuntimeWarning, stacklevel=3)
+    return WorkerRuntime(backend=backend)
+
+
+def _thread_defaults() -> _ThreadDefaults:
+    holder: Optional[_ThreadDefaults] = getattr(_defaults, "holder", None)
+    if holder is None:
+        holder = _defaults.holder = _ThreadDefaults()
+    return holder
 
 
 def get_runtime() -> BaseRuntime:
     """This thread's default runtime, created on first use (headless EGL unless
     ``GPUCONV_BACKEND`` says otherwise) and released when the thread ends."""
-    holder: Optional[_ThreadDefault] = getattr(_defaults, "holder", None)
-    if holder is None or getattr(holder.runtime, "_released", False):
-        holder = _defaults.holder = _ThreadDefault(default_runtime(), owned=True)
-    return holder.runtime
+    holder = _thread_defaults()
+    if holder.current is None or getattr(holder.current, "_released", False):
+        holder.current = default_runtime()
+        holder.owned = [r for r in holder.owned if not getattr(r, "_released", False)] + [holder.current]
+    return holder.current
 
 
 def set_runtime(runtime: Optional[BaseRuntime]) -> None:
     """Make ``runtime`` this thread's default (``None``: forget it; the next call makes a new one).
     A runtime set here is yours: gpuconv does not release it."""
-    _defaults.holder = None if runtime is None else _ThreadDefault(runtime, owned=False)
+    _thread_defaults().current = runtime
 
 
 def use_context(context: Any) -> NativeRuntime:
@@ -100,5 +129,7 @@ def use_context(context: Any) -> NativeRuntime:
     The context stays yours: gpuconv never releases it.
     """
     runtime = NativeRuntime(context)
-    _defaults.holder = _ThreadDefault(runtime, owned=True)  # its programs; the context is not its own
+    holder = _thread_defaults()
+    holder.current = runtime
+    holder.owned.append(runtime)  # its programs are released with the thread; the context is yours
     return runtime

@@ -65,6 +65,7 @@ CHROMIUM_HINT = ("install Debian's Chromium with 'apt-get install chromium' (Ubu
 PLAYWRIGHT_HINT = "pip install 'gpuconv[browser]' (Playwright for Python; no 'playwright install' is needed)"
 
 _PAGE_SCRIPT = Path(__file__).with_name("browser_page.js")
+_CHROMIUM_CLOSED = "Chromium has closed (it exited, crashed or was closed)"
 
 
 class BrowserClosedError(GLUnavailableError):
@@ -219,10 +220,10 @@ class BrowserRuntime(BaseRuntime):
             raise GLUnavailableError(f"gpuconv's browser runtime could not start {self.executable} "
                                      f"({self.gl}): {str(exc).strip().splitlines()[0]}. {CHROMIUM_HINT}") from exc
         self.browser_version = str(self._browser.version)
-        self._browser.on("disconnected", lambda *_: self._mark_closed("Chromium has closed"))
+        self._browser.on("disconnected", lambda *_: self._mark_closed(_CHROMIUM_CLOSED))
         self._page = self._browser.new_page()
-        self._page.on("crash", lambda *_: self._mark_closed("its page crashed"))
-        self._page.on("close", lambda *_: self._mark_closed("its page was closed"))
+        self._page.on("crash", lambda *_: self._mark_closed("page crashed"))
+        self._page.on("close", lambda *_: self._mark_closed("page was closed"))
         script = _PAGE_SCRIPT.read_text(encoding="utf-8")
         self._page.set_content("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv</title>"
                                "</head><body><script>" + script + "</script></body></html>")
@@ -244,8 +245,10 @@ class BrowserRuntime(BaseRuntime):
             raise self._closed_error()
 
     def _closed_error(self) -> BrowserClosedError:
-        return BrowserClosedError(f"the browser runtime's Chromium is no longer usable ({self._closed}); "
-                                  f"create a new gpuconv.BrowserRuntime()")
+        why = self._closed
+        if self._browser is not None and not self._browser.is_connected():
+            why = _CHROMIUM_CLOSED  # the page closes with it, and may say so first
+        return BrowserClosedError(f"the browser runtime's {why}; create a new gpuconv.BrowserRuntime()")
 
     def _call(self, ops: List[Dict[str, Any]], free: Sequence[int] = ()) -> List[Any]:
         """Run ``ops`` in the page in one round trip (after deleting what was dropped); delete
@@ -262,14 +265,14 @@ class BrowserRuntime(BaseRuntime):
         except PlaywrightError as exc:
             if self._closed is None and (not self._browser.is_connected() or self._page.is_closed()
                                          or "crash" in str(exc).lower() or "closed" in str(exc).lower()):
-                self._mark_closed(f"Chromium has closed: {str(exc).strip().splitlines()[0]}")
+                self._mark_closed(f"{_CHROMIUM_CLOSED}: {str(exc).strip().splitlines()[0]}")
             if self._closed is not None:
                 raise self._closed_error() from exc
             raise RuntimeError(f"gpuconv's browser page failed: {exc}") from exc
         if not answer.get("ok"):
             kind = answer.get("kind")
             if kind == "lost":
-                self._mark_closed(answer.get("message", "the WebGL context was lost"))
+                self._mark_closed("WebGL context was lost (did Chromium's GPU process crash?)")
                 raise self._closed_error()
             if kind == "unavailable":
                 raise GLUnavailableError(f"gpuconv's browser runtime ({self.gl}): {answer.get('message')}")

@@ -11,16 +11,20 @@ the programs and, for a context it created itself, the context (and GLFW window)
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import sys
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar
 
 import numpy as np
 
 from .. import codegen
 from ..layout import Layout
 from ..limits import Limits
+from ..plan import Plan
 from ..programs import Program
 from .base import BaseRuntime, GLUnavailableError
 
@@ -59,6 +63,137 @@ def _egl_context() -> Any:
     import moderngl
 
     return moderngl.create_standalone_context(require=330, backend="egl")
+
+
+#: Shared libraries that bundle their own LLVM, whose symbols then take the place of the ones
+#: Mesa's llvmpipe needs: its first draw crashes the process (seen with TensorFlow 2.21).
+LLVM_CLASHES = {"libtensorflow_framework": "TensorFlow", "_pywrap_tensorflow_internal": "TensorFlow",
+                "xla_extension": "JAX (jaxlib)"}
+
+
+def llvm_clash() -> Optional[str]:
+    """The library loaded in this process whose LLVM clashes with Mesa's, or ``None``."""
+    if not any(name in sys.modules for name in ("tensorflow", "jaxlib", "jax")):
+        return None  # the usual case, without reading the memory map
+    try:
+        with open("/proc/self/maps") as maps:
+            text = maps.read()
+    except OSError:  # no /proc: look at what Python imported
+        text = " ".join(name for name in ("tensorflow", "jaxlib") if name in sys.modules)
+        text = text.replace("tensorflow", "libtensorflow_framework").replace("jaxlib", "xla_extension")
+    for marker, owner in LLVM_CLASHES.items():
+        if marker in text:
+            return f"{owner} ({marker})"
+    return None
+
+
+class _ClashGuard:
+    """Refuses ``import tensorflow`` (or jax) once Mesa is loaded in this process.
+
+    The other order crashes too, and inside TensorFlow's own import (a segmentation
+    fault before any of its code returns), so gpuconv cannot switch to a worker then;
+    a clear ImportError is the best it can do.  Installed on ``sys.meta_path`` when the
+    first Mesa context is made here.
+    """
+
+    PACKAGES = ("tensorflow", "jax", "jaxlib")
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name in self.PACKAGES:
+            raise ImportError(
+                f"gpuconv: importing {name} after gpuconv has drawn with Mesa's llvmpipe in this "
+                f"process would crash it ({name}'s bundled LLVM clashes with Mesa's). Import {name} "
+                f"before gpuconv's first call (gpuconv then runs its GL work in a worker process), "
+                f"or set GPUCONV_WORKER=1 to always run it in a worker", name=name)
+        return None
+
+
+def _guard_imports() -> None:
+    if not any(isinstance(finder, _ClashGuard) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _ClashGuard())
+
+
+class LLVMClashError(GLUnavailableError):
+    """Mesa's llvmpipe cannot draw in this process: another library's LLVM is loaded."""
+
+
+def clash_message(clash: str) -> str:
+    return (f"{clash} is loaded in this process, and its bundled LLVM crashes Mesa's llvmpipe at "
+            f"the first draw; gpuconv.get_runtime() runs gpuconv's GL work in a worker process in "
+            f"that case (or create one yourself: gpuconv.WorkerRuntime())")
+
+
+def _is_mesa(ctx: Any) -> bool:
+    return "Mesa" in str(ctx.info.get("GL_VERSION", "")) or "llvmpipe" in str(ctx.info.get("GL_RENDERER", ""))
+
+
+_EGL_DRAW, _EGL_READ = 0x3059, 0x305A
+
+
+@functools.lru_cache(maxsize=1)
+def _libegl() -> Any:
+    """libEGL through ctypes, or ``None`` where there is none."""
+    try:
+        egl = ctypes.CDLL("libEGL.so.1")
+    except OSError:
+        return None
+    for name in ("eglGetCurrentDisplay", "eglGetCurrentContext", "eglGetCurrentSurface"):
+        getattr(egl, name).restype = ctypes.c_void_p
+    egl.eglGetCurrentSurface.argtypes = [ctypes.c_int]
+    egl.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
+    egl.eglMakeCurrent.restype = ctypes.c_uint
+    return egl
+
+
+_EGLState = Tuple[Optional[int], Optional[int], Optional[int], Optional[int]]  # display, draw, read, context
+
+
+def _egl_state() -> _EGLState:
+    egl = _libegl()
+    if egl is None:
+        return (None, None, None, None)
+    return (egl.eglGetCurrentDisplay(), egl.eglGetCurrentSurface(_EGL_DRAW),
+            egl.eglGetCurrentSurface(_EGL_READ), egl.eglGetCurrentContext())
+
+
+class _EGLCurrent:
+    """Makes one EGL context current around gpuconv's calls, then the caller's again.
+
+    moderngl makes no context current by itself, so with two contexts in one thread the
+    calls meant for the first reached the one made last (silently wrong results); and
+    moderngl's own ``with ctx:`` leaves no context current afterwards, which would break a
+    caller's context given to :func:`gpuconv.use_context`.  Made from the thread where the
+    context is current (right after it is created, or the caller's own).
+    """
+
+    def __init__(self) -> None:
+        self.state = _egl_state()
+        self._saved: List[Optional[_EGLState]] = []
+
+    @property
+    def usable(self) -> bool:
+        return self.state[3] is not None
+
+    def __enter__(self) -> None:
+        current = _egl_state()
+        if not self.usable or current[3] == self.state[3]:
+            self._saved.append(None)  # already current (the usual case): nothing to do
+            return
+        self._saved.append(current)
+        display, draw, read, context = self.state
+        _libegl().eglMakeCurrent(display, draw, read, context)
+
+    def __exit__(self, *exc: object) -> None:
+        saved = self._saved.pop()
+        if saved is not None and saved[3] is not None:  # the caller had a context current: theirs again
+            _libegl().eglMakeCurrent(*saved)
+
+    def unbind(self) -> None:
+        """Make no context current: EGL destroys a context only once no thread has it current,
+        and glcontext's release leaves it current, so a thread that ended with its context
+        released still held ~6 MiB (Mesa's per-context state) for the life of the process."""
+        if self.usable and _egl_state()[3] == self.state[3]:
+            _libegl().eglMakeCurrent(self.state[0], None, None, None)
 
 
 def _glfw_context() -> Any:
@@ -111,6 +246,19 @@ def create_context(backend: Optional[str] = None) -> Tuple[Any, str]:
     raise GLUnavailableError(_install_hint(errors))
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _current(method: _Method) -> _Method:
+    """Run ``method`` with this runtime's context current (and the caller's current again after)."""
+    @functools.wraps(method)
+    def wrapper(self: "NativeRuntime", *args: Any, **kwargs: Any) -> Any:
+        self._check_usable()
+        with self._egl:
+            return method(self, *args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
 # A quad covering clip space, drawn as a triangle strip.
 _QUAD = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
 
@@ -136,8 +284,12 @@ class NativeRuntime(BaseRuntime):
                  max_texture_size: Optional[int] = None, max_draw_buffers: Optional[int] = None):
         self.owns_context = context is None
         if context is None:
+            clash = llvm_clash()
+            if clash:  # refuse before Mesa is even loaded: a context made now crashes at exit
+                raise LLVMClashError(clash_message(clash))
             context, backend = create_context(backend)
         self.ctx = context
+        self._egl = _EGLCurrent()  # the context is current now: remember it
         self.backend = backend or "external"
         self.thread_id = threading.get_ident()
         self.device_max_texture_size = int(self.ctx.info["GL_MAX_TEXTURE_SIZE"])
@@ -147,6 +299,9 @@ class NativeRuntime(BaseRuntime):
         self._programs: "OrderedDict[object, Tuple[Any, Any]]" = OrderedDict()  # by source key
         self._quad = self.ctx.buffer(_QUAD.tobytes())
         self._released = False
+        self._mesa = _is_mesa(self.ctx)
+        if self._mesa:
+            _guard_imports()
         self._check_float_targets()
 
     # -- facts -----------------------------------------------------------------
@@ -191,8 +346,8 @@ class NativeRuntime(BaseRuntime):
             texture.release()
 
     # -- textures --------------------------------------------------------------
+    @_current
     def upload(self, array: np.ndarray, layout: Layout) -> Any:
-        self._check_usable()
         if tuple(array.shape) != tuple(layout.shape):
             raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
         texels = np.ascontiguousarray(layout.pack(array), dtype=np.float32)
@@ -200,11 +355,12 @@ class NativeRuntime(BaseRuntime):
         texture.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
         return texture
 
+    @_current
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
-        self._check_usable()
         data = np.frombuffer(texture.read(), dtype=np.float32)
         return data.reshape(layout.rows, layout.cols, layout.components)
 
+    @_current
     def free(self, textures: Iterable[Any]) -> None:
         for texture in textures:
             texture.release()
@@ -217,6 +373,10 @@ class NativeRuntime(BaseRuntime):
         if cached is not None:
             self._programs.move_to_end(key)
             return cached
+        if self._mesa:  # llvmpipe compiles at the first draw: refuse before it would crash
+            clash = llvm_clash()
+            if clash:
+                raise LLVMClashError(clash_message(clash))
         program = self.ctx.program(vertex_shader=codegen.vertex_source(),
                                    fragment_shader=codegen.fragment_source(spec))
         for unit, name in enumerate(spec.variable_names):
@@ -230,8 +390,8 @@ class NativeRuntime(BaseRuntime):
             old_program.release()
         return cached
 
+    @_current
     def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[Any]:
-        self._check_usable()
         spec = program
         missing = set(spec.variable_names) - set(inputs)
         if missing:
@@ -272,8 +432,12 @@ class NativeRuntime(BaseRuntime):
                 fbo.release()
         return outputs
 
+    @_current
+    def run(self, plan: "Plan") -> np.ndarray:
+        return plan.execute(self)  # one make-current for the whole plan (the calls nest cheaply)
+
+    @_current
     def finish(self) -> None:
-        self._check_usable()
         self.ctx.finish()
 
     def release(self) -> None:
@@ -281,14 +445,16 @@ class NativeRuntime(BaseRuntime):
         created (and its GLFW window) too.  Safe to call twice."""
         if self._released:
             return
+        with self._egl:
+            for program, vao in self._programs.values():
+                vao.release()
+                program.release()
+            self._programs.clear()
+            self._quad.release()
         self._released = True
-        for program, vao in self._programs.values():
-            vao.release()
-            program.release()
-        self._programs.clear()
-        self._quad.release()
         if self.owns_context:
             window = getattr(self.ctx, "_gpuconv_glfw_window", None)
+            self._egl.unbind()
             self.ctx.release()
             if window is not None:
                 import glfw

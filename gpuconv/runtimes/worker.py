@@ -1,0 +1,217 @@
+"""A native runtime in a worker process, for processes where GL cannot run in-process.
+
+TensorFlow (and JAX's jaxlib) bundle their own LLVM; once loaded, its symbols take
+the place of those Mesa's llvmpipe needs, and the first draw crashes the process
+(a segmentation fault in ``swrast_dri.so``).  :class:`WorkerRuntime` runs a
+:class:`~gpuconv.runtimes.native.NativeRuntime` in a fresh Python process that
+never imports them, and forwards every call over a pipe (pickled, NumPy arrays as
+they are), so results are bit-for-bit those of the native runtime on the same driver.
+:func:`gpuconv.get_runtime` switches to it by itself, with a one-line warning.
+
+The worker is a plain interpreter running :func:`main`, not a
+``multiprocessing`` child, so the user's main module (which imported TensorFlow)
+is never imported again there.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional
+
+import numpy as np
+
+from ..layout import Layout
+from ..limits import Limits
+from ..plan import Plan
+from ..programs import Program
+from .base import BaseRuntime, GLUnavailableError
+
+_HEADER = struct.Struct("<Q")
+
+
+def _send(stream: BinaryIO, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO) -> Any:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError("the stream closed")
+    (size,) = _HEADER.unpack(header)
+    return pickle.loads(stream.read(size))
+
+
+class WorkerRuntime(BaseRuntime):
+    """The native runtime, run in a separate process; the same calls, the same results.
+
+    ``backend``, ``max_texture_size`` and ``max_draw_buffers`` are passed to the
+    worker's :class:`~gpuconv.runtimes.native.NativeRuntime`.  Texture handles are the
+    worker's ids.  Use it from the thread that created it.
+    """
+
+    kind = "native"
+
+    def __init__(self, backend: Optional[str] = None, *, max_texture_size: Optional[int] = None,
+                 max_draw_buffers: Optional[int] = None):
+        self.thread_id = threading.get_ident()
+        self._lock = threading.Lock()
+        env = dict(os.environ)
+        # The worker must import this very gpuconv, installed or not.
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+        self._process: Optional[subprocess.Popen] = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from gpuconv.runtimes.worker import main; sys.exit(main())"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=env)
+        self._released = False
+        options = dict(backend=backend, max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers)
+        facts: Dict[str, Any] = self._call("start", options)
+        self._info = facts
+        self.backend = str(facts.get("backend"))
+        self.limits = Limits(int(facts["layout_texture_size"]), int(facts["program_draw_buffers"]))
+
+    def _call(self, method: str, *args: Any) -> Any:
+        if self._released or self._process is None:
+            raise RuntimeError("this gpuconv runtime has been released; create a new one")
+        if threading.get_ident() != self.thread_id:
+            raise RuntimeError("this gpuconv WorkerRuntime belongs to the thread that created it")
+        process = self._process
+        assert process.stdin is not None and process.stdout is not None
+        with self._lock:
+            try:
+                _send(process.stdin, (method, args))
+                ok, value = _receive(process.stdout)
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                code = process.poll()
+                self._released = True
+                raise RuntimeError(f"gpuconv's GL worker process ended (exit code {code}); "
+                                   f"create a new runtime") from exc
+        if not ok:
+            raise value
+        return value
+
+    def info(self) -> Dict[str, object]:
+        facts = dict(self._call("info"))
+        facts["process"] = f"worker (pid {self._process.pid if self._process else '-'})"
+        return facts
+
+    def upload(self, array: np.ndarray, layout: Layout) -> Any:
+        return self._call("upload", np.asarray(array), layout)
+
+    def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[Any]:
+        return self._call("draw", program, dict(inputs))
+
+    def read(self, texture: Any, layout: Layout) -> np.ndarray:
+        return self._call("read", texture, layout)
+
+    def free(self, textures: Iterable[Any]) -> None:
+        self._call("free", list(textures))
+
+    def finish(self) -> None:
+        self._call("finish")
+
+    def run(self, plan: Plan) -> np.ndarray:
+        return self._call("run", plan)  # one round trip for the whole plan
+
+    def release(self) -> None:
+        if self._released or self._process is None:
+            return
+        try:
+            self._call("release")
+        except Exception:  # the worker is gone already
+            pass
+        self._released = True
+        process, self._process = self._process, None
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __del__(self) -> None:
+        try:
+            self.release()
+        except Exception:
+            pass
+
+
+def _serve(requests: BinaryIO, replies: BinaryIO) -> None:
+    """The worker's loop: one NativeRuntime, calls by name, textures by id."""
+    from .native import NativeRuntime
+
+    runtime: Optional[NativeRuntime] = None
+    textures: Dict[int, Any] = {}
+    ids = iter(range(1, 1 << 62))
+
+    def keep(texture: Any) -> int:
+        key = next(ids)
+        textures[key] = texture
+        return key
+
+    while True:
+        try:
+            method, args = _receive(requests)
+        except EOFError:
+            break
+        try:
+            if method == "start":
+                runtime = NativeRuntime(**args[0])
+                value: Any = runtime.info()
+            elif runtime is None:
+                raise RuntimeError("the worker has no runtime")
+            elif method == "info":
+                value = runtime.info()
+            elif method == "upload":
+                value = keep(runtime.upload(*args))
+            elif method == "draw":
+                program, inputs = args
+                value = [keep(t) for t in runtime.draw(program, {k: textures[v] for k, v in inputs.items()})]
+            elif method == "read":
+                value = runtime.read(textures[args[0]], args[1])
+            elif method == "free":
+                runtime.free(textures.pop(key) for key in args[0])
+                value = None
+            elif method == "finish":
+                value = runtime.finish()
+            elif method == "run":
+                value = runtime.run(args[0])
+            elif method == "release":
+                runtime.free(textures.values())
+                textures.clear()
+                runtime.release()
+                value = None
+            else:
+                raise ValueError(f"unknown worker call {method!r}")
+            _send(replies, (True, value))
+        except Exception as exc:  # sent back and raised in the caller
+            try:
+                _send(replies, (False, exc))
+            except Exception:
+                _send(replies, (False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        if method == "release":
+            break
+
+
+def main() -> int:
+    # Keep stdout for replies: anything the driver prints goes to stderr.
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    try:
+        _serve(sys.stdin.buffer, replies)
+    except GLUnavailableError:
+        return 3
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
