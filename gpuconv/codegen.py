@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Hashable
 
 import jinja2
 
-from .programs import ProgramSpec
+from .programs import Program
 
 
 def _shader_dir() -> Path:
@@ -40,6 +42,7 @@ def glsl_float(value: float) -> str:
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    """The one Jinja2 environment (templates from shaders/, strict about undefined names)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_shader_dir())),
         undefined=jinja2.StrictUndefined,
@@ -68,27 +71,32 @@ def _tidy(source: str) -> str:
 
 
 _SOURCE_CACHE_SIZE = 512
-_sources: "OrderedDict[object, str]" = OrderedDict()
+_sources: "OrderedDict[Hashable, str]" = OrderedDict()
+_sources_lock = threading.Lock()  # every thread's runtime renders through this one cache
 
 
-def fragment_source(spec: ProgramSpec) -> str:
+def fragment_source(spec: Program) -> str:
     """The complete GLSL ES 3.00 fragment program for ``spec``.
 
     Rendered once per ``spec.source_key()`` (the TF.js-style programs bake their
     shapes in; the packed programs share one source per family), in a bounded cache.
     """
     key = spec.source_key()
-    source = _sources.get(key)
-    if source is None:
-        template = environment().get_template(spec.template)
-        source = _sources[key] = _tidy(template.render(**spec.template_context()))
+    with _sources_lock:
+        source = _sources.get(key)
+        if source is not None:
+            _sources.move_to_end(key)
+            return source
+    # Rendered outside the lock (Jinja2 is thread-safe); two threads may render one source twice.
+    source = _tidy(environment().get_template(spec.template).render(**spec.template_context()))
+    with _sources_lock:
+        _sources[key] = source
         if len(_sources) > _SOURCE_CACHE_SIZE:
             _sources.popitem(last=False)
-    else:
-        _sources.move_to_end(key)
     return source
 
 
 @functools.lru_cache(maxsize=1)
 def vertex_source() -> str:
+    """The vertex program every fragment program is linked with (a quad over the viewport)."""
     return _tidy(environment().get_template("vertex.glsl").render())

@@ -3,6 +3,8 @@
     unrolled by vec4; the 1, 2 or 3 leftover channels get one branch chosen here, at
     generation time.  Taps outside the input are skipped, which is the zero padding. -#}
 
+{#- x and W at input channel `depth` of the current tap: they read main()'s `batch`, `d2`
+    and `inChannelOffset` (grouped) and window_loop's `xR`, `xC`, `wR`, `wC`. -#}
 {% macro channel(depth) -%}
 {{ "inChannelOffset + " if groups > 1 }}{{ depth }}
 {%- endmacro %}
@@ -32,7 +34,7 @@ void main() {
 {% endif %}
 
   float dotProd = 0.0;
-{% call layout.window_loop(g) %}
+{% call tensors.window_loop(g) %}
 {% if depth_vec4 > 0 %}
 
       for (int d1 = 0; d1 < {{ depth_vec4 }}; d1 += 4) {

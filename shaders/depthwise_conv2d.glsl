@@ -20,7 +20,7 @@ void main() {
   int xCCorner = xRCCorner.y;
 
   float dotProd = 0.0;
-{% call layout.window_loop(g) %}
+{% call tensors.window_loop(g) %}
 {% if channels_last %}
       float xVal = getX(batch, xR, xC, d1);
 {% else %}

@@ -68,7 +68,8 @@ float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }
 
 {#- TF.js's loops over the filter window, shared by the direct programs: taps outside the
     input are skipped, which is how the zero padding is realised.  The caller's body runs
-    once per tap with xR, xC (input row/column) and wR, wC (filter row/column). -#}
+    once per tap with xR, xC (input row/column) and wR, wC (filter row/column).
+    The caller must declare `int xRCorner, xCCorner` (the window's top-left input position). -#}
 {% macro window_loop(g) %}
   for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
     int xR = xRCorner + wR * {{ g.dilation_height }};

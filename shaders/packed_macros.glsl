@@ -2,7 +2,8 @@
 
 {#- Which outputs this fragment computes: 4 channels (block d2Block) of `pixels` pixels
     starting at outCol0, in row outRow of image `batch`.  The render target holds
-    `fold` bands of output rows side by side (gpuconv.layout.SplitImageLayout): undo that. -#}
+    `fold` bands of output rows side by side (gpuconv.layout.SplitImageLayout): undo that.
+    Declares band, texCol, texRow, d2Block, outCol0, batch and outRow for the caller. -#}
 {% macro fragment_position(pixels) -%}
   int band = int(gl_FragCoord.x) / outCols;
   int texCol = int(gl_FragCoord.x) - band * outCols;
@@ -16,7 +17,9 @@
   int outRow = texRow - batch * outHeight;
 {%- endmacro %}
 
-{#- Bias, activation, then the `pixels` results to their render targets. -#}
+{#- Bias, activation, then the `pixels` results to their render targets.
+    The caller must declare `vec4 acc0 .. acc<pixels-1>` (the sums) and `int d2Block`
+    (from fragment_position). -#}
 {% macro write_results(fused, epilogue, pixels) -%}
 {% for j in range(pixels) %}
 {{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
@@ -26,7 +29,8 @@
 
 {#- The loop over filter rows shared by the packed programs: rows outside the input are
     skipped (zero padding).  The caller's body runs once per filter row wR with xRow, the
-    input row's texel row, and xCCorner, the input column of the first pixel's first tap. -#}
+    input row's texel row, and xCCorner, the input column of the first pixel's first tap.
+    The caller must have run fragment_position (it declares outRow, outCol0 and batch). -#}
 {% macro filter_rows() %}
   int xRCorner = outRow * strides.x - pads.x;
   int xCCorner = outCol0 * strides.y - pads.y;

@@ -36,7 +36,6 @@ uniform ivec2 filterSize;
 uniform ivec2 strides;
 uniform ivec2 dilations;
 uniform ivec2 pads;         // top, left
-{% block uniforms %}{% endblock %}
 
 {% for j in range(pixels) %}
 layout(location = {{ j }}) out vec4 result{{ j }};  // output pixel {{ pixels }}q + {{ j }}

@@ -1,6 +1,6 @@
 {#- The frame of every program: header, one sampler per input, getOutputCoords(),
     then the program's own main() (the `main` block of conv2d.glsl, depthwise_conv2d.glsl). -#}
-{% import "macros.glsl" as layout with context %}
+{% import "macros.glsl" as tensors with context %}
 {% import "epilogue.glsl" as fused with context %}
 {% include "header.glsl" %}
 
@@ -16,10 +16,10 @@ uniform sampler2D {{ input.name }};
 {% endfor %}
 
 {% for input in inputs %}
-{{ layout.sampler(input) }}
+{{ tensors.sampler(input) }}
 
 {% endfor %}
-{{ layout.output_coords(output) }}
+{{ tensors.output_coords(output) }}
 
 {{ fused.activation_function(epilogue) }}
 {% block main %}{% endblock %}
