@@ -57,7 +57,8 @@ def environment() -> jinja2.Environment:
 
 def _tidy(source: str) -> str:
     """Collapse the blank lines that template control flow leaves behind."""
-    lines, blank = [], False
+    lines: list = []
+    blank = False
     for line in source.splitlines():
         line = line.rstrip()
         if not line:

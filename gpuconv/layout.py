@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Hashable, Optional, Protocol, Tuple
+from typing import Hashable, Optional, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
@@ -39,9 +39,8 @@ class Layout(Protocol):
     """What the runtimes and the code generator need of any texture layout.
 
     ``shape`` is the logical shape of the tensor it holds; ``rows x cols`` texels of
-    ``components`` floats each (1: R32F, 4: RGBA32F); :meth:`pack` turns an array of
-    ``shape`` into those texels; ``storage`` identifies where the values are, so that
-    a chained program can check it reads what the previous one wrote.
+    ``components`` floats each (1: R32F, 4: RGBA32F); ``storage`` identifies where the
+    values are, so that a chained program can check it reads what the previous one wrote.
     """
 
     @property
@@ -58,6 +57,13 @@ class Layout(Protocol):
 
     @property
     def storage(self) -> Hashable: ...
+
+
+@runtime_checkable
+class InputLayout(Layout, Protocol):
+    """A layout a host array can be uploaded into: ``pack`` turns an array of ``shape``
+    into the ``rows x cols x components`` texels.  The split outputs of the packed
+    programs are not: only a program writes them."""
 
     def pack(self, array: np.ndarray) -> np.ndarray: ...
 
@@ -294,6 +300,11 @@ class SplitImageLayout(_StoredAsLaidOut):
     @property
     def depth4(self) -> int:
         return blocks_of_4(self.channels)
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        """The logical NHWC shape of the image the ``count`` textures hold together."""
+        return (self.batch, self.height, self.width, self.channels)
 
     @property
     def pixel_groups(self) -> int:

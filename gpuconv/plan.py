@@ -15,6 +15,7 @@ import numpy as np
 
 from . import codegen
 from .geometry import Conv2DGeometry
+from .layout import InputLayout
 from .programs import Program
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,6 +67,9 @@ class Plan:
                 inputs: Dict[str, Any] = dict(zip(spec.chained_inputs, previous)) if position else {}
                 for item in spec.inputs:
                     if item.name not in inputs:
+                        if not isinstance(item.layout, InputLayout):
+                            raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
+                                             f"so it cannot be the plan's first program")
                         inputs[item.name] = runtime.upload(arrays[item.name], item.layout)
                         made.append(inputs[item.name])
                 previous = runtime.draw(spec, inputs)

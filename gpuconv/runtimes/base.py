@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping
 
 import numpy as np
 
-from ..layout import Layout
+from ..layout import InputLayout, Layout
 from ..limits import Limits
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,7 +55,7 @@ class BaseRuntime(abc.ABC):
         """Facts about the device: renderer, version, limits, backend."""
 
     @abc.abstractmethod
-    def upload(self, array: np.ndarray, layout: Layout) -> Any:
+    def upload(self, array: np.ndarray, layout: InputLayout) -> Any:
         """A new texture holding ``array`` (of ``layout.shape``) as ``layout`` lays it out."""
 
     @abc.abstractmethod

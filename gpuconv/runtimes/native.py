@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 import numpy as np
 
 from .. import codegen
-from ..layout import Layout
+from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..plan import Plan
 from ..programs import Program
@@ -62,7 +62,7 @@ def _install_hint(errors: Mapping[str, str]) -> str:
 def _egl_context() -> Any:
     import moderngl
 
-    return moderngl.create_standalone_context(require=330, backend="egl")
+    return moderngl.create_standalone_context(require=330, backend="egl")  # type: ignore[arg-type]
 
 
 #: Shared libraries that bundle their own LLVM, whose symbols then take the place of the ones
@@ -217,7 +217,7 @@ def _glfw_context() -> Any:
         raise RuntimeError("glfw could not create a hidden window with an OpenGL 3.3 core context")
     glfw.make_context_current(window)
     ctx = moderngl.create_context(require=330)
-    ctx._gpuconv_glfw_window = window  # destroyed with the context by NativeRuntime.release()
+    setattr(ctx, "_gpuconv_glfw_window", window)  # destroyed with the context by NativeRuntime.release()
     return ctx
 
 
@@ -347,7 +347,7 @@ class NativeRuntime(BaseRuntime):
 
     # -- textures --------------------------------------------------------------
     @_current
-    def upload(self, array: np.ndarray, layout: Layout) -> Any:
+    def upload(self, array: np.ndarray, layout: InputLayout) -> Any:
         if tuple(array.shape) != tuple(layout.shape):
             raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
         texels = np.ascontiguousarray(layout.pack(array), dtype=np.float32)

@@ -21,11 +21,11 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional
+from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, cast
 
 import numpy as np
 
-from ..layout import Layout
+from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..plan import Plan
 from ..programs import Program
@@ -83,11 +83,11 @@ class WorkerRuntime(BaseRuntime):
         if threading.get_ident() != self.thread_id:
             raise RuntimeError("this gpuconv WorkerRuntime belongs to the thread that created it")
         process = self._process
-        assert process.stdin is not None and process.stdout is not None
+        requests, replies = cast(BinaryIO, process.stdin), cast(BinaryIO, process.stdout)
         with self._lock:
             try:
-                _send(process.stdin, (method, args))
-                ok, value = _receive(process.stdout)
+                _send(requests, (method, args))
+                ok, value = _receive(replies)
             except (EOFError, OSError, BrokenPipeError) as exc:
                 code = process.poll()
                 self._released = True
@@ -102,7 +102,7 @@ class WorkerRuntime(BaseRuntime):
         facts["process"] = f"worker (pid {self._process.pid if self._process else '-'})"
         return facts
 
-    def upload(self, array: np.ndarray, layout: Layout) -> Any:
+    def upload(self, array: np.ndarray, layout: InputLayout) -> Any:
         return self._call("upload", np.asarray(array), layout)
 
     def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[Any]:
