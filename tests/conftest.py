@@ -46,3 +46,42 @@ def import_crosscheck(name: str):
 
         return importlib.import_module(name)
     return pytest.importorskip(name)
+
+
+# -- the browser runtime (tests/test_browser.py) ---------------------------------------
+# One Chromium per GL choice for the whole session.  Without Chromium or Playwright the
+# browser tests skip locally and fail on CI (CI=true), like the GL tests above.
+
+def _browser_runtime(**options):
+    try:
+        from gpuconv.runtimes.browser import BrowserRuntime
+
+        return BrowserRuntime(**options)
+    except GLUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"no browser runtime on CI: {exc}")
+        pytest.skip(f"no browser runtime: {exc}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A BrowserRuntime on ANGLE over Mesa's EGL (llvmpipe), shared by the session."""
+    runtime = _browser_runtime(gl="angle-egl")
+    yield runtime
+    runtime.release()
+
+
+@pytest.fixture(scope="session")
+def browser_swiftshader():
+    """A BrowserRuntime on SwiftShader (Chromium's CPU Vulkan), shared by the session."""
+    runtime = _browser_runtime(gl="swiftshader")
+    yield runtime
+    runtime.release()
+
+
+@pytest.fixture(scope="session")
+def browser_phone():
+    """A BrowserRuntime (ANGLE/EGL) emulating a phone's 4 draw buffers."""
+    runtime = _browser_runtime(gl="angle-egl", max_draw_buffers=4)
+    yield runtime
+    runtime.release()

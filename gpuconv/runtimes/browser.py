@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, 
 import numpy as np
 
 from .. import codegen
-from ..layout import Layout
+from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..programs import Program
 from .base import BaseRuntime, GLUnavailableError
@@ -316,7 +316,7 @@ class BrowserRuntime(BaseRuntime):
     def _new_texture(self, layout: Layout) -> BrowserTexture:
         return BrowserTexture(next(self._ids), layout.cols, layout.rows, layout.components, self)
 
-    def _upload_op(self, array: np.ndarray, layout: Layout) -> Tuple[BrowserTexture, Dict[str, Any]]:
+    def _upload_op(self, array: np.ndarray, layout: InputLayout) -> Tuple[BrowserTexture, Dict[str, Any]]:
         if tuple(array.shape) != tuple(layout.shape):
             raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
         if layout.components not in (1, 4):
@@ -375,7 +375,7 @@ class BrowserRuntime(BaseRuntime):
             raise
 
     # -- the runtime interface -----------------------------------------------------
-    def upload(self, array: np.ndarray, layout: Layout) -> BrowserTexture:
+    def upload(self, array: np.ndarray, layout: InputLayout) -> BrowserTexture:
         self._check_usable()
         texture, op = self._upload_op(array, layout)
         self._call([op])
@@ -421,6 +421,9 @@ class BrowserRuntime(BaseRuntime):
             inputs: Dict[str, Any] = dict(zip(spec.chained_inputs, previous)) if position else {}
             for item in spec.inputs:
                 if item.name not in inputs:
+                    if not isinstance(item.layout, InputLayout):
+                        raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
+                                         f"so it cannot be the plan's first program")
                     texture, op = self._upload_op(arrays[item.name], item.layout)
                     inputs[item.name] = texture
                     made.append(texture.id)

@@ -5,7 +5,8 @@
 // operations run in order (init, upload, draw, read, finish), message.drop the programs
 // and textures to delete first, message.free the textures to delete last (even after
 // an error).  Every call answers {ok: true, results: [...]} (one entry per op) or
-// {ok: false, kind, message, ...}; it never throws.  Arrays cross as base64 strings of
+// {ok: false, kind, message, ...} (after a short wait when the WebGL context may be being
+// lost); it never throws.  Arrays cross as base64 strings of
 // little-endian float32 bytes.
 "use strict";
 
@@ -335,9 +336,7 @@
 
   function call(message) {
     try {
-      if (state.gl && (state.lost || state.gl.isContextLost())) {
-        throw new GpuconvError("lost", "the WebGL context was lost (did Chromium's GPU process crash?)");
-      }
+      if (state.gl && (state.lost || state.gl.isContextLost())) return LOST;
       if (message.drop) {
         for (const id of message.drop.programs || []) {
           const entry = state.programs.get(id);
@@ -356,16 +355,24 @@
       } finally {
         for (const id of message.free || []) deleteTexture(id);
       }
-      if (state.gl && state.gl.isContextLost()) {
-        throw new GpuconvError("lost", "the WebGL context was lost (did Chromium's GPU process crash?)");
-      }
+      if (state.gl && state.gl.isContextLost()) return LOST;
       return { ok: true, results };
     } catch (error) {
-      if (error instanceof GpuconvError) {
-        return Object.assign({ ok: false, kind: error.kind, message: error.message }, error.extra);
-      }
-      return { ok: false, kind: "error", message: String(error && error.stack || error) };
+      const failure = error instanceof GpuconvError
+        ? Object.assign({ ok: false, kind: error.kind, message: error.message }, error.extra)
+        : { ok: false, kind: "error", message: String(error && error.stack || error) };
+      if (!state.gl || failure.kind !== "error") return failure;
+      // An unexpected failure (an incomplete framebuffer, say) may be a context that is being
+      // lost: the page hears of a crashed GPU process a little later, so let it.
+      return new Promise((resolve) => setTimeout(() => resolve(isLost() ? LOST : failure), 100));
     }
+  }
+
+  const LOST = { ok: false, kind: "lost", message: "the WebGL context was lost (did Chromium's GPU process crash?)" };
+
+  function isLost() {
+    const gl = state.gl;
+    return state.lost || gl.isContextLost() || gl.getError() === gl.CONTEXT_LOST_WEBGL;
   }
 
   globalThis.gpuconv = { call };
