@@ -1,100 +1,60 @@
-"""The ``gpuconv`` command: print, run and test the convolution programs from a shell.
+"""The ``gpuconv`` command: parse the command line and dispatch to gpuconv.
 
 Subcommands (each has ``--help`` with an example to copy):
 
 * ``gpuconv shader OP --input 1x7x7x6 --filter 3x3x6x4 ...``: print the generated GLSL;
 * ``gpuconv run OP --input x.npy --filter w.npy ... [--check]``: run an op on .npy files;
 * ``gpuconv selftest [--quick]``: a fixed matrix of convolutions, GPU against the oracle;
+* ``gpuconv random --count N``: seeded random configurations, GPU against the oracle;
 * ``gpuconv info``: the GL device and the versions in use;
 * ``gpuconv demo``: one real convolution, timed and checked.
 
-Exit codes: 0 success, 1 a result outside the tolerance, 2 bad arguments,
-3 no usable OpenGL, 4 an unexpected error (``--debug`` shows its traceback).
+The ops and their options come from :mod:`gpuconv.registry`, the checks from
+:mod:`gpuconv.checks`, the runtime from :func:`gpuconv.runtimes.make_runtime`
+(``--backend native|browser``, ``--gl``).
+
+Exit codes: 0 success, 1 a result outside the tolerance (or invalid GLSL), 2 bad
+arguments, 3 no usable OpenGL (or browser, or GLSL validator), 4 an unexpected error
+(``--debug`` adds the traceback of any error).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import importlib
+import os
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+import traceback
+from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import __version__, oracle
+from . import __version__, checks, registry
 from .arguments import ACTIVATIONS
-from .geometry import DATA_FORMATS, ROUNDING_MODES
-from .programs import PackedProgramSpec
-from .ops import (ALGORITHMS, conv1d, conv2d, depthwise_conv2d, plan_shapes, separable_conv2d,
-                  shader_sources)
-from .programs import shape_text
-from .runtimes import GLUnavailableError, get_runtime
+from .geometry import ROUNDING_MODES
+from .ops import ALGORITHMS
+from .programs import annotate, shape_text
+from .registry import OPS, option_name, padding_text, pair_text
+from .runtimes import BACKEND_ENV, RUNTIME_KINDS, BaseRuntime, GLUnavailableError, make_runtime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_GL, EXIT_INTERNAL = 0, 1, 2, 3, 4
-DEFAULT_TOLERANCE = 1e-5
+DEFAULT_TOLERANCE = checks.DEFAULT_TOLERANCE
+SELFTEST_CASES = checks.SELFTEST_CASES
+
+#: --gl values for each --backend (the first is the default).
+GL_CHOICES: Dict[str, Tuple[str, ...]] = {"native": ("egl", "glfw"), "browser": ("angle-egl", "swiftshader")}
+
+Args = argparse.Namespace
 
 
-# ---------------------------------------------------------------------------
-# the ops the command knows: one entry each
-
-
-def _plan(op: str, x, f, pointwise=None, **kwargs):
-    """The shapes-only plan of ``op`` (the pointwise filter shape for separable_conv2d)."""
-    if pointwise is not None:
-        kwargs["pointwise_filter_shape"] = pointwise
-    return plan_shapes(op, x, f, **kwargs)
-
-
-@dataclass(frozen=True)
-class OpEntry:
-    """How the command calls one op: on the GPU, in the oracle, and how it plans.
-
-    ``gpu`` and ``oracle`` take the arrays positionally (``x, filter`` or, for an op
-    with a ``pointwise`` filter, ``x, depthwise_filter, pointwise_filter``) and the
-    keyword arguments :func:`op_kwargs` builds; :func:`_plan` plans it from shapes.
-    """
-
-    gpu: Callable            # gpuconv.<op>
-    oracle: Callable         # gpuconv.oracle.<op>, same signature, float64
-    filter_layout: str
-    summary: str = ""
-    data_formats: Tuple[str, ...] = DATA_FORMATS  # the first is the default
-    one_d: bool = False      # conv1d: --strides/--dilations are one int each (stride=, dilation=)
-    grouped: bool = False    # accepts --groups
-    fused: bool = False      # accepts --bias, --activation, --leakyrelu-alpha, --prelu-weights
-    rounding: bool = True    # accepts --dim-rounding-mode
-    pointwise: bool = False  # needs --pointwise-filter (a second, 1x1 filter)
-
-
-POINTWISE_LAYOUT = "1 x 1 x in_channels*channel_multiplier x out_channels"
-
-OPS = {
-    "conv2d": OpEntry(conv2d, oracle.conv2d, grouped=True, fused=True,
-                      filter_layout="filter_height x filter_width x in_channels/groups x out_channels",
-                      summary="2-D convolution (tf.nn.conv2d; fused bias/activation as tf.fused.conv2d)"),
-    "depthwise_conv2d": OpEntry(depthwise_conv2d, oracle.depthwise_conv2d, fused=True,
-                                filter_layout="filter_height x filter_width x in_channels x channel_multiplier",
-                                summary="depthwise 2-D convolution (tf.nn.depthwise_conv2d)"),
-    "separable_conv2d": OpEntry(separable_conv2d, oracle.separable_conv2d,
-                                rounding=False, pointwise=True,
-                                filter_layout="filter_height x filter_width x in_channels x channel_multiplier, "
-                                              "then --pointwise-filter " + POINTWISE_LAYOUT,
-                                summary="depthwise then pointwise 1x1 convolution, two programs "
-                                        "(tf.nn.separable_conv2d)"),
-    "conv1d": OpEntry(conv1d, oracle.conv1d, data_formats=("NWC", "NCW"), one_d=True,
-                      filter_layout="filter_width x in_channels x out_channels",
-                      summary="1-D convolution, run as a conv2d of height 1 (tf.conv1d)"),
-}
-
-#: Every --data-format any op accepts.
-ALL_DATA_FORMATS = tuple(dict.fromkeys(f for entry in OPS.values() for f in entry.data_formats))
-
-
-def _with(names) -> str:
+def _with(names: Iterable[str]) -> str:
     return ", ".join(names)
+
+
+def _ops_with(flag: str) -> str:
+    return _with(registry.ops_with(flag))
 
 
 # ---------------------------------------------------------------------------
@@ -118,7 +78,7 @@ def parse_shape(text: str) -> Tuple[int, ...]:
     return _positive_ints(text, "x", "a shape", "1x7x7x6")
 
 
-def parse_pair(text: str):
+def parse_pair(text: str) -> Union[int, Tuple[int, ...]]:
     """``"2"`` -> ``2``; ``"2x1"`` -> ``(2, 1)`` (height, width)."""
     values = _positive_ints(text, "x", "one integer or an HxW pair", "2 or 2x1")
     if len(values) > 2:
@@ -127,7 +87,7 @@ def parse_pair(text: str):
     return values[0] if len(values) == 1 else values
 
 
-def parse_padding(text: str):
+def parse_padding(text: str) -> Any:
     """``same``/``valid`` -> ``"SAME"``/``"VALID"``; ``1`` -> ``1``; ``L,R`` -> ``[L, R]`` (conv1d);
     ``T,B,L,R`` -> ``[[T, B], [L, R]]``."""
     word = text.strip().upper()
@@ -138,17 +98,12 @@ def parse_padding(text: str):
     except ValueError:
         values = []
     if len(values) in (1, 2, 4) and min(values) >= 0:
-        return {1: lambda: values[0], 2: lambda: values, 4: lambda: [values[0:2], values[2:4]]}[len(values)]()
+        if len(values) == 1:
+            return values[0]
+        return values if len(values) == 2 else [values[0:2], values[2:4]]
     raise argparse.ArgumentTypeError(
         f"expected same, valid, a number of pixels (1), explicit pads top,bottom,left,right "
         f"(1,0,2,1) or, for conv1d, left,right (2,1), got {text!r}")
-
-
-def padding_text(padding) -> str:
-    """The inverse of :func:`parse_padding`, for tables."""
-    if isinstance(padding, list):
-        return ",".join(str(v) for item in padding for v in (item if isinstance(item, list) else [item]))
-    return str(padding)
 
 
 def _upper(text: str) -> str:
@@ -169,6 +124,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 # ---------------------------------------------------------------------------
 # argument parser
 
@@ -180,12 +145,8 @@ class UsageError(ValueError):
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of printing usage and exiting."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _ops_with(flag: str) -> str:
-    return _with(name for name, entry in OPS.items() if getattr(entry, flag))
 
 
 def _add_conv_options(p: argparse.ArgumentParser) -> None:
@@ -194,7 +155,7 @@ def _add_conv_options(p: argparse.ArgumentParser) -> None:
                    help="stride, one for both axes (2) or height x width (2x1); default 1; "
                         f"one integer for {_ops_with('one_d')} (its stride=)")
     g.add_argument("--dilations", type=parse_pair, default=1, metavar="D|HxW",
-                   help="dilation rate, like --strides; strides and dilations cannot both exceed 1")
+                   help="dilation rate, like --strides")
     g.add_argument("--padding", type=parse_padding, default="VALID", metavar="PAD",
                    help="same, valid (default), a number of pixels on every side (1), "
                         "or explicit pads top,bottom,left,right (1,0,2,1); "
@@ -202,7 +163,7 @@ def _add_conv_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dim-rounding-mode", type=_lower, choices=ROUNDING_MODES, default=None,
                    help="rounding of the output size when --padding is a number (default: truncate); "
                         f"for {_ops_with('rounding')}")
-    g.add_argument("--data-format", type=_upper, choices=ALL_DATA_FORMATS, default=None,
+    g.add_argument("--data-format", type=_upper, choices=registry.ALL_DATA_FORMATS, default=None,
                    help="layout of the input and output; the filter layout does not change. "
                         + "; ".join(f"{name}: {' or '.join(e.data_formats)}" for name, e in OPS.items())
                         + " (the first is the default)")
@@ -210,18 +171,42 @@ def _add_conv_options(p: argparse.ArgumentParser) -> None:
                    help=f"grouped convolution ({_ops_with('grouped')} only); default 1")
     g.add_argument("--activation", type=_lower, choices=ACTIVATIONS, default=None,
                    help=f"fused activation after the convolution (and bias); {_ops_with('fused')}")
-    g.add_argument("--leakyrelu-alpha", type=float, default=0.2, metavar="A",
-                   help="slope for --activation leakyrelu (default 0.2)")
+    g.add_argument("--leakyrelu-alpha", type=float, default=None, metavar="A",
+                   help="slope for --activation leakyrelu (default 0.2); refused with another activation")
     g.add_argument("--algorithm", type=_lower, choices=ALGORITHMS, default=None,
                    help="direct: TF.js's programs (one output per fragment); packed: the fast "
                         "shape-generic programs; auto: packed where it applies. Default: direct "
                         "for 'shader' (the TF.js-style source), auto for 'run' (what the API runs)")
 
 
+def _add_limit_options(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_argument_group("device limits")
+    g.add_argument("--max-texture-size", type=_positive_int, default=None, metavar="N",
+                   help=f"the largest texture side {what} (default: the device's, at most 16384; "
+                        f"WebGL2 guarantees 2048)")
+    g.add_argument("--max-draw-buffers", type=_positive_int, default=None, metavar="N",
+                   help=f"the most render targets of one draw {what} (default: the device's, at most 8; "
+                        f"WebGL2 guarantees 4)")
+
+
+def _add_runtime_options(p: argparse.ArgumentParser, limits: bool = True) -> None:
+    g = p.add_argument_group("runtime")
+    g.add_argument("--backend", type=_lower, choices=RUNTIME_KINDS, default=None,
+                   help=f"where the programs run: native (moderngl in this process, the default) or "
+                        f"browser (WebGL2 in headless Chromium); default browser when {BACKEND_ENV}=browser")
+    g.add_argument("--gl", type=_lower, choices=tuple(c for kinds in GL_CHOICES.values() for c in kinds),
+                   default=None, metavar="NAME",
+                   help="the GL under the runtime: " + "; ".join(
+                       f"{kind}: {' or '.join(names)}" for kind, names in GL_CHOICES.items())
+                   + " (the first is the default)")
+    if limits:
+        _add_limit_options(p, "the runtime lays out and generates for")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the full traceback of an error")
+                        help="also print the traceback of an error (the exit code stays the same)")
 
     parser = _Parser(
         prog="gpuconv",
@@ -240,19 +225,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     ops_help = "; ".join(f"{name}: {entry.summary}" for name, entry in OPS.items())
+    second_filters = [(entry, name, layout) for entry in OPS.values()
+                      for name, layout in zip(entry.filters[1:], entry.filter_layouts[1:])]
+    extra_filters = sorted({name for _, name, _ in second_filters})
 
-    def add(name, help, description, example, func):
+    def add(name: str, help: str, description: str, example: str,
+            func: Callable[[Args], int]) -> argparse.ArgumentParser:
         paragraphs = [textwrap.fill(text, 88) for text in description.split("\n")]
         p = sub.add_parser(name, help=help, description="\n".join(paragraphs) + f"\n\nexample:\n  {example}",
                            formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
         p.set_defaults(func=func)
         return p
 
+    def add_extra_filters(p: argparse.ArgumentParser, metavar: str,
+                          kind: Callable[[str], Any] = str) -> None:
+        for name in extra_filters:
+            owners = [(e, layout) for e, n, layout in second_filters if n == name]
+            p.add_argument(option_name(name), metavar=metavar, dest=name, type=kind,
+                           help=f"the second filter of {_with([e.name for e, _ in owners])}, "
+                                f"{owners[0][1]}, e.g. 1x1x6x8")
+
+    multi = [e for e in OPS.values() if len(e.programs) > 1]
     p = add("shader", "print the GLSL fragment program an op runs",
             "Print the GLSL ES 3.00 fragment program that OP runs for these shapes "
             "(no GL needed).\nShapes are written like 1x7x7x6, in --data-format order for the input.\n"
-            "separable_conv2d runs two programs (depthwise, then the pointwise 1x1 conv2d that reads "
-            "its output); both are printed, the second after a '// ---- program 2 of 2' line.",
+            + "".join(f"{e.name} runs {len(e.programs)} programs ({', then '.join(e.programs)}); all are "
+                      f"printed, each after the first behind a "
+                      f"'{registry.program_banner(e.name, 2, len(e.programs)).split(':')[0]}' line. "
+                      for e in multi),
             "gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same --annotate", cmd_shader)
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
     p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
@@ -261,8 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
                    help="filter shape, e.g. 3x3x6x4 (" + "; ".join(
                        f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
-    p.add_argument("--pointwise-filter", type=parse_shape, metavar="SHAPE",
-                   help=f"the second filter of {_ops_with('pointwise')}, {POINTWISE_LAYOUT}, e.g. 1x1x6x8")
+    add_extra_filters(p, "SHAPE", parse_shape)
     _add_conv_options(p)
     p.add_argument("--bias", action="store_true", help=f"fuse a per-channel bias ({_ops_with('fused')})")
     p.add_argument("--annotate", action="store_true",
@@ -272,28 +271,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--line-numbers", action="store_true",
                    help="prefix lines with their number in the compiled program, to read compiler "
                         "errors (the output is then NOT valid GLSL; --annotate lines get no number)")
+    p.add_argument("--validate", action="store_true",
+                   help="check each program with glslangValidator (Debian's glslang-tools) as "
+                        "GLSL ES 3.00; exit 1 if one is invalid, 3 if the validator is missing")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    _add_limit_options(p, "to generate for")
 
     p = add("run", "run an op on .npy files on the GPU",
             "Run OP on the GPU on arrays from .npy files and save the float32 result.\n"
             "--check also runs the float64 NumPy oracle and exits 1 if the error relative to the "
-            "output's largest magnitude exceeds --tolerance.",
+            "output's largest magnitude exceeds --tolerance; it also says how many NaN and infinite "
+            "values the output holds and whether the oracle has them at the same positions.",
             "gpuconv run conv2d --input x.npy --filter w.npy --padding same --output y.npy --check",
             cmd_run)
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
     p.add_argument("--input", required=True, metavar="X.npy", help="the input tensor")
     p.add_argument("--filter", required=True, metavar="W.npy",
-                   help="the filter (for separable_conv2d: the depthwise filter)")
-    p.add_argument("--pointwise-filter", metavar="PW.npy",
-                   help=f"the second filter of {_ops_with('pointwise')} ({POINTWISE_LAYOUT})")
+                   help="the filter (" + "; ".join(f"{e.name}: the {e.filters[0].replace('_', ' ')}"
+                                                  for e in OPS.values() if e.filters[0] != "filter") + ")")
+    add_extra_filters(p, "W2.npy")
     _add_conv_options(p)
     p.add_argument("--bias", metavar="B.npy",
                    help=f"fused bias, one value per output channel ({_ops_with('fused')})")
     p.add_argument("--prelu-weights", metavar="P.npy", help="weights for --activation prelu")
-    p.add_argument("--output", metavar="Y.npy", help="save the float32 result here")
+    p.add_argument("--output", metavar="Y.npy", help="save the float32 result in this file (numpy.save)")
     p.add_argument("--check", action="store_true", help="compare with the float64 oracle")
-    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
-                   help=f"largest relative error --check accepts (default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
+                   help=f"largest relative error --check accepts (default {DEFAULT_TOLERANCE:g}); "
+                        f"only with --check")
+    _add_runtime_options(p)
 
     p = add("selftest", "run a fixed matrix of convolutions and compare with the oracle",
             f"Run {len(SELFTEST_CASES)} convolutions (every op, input depths 1-9, strides, dilations, "
@@ -306,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
     p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+    _add_runtime_options(p)
 
     p = add("random", "run seeded random configurations and compare with the oracle",
             "Draw COUNT valid configurations at random (every op and argument: shapes with every "
@@ -313,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
             "format, rank-3 inputs, groups, multipliers, fused bias and activations, algorithm=, float16/32/64) "
             "from --seed, run each on the GPU and in the float64 oracle, and compare. Progress goes "
             "to stderr; each failure is printed with its configuration and the command that repeats "
-            "it. Exits 1 if any fails.",
+            "it (with every option that changes the outcome). Exits 1 if any fails.",
             "gpuconv random --count 200 --seed 0", cmd_random)
     p.add_argument("--count", type=int, default=200, metavar="N", help="how many configurations (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the configurations and data (default 0)")
@@ -322,10 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
     p.add_argument("--verbose", action="store_true", help="print every configuration, not only failures")
+    p.add_argument("--compare-native", action="store_true",
+                   help="with --backend browser: run each configuration on a native runtime too and "
+                        "report the largest browser-vs-native difference")
+    _add_runtime_options(p)
 
-    add("info", "show the GL device and versions",
-        "Show the OpenGL device gpuconv runs on (renderer, vendor, version, limits, backend) "
-        "and the versions of gpuconv and moderngl.", "gpuconv info", cmd_info)
+    p = add("info", "show the GL device and versions",
+            "Show the device gpuconv runs on (renderer, vendor, version, limits, backend; for a "
+            "browser also its version and float-texture extensions) and the versions of gpuconv "
+            "and moderngl.", "gpuconv info", cmd_info)
+    _add_runtime_options(p, limits=False)
 
     p = add("demo", "run one real convolution, timed and checked",
             "Run a 3x3 convolution of a 1x64x64x16 input to 32 channels (SAME, stride 1) on the "
@@ -334,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
     p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+    _add_runtime_options(p, limits=False)
     return parser
 
 
@@ -341,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
 # shared pieces
 
 
-def op_kwargs(op: str, strides=1, dilations=1, padding="VALID", data_format=None,
-              dim_rounding_mode=None, groups=1) -> dict:
+def op_kwargs(op: str, strides: Any = 1, dilations: Any = 1, padding: Any = "VALID",
+              data_format: Optional[str] = None, dim_rounding_mode: Optional[str] = None,
+              groups: int = 1) -> Dict[str, Any]:
     """The keyword arguments of ``gpuconv.<op>`` for these command-line values.
 
     Raises :class:`UsageError`, naming the option, for a value the op has no
@@ -350,7 +365,7 @@ def op_kwargs(op: str, strides=1, dilations=1, padding="VALID", data_format=None
     """
     entry = OPS[op]
 
-    def only(option, flag):
+    def only(option: str, flag: str) -> NoReturn:
         raise UsageError(f"{option} is an option of {_ops_with(flag)} only, not of {op}")
 
     data_format = data_format or entry.data_formats[0]
@@ -361,75 +376,99 @@ def op_kwargs(op: str, strides=1, dilations=1, padding="VALID", data_format=None
     if entry.one_d:
         for option, value in (("--strides", strides), ("--dilations", dilations)):
             if not isinstance(value, int):
-                raise UsageError(f"{option} {_pair_text(value)}: {op} takes one integer (along the width)")
+                raise UsageError(f"{option} {pair_text(value)}: {op} takes one integer (along the width)")
         if explicit and not all(isinstance(v, int) for v in padding):
             raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are left,right (e.g. 2,1)")
-        kwargs = dict(stride=strides, padding=padding, data_format=data_format, dilation=dilations)
-    else:
-        if explicit and not all(isinstance(v, list) for v in padding):
-            raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are "
-                             f"top,bottom,left,right (e.g. 1,0,2,1); left,right is for {_ops_with('one_d')}")
-        kwargs = dict(strides=strides, padding=padding, data_format=data_format, dilations=dilations)
-    if entry.rounding:
-        kwargs["dim_rounding_mode"] = dim_rounding_mode
-    elif dim_rounding_mode is not None:
+    elif explicit and not all(isinstance(v, list) for v in padding):
+        raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are "
+                         f"top,bottom,left,right (e.g. 1,0,2,1); left,right is for {_ops_with('one_d')}")
+    if not entry.rounding and dim_rounding_mode is not None:
         only("--dim-rounding-mode", "rounding")
+    if not entry.grouped and groups != 1:
+        only("--groups", "grouped")
+    kwargs = entry.call_kwargs(strides, dilations, padding, data_format, dim_rounding_mode, groups)
     if entry.grouped:
         kwargs["groups"] = groups
-    elif groups != 1:
-        only("--groups", "grouped")
     return kwargs
 
 
-def _conv_kwargs(args) -> dict:
+def _conv_kwargs(args: Args) -> Dict[str, Any]:
     return op_kwargs(args.op, args.strides, args.dilations, args.padding, args.data_format,
                      args.dim_rounding_mode, args.groups)
 
 
-def _check_fused_options(args) -> None:
-    """--bias, --activation and --prelu-weights only for the ops with a fused epilogue."""
-    if OPS[args.op].fused:
+def _check_fused_options(args: Args) -> None:
+    """--bias, --activation, --leakyrelu-alpha and --prelu-weights only for the ops with a fused
+    epilogue; --leakyrelu-alpha only with --activation leakyrelu, --prelu-weights only with prelu."""
+    if not OPS[args.op].fused:
+        for option in ("bias", "activation", "leakyrelu_alpha", "prelu_weights"):
+            if getattr(args, option, None) not in (None, False):
+                raise UsageError(f"{option_name(option)} is an option of {_ops_with('fused')} only "
+                                 f"(a fused epilogue), not of {args.op}")
         return
-    for option in ("bias", "activation", "prelu_weights"):
-        if getattr(args, option, None):
-            raise UsageError(f"--{option.replace('_', '-')} is an option of {_ops_with('fused')} only "
-                             f"(a fused epilogue), not of {args.op}")
+    activation = args.activation or "linear"
+    for option, needs in (("leakyrelu_alpha", "leakyrelu"), ("prelu_weights", "prelu")):
+        if getattr(args, option, None) is not None and activation != needs:
+            raise UsageError(f"{option_name(option)} is only used with --activation {needs}, "
+                             f"got --activation {activation}")
 
 
-def _pointwise(args, load):
-    """The --pointwise-filter of an op that needs one (loaded by ``load``); else refuse it."""
-    if OPS[args.op].pointwise:
-        if args.pointwise_filter is None:
-            raise UsageError(f"{args.op} needs --pointwise-filter ({POINTWISE_LAYOUT})")
-        return load(args.pointwise_filter)
-    if args.pointwise_filter is not None:
-        raise UsageError(f"--pointwise-filter is an option of {_ops_with('pointwise')} only, not of {args.op}")
-    return None
-
-
-def compare(result: np.ndarray, expected: np.ndarray) -> Tuple[float, float]:
-    """Max abs error and that error relative to the largest magnitude of ``expected``
-    (:func:`gpuconv.oracle.compare`; a shape mismatch is an internal error here, not bad input)."""
-    if np.shape(result) != np.shape(expected):
-        raise AssertionError(f"result shape {np.shape(result)} != oracle shape {np.shape(expected)}")
-    return oracle.compare(result, expected)
-
-
-def passed(rel_error: float, tolerance: float) -> bool:
-    return bool(rel_error <= tolerance)  # False for NaN
+def _extra_filters(args: Args, load: Callable[[str, str], Any]) -> Tuple[Any, ...]:
+    """The filters after the first that the op needs (``load(value, option)`` each); the
+    options of other ops' second filters are refused."""
+    entry = OPS[args.op]
+    values: List[Any] = []
+    for name in entry.filters[1:]:
+        value = getattr(args, name, None)
+        if value is None:
+            raise UsageError(f"{args.op} needs {option_name(name)} "
+                             f"({entry.filter_layouts[len(values) + 1]})")
+        values.append(load(value, option_name(name)))
+    for other in OPS.values():
+        for name in other.filters[1:]:
+            if name not in entry.filters and getattr(args, name, None) is not None:
+                raise UsageError(f"{option_name(name)} is an option of "
+                                 f"{_with(e.name for e in OPS.values() if name in e.filters)} only, not of {args.op}")
+    return tuple(values)
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
 
 
-def _load(path: Optional[str], option: str) -> Optional[np.ndarray]:
-    if path is None:
-        return None
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _load_optional(path: Optional[str], option: str) -> Optional[np.ndarray]:
+    """The array in the .npy file ``path``, or ``None`` for no path."""
+    return None if path is None else _load(path, option)
+
+
+def _load(path: str, option: str) -> np.ndarray:
+    """The array in the .npy file ``path``; a UsageError naming ``option`` if it cannot be read."""
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            magic = f.read(len(_NPY_MAGIC))
+            if magic != _NPY_MAGIC:
+                what = ("it is a .npz archive (numpy.savez); save the one array with numpy.save"
+                        if magic.startswith(b"PK\x03\x04") else "it does not start with the .npy header")
+                raise UsageError(f"{option}: {path} is not a .npy file (a single array saved with "
+                                 f"numpy.save): {what}")
+            f.seek(0)
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except UsageError:
+        raise
     except (OSError, ValueError) as exc:
         raise UsageError(f"{option}: cannot read {path!r} as a .npy array: {exc}") from exc
+
+
+def _save(path: str, array: np.ndarray) -> None:
+    """``array`` in the .npy file ``path``, under exactly that name (a directory is refused)."""
+    try:
+        with open(path, "wb") as f:
+            np.save(f, array)
+    except OSError as exc:
+        raise UsageError(f"--output: cannot write {path!r}: {exc}") from exc
 
 
 def _emit(text: str, output: Optional[str]) -> None:
@@ -444,77 +483,50 @@ def _emit(text: str, output: Optional[str]) -> None:
     print(f"gpuconv: wrote {output}", file=sys.stderr)
 
 
+def _limits(args: Args) -> Dict[str, int]:
+    """--max-texture-size and --max-draw-buffers as keyword arguments (only those given)."""
+    return {name: getattr(args, name) for name in ("max_texture_size", "max_draw_buffers")
+            if getattr(args, name, None) is not None}
+
+
+def _backend(args: Args) -> str:
+    if args.backend is not None:
+        return str(args.backend)
+    return "browser" if os.environ.get(BACKEND_ENV) == "browser" else "native"
+
+
+def _runtime(args: Args, kind: Optional[str] = None) -> BaseRuntime:
+    """A new runtime as --backend, --gl and the limits say (``kind`` overrides --backend;
+    the --gl of another backend is not passed on).  A missing browser runtime is a GL error."""
+    kind = kind or _backend(args)
+    gl = args.gl
+    if gl is not None and gl not in GL_CHOICES[kind]:
+        if kind != _backend(args):  # the second runtime of --compare-native: its default GL
+            gl = None
+        else:
+            owner = next(k for k, names in GL_CHOICES.items() if gl in names)
+            raise UsageError(f"--gl {gl} is a GL of --backend {owner}; --backend {kind} takes "
+                             f"{' or '.join(GL_CHOICES[kind])}")
+    try:
+        return make_runtime(kind, gl=gl, **_limits(args))
+    except ImportError as exc:  # the browser runtime (or what it needs) is not installed
+        raise GLUnavailableError(f"gpuconv's {kind} runtime is not available: {exc}") from exc
+
+
+def _runtime_options(args: Args) -> List[str]:
+    """The options that made the runtime, to repeat a command with."""
+    words = []
+    if args.backend is not None or _backend(args) != "native":
+        words += ["--backend", _backend(args)]
+    if args.gl is not None:
+        words += ["--gl", args.gl]
+    for name, value in _limits(args).items():
+        words += [option_name(name), str(value)]
+    return words
+
+
 # ---------------------------------------------------------------------------
 # gpuconv shader
-
-
-def annotation(op: str, spec, dim_rounding_mode: Optional[str] = None, step: int = 1,
-               steps: int = 1) -> List[str]:
-    """``//`` comment lines with the parameters that shaped one program of ``op`` (``spec``).
-
-    ``step`` of ``steps`` says which program of a chained op it is (separable_conv2d
-    runs a depthwise program, then a pointwise 1x1 conv2d reading its output).
-    """
-    g = spec.geometry
-    entry = OPS[op]
-    def texture_text(name, layout):
-        kind = "RGBA" if layout.components == 4 else "R"
-        return f"{name} {layout.rows}x{layout.cols} {kind}{' (wrapped)' if getattr(layout, 'wrapped', False) else ''}"
-
-    textures = ", ".join(texture_text(i.name, i.layout) for i in spec.inputs)
-    outputs = spec.output_layouts
-    textures += ", " + texture_text("output", outputs[0])
-    if len(outputs) > 1:
-        textures += f" x {len(outputs)} render targets"
-    if isinstance(spec, PackedProgramSpec):
-        depth = (f"{g.in_channels} channels in blocks of 4 (one RGBA texel each); "
-                 f"{spec.pixels} pixels x 4 output channels per fragment, fold {spec.fold}")
-        split = ("groups", str(g.groups)) if not g.depthwise else ("channel multiplier", str(g.channel_multiplier))
-    elif g.depthwise:
-        depth = (f"{g.in_channels} channels; depthwise: each output channel reads one input "
-                 f"channel (no vec4 depth loop)")
-        split = ("channel multiplier", str(g.channel_multiplier))
-    else:
-        context = spec.template_context()
-        depth = (f"{g.in_channels_per_group} per group = {context['depth_vec4']} (vec4 part) + "
-                 f"{context['depth_remainder']} (remainder)")
-        split = ("groups", str(g.groups))
-    kind = g.padding_kind.lower()
-    if g.padding_kind == "NUMBER":
-        kind += f" (output size rounding: {dim_rounding_mode or 'truncate'})"
-    epilogue = spec.epilogue
-    fused = ["bias"] if epilogue.has_bias else []
-    if epilogue.activation == "leakyrelu":
-        fused.append(f"activation leakyrelu (alpha {epilogue.leakyrelu_alpha:g})")
-    elif epilogue.activation != "linear":
-        fused.append(f"activation {epilogue.activation}")
-    title = f"{op} ({spec.name}, template {spec.template})"
-    filter_layout = entry.filter_layout.split(", then")[0]
-    if steps > 1:
-        role = "depthwise" if g.depthwise else "pointwise 1x1 conv2d, reading program 1's output as x"
-        title = f"{op}, program {step} of {steps}: {role} ({spec.name}, template {spec.template})"
-        filter_layout = filter_layout if g.depthwise else POINTWISE_LAYOUT
-    if entry.one_d:
-        title += "; run as a conv2d of height 1, shapes below are its 4-D ones"
-        filter_layout = "1 x " + filter_layout
-    rows = [
-        ("op", title),
-        ("x", f"{shape_text(g.in_shape)} ({g.data_format})"),
-        ("filter", f"{shape_text(g.filter_shape)} ({filter_layout})"),
-        ("output", f"{shape_text(g.out_shape)} ({g.data_format})"),
-        ("textures", f"{textures} (rows x cols)"),
-        ("strides", f"{g.stride_height}x{g.stride_width}"),
-        ("dilations", f"{g.dilation_height}x{g.dilation_width}"),
-        ("pads", f"top {g.pad_top}, bottom {g.pad_bottom}, left {g.pad_left}, right {g.pad_right}"),
-        ("padding", kind),
-        ("input depth", depth),
-        split,
-        ("fused", ", ".join(fused) or "none"),
-    ]
-    width = max(len(k) for k, _ in rows) + 1
-    rule = "// " + "-" * 70
-    return [rule, f"// gpuconv {__version__}: the parameters that shaped this program", rule] + \
-           [f"// {k + ':':<{width}} {v}" for k, v in rows] + [rule]
 
 
 def number_lines(source_lines: Sequence[str], annotated_after_first: int = 0) -> List[str]:
@@ -534,71 +546,97 @@ def number_lines(source_lines: Sequence[str], annotated_after_first: int = 0) ->
     return numbered
 
 
-def cmd_shader(args) -> int:
+def annotation(op: str, spec: Any, dim_rounding_mode: Optional[str] = None, step: int = 1,
+               steps: int = 1) -> List[str]:
+    """``//`` comment lines for program ``step`` of ``steps`` of ``op`` (:func:`gpuconv.programs.annotate`)."""
+    entry = OPS[op]
+    title = op
+    if steps > 1:
+        title = f"{op}, program {step} of {steps}: {entry.programs[step - 1]}"
+    layout = entry.filter_layouts[min(step, len(entry.filter_layouts)) - 1]
+    return annotate(spec, title, layout, dim_rounding_mode=dim_rounding_mode, one_d=entry.one_d)
+
+
+def _validate(sources: Sequence[str]) -> int:
+    """Check each program with glslangValidator: EXIT_OK, EXIT_FAILED (invalid) or EXIT_NO_GL (no validator)."""
+    try:
+        validate = importlib.import_module("gpuconv.validate")
+    except ImportError as exc:
+        _fail(f"--validate: gpuconv.validate is not available: {exc}")
+        return EXIT_NO_GL
+    for step, source in enumerate(sources, 1):
+        which = f"program {step} of {len(sources)}: " if len(sources) > 1 else ""
+        try:
+            validate.validate_glsl(source, "frag")
+        except validate.GLSLValidatorUnavailableError as exc:
+            _fail(f"--validate: {exc}")
+            return EXIT_NO_GL
+        except validate.GLSLValidationError as exc:
+            _fail(f"--validate: {which}{exc}")
+            return EXIT_FAILED
+        print(f"gpuconv: {which}valid GLSL ES 3.00 (glslangValidator)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_shader(args: Args) -> int:
     entry = OPS[args.op]
     conv = _conv_kwargs(args)
     _check_fused_options(args)
-    pointwise = _pointwise(args, lambda shape: shape)
-    fused = {}
+    extra = dict(zip((f"{name}_shape" for name in entry.filters[1:]), _extra_filters(args, lambda v, _: v)))
+    limits = _limits(args)
+    fused: Dict[str, Any] = {}
     if entry.fused:
         # A plan without the epilogue tells the output channels; the dummy fused inputs need only that.
-        out_channels = _plan(args.op, args.input, args.filter, **conv).geometry.out_channels
+        out_channels = registry.plan_shapes(args.op, args.input, args.filter, **conv, **extra,
+                                            **limits).geometry.out_channels
         fused = {"activation": args.activation, "leakyrelu_alpha": args.leakyrelu_alpha}
         if args.bias:
             fused["bias"] = np.zeros(out_channels, np.float32)
         if args.activation == "prelu":  # one weight per channel, in either data format
             fused["prelu_weights"] = np.zeros(out_channels, np.float32)
-    extra = {"pointwise_filter_shape": pointwise} if entry.pointwise else {}
-    algorithm = args.algorithm or "direct"
-    sources = shader_sources(args.op, args.input, args.filter, **conv, **fused, **extra, algorithm=algorithm)
-    specs = (_plan(args.op, args.input, args.filter, pointwise, **conv, **fused, algorithm=algorithm).specs
-             if args.annotate else ())
-    chunks = []
-    for step, source in enumerate(sources, 1):
+    plan = registry.plan_shapes(args.op, args.input, args.filter, **conv, **fused, **extra,
+                                algorithm=args.algorithm or "direct", **limits)
+    sources = plan.sources()
+    texts = []
+    for step, (spec, source) in enumerate(zip(plan.specs, sources), 1):
         lines = source.splitlines()
         notes = 0
         if args.annotate:
-            note = annotation(args.op, specs[step - 1], args.dim_rounding_mode, step, len(sources))
+            note = annotation(args.op, spec, args.dim_rounding_mode, step, len(sources))
             lines = lines[:1] + note + lines[1:]
             notes = len(note)
         if args.line_numbers:
             lines = number_lines(lines, notes)
-        if step > 1:
-            lines = ["", f"// ---- program {step} of {len(sources)}: the pointwise 1x1 conv2d, reading "
-                         f"program {step - 1}'s output as x ----", ""] + lines
-        chunks.append("\n".join(lines) + "\n")
-    _emit("".join(chunks), args.output)
-    return EXIT_OK
+        texts.append("\n".join(lines) + "\n")
+    _emit(registry.join_programs(args.op, texts), args.output)
+    return _validate(sources) if args.validate else EXIT_OK
 
 
 # ---------------------------------------------------------------------------
 # gpuconv run
 
 
-def cmd_run(args) -> int:
+def cmd_run(args: Args) -> int:
     entry = OPS[args.op]
     conv = _conv_kwargs(args)
     _check_fused_options(args)
+    if args.tolerance is not None and not args.check:
+        raise UsageError("--tolerance is only used with --check")
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     x, w = _load(args.input, "--input"), _load(args.filter, "--filter")
-    arrays = (x, w)
-    pointwise = _pointwise(args, lambda path: _load(path, "--pointwise-filter"))
-    if pointwise is not None:
-        arrays += (pointwise,)
-    fused = {}
+    arrays = (x, w) + _extra_filters(args, _load)
+    fused: Dict[str, Any] = {}
     if entry.fused:
-        fused = dict(bias=_load(args.bias, "--bias"), activation=args.activation,
+        fused = dict(bias=_load_optional(args.bias, "--bias"), activation=args.activation,
                      leakyrelu_alpha=args.leakyrelu_alpha,
-                     prelu_weights=_load(args.prelu_weights, "--prelu-weights"))
-    runtime = get_runtime()
-    start = time.perf_counter()
-    y = entry.gpu(*arrays, **conv, **fused, algorithm=args.algorithm or "auto", runtime=runtime)
-    gpu_s = time.perf_counter() - start
+                     prelu_weights=_load_optional(args.prelu_weights, "--prelu-weights"))
+    with _runtime(args) as runtime:
+        start = time.perf_counter()
+        y = entry.gpu(*arrays, **conv, **fused, algorithm=args.algorithm or "auto", runtime=runtime)
+        gpu_s = time.perf_counter() - start
     y = np.asarray(y, dtype=np.float32)
     if args.output:
-        try:
-            np.save(args.output, y)
-        except OSError as exc:
-            raise UsageError(f"--output: cannot write {args.output!r}: {exc}") from exc
+        _save(args.output, y)
     saved = f" -> {args.output}" if args.output else " (not saved: use --output)"
     filters = " then ".join(shape_text(a.shape) for a in arrays[1:])
     print(f"{args.op}: x {shape_text(x.shape)}, filter {filters} -> {shape_text(y.shape)} "
@@ -608,212 +646,43 @@ def cmd_run(args) -> int:
     start = time.perf_counter()
     expected = entry.oracle(*arrays, **conv, **fused)
     oracle_s = time.perf_counter() - start
-    max_abs, rel = compare(y, expected)
-    ok = passed(rel, args.tolerance)
-    print(f"check: max abs error {max_abs:.3g}, relative {rel:.3g} (tolerance {args.tolerance:g}; "
-          f"oracle {_ms(oracle_s)}): {'PASS' if ok else 'FAIL'}")
-    return EXIT_OK if ok else EXIT_FAILED
+    result = checks.check_result(y, expected, tolerance)
+    if result.specials:
+        print(f"check: {result.specials}")
+    print(f"check: max abs error {result.max_abs:.3g}, relative {result.relative:.3g} (tolerance {tolerance:g}; "
+          f"oracle {_ms(oracle_s)}): {'PASS' if result.ok else 'FAIL'}")
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 # ---------------------------------------------------------------------------
-# gpuconv selftest
+# gpuconv selftest, random
 
 
-class Case(NamedTuple):
-    """One selftest configuration; shapes in ``data_format`` order."""
-
-    op: str
-    x: Tuple[int, ...]
-    filter: Tuple[int, ...]
-    strides: object = 1
-    dilations: object = 1
-    padding: object = "SAME"
-    data_format: str = "NHWC"
-    rounding: Optional[str] = None
-    groups: int = 1
-    bias: bool = False
-    activation: Optional[str] = None
-    quick: bool = False
-    pointwise: Optional[Tuple[int, ...]] = None  # separable_conv2d's second filter
-
-    def kwargs(self) -> dict:
-        kwargs = op_kwargs(self.op, self.strides, self.dilations, self.padding, self.data_format,
-                           self.rounding, self.groups)
-        return {k: v for k, v in kwargs.items() if not (k == "groups" and v == 1)}
-
-    @property
-    def filters(self) -> Tuple[Tuple[int, ...], ...]:
-        return (self.filter,) + ((self.pointwise,) if self.pointwise else ())
-
-    @property
-    def label(self) -> str:
-        """The op column: the op, its groups and its fused epilogue."""
-        return (self.op + (f" g={self.groups}" if self.groups != 1 else "")
-                + ("+bias" if self.bias else "") + (f"+{self.activation}" if self.activation else ""))
-
-
-def _c(x, f, s=1, d=1, pad="SAME", fmt="NHWC", **kw):
-    return Case("conv2d", parse_shape(x), parse_shape(f), s, d, pad, fmt, **kw)
-
-
-def _d(x, f, s=1, d=1, pad="SAME", fmt="NHWC", **kw):
-    return Case("depthwise_conv2d", parse_shape(x), parse_shape(f), s, d, pad, fmt, **kw)
-
-
-def _s(x, f, pw, s=1, d=1, pad="SAME", fmt="NHWC", **kw):
-    return Case("separable_conv2d", parse_shape(x), parse_shape(f), s, d, pad, fmt,
-                pointwise=parse_shape(pw), **kw)
-
-
-def _1(x, f, s=1, d=1, pad="SAME", fmt="NWC", **kw):
-    return Case("conv1d", parse_shape(x), parse_shape(f), s, d, pad, fmt, **kw)
-
-
-#: Every op; input depth 1-9 (vec4 remainders 0-3), strides 1-3, dilations 1-3, every
-#: padding form, every data format, batch 1 and 3 (and none), 1x1 and non-square filters,
-#: multipliers 1-3.
-SELFTEST_CASES = (
-    # conv2d, NHWC
-    _c("1x5x5x1", "3x3x1x2", quick=True),
-    _c("1x6x6x2", "3x3x2x3", s=2, pad="VALID"),
-    _c("1x7x7x3", "2x3x3x4", d=2, quick=True),
-    _c("1x7x7x4", "3x3x4x4", s=3),
-    _c("1x6x5x5", "1x1x5x3", pad="VALID", quick=True),
-    _c("3x5x5x6", "3x3x6x2", pad=[[1, 0], [2, 1]], quick=True),
-    _c("1x8x8x7", "3x2x7x2", s=(2, 1), pad=1),
-    _c("1x9x9x8", "3x3x8x4", d=3, pad="VALID"),
-    _c("1x7x7x9", "3x3x9x5"),
-    _c("1x8x8x8", "5x3x8x2", s=2, pad=2, rounding="ceil"),
-    _c("1x7x7x6", "3x3x6x4", s=2, pad=1, rounding="round"),
-    _c("3x6x6x1", "1x1x1x4", pad="VALID"),
-    _c("1x6x6x4", "3x3x2x4", groups=2, quick=True),
-    _c("1x5x5x3", "3x3x3x1", d=3),
-    _c("1x10x10x2", "4x4x2x2", s=3),
-    # conv2d, NCHW
-    _c("1x1x6x6", "3x3x1x2", s=2, fmt="NCHW"),
-    _c("1x2x7x7", "3x3x2x3", d=2, pad="VALID", fmt="NCHW"),
-    _c("3x4x6x6", "2x2x4x4", s=2, pad=1, fmt="NCHW", quick=True),
-    _c("1x5x5x5", "1x1x5x6", s=2, fmt="NCHW"),
-    _c("1x6x8x8", "3x3x6x3", s=3, pad=[[2, 1], [0, 2]], fmt="NCHW"),
-    _c("1x7x6x6", "3x1x7x2", d=(1, 2), fmt="NCHW"),
-    _c("1x9x7x7", "3x3x9x4", s=(1, 3), pad="VALID", fmt="NCHW"),
-    _c("3x2x5x5", "2x3x2x2", pad=[[0, 1], [1, 0]], fmt="NCHW"),
-    _c("1x6x5x5", "3x3x3x4", pad="VALID", fmt="NCHW", groups=2),
-    # depthwise_conv2d, NHWC
-    _d("1x5x5x1", "3x3x1x1", quick=True),
-    _d("1x6x6x2", "3x3x2x2", s=2, pad="VALID"),
-    _d("1x7x7x3", "3x3x3x3", d=2, quick=True),
-    _d("1x7x7x4", "2x3x4x1", s=3),
-    _d("3x5x5x5", "1x1x5x2", pad="VALID"),
-    _d("1x8x8x6", "3x3x6x1", s=(2, 1), pad=[[1, 1], [0, 2]]),
-    _d("1x9x9x7", "3x3x7x2", d=3, pad="VALID"),
-    _d("1x6x6x8", "3x2x8x1", pad=1),
-    _d("1x7x7x9", "3x3x9x1", s=2),
-    _d("1x8x8x2", "5x5x2x1", s=2, pad=2, rounding="ceil"),
-    _d("1x6x6x3", "3x3x3x2", d=(1, 3)),
-    # depthwise_conv2d, NCHW
-    _d("1x1x6x6", "3x3x1x3", s=2, fmt="NCHW", quick=True),
-    _d("1x3x7x7", "3x3x3x2", s=2, pad="VALID", fmt="NCHW"),
-    _d("3x4x5x5", "3x3x4x1", d=2, fmt="NCHW", quick=True),
-    _d("1x5x6x6", "1x1x5x3", s=3, pad=1, fmt="NCHW"),
-    _d("1x6x7x7", "2x2x6x2", pad=[[0, 1], [1, 0]], fmt="NCHW"),
-    _d("1x9x8x8", "3x1x9x1", s=(1, 2), pad="VALID", fmt="NCHW"),
-    # fused epilogues (bias, activation)
-    _c("1x6x6x5", "3x3x5x3", bias=True, activation="relu"),
-    _c("1x3x6x6", "3x3x3x2", s=2, fmt="NCHW", activation="leakyrelu"),
-    _d("1x6x6x3", "3x3x3x2", bias=True, activation="prelu"),
-    # separable_conv2d (depthwise filter + pointwise filter)
-    _s("1x8x8x3", "3x3x3x2", "1x1x6x4", quick=True),
-    _s("1x9x9x5", "3x2x5x1", "1x1x5x3", s=2, pad="VALID"),
-    _s("3x4x7x7", "3x3x4x2", "1x1x8x2", d=2, fmt="NCHW"),
-    _s("1x7x7x2", "3x3x2x3", "1x1x6x5", pad=1),
-    # conv1d (x [batch, width, channels] or [batch, channels, width]; filter [width, in, out])
-    _1("1x20x3", "3x3x4", quick=True),
-    _1("2x17x5", "4x5x2", d=3, pad="VALID"),
-    _1("1x4x16", "5x4x3", s=3, pad=2, rounding="ceil", fmt="NCW"),
-    _1("12x6", "3x6x2", pad=[2, 1]),
-    _1("3x7x15", "2x7x3", s=2, fmt="NCW"),
-)
-
-
-def _pair_text(value) -> str:
-    return f"{value[0]}x{value[1]}" if isinstance(value, tuple) else str(value)
-
-
-def _progress(i: int, total: int, case: Case) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\r\033[Kselftest [{i}/{total}] {case.op} {shape_text(case.x)}")
-    else:
-        sys.stderr.write("." if i < total else ".\n")
-    sys.stderr.flush()
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(f"{str(v):<{w}}" for v, w in zip(row, widths)).rstrip()
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
-def run_case(case: Case, seed: int, runtime) -> float:
-    """The relative error of one case, GPU against the oracle."""
-    rng = np.random.default_rng(seed)
-    arrays = [rng.uniform(-1, 1, shape).astype(np.float32) for shape in (case.x,) + case.filters]
-    entry = OPS[case.op]
-    kwargs = case.kwargs()
-    if case.bias or case.activation == "prelu":
-        out_channels = _plan(case.op, case.x, *case.filters, **kwargs).geometry.out_channels
-    if case.bias:
-        kwargs["bias"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
-    if case.activation:
-        kwargs["activation"] = case.activation
-    if case.activation == "prelu":
-        kwargs["prelu_weights"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
-    y = entry.gpu(*arrays, **kwargs, runtime=runtime)
-    return compare(y, entry.oracle(*arrays, **kwargs))[1]
-
-
-def cmd_selftest(args) -> int:
+def cmd_selftest(args: Args) -> int:
     cases = [c for c in SELFTEST_CASES if c.quick or not args.quick]
-    runtime = get_runtime()
-    header = ["op", "x", "filter", "strides", "dilations", "padding", "format", "max rel err", "result"]
-    rows, failed = [], 0
-    start = time.perf_counter()
-    for i, case in enumerate(cases, 1):
-        _progress(i, len(cases), case)
-        try:
-            rel = run_case(case, args.seed + i, runtime)
-            ok, error = passed(rel, args.tolerance), f"{rel:.1e}"
-        except (GLUnavailableError, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # keep going: report the case as failed
-            ok, error = False, f"{type(exc).__name__}: {exc}"[:60]
-        failed += not ok
-        padding = padding_text(case.padding) + (f" ({case.rounding})" if case.rounding else "")
-        rows.append([case.label, shape_text(case.x), " + ".join(map(shape_text, case.filters)),
-                     _pair_text(case.strides),
-                     _pair_text(case.dilations), padding, case.data_format, error,
-                     "PASS" if ok else "FAIL"])
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K")
-    print(_table(header, rows))
-    print(f"selftest: {len(cases) - failed} passed, {failed} failed "
-          f"(tolerance {args.tolerance:g}, {time.perf_counter() - start:.1f} s on "
-          f"{runtime.info()['renderer']})")
-    return EXIT_FAILED if failed else EXIT_OK
+    with _runtime(args) as runtime:
+        report = checks.run_selftest(cases, args.seed, args.tolerance, runtime, progress=sys.stderr)
+    print(report.table())
+    print(report.summary())
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
-# ---------------------------------------------------------------------------
-# gpuconv random
-
-
-def cmd_random(args) -> int:
-    from . import randomized
-
+def cmd_random(args: Args) -> int:
     if args.count < 1 or args.start < 0:
         raise UsageError(f"--count must be positive and --start non-negative, got --count {args.count} "
                          f"--start {args.start}")
-    report = randomized.run_many(args.count, args.seed, args.tolerance, start=args.start,
-                                 verbose=args.verbose, progress=sys.stderr, out=sys.stdout)
+    if args.compare_native and _backend(args) != "browser":
+        raise UsageError(f"--compare-native is only used with --backend browser, got --backend {_backend(args)}")
+    options = _runtime_options(args) + (["--compare-native"] if args.compare_native else [])
+    with _runtime(args) as runtime:
+        other = _runtime(args, "native") if args.compare_native else None
+        try:
+            report = checks.run_many(args.count, args.seed, args.tolerance, start=args.start, runtime=runtime,
+                                     other=other, repeat_options=options, verbose=args.verbose,
+                                     progress=sys.stderr, out=sys.stdout)
+        finally:
+            if other is not None:
+                other.release()
     print(report.summary())
     return EXIT_FAILED if report.failed else EXIT_OK
 
@@ -821,54 +690,70 @@ def cmd_random(args) -> int:
 # ---------------------------------------------------------------------------
 # gpuconv info
 
+#: The info() keys ``gpuconv info`` names itself, with their labels (other keys are printed as they come).
+_INFO_LABELS = (("runtime", "runtime"), ("renderer", "renderer"), ("vendor", "vendor"), ("version", "GL version"),
+                ("glsl", "GLSL dialect"), ("max_texture_size", "max texture size"),
+                ("max_draw_buffers", "max draw buffers"), ("max_texture_image_units", "texture units"),
+                ("backend", "context backend"))
+_INFO_NOTES = {"max_texture_size": ("layout_texture_size", "layouts use up to {}"),
+               "max_draw_buffers": ("program_draw_buffers", "packed programs use up to {}")}
+_INFO_SKIP = {"cached_programs"}
 
-def cmd_info(args) -> int:
-    import moderngl
 
-    print(f"gpuconv:          {__version__}")
-    print(f"moderngl:         {getattr(moderngl, '__version__', 'unknown')}")
-    print(f"numpy:            {np.__version__}")
-    info = get_runtime().info()
-    print(f"renderer:         {info['renderer']}")
-    print(f"vendor:           {info['vendor']}")
-    print(f"GL version:       {info['version']}")
-    print(f"GLSL dialect:     {info['glsl']}")
-    print(f"max texture size: {info['max_texture_size']} (layouts use up to {info['layout_texture_size']})")
-    print(f"context backend:  {info['backend']}")
+def _info_value(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_info_value(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def info_lines(info: Dict[str, object]) -> List[str]:
+    """``info()``'s facts, one ``label: value`` line each: the known keys first, then any other."""
+    rows: List[Tuple[str, str]] = []
+    used = set(_INFO_SKIP)
+    for key, label in _INFO_LABELS:
+        if key not in info:
+            continue
+        text = _info_value(info[key])
+        note = _INFO_NOTES.get(key)
+        if note and note[0] in info:
+            text += f" ({note[1].format(info[note[0]])})"
+            used.add(note[0])
+        rows.append((label, text))
+        used.add(key)
+    rows += [(key.replace("_", " "), _info_value(value)) for key, value in info.items() if key not in used]
+    return [f"{label + ':':<17} {text}" for label, text in rows]
+
+
+def cmd_info(args: Args) -> int:
+    try:
+        import moderngl
+
+        moderngl_version = getattr(moderngl, "__version__", "unknown")
+    except ImportError:  # pragma: no cover - a dependency
+        moderngl_version = "not installed"
+    print(f"{'gpuconv:':<17} {__version__}")
+    print(f"{'moderngl:':<17} {moderngl_version}")
+    print(f"{'numpy:':<17} {np.__version__}")
+    with _runtime(args) as runtime:
+        info = runtime.info()
+    for line in info_lines(info):
+        print(line)
     return EXIT_OK
 
 
 # ---------------------------------------------------------------------------
 # gpuconv demo
 
-DEMO_X, DEMO_FILTER = (1, 64, 64, 16), (3, 3, 16, 32)
 
-
-def cmd_demo(args) -> int:
-    rng = np.random.default_rng(args.seed)
-    x = rng.uniform(-1, 1, DEMO_X).astype(np.float32)
-    w = rng.uniform(-1, 1, DEMO_FILTER).astype(np.float32)
-    kwargs = dict(strides=1, padding="SAME")
-    runtime = get_runtime()
-
-    def timed(fn):
-        start = time.perf_counter()
-        value = fn()
-        return value, time.perf_counter() - start
-
-    y, cold = timed(lambda: conv2d(x, w, **kwargs, runtime=runtime))
-    warm = [timed(lambda: conv2d(x, w, **kwargs, runtime=runtime))[1] for _ in range(5)]
-    expected, oracle_s = timed(lambda: oracle.conv2d(x, w, **kwargs))
-    max_abs, rel = compare(y, expected)
-    ok = passed(rel, args.tolerance)
-    print(f"gpuconv demo: conv2d on {runtime.info()['renderer']} ({runtime.backend})")
-    print(f"  shapes  x {shape_text(x.shape)} (NHWC) * filter {shape_text(w.shape)}, SAME, stride 1 "
-          f"-> {shape_text(y.shape)}")
-    print(f"  GPU     warm {_ms(statistics.median(warm))} (median of 5), cold {_ms(cold)} "
-          f"(first call: compile + upload + draw + read-back)")
-    print(f"  oracle  {_ms(oracle_s)} (NumPy, float64)")
-    print(f"  error   max abs {max_abs:.3g}, relative {rel:.3g} (tolerance {args.tolerance:g})")
-    print("PASS" if ok else "FAIL")
+def cmd_demo(args: Args) -> int:
+    with _runtime(args) as runtime:
+        lines, ok = checks.run_demo(runtime, args.seed, args.tolerance)
+    for line in lines:
+        print(line)
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -876,37 +761,37 @@ def cmd_demo(args) -> int:
 # entry point
 
 
-def _fail(message: str) -> None:
+def _fail(message: object) -> None:
     print(f"gpuconv: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _error(message: object, code: int, debug: bool) -> int:
+    """Report an error in one line (after its traceback with --debug) and return its exit code."""
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    _fail(message)
+    return code
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = False
+    debug = "--debug" in argv  # before parsing: a parse error gets its traceback too
     try:
         args = build_parser().parse_args(argv)
-        debug = getattr(args, "debug", False)
-        return args.func(args)
+        debug = bool(getattr(args, "debug", debug))
+        return int(args.func(args))
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except GLUnavailableError as exc:
-        if debug:
-            raise
-        _fail(exc)
-        return EXIT_NO_GL
+        return _error(exc, EXIT_NO_GL, debug)
     except (ValueError, TypeError) as exc:  # UsageError and gpuconv's argument checks
-        if debug:
-            raise
-        _fail(exc)
-        return EXIT_USAGE
+        return _error(exc, EXIT_USAGE, debug)
     except KeyboardInterrupt:
         print("gpuconv: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if debug:
-            raise
-        _fail(f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)")
-        return EXIT_INTERNAL
+        suffix = "" if debug else " (run again with --debug for the traceback)"
+        return _error(f"{type(exc).__name__}: {exc}{suffix}", EXIT_INTERNAL, debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,8 +15,8 @@ import numpy as np
 
 from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
 from .geometry import Conv2DGeometry, check_conv1d_arguments, conv2d_geometry, normalize_padding_1d
-from .layout import DEFAULT_MAX_TEXTURE_SIZE, SplitImageLayout, choose_fold
-from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
+from .layout import SplitImageLayout, choose_fold
+from .limits import Limits
 from .plan import Plan
 from .programs import (Epilogue, Program, conv2d_program, depthwise_conv2d_program, packed_pixels,
                        packed_program, packed_unsupported)
@@ -61,15 +61,17 @@ def _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weight
         arrays["preluActivationWeights"] = weights if (per_channel or batched) else weights[None]
     elif prelu_weights is not None:
         raise ValueError(f"prelu_weights is only used with activation='prelu', got activation={activation!r}")
-    alpha = float(np.float32(check_alpha(leakyrelu_alpha)))  # checked always, as the oracle does
-    if activation != "leakyrelu":
-        alpha = 0.2  # unused: keep the spec (and so the program cache key) independent of it
+    if leakyrelu_alpha is not None and activation != "leakyrelu":  # refused as the oracle refuses it
+        raise ValueError(f"leakyrelu_alpha is only used with activation='leakyrelu', got activation={activation!r}")
+    # 0.2 (TF.js's default) when not given; unused by the other activations, so the spec
+    # (and the program cache key) does not depend on it
+    alpha = float(np.float32(check_alpha(0.2 if leakyrelu_alpha is None else leakyrelu_alpha)))
     return Epilogue(activation, bias is not None, alpha, per_channel), arrays
 
 
 def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
                 dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-                leakyrelu_alpha=0.2, prelu_weights=None, depthwise=False, algorithm="direct",
+                leakyrelu_alpha=None, prelu_weights=None, depthwise=False, algorithm="direct",
                 limits: Limits = Limits(), shapes_only=False) -> Plan:
     """Validate a conv2d/depthwise_conv2d call and choose its program.
 
@@ -123,7 +125,7 @@ def _execute(make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]
 
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
            dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-           leakyrelu_alpha=0.2, prelu_weights=None, algorithm="auto",
+           leakyrelu_alpha=None, prelu_weights=None, algorithm="auto",
            runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """2-D convolution on the GPU, as ``tf.nn.conv2d`` / ``tf.conv2d`` define it.
 
@@ -163,7 +165,7 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
 
 
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=0.2,
+                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=None,
                      prelu_weights=None, algorithm="auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """Depthwise 2-D convolution on the GPU, as ``tf.nn.depthwise_conv2d`` defines it.
 
@@ -301,69 +303,3 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, 
     return _execute(lambda limits: plan_conv1d(
         x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
         algorithm=algorithm, limits=limits), runtime)
-
-
-def plan_shapes(op: str, x_shape, filter_shape, *args,
-                max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-                max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs) -> Plan:
-    """The plan of a call of ``op`` given shapes instead of arrays (no GL needed).
-
-    ``op`` is one of :data:`SHADER_OPS`; the other arguments are the op's own, with
-    ``pointwise_filter_shape=`` for ``separable_conv2d``.  ``max_texture_size`` and
-    ``max_draw_buffers`` describe the device to generate for (WebGL2 guarantees 2048
-    and 4).  Raises what the op raises.
-    """
-    limits = Limits(max_texture_size, max_draw_buffers)
-    if op in ("conv2d", "depthwise_conv2d"):
-        return plan_conv2d(x_shape, filter_shape, *args, depthwise=op == "depthwise_conv2d",
-                           limits=limits, shapes_only=True, **kwargs)
-    if op == "separable_conv2d":
-        kwargs = dict(kwargs)
-        pointwise = kwargs.pop("pointwise_filter_shape", None)
-        if pointwise is None:
-            raise TypeError("separable_conv2d needs pointwise_filter_shape=[1, 1, C * multiplier, out_channels]")
-        return plan_separable_conv2d(x_shape, filter_shape, pointwise, *args,
-                                     limits=limits, shapes_only=True, **kwargs)
-    if op == "conv1d":
-        return plan_conv1d(x_shape, filter_shape, *args, limits=limits, shapes_only=True, **kwargs)
-    raise ValueError(f"op must be one of {', '.join(map(repr, SHADER_OPS))}, got {op!r}")
-
-
-#: The ops whose programs :func:`shader_source` can show.
-SHADER_OPS = ("conv2d", "depthwise_conv2d", "separable_conv2d", "conv1d")
-
-
-def shader_sources(op: str, x_shape, filter_shape, *args,
-                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs) -> Tuple[str, ...]:
-    """Every fragment program ``op`` runs for these shapes, in order (no GL needed).
-
-    ``separable_conv2d`` runs two (depthwise, then pointwise; pass
-    ``pointwise_filter_shape=``), the other ops one.  Like :func:`shader_source`,
-    it shows the direct (TF.js-style) programs unless ``algorithm=`` says otherwise.
-    """
-    return plan_shapes(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size,
-                       max_draw_buffers=max_draw_buffers, **kwargs).sources()
-
-
-def shader_source(op: str, x_shape, filter_shape, *args,
-                  max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-                  max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs) -> str:
-    """The complete GLSL ES 3.00 fragment program that ``op`` runs for these shapes.
-
-    ``op`` is one of ``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"`` or
-    ``"separable_conv2d"``; the other arguments are the op's own (shapes instead
-    of arrays; fused ``bias``/``prelu_weights`` as arrays).  Needs no GL context.
-    By default it shows the direct program, TF.js's Conv2DProgram or
-    DepthwiseConv2DProgram (``algorithm="direct"``); pass ``algorithm="packed"``
-    (or ``"auto"``, which the ops use by default) for the fast packed program.
-    For ``separable_conv2d`` (two programs) the sources follow each other,
-    separated by a ``// ---- next program ----`` line; :func:`shader_sources`
-    gives them apart.
-
-    Example:
-        >>> print(gpuconv.shader_source("conv2d", (1, 7, 7, 6), (3, 3, 6, 4), padding="SAME"))
-    """
-    sources = shader_sources(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size,
-                             max_draw_buffers=max_draw_buffers, **kwargs)
-    return "\n// ---- next program ----\n\n".join(sources)

@@ -142,7 +142,10 @@ class _Epilogue:
         else:
             bias = check_bias(bias, out_channels)
         self.bias = None if bias is None else bias.astype(np.float64)
-        self.alpha = check_alpha(leakyrelu_alpha)
+        if leakyrelu_alpha is not None and self.activation != "leakyrelu":  # as gpuconv's ops refuse it
+            raise ValueError(f"leakyrelu_alpha is only used with activation='leakyrelu', "
+                             f"got activation={self.activation!r}")
+        self.alpha = check_alpha(0.2 if leakyrelu_alpha is None else leakyrelu_alpha)
         self.prelu = None
         if self.activation == "prelu":
             self.prelu = _prelu_broadcastable(prelu_weights, out_shape, self.channel_axis)
@@ -164,7 +167,7 @@ class _Epilogue:
         return _activate(y, self.activation, self.alpha, self.prelu)
 
 
-def apply_activation(y, activation, leakyrelu_alpha=0.2, prelu_weights=None, *, channel_axis=-1):
+def apply_activation(y, activation, leakyrelu_alpha=None, prelu_weights=None, *, channel_axis=-1):
     """Apply a TF.js fused activation to ``y`` (float64 result).
 
     ``"linear"`` (or ``None``): ``y``; ``"relu"``: ``max(0, y)``; ``"relu6"``:
@@ -173,12 +176,12 @@ def apply_activation(y, activation, leakyrelu_alpha=0.2, prelu_weights=None, *, 
     ``"prelu"``: ``y < 0 ? w * y : y`` where ``prelu_weights`` ``w`` is either one
     weight per channel (shape ``[y.shape[channel_axis]]``, applied on
     ``channel_axis``) or any array broadcastable to ``y``.  NaN propagates.
-    ``leakyrelu_alpha`` and ``prelu_weights`` are ignored by the other activations,
-    as in TF.js.
+    ``leakyrelu_alpha`` (default 0.2) and ``prelu_weights`` are ignored by the other
+    activations, as in TF.js (the convolutions refuse them instead).
     """
     activation = normalize_activation(activation)
     y = as_tensor(y, "y", ranks=tuple(range(33))).astype(np.float64)
-    alpha = check_alpha(leakyrelu_alpha)
+    alpha = check_alpha(0.2 if leakyrelu_alpha is None else leakyrelu_alpha)
     weights = None
     if activation == "prelu":
         if y.ndim == 0:
@@ -380,7 +383,7 @@ def _convolve(x4, f, g: Conv2DGeometry, method: str, batched: bool):
 
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
            dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-           leakyrelu_alpha=0.2, prelu_weights=None, method="vectorized"):
+           leakyrelu_alpha=None, prelu_weights=None, method="vectorized"):
     """2-D (grouped) convolution, ``tf.nn.conv2d`` / ``tf.fused.conv2d`` semantics.
 
     ``x``: ``[N, H, W, C]`` / ``[N, C, H, W]`` per ``data_format`` (or without ``N``);
@@ -398,7 +401,7 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
 
 
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=0.2,
+                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=None,
                      prelu_weights=None, method="vectorized"):
     """Depthwise convolution, ``tf.nn.depthwise_conv2d`` semantics.
 
@@ -698,7 +701,7 @@ def conv2d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data
 
 
 def conv2d_transpose(x, filter, output_shape, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=0.2,
+                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=None,
                      prelu_weights=None, method="vectorized") -> np.ndarray:
     """Transposed convolution, TF.js ``conv2dTranspose`` / ``tf.nn.conv2d_transpose``.
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import gpuconv
-from gpuconv import GLUnavailableError, cli, codegen, oracle
+from gpuconv import GLUnavailableError, checks, cli, codegen, oracle, registry
 from gpuconv.cli import main, parse_padding, parse_pair, parse_shape
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +30,18 @@ def runtime():
         return gpuconv.get_runtime()
     except GLUnavailableError as exc:
         pytest.skip(f"no OpenGL context: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def default_context_current_again():
+    """The commands make runtimes of their own (and release them); a new native runtime leaves
+    its context current, so the tests that use the default runtime's moderngl context
+    directly (``runtime.ctx.program``) need that one current again: any call of it does that."""
+    yield
+    try:
+        gpuconv.get_runtime().finish()
+    except GLUnavailableError:  # no GL here: nothing to make current
+        pass
 
 
 def error_line(capsys):
@@ -189,8 +201,8 @@ def test_shader_output_file(tmp_path, capsys):
     (["shader", "conv3d", "--input", "1x7x7x6", "--filter", "3x3x6x4"], "conv3d"),
     (["shader", "conv2d", "--input", "1x7x7x6"], "--filter"),
     (["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x5x4"], "in_channels"),
-    (["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x4", "--strides", "2",
-      "--dilations", "2"], "dilations"),
+    (["shader", "depthwise_conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x1", "--strides", "2",
+      "--dilations", "2"], "dilations"),  # conv2d takes both (as TF's conv2d); depthwise does not
     (["shader", "depthwise_conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x1", "--groups", "2"],
      "--groups"),
     (["run", "conv2d", "--input", "missing.npy", "--filter", "w.npy"], "missing.npy"),
@@ -218,16 +230,23 @@ def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_debug_shows_the_traceback():
-    with pytest.raises(ValueError, match="in_channels"):
-        main(["--debug", "shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x5x4"])
+def test_debug_shows_the_traceback(capsys):
+    # --debug adds the traceback and changes nothing else: the same exit code and error line.
+    argv = ["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x5x4"]
+    assert main(argv) == 2
+    plain = error_line(capsys)
+    assert main(["--debug"] + argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Traceback (most recent call last)" in captured.err and "ValueError" in captured.err
+    assert captured.err.strip().splitlines()[-1] == plain and "in_channels" in plain
 
 
 def test_no_gl_exits_3(monkeypatch, tmp_path, capsys):
     def unavailable():
         raise GLUnavailableError("gpuconv could not create an OpenGL context: install libegl1")
 
-    monkeypatch.setattr(cli, "get_runtime", unavailable)
+    monkeypatch.setattr(cli, "make_runtime", lambda *args, **kwargs: unavailable())
     assert main(["info"]) == 3
     assert "install libegl1" in error_line(capsys)
 
@@ -246,7 +265,7 @@ def test_help(capsys):
             assert "gpuconv random --count" in out
     assert main(["shader", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    for op in cli.OPS:
+    for op in registry.OPS:
         assert op in out
     assert "--pointwise-filter" in out and "NWC or NCW" in out
 
@@ -312,22 +331,22 @@ def test_selftest_quick(capsys, runtime):
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
     assert lines[0].split()[:3] == ["op", "x", "filter"]
-    assert lines[-1].startswith(f"selftest: {sum(c.quick for c in cli.SELFTEST_CASES)} passed, 0 failed")
+    assert lines[-1].startswith(f"selftest: {sum(c.quick for c in checks.SELFTEST_CASES)} passed, 0 failed")
     assert "FAIL" not in captured.out
 
 
 def test_selftest_matrix_covers_the_brief():
-    cases = cli.SELFTEST_CASES
+    cases = checks.SELFTEST_CASES
     assert 30 <= len(cases) <= 60 and 8 <= sum(c.quick for c in cases) <= 12
 
     def depth(c):
-        return cli._plan(c.op, c.x, *c.filters, **c.kwargs()).geometry.in_channels
+        return registry.get(c.op).plan(c.shapes, **c.kwargs()).geometry.in_channels
 
     def pairs(value):
         return value if isinstance(value, tuple) else (value, value)
 
     assert {depth(c) for c in cases} >= set(range(1, 10))
-    assert {op for op in cli.OPS} == {c.op for c in cases} == {c.op for c in cases if c.quick}
+    assert {op for op in registry.OPS} == {c.op for c in cases} == {c.op for c in cases if c.quick}
     assert {max(pairs(c.strides)) for c in cases} >= {1, 2, 3}
     assert {max(pairs(c.dilations)) for c in cases} >= {1, 2, 3}
     assert not any(max(pairs(c.strides)) > 1 and max(pairs(c.dilations)) > 1 for c in cases)
@@ -337,7 +356,7 @@ def test_selftest_matrix_covers_the_brief():
     assert {c.x[0] for c in cases} >= {1, 3}
     assert any(len(c.x) == 2 for c in cases if c.op == "conv1d")  # no batch
     assert {type(c.padding).__name__ for c in cases if c.op == "conv1d"} >= {"str", "int", "list"}
-    assert {c.op for c in cases if c.strides != 1} == set(cli.OPS)
+    assert {c.op for c in cases if c.strides != 1} == set(registry.OPS)
     assert any(c.filter[:2] == (1, 1) for c in cases)
     assert any(c.filter[0] != c.filter[1] for c in cases)
     assert {c.filter[3] for c in cases if c.op == "depthwise_conv2d"} >= {1, 2, 3}

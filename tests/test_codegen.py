@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gpuconv
-from gpuconv import codegen
+from gpuconv import codegen, registry
 from gpuconv.geometry import conv2d_geometry
 from gpuconv.programs import conv2d_program
 
@@ -114,7 +114,8 @@ def test_every_generated_program_compiles_and_links(runtime, algorithm):
             continue
         sources.add(gpuconv.shader_source(op, x_shape, filter_shape, algorithm=algorithm, **kwargs))
     sources.add(gpuconv.shader_source("separable_conv2d", (1, 6, 6, 3), (3, 3, 3, 2), algorithm=algorithm,
-                                      pointwise_filter_shape=(1, 1, 6, 4)).split("// ---- next program ----")[1])
+                                      pointwise_filter_shape=(1, 1, 6, 4))
+                .split(registry.program_banner("separable_conv2d", 2, 2))[1])
     for source in sources:
         program = runtime.ctx.program(vertex_shader=codegen.vertex_source(), fragment_shader=source.strip() + "\n")
         program.release()

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from conftest import import_crosscheck
+from helpers import import_crosscheck
 import pytest
 
 import gpuconv

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from helpers import assert_close
 
 import gpuconv
 from gpuconv import codegen, validate

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gpuconv
-from conftest import assert_close
+from helpers import assert_close
 
 CONV2D_CASES = [
     # x (NHWC),        filter,        keyword arguments

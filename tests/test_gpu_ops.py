@@ -6,7 +6,7 @@ import pytest
 
 import gpuconv
 from gpuconv.ops import plan_separable_conv2d
-from conftest import assert_close
+from helpers import assert_close
 
 
 def _data(rng, *shapes):
@@ -94,13 +94,14 @@ def test_fused_equals_unfused_then_activation(runtime, rng, op, activation, algo
     out_c = 4 if op == "conv2d" else 6
     bias = rng.uniform(-1, 1, out_c).astype(np.float32)
     prelu = rng.uniform(0, 1, out_c).astype(np.float32) if activation == "prelu" else None
+    alpha = {"leakyrelu_alpha": 0.3} if activation == "leakyrelu" else {}  # refused with the others
     fused = getattr(gpuconv, op)(x, w, padding="SAME", bias=bias, activation=activation,
-                                 leakyrelu_alpha=0.3, prelu_weights=prelu, algorithm=algorithm)
+                                 **alpha, prelu_weights=prelu, algorithm=algorithm)
     plain = getattr(gpuconv, op)(x, w, padding="SAME", algorithm=algorithm).astype(np.float64) + bias
     expected = _numpy_activation(plain, activation, np.float32(0.3), prelu)
     assert_close(fused, expected)
     assert_close(fused, getattr(gpuconv.oracle, op)(x, w, padding="SAME", bias=bias, activation=activation,
-                                                    leakyrelu_alpha=0.3, prelu_weights=prelu))
+                                                    **alpha, prelu_weights=prelu))
 
 
 def test_fused_in_nchw_with_full_prelu_weights(runtime, rng):

@@ -7,7 +7,7 @@
 * the default runtime is per thread, so the ops work from any thread;
 * without a GL driver the error says what is missing and what to install.
 
-``python -m gpuconv.randomized --lifetime 10000`` is the long version of the lifetime test.
+``python -m gpuconv.lifetime --lifetime 10000`` is the long version of the lifetime test.
 """
 
 import threading
@@ -17,8 +17,8 @@ import pytest
 
 import gpuconv
 import gpuconv.runtimes.native
-from conftest import assert_close
-from gpuconv import randomized
+from helpers import assert_close
+from gpuconv import checks, lifetime
 from gpuconv.runtimes import GL_PACKAGES, GLUnavailableError
 
 LIMIT = 80  # texels per texture side: small enough that the tensors below must be wrapped
@@ -69,9 +69,9 @@ def test_every_op_fits_large_tensors_under_a_lowered_texture_limit(runtime, rng,
 
 
 def _configs(count, seed):
-    configs = randomized.lifetime_configs(count, seed)
+    configs = lifetime.lifetime_configs(count, seed)
     options = [c.options for c in configs]
-    assert {c.op for c in configs} == set(randomized.OP_WEIGHTS)
+    assert {c.op for c in configs} == set(checks.OP_WEIGHTS)
     assert {o["data_format"] for o in options} >= {"NHWC", "NCHW"}
     return configs
 
@@ -79,7 +79,7 @@ def _configs(count, seed):
 def test_no_gl_object_or_memory_grows_with_use(runtime):
     configs = _configs(20, seed=3)
     seen = []
-    report = randomized.lifetime(300, configs, every=20,
+    report = lifetime.lifetime(300, configs, every=20,
                                  check=lambda rt, counter: seen.append((counter.live(), len(rt._programs))))
     # After the first pass over the 20 configurations (every program compiled), nothing changes:
     assert seen and all(live == report.live_start for live, _ in seen), seen
@@ -105,9 +105,9 @@ def test_the_program_cache_is_a_bounded_lru_whose_evictions_free_memory(runtime)
 
     def check(rt, counter):
         sizes.append((len(rt._programs), counter.live()))
-        rss.append(randomized.resident_bytes())
+        rss.append(lifetime.resident_bytes())
 
-    report = randomized.lifetime(48, configs, cache_size=4, every=1, check=check)
+    report = lifetime.lifetime(48, configs, cache_size=4, every=1, check=check)
     assert max(size for size, _ in sizes) == 4
     assert report.created["program"] > 24  # evicted programs were compiled again on the second pass
     for size, live in sizes:

@@ -1,4 +1,4 @@
-"""Seeded random configurations of every op against the float64 oracle (gpuconv.randomized).
+"""Seeded random configurations of every op against the float64 oracle (gpuconv.checks).
 
 The agreement test runs 200 configurations with a fixed seed (each distinct
 program is compiled once by the driver: shapes are kept small).  The coverage
@@ -9,16 +9,16 @@ import numpy as np
 
 import gpuconv.ops
 
-from gpuconv import cli, geometry, randomized
+from gpuconv import checks, cli, geometry
 from gpuconv.arguments import ACTIVATIONS
 
 SEED, COUNT = 20240601, 200
 
 
 def test_the_generator_is_seeded_and_deterministic():
-    assert randomized.config_at(3, 17) == randomized.config_at(3, 17)
-    assert randomized.config_at(3, 17) != randomized.config_at(3, 18)
-    config = randomized.config_at(3, 17)
+    assert checks.config_at(3, 17) == checks.config_at(3, 17)
+    assert checks.config_at(3, 17) != checks.config_at(3, 18)
+    config = checks.config_at(3, 17)
     first, second = config.arrays(), config.arrays()
     for a, b in zip(first[0], second[0]):
         np.testing.assert_array_equal(a, b)
@@ -31,13 +31,13 @@ def _pair(value):
 
 
 def test_the_generator_covers_every_op_and_argument():
-    configs = [randomized.config_at(SEED, i) for i in range(1500)]
+    configs = [checks.config_at(SEED, i) for i in range(1500)]
     seen = {key: set() for key in ("op", "depth_mod_4", "format", "padding", "rounding", "activation",
                                    "prelu", "dtype", "unbatched", "groups", "multiplier", "stride",
                                    "dilation", "stride_form", "bias", "filter_size", "spatial", "algorithm")}
     for c in configs:
         o = c.options
-        plan = randomized._plan(c.op, c.x, c.filters, o)
+        plan = checks.plan_call(c.op, c.x, c.filters, o)
         g = plan.steps[0][0].geometry
         seen["op"].add(c.op)
         seen["depth_mod_4"].add((c.op, g.in_channels_per_group % 4))
@@ -63,7 +63,7 @@ def test_the_generator_covers_every_op_and_argument():
         seen["algorithm"].add((c.op, o.get("algorithm")))
         # never a stride and a dilation both above 1; the generator only makes valid calls
         assert not (max(g.stride_height, g.stride_width) > 1 and max(g.dilation_height, g.dilation_width) > 1)
-    ops = set(randomized.OP_WEIGHTS)
+    ops = set(checks.OP_WEIGHTS)
     assert seen["op"] == ops
     assert seen["depth_mod_4"] >= {(op, r) for op in ops for r in range(4)}
     assert seen["format"] == {"NHWC", "NCHW", "NWC", "NCW"}
@@ -88,8 +88,8 @@ def test_the_generator_covers_every_op_and_argument():
 
 
 def test_random_configurations_agree_with_the_oracle(runtime):
-    report = randomized.run_many(COUNT, SEED, runtime=runtime)
-    assert report.count == COUNT and set(report.ops) == set(randomized.OP_WEIGHTS)
+    report = checks.run_many(COUNT, SEED, runtime=runtime)
+    assert report.count == COUNT and set(report.ops) == set(checks.OP_WEIGHTS)
     assert report.failed == 0, "\n".join(report.failures)
     assert report.largest <= 1e-5
 
@@ -103,7 +103,7 @@ def test_gpuconv_random_command(capsys, runtime):
 
 
 def test_gpuconv_random_reports_each_failure_so_it_can_be_repeated(capsys, runtime, monkeypatch):
-    monkeypatch.setattr(randomized, "run_config",
+    monkeypatch.setattr(checks, "run_config",
                         lambda config, runtime=None: 0.5 if config.op == "conv1d" else 1e-7)
     assert cli.main(["random", "--count", "12", "--seed", "5", "--start", "3"]) == 1
     out = capsys.readouterr().out
@@ -115,4 +115,4 @@ def test_gpuconv_random_reports_each_failure_so_it_can_be_repeated(capsys, runti
     assert out.strip().splitlines()[-1].startswith(f"random: {12 - len(failures)} passed, {len(failures)} failed, "
                                                    f"largest error 0.5")
     # the repeat command runs exactly that configuration
-    assert randomized.config_at(5, index).op == "conv1d"
+    assert checks.config_at(5, index).op == "conv1d"
