@@ -65,6 +65,11 @@ CHROMIUM_HINT = ("install Debian's Chromium with 'apt-get install chromium' (Ubu
 PLAYWRIGHT_HINT = "pip install 'gpuconv[browser]' (Playwright for Python; no 'playwright install' is needed)"
 
 _PAGE_SCRIPT = Path(__file__).with_name("browser_page.js")
+_GL_HINTS = {
+    "angle-egl": ("gl='angle-egl' needs the system's EGL (Mesa's: 'apt-get install --no-install-recommends "
+                  "libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri', or a GPU driver's); gl='swiftshader' needs none"),
+    "swiftshader": "gl='swiftshader' needs the SwiftShader that Chromium ships (libvk_swiftshader.so)",
+}
 _CHROMIUM_CLOSED = "Chromium has closed (it exited, crashed or was closed)"
 
 
@@ -275,7 +280,8 @@ class BrowserRuntime(BaseRuntime):
                 self._mark_closed("WebGL context was lost (did Chromium's GPU process crash?)")
                 raise self._closed_error()
             if kind == "unavailable":
-                raise GLUnavailableError(f"gpuconv's browser runtime ({self.gl}): {answer.get('message')}")
+                raise GLUnavailableError(f"gpuconv's browser runtime ({self.gl}): {answer.get('message')}; "
+                                         f"{_GL_HINTS[self.gl]}")
             if kind == "compile":
                 raise RuntimeError(f"{answer.get('name')}: the GLSL program did not compile in the browser "
                                    f"({self.gl}): {answer.get('message')}\n{answer.get('log', '')}")
