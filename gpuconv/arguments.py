@@ -8,6 +8,7 @@ rank, and that an activation is one the programs know.
 from __future__ import annotations
 
 import numbers
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,7 +18,7 @@ ACTIVATIONS = ("linear", "relu", "relu6", "elu", "sigmoid", "leakyrelu", "prelu"
 _ACCEPTED_DTYPES = (np.float16, np.float32, np.float64)
 
 
-def as_tensor(value, name: str, ranks=(4,), layout: str = "") -> np.ndarray:
+def as_tensor(value: Any, name: str, ranks: Sequence[int] = (4,), layout: str = "") -> np.ndarray:
     """Return ``value`` as a floating-point NumPy array of one of ``ranks``.
 
     Accepts NumPy arrays of float16/32/64 and (nested) lists of real numbers (ints
@@ -59,7 +60,7 @@ def as_tensor(value, name: str, ranks=(4,), layout: str = "") -> np.ndarray:
     return array
 
 
-def normalize_activation(activation) -> str:
+def normalize_activation(activation: Optional[str]) -> str:
     """The activation's canonical name; ``None`` means ``"linear"``."""
     if activation is None:
         return "linear"
@@ -70,7 +71,8 @@ def normalize_activation(activation) -> str:
     )
 
 
-def check_bias(bias, out_channels: int, *, out_shape=None, channel_axis: int = -1):
+def check_bias(bias: Any, out_channels: int, *, out_shape: Optional[Sequence[int]] = None,
+               channel_axis: int = -1) -> Optional[np.ndarray]:
     """``bias`` as an array, or ``None``.
 
     Without ``out_shape`` (the GPU programs' rule): exactly ``[out_channels]``.
@@ -105,15 +107,15 @@ def check_bias(bias, out_channels: int, *, out_shape=None, channel_axis: int = -
     return np.broadcast_to(aligned, out_shape)
 
 
-def check_alpha(leakyrelu_alpha) -> float:
+def check_alpha(leakyrelu_alpha: object) -> float:
     """The leaky ReLU slope as a float (it is baked into the program as a float32 constant)."""
     if isinstance(leakyrelu_alpha, bool) or not isinstance(leakyrelu_alpha, numbers.Real) \
-            or not np.isfinite(leakyrelu_alpha):
+            or not np.isfinite(float(leakyrelu_alpha)):
         raise TypeError(f"leakyrelu_alpha must be a finite real number, got {leakyrelu_alpha!r}")
     return float(leakyrelu_alpha)
 
 
-def check_prelu_weights(weights, out_shape, channel_axis: int):
+def check_prelu_weights(weights: Any, out_shape: Sequence[int], channel_axis: int) -> Tuple[np.ndarray, bool]:
     """PReLU weights as ``(array, per_channel)``.
 
     A ``[C]`` vector is one weight per channel in either data format.  Other

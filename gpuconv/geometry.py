@@ -31,23 +31,23 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, TypeVar, Union
 
 DATA_FORMATS = ("NHWC", "NCHW")
 ROUNDING_MODES = ("floor", "round", "ceil")
 PADDING_STRINGS = ("SAME", "VALID")
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _describe(value) -> str:
+def _describe(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def normalize_data_format(data_format) -> str:
+def normalize_data_format(data_format: str) -> str:
     """Return ``"NHWC"`` or ``"NCHW"``; anything else is a ``ValueError``."""
     if not isinstance(data_format, str) or data_format.upper() not in DATA_FORMATS:
         raise ValueError(
@@ -56,12 +56,13 @@ def normalize_data_format(data_format) -> str:
     return data_format.upper()
 
 
-def normalize_hw(value, name: str, data_format: str = "NHWC") -> Tuple[int, int]:
+def normalize_hw(value: IntsLike, name: str, data_format: str = "NHWC") -> Tuple[int, int]:
     """Strides or dilations as ``(h, w)``.
 
     Accepts an int, an ``(h, w)`` pair, or TF's 4-list in the data format's order
     (``[1, h, w, 1]`` for NHWC, ``[1, 1, h, w]`` for NCHW).
     """
+    pair: Tuple[Any, ...]
     if _is_int(value):
         pair = (value, value)
     elif isinstance(value, (list, tuple)) and len(value) in (2, 4) and all(map(_is_int, value)):
@@ -101,7 +102,13 @@ class Padding:
     pads: Tuple[Tuple[int, int], ...] = ((0, 0), (0, 0))
 
 
-def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None, *,
+#: The argument forms callers may pass (each function checks its argument and names what it expected).
+IntsLike = Union[int, Sequence[int]]                  # strides, dilations
+PaddingLike = Union[str, int, Sequence[Any], Padding]  # "SAME", "VALID", an int, explicit pads
+ShapeLike = Iterable[int]                             # a shape: a tuple, a list, a 1-D integer array
+
+
+def normalize_padding(padding: PaddingLike, data_format: str = "NHWC", dim_rounding_mode: Optional[str] = None, *,
                       spatial: int = 2) -> Padding:
     """Turn every padding form TF, TF.js and their users write into a :class:`Padding`.
 
@@ -138,6 +145,7 @@ def normalize_padding(padding, data_format: str = "NHWC", dim_rounding_mode=None
             raise ValueError(f"padding must be an integer number of pixels, got {_describe(padding)}")
         if padding < 0:
             raise ValueError(f"padding must be non-negative, got {_describe(padding)}")
+        assert isinstance(padding, numbers.Integral)  # _is_int said so
         p = int(padding)
         return Padding("NUMBER", ((p, p),) * spatial)
     if isinstance(padding, (list, tuple)):
@@ -183,7 +191,8 @@ def _explicit_pads(padding: Sequence, data_format: str, spatial: int = 2) -> tup
     return tuple((int(a), int(b)) for a, b in rows)
 
 
-def normalize_padding_1d(padding, data_format: str = "NWC", dim_rounding_mode=None) -> Padding:
+def normalize_padding_1d(padding: PaddingLike, data_format: str = "NWC",
+                         dim_rounding_mode: Optional[str] = None) -> Padding:
     """A conv1d padding as the :class:`Padding` of the equivalent height-1 conv2d.
 
     Accepts ``"SAME"``/``"VALID"``, an int ``p`` (``p`` left and right, none above
@@ -193,7 +202,8 @@ def normalize_padding_1d(padding, data_format: str = "NWC", dim_rounding_mode=No
     """
     if isinstance(padding, (list, tuple)):
         _check_pad_values(padding)
-        rows = list(padding)
+        rows: Optional[list] = list(padding)
+        assert rows is not None
         if len(rows) == 2 and all(_is_int(v) for v in rows):
             rows = [[0, 0], rows]
         elif len(rows) in (2, 3, 4) and all(isinstance(r, (list, tuple)) and len(r) == 2 for r in rows):
@@ -205,7 +215,8 @@ def normalize_padding_1d(padding, data_format: str = "NWC", dim_rounding_mode=No
         else:
             rows = None
         if rows is None:
-            three_rows = "[[0, 0], [left, right], [0, 0]]" if data_format == "NWC" else "[[0, 0], [0, 0], [left, right]]"
+            three_rows = ("[[0, 0], [left, right], [0, 0]]" if data_format == "NWC"
+                          else "[[0, 0], [0, 0], [left, right]]")
             raise ValueError(
                 f"explicit conv1d padding must be [left, right], [[0, 0], [left, right]], {three_rows} "
                 f"or TF.js's conv2d form [[0, 0], [0, 0], [left, right], [0, 0]], got {_describe(padding)}"
@@ -217,7 +228,7 @@ def normalize_padding_1d(padding, data_format: str = "NWC", dim_rounding_mode=No
     return pad
 
 
-def _check_pad_values(padding) -> None:
+def _check_pad_values(padding: object) -> None:
     """Every number in (nested) explicit ``padding`` is a non-negative int; messages show ``padding`` as given."""
     def leaves(value):
         if isinstance(value, (list, tuple)):
@@ -233,7 +244,8 @@ def _check_pad_values(padding) -> None:
             raise ValueError(f"explicit padding must be non-negative, got {_describe(padding)}")
 
 
-def check_conv1d_arguments(x_shape, filter_shape, stride, dilation, data_format="NWC") -> None:
+def check_conv1d_arguments(x_shape: ShapeLike, filter_shape: ShapeLike, stride: int, dilation: int,
+                           data_format: str = "NWC") -> None:
     """Check conv1d's own arguments under conv1d's names, before it becomes a height-1 conv2d.
 
     ``x_shape`` is ``[batch, width, channels]`` / ``[width, channels]`` (NWC) or
@@ -371,8 +383,10 @@ class Conv2DGeometry:
         def after(out, stride, eff, size, before):
             return max(0, (out - 1) * stride + eff - size - before)
         return (
-            (self.pad_top, after(self.out_height, self.stride_height, self.effective_filter_height, self.in_height, self.pad_top)),
-            (self.pad_left, after(self.out_width, self.stride_width, self.effective_filter_width, self.in_width, self.pad_left)),
+            (self.pad_top, after(self.out_height, self.stride_height, self.effective_filter_height,
+                                 self.in_height, self.pad_top)),
+            (self.pad_left, after(self.out_width, self.stride_width, self.effective_filter_width,
+                                  self.in_width, self.pad_left)),
         )
 
     @property
@@ -419,7 +433,7 @@ class Conv2DGeometry:
         return ((self.pad_top, self.pad_bottom), (self.pad_left, self.pad_right))
 
 
-def _check_shape(shape, name: str, rank: int, layout: str) -> Tuple[int, ...]:
+def _check_shape(shape: ShapeLike, name: str, rank: int, layout: str) -> Tuple[int, ...]:
     shape = tuple(int(d) for d in shape)
     if len(shape) != rank:
         raise ValueError(f"{name} must be rank {rank} ({layout}), got shape {shape}")
@@ -429,13 +443,13 @@ def _check_shape(shape, name: str, rank: int, layout: str) -> Tuple[int, ...]:
 
 
 def conv2d_geometry(
-    x_shape,
-    filter_shape,
-    strides=1,
-    padding="VALID",
-    data_format="NHWC",
-    dilations=1,
-    dim_rounding_mode=None,
+    x_shape: ShapeLike,
+    filter_shape: ShapeLike,
+    strides: IntsLike = 1,
+    padding: PaddingLike = "VALID",
+    data_format: str = "NHWC",
+    dilations: IntsLike = 1,
+    dim_rounding_mode: Optional[str] = None,
     *,
     groups: int = 1,
     depthwise: bool = False,
@@ -450,9 +464,10 @@ def conv2d_geometry(
     layout = "[batch, height, width, channels]" if data_format == "NHWC" else "[batch, channels, height, width]"
     x_shape = _check_shape(x_shape, "x", 4, layout)
     if depthwise:
-        filter_shape = _check_shape(filter_shape, "filter", 4, "[filter_height, filter_width, in_channels, channel_multiplier]")
+        filter_shape = _check_shape(filter_shape, "filter", 4, _DEPTHWISE_FILTER_LAYOUT_2D)
     else:
-        filter_shape = _check_shape(filter_shape, "filter", 4, "[filter_height, filter_width, in_channels / groups, out_channels]")
+        filter_shape = _check_shape(filter_shape, "filter", 4,
+                                    "[filter_height, filter_width, in_channels / groups, out_channels]")
     stride_h, stride_w = normalize_hw(strides, "strides", data_format)
     dilation_h, dilation_w = normalize_hw(dilations, "dilations", data_format)
     if depthwise and max(stride_h, stride_w) > 1 and max(dilation_h, dilation_w) > 1:
@@ -486,7 +501,8 @@ def conv2d_geometry(
                 f"out_channels ({filter_out})"
             )
         if filter_in * groups != in_c:
-            expected = f"in_channels / groups = {in_c} / {groups} = {in_c // groups}" if groups > 1 else f"x's channels ({in_c})"
+            expected = (f"in_channels / groups = {in_c} / {groups} = {in_c // groups}" if groups > 1
+                        else f"x's channels ({in_c})")
             hint = ""
             if groups == 1 and in_c % filter_in == 0 and filter_out % (in_c // filter_in) == 0:
                 hint = f" (for a grouped convolution, pass groups={in_c // filter_in})"
@@ -517,8 +533,9 @@ def conv2d_geometry(
     )
 
 
-def depthwise_conv2d_geometry(x_shape, filter_shape, strides=1, padding="VALID", data_format="NHWC",
-                              dilations=1, dim_rounding_mode=None) -> Conv2DGeometry:
+def depthwise_conv2d_geometry(x_shape: ShapeLike, filter_shape: ShapeLike, strides: IntsLike = 1,
+                              padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1,
+                              dim_rounding_mode: Optional[str] = None) -> Conv2DGeometry:
     """Geometry of a depthwise convolution (filter ``[FH, FW, inC, multiplier]``)."""
     return conv2d_geometry(x_shape, filter_shape, strides, padding, data_format, dilations,
                            dim_rounding_mode, depthwise=True)
@@ -543,7 +560,7 @@ _FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, in_channels, ou
 _TRANSPOSE_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, out_channels, in_channels]"
 
 
-def normalize_data_format_3d(data_format) -> str:
+def normalize_data_format_3d(data_format: str) -> str:
     """Return ``"NDHWC"`` or ``"NCDHW"``; anything else is a ``ValueError``."""
     if not isinstance(data_format, str) or data_format.upper() not in DATA_FORMATS_3D:
         raise ValueError(
@@ -552,12 +569,13 @@ def normalize_data_format_3d(data_format) -> str:
     return data_format.upper()
 
 
-def normalize_dhw(value, name: str, data_format: str = "NDHWC") -> tuple[int, int, int]:
+def normalize_dhw(value: IntsLike, name: str, data_format: str = "NDHWC") -> tuple[int, int, int]:
     """3-D strides or dilations as ``(d, h, w)``.
 
     Accepts an int, a ``(d, h, w)`` triple, or TF's 5-list in the data format's order
     (``[1, d, h, w, 1]`` for NDHWC, ``[1, 1, d, h, w]`` for NCDHW).
     """
+    triple: tuple[Any, ...]
     if _is_int(value):
         triple = (value, value, value)
     elif isinstance(value, (list, tuple)) and len(value) in (3, 5) and all(map(_is_int, value)):
@@ -686,8 +704,9 @@ class Conv3DGeometry:
                 * math.prod(self.filter_spatial) * self.in_channels)
 
 
-def conv3d_geometry(x_shape, filter_shape, strides=1, padding="VALID", data_format="NDHWC",
-                    dilations=1, dim_rounding_mode=None) -> Conv3DGeometry:
+def conv3d_geometry(x_shape: ShapeLike, filter_shape: ShapeLike, strides: IntsLike = 1,
+                    padding: PaddingLike = "VALID", data_format: str = "NDHWC", dilations: IntsLike = 1,
+                    dim_rounding_mode: Optional[str] = None) -> Conv3DGeometry:
     """Compute the geometry of a 3-D convolution (``tf.nn.conv3d``, TF.js ``conv3d``).
 
     ``x_shape`` is rank 5 in ``data_format``; ``filter_shape`` is ``[FD, FH, FW, inC,
@@ -759,7 +778,7 @@ class _Roles:
     transpose: bool = False
 
 
-def _shape_argument(value, name: str, ranks: tuple[int, ...], layout: str) -> tuple[int, ...]:
+def _shape_argument(value: Any, name: str, ranks: tuple[int, ...], layout: str) -> tuple[int, ...]:
     """A shape passed as an argument (``input_shape``, ``output_shape``, ``filter_shape``)."""
     wanted = " or ".join(map(str, ranks))
     items: list | None = None
@@ -777,7 +796,7 @@ def _shape_argument(value, name: str, ranks: tuple[int, ...], layout: str) -> tu
     return tuple(int(v) for v in items)
 
 
-def _tensor_shape(shape, name: str, ranks: tuple[int, ...], layout: str) -> tuple[int, ...]:
+def _tensor_shape(shape: ShapeLike, name: str, ranks: tuple[int, ...], layout: str) -> tuple[int, ...]:
     """The shape of a tensor argument (``x``, ``dy``, ``filter``): one of ``ranks``, no empty dimension."""
     shape = tuple(int(d) for d in shape)
     if len(shape) not in ranks:
@@ -793,7 +812,8 @@ def _unbatched_layout(data_format: str) -> str:
     return f"{layout} or {layout.replace('batch, ', '')}"
 
 
-def _check_gradient_channels(in_full, filter_shape, out_full, in_shown, out_shown, data_format: str,
+def _check_gradient_channels(in_full: tuple[int, ...], filter_shape: tuple[int, ...], out_full: tuple[int, ...],
+                             in_shown: tuple[int, ...], out_shown: tuple[int, ...], data_format: str,
                              roles: _Roles, depthwise: bool) -> None:
     """The filter's last two dimensions against the forward input's and output's channels."""
     channel_axis = -1 if data_format.endswith("C") else 1
@@ -820,8 +840,8 @@ def _check_gradient_channels(in_full, filter_shape, out_full, in_shown, out_show
         )
 
 
-def _check_forward_output(g: _G, out_full, out_shown, in_shown, filter_shape, batched: bool,
-                          roles: _Roles) -> None:
+def _check_forward_output(g: _G, out_full: tuple[int, ...], out_shown: tuple[int, ...], in_shown: tuple[int, ...],
+                          filter_shape: tuple[int, ...], batched: bool, roles: _Roles) -> None:
     if tuple(g.out_shape) == tuple(out_full):
         return
     expected = tuple(g.out_shape) if batched else tuple(g.out_shape)[1:]
@@ -837,8 +857,8 @@ def _check_forward_output(g: _G, out_full, out_shown, in_shown, filter_shape, ba
 
 
 def _backprop_input_geometry(forward: Callable[[tuple[int, ...], tuple[int, ...]], _G], data_format: str,
-                             shape, filter_shape, dy_shape, roles: _Roles, filter_layout: str,
-                             depthwise: bool = False) -> tuple[_G, bool]:
+                             shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, roles: _Roles,
+                             filter_layout: str, depthwise: bool = False) -> tuple[_G, bool]:
     rank = len(data_format)
     layout = _unbatched_layout(data_format)
     dy = _tensor_shape(dy_shape, roles.output, (rank - 1, rank), layout)
@@ -863,7 +883,7 @@ def _backprop_input_geometry(forward: Callable[[tuple[int, ...], tuple[int, ...]
 
 
 def _backprop_filter_geometry(forward: Callable[[tuple[int, ...], tuple[int, ...]], _G], data_format: str,
-                              x_shape, filter_shape, dy_shape, filter_layout: str,
+                              x_shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, filter_layout: str,
                               depthwise: bool = False) -> tuple[_G, bool]:
     rank = len(data_format)
     layout = _unbatched_layout(data_format)
@@ -890,7 +910,8 @@ _TRANSPOSE = _Roles("output_shape", "output_shape", "x", "filter", ("out_channel
                     transpose=True)
 
 
-def _conv2d_forward(strides, padding, data_format: str, dilations, dim_rounding_mode,
+def _conv2d_forward(strides: IntsLike, padding: PaddingLike, data_format: str, dilations: IntsLike,
+                    dim_rounding_mode: Optional[str],
                     depthwise: bool) -> Callable[[tuple[int, ...], tuple[int, ...]], Conv2DGeometry]:
     def forward(x_shape: tuple[int, ...], filter_shape: tuple[int, ...]) -> Conv2DGeometry:
         return conv2d_geometry(x_shape, filter_shape, strides, padding, data_format, dilations,
@@ -898,17 +919,18 @@ def _conv2d_forward(strides, padding, data_format: str, dilations, dim_rounding_
     return forward
 
 
-def _conv3d_forward(strides, padding, data_format: str, dilations,
-                    dim_rounding_mode) -> Callable[[tuple[int, ...], tuple[int, ...]], Conv3DGeometry]:
+def _conv3d_forward(strides: IntsLike, padding: PaddingLike, data_format: str, dilations: IntsLike,
+                    dim_rounding_mode: Optional[str]) -> Callable[[tuple[int, ...], tuple[int, ...]], Conv3DGeometry]:
     def forward(x_shape: tuple[int, ...], filter_shape: tuple[int, ...]) -> Conv3DGeometry:
         return conv3d_geometry(x_shape, filter_shape, strides, padding, data_format, dilations,
                                dim_rounding_mode)
     return forward
 
 
-def conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=1, padding="VALID",
-                                   data_format="NHWC", dilations=1, dim_rounding_mode=None, *,
-                                   depthwise: bool = False) -> tuple[Conv2DGeometry, bool]:
+def conv2d_backprop_input_geometry(
+        input_shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None, *, depthwise: bool = False) -> tuple[Conv2DGeometry, bool]:
     """Geometry of ``conv2d_backprop_input`` (the gradient of conv2d with respect to its input).
 
     Returns ``(g, batched)``: ``g`` is the geometry of the forward convolution of an
@@ -926,9 +948,10 @@ def conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=
                                     layout, depthwise)
 
 
-def conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides=1, padding="VALID",
-                                    data_format="NHWC", dilations=1, dim_rounding_mode=None, *,
-                                    depthwise: bool = False) -> tuple[Conv2DGeometry, bool]:
+def conv2d_backprop_filter_geometry(
+        x_shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None, *, depthwise: bool = False) -> tuple[Conv2DGeometry, bool]:
     """Geometry of ``conv2d_backprop_filter``: the forward convolution of ``x`` by a filter of ``filter_shape``.
 
     Returns ``(g, batched)`` as :func:`conv2d_backprop_input_geometry`; ``x`` and ``dy``
@@ -941,9 +964,10 @@ def conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides=1, 
     return _backprop_filter_geometry(forward, data_format, x_shape, filter_shape, dy_shape, layout, depthwise)
 
 
-def conv2d_transpose_geometry(x_shape, filter_shape, output_shape, strides=1, padding="VALID",
-                              data_format="NHWC", dilations=1,
-                              dim_rounding_mode=None) -> tuple[Conv2DGeometry, bool]:
+def conv2d_transpose_geometry(
+        x_shape: ShapeLike, filter_shape: ShapeLike, output_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None) -> tuple[Conv2DGeometry, bool]:
     """Geometry of ``conv2d_transpose(x, filter, output_shape)`` (TF.js ``conv2dTranspose``).
 
     The filter is ``[FH, FW, out_channels, in_channels]``; the result is
@@ -959,25 +983,28 @@ def conv2d_transpose_geometry(x_shape, filter_shape, output_shape, strides=1, pa
                                     _TRANSPOSE_FILTER_LAYOUT_2D)
 
 
-def depthwise_conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=1, padding="VALID",
-                                             data_format="NHWC", dilations=1,
-                                             dim_rounding_mode=None) -> tuple[Conv2DGeometry, bool]:
+def depthwise_conv2d_backprop_input_geometry(
+        input_shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None) -> tuple[Conv2DGeometry, bool]:
     """:func:`conv2d_backprop_input_geometry` of a depthwise convolution (filter ``[FH, FW, inC, multiplier]``)."""
     return conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides, padding, data_format,
                                           dilations, dim_rounding_mode, depthwise=True)
 
 
-def depthwise_conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides=1, padding="VALID",
-                                              data_format="NHWC", dilations=1,
-                                              dim_rounding_mode=None) -> tuple[Conv2DGeometry, bool]:
+def depthwise_conv2d_backprop_filter_geometry(
+        x_shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None) -> tuple[Conv2DGeometry, bool]:
     """:func:`conv2d_backprop_filter_geometry` of a depthwise convolution."""
     return conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides, padding, data_format,
                                            dilations, dim_rounding_mode, depthwise=True)
 
 
-def conv3d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=1, padding="VALID",
-                                   data_format="NDHWC", dilations=1,
-                                   dim_rounding_mode=None) -> tuple[Conv3DGeometry, bool]:
+def conv3d_backprop_input_geometry(
+        input_shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NDHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None) -> tuple[Conv3DGeometry, bool]:
     """Geometry of ``conv3d_backprop_input``: as :func:`conv2d_backprop_input_geometry`, for rank 5."""
     data_format = normalize_data_format_3d(data_format)
     forward = _conv3d_forward(strides, padding, data_format, dilations, dim_rounding_mode)
@@ -985,18 +1012,20 @@ def conv3d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides=
                                     _FILTER_LAYOUT_3D)
 
 
-def conv3d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides=1, padding="VALID",
-                                    data_format="NDHWC", dilations=1,
-                                    dim_rounding_mode=None) -> tuple[Conv3DGeometry, bool]:
+def conv3d_backprop_filter_geometry(
+        x_shape: ShapeLike, filter_shape: ShapeLike, dy_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NDHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None) -> tuple[Conv3DGeometry, bool]:
     """Geometry of ``conv3d_backprop_filter``: as :func:`conv2d_backprop_filter_geometry`, for rank 5."""
     data_format = normalize_data_format_3d(data_format)
     forward = _conv3d_forward(strides, padding, data_format, dilations, dim_rounding_mode)
     return _backprop_filter_geometry(forward, data_format, x_shape, filter_shape, dy_shape, _FILTER_LAYOUT_3D)
 
 
-def conv3d_transpose_geometry(x_shape, filter_shape, output_shape, strides=1, padding="VALID",
-                              data_format="NDHWC", dilations=1,
-                              dim_rounding_mode=None) -> tuple[Conv3DGeometry, bool]:
+def conv3d_transpose_geometry(
+        x_shape: ShapeLike, filter_shape: ShapeLike, output_shape: ShapeLike, strides: IntsLike = 1,
+        padding: PaddingLike = "VALID", data_format: str = "NDHWC", dilations: IntsLike = 1,
+        dim_rounding_mode: Optional[str] = None) -> tuple[Conv3DGeometry, bool]:
     """Geometry of ``conv3d_transpose`` (filter ``[FD, FH, FW, out_channels, in_channels]``), as
     :func:`conv2d_transpose_geometry` for rank 5."""
     data_format = normalize_data_format_3d(data_format)

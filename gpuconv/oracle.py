@@ -32,18 +32,33 @@ from __future__ import annotations
 import itertools
 import numbers
 from collections.abc import Callable, Iterator
-from typing import Any, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .arguments import ACTIVATIONS, as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
-from .geometry import (Conv2DGeometry, Conv3DGeometry, conv2d_backprop_filter_geometry,
-                       conv2d_backprop_input_geometry, conv2d_geometry, conv2d_transpose_geometry,
-                       conv3d_backprop_filter_geometry, conv3d_backprop_input_geometry, conv3d_geometry,
-                       conv3d_transpose_geometry, depthwise_conv2d_backprop_filter_geometry,
-                       depthwise_conv2d_backprop_input_geometry, normalize_data_format,
-                       normalize_data_format_3d, normalize_padding_1d)
+from .geometry import (
+    Conv2DGeometry,
+    Conv3DGeometry,
+    IntsLike,
+    PaddingLike,
+    ShapeLike,
+    conv2d_backprop_filter_geometry,
+    conv2d_backprop_input_geometry,
+    conv2d_geometry,
+    conv2d_transpose_geometry,
+    conv3d_backprop_filter_geometry,
+    conv3d_backprop_input_geometry,
+    conv3d_geometry,
+    conv3d_transpose_geometry,
+    depthwise_conv2d_backprop_filter_geometry,
+    depthwise_conv2d_backprop_input_geometry,
+    normalize_data_format,
+    normalize_data_format_3d,
+    normalize_padding_1d,
+)
 
 __all__ = [
     "METHODS",
@@ -80,7 +95,7 @@ _DEPTHWISE_FILTER_LAYOUT = "[filter_height, filter_width, in_channels, channel_m
 # argument handling
 
 
-def _check_method(method) -> str:
+def _check_method(method: object) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     return method
@@ -105,7 +120,7 @@ def _prepare(x, filter, strides, padding, data_format, dilations, dim_rounding_m
     return x.astype(np.float64), f.astype(np.float64), geometry, batched
 
 
-def _result_shape(geometry: Conv2DGeometry, batched: bool):
+def _result_shape(geometry: Conv2DGeometry, batched: bool) -> Tuple[int, ...]:
     shape = geometry.out_shape
     return shape if batched else shape[1:]
 
@@ -133,8 +148,9 @@ class _Epilogue:
     (TF.js's fused ops); otherwise exactly ``[out_channels]``, as the GPU programs take it.
     """
 
-    def __init__(self, out_shape, channel_axis: int, out_channels: int, bias, activation, leakyrelu_alpha,
-                 prelu_weights, *, broadcast_bias: bool = False) -> None:
+    def __init__(self, out_shape: Sequence[int], channel_axis: int, out_channels: int, bias: Any,
+                 activation: Optional[str], leakyrelu_alpha: Optional[float], prelu_weights: Any, *,
+                 broadcast_bias: bool = False) -> None:
         self.activation = normalize_activation(activation)
         self.channel_axis = channel_axis
         if broadcast_bias:
@@ -151,7 +167,8 @@ class _Epilogue:
             self.prelu = _prelu_broadcastable(prelu_weights, out_shape, self.channel_axis)
 
     @classmethod
-    def of(cls, geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights) -> _Epilogue:
+    def of(cls, geometry: Conv2DGeometry, batched: bool, bias: Any, activation: Optional[str],
+           leakyrelu_alpha: Optional[float], prelu_weights: Any) -> _Epilogue:
         """The epilogue of a forward convolution (bias exactly ``[out_channels]``)."""
         return cls(_result_shape(geometry, batched), _channel_axis(geometry.data_format), geometry.out_channels,
                    bias, activation, leakyrelu_alpha, prelu_weights)
@@ -229,7 +246,7 @@ def _from_nhwc(y4, data_format, batched):
 # the reference: plain loops over the formula
 
 
-def _reference_nhwc(x, f, g: Conv2DGeometry):
+def _reference_nhwc(x: np.ndarray, f: np.ndarray, g: Conv2DGeometry) -> np.ndarray:
     """``out[b, i, j, k]`` as a sum over the taps inside the input (NHWC in and out)."""
     xs, fs = x.tolist(), f.tolist()
     cg, ocg, mult = g.in_channels_per_group, g.out_channels_per_group, g.channel_multiplier
@@ -263,7 +280,7 @@ def _reference_nhwc(x, f, g: Conv2DGeometry):
 # the vectorized implementation
 
 
-def _padded_windows(x, g: Conv2DGeometry):
+def _padded_windows(x: np.ndarray, g: Conv2DGeometry) -> np.ndarray:
     """The padded NHWC input as a window view ``[N, OH, OW, FH, FW, C]`` (no copy).
 
     ``view[b, i, j, di, dj, c]`` is ``x[b, sh*i + dh*di - pad_top, sw*j + dw*dj - pad_left, c]``,
@@ -282,7 +299,7 @@ def _padded_windows(x, g: Conv2DGeometry):
     return windows.transpose(0, 1, 2, 4, 5, 3)
 
 
-def _conv_windows(x, f, g: Conv2DGeometry):
+def _conv_windows(x: np.ndarray, f: np.ndarray, g: Conv2DGeometry) -> np.ndarray:
     """Grouped convolution as im2col + (batched) matmul, NHWC in and out."""
     groups, cg, ocg = g.groups, g.in_channels_per_group, g.out_channels_per_group
     rows = g.batch * g.out_height * g.out_width
@@ -300,7 +317,7 @@ def _conv_windows(x, f, g: Conv2DGeometry):
     return y.transpose(1, 0, 2).reshape(g.batch, g.out_height, g.out_width, g.out_channels)
 
 
-def _depthwise_windows(x, f, g: Conv2DGeometry):
+def _depthwise_windows(x: np.ndarray, f: np.ndarray, g: Conv2DGeometry) -> np.ndarray:
     """Depthwise convolution as an einsum over each channel's windows, NHWC in and out."""
     # Without a multiplier, einsum's own loop beats its BLAS path (measured); with one, not.
     y = np.einsum("nhwijc,ijcm->nhwcm", _padded_windows(x, g), f,
@@ -321,7 +338,8 @@ def _tap_range(out_size, in_size, stride, offset):
     return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
 
 
-def _tapwise(x, g: Conv2DGeometry, tap_product):
+def _tapwise(x: np.ndarray, g: Conv2DGeometry,
+             tap_product: Callable[[np.ndarray, int, int], np.ndarray]) -> np.ndarray:
     """Sum over taps of ``tap_product(x_slice, di, dj)`` on the outputs where the tap is inside.
 
     No padding: exact when the filter holds inf or NaN (``0 * inf`` never happens).
@@ -341,7 +359,7 @@ def _tapwise(x, g: Conv2DGeometry, tap_product):
     return out
 
 
-def _conv_tapwise(x, f, g: Conv2DGeometry):
+def _conv_tapwise(x: np.ndarray, f: np.ndarray, g: Conv2DGeometry) -> np.ndarray:
     groups, cg, ocg = g.groups, g.in_channels_per_group, g.out_channels_per_group
 
     def product(xs, di, dj):
@@ -355,14 +373,14 @@ def _conv_tapwise(x, f, g: Conv2DGeometry):
     return _tapwise(x, g, product)
 
 
-def _depthwise_tapwise(x, f, g: Conv2DGeometry):
+def _depthwise_tapwise(x: np.ndarray, f: np.ndarray, g: Conv2DGeometry) -> np.ndarray:
     def product(xs, di, dj):
         return (xs[..., None] * f[di, dj]).reshape(xs.shape[:3] + (g.out_channels,))
 
     return _tapwise(x, g, product)
 
 
-def _convolve(x4, f, g: Conv2DGeometry, method: str, batched: bool):
+def _convolve(x4: np.ndarray, f: np.ndarray, g: Conv2DGeometry, method: str, batched: bool) -> np.ndarray:
     """Dispatch on method and kind; ``x4`` in ``g.data_format``, result in the same."""
     x = _to_nhwc(x4, g.data_format)
     if method == "reference":
@@ -661,8 +679,12 @@ def _backprop_filter(x: np.ndarray, dy: np.ndarray, g: Conv2DGeometry | Conv3DGe
     return _run(method, _backprop_filter_loops, _backprop_filter_taps, x_last, dy_last, g)
 
 
-def conv2d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", data_format="NHWC",
-                          dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+def conv2d_backprop_input(
+        input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """The gradient of :func:`conv2d` with respect to its input (``tf.raw_ops.Conv2DBackpropInput``).
 
     ``input_shape``: the forward input's shape in ``data_format`` (the batch may be
@@ -682,8 +704,12 @@ def conv2d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", d
     return _backprop_input(dy, f, g, batched, method)
 
 
-def conv2d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data_format="NHWC",
-                           dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+def conv2d_backprop_filter(
+        x: npt.ArrayLike, filter_shape: ShapeLike, dy: npt.ArrayLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """The gradient of :func:`conv2d` with respect to its filter (``tf.raw_ops.Conv2DBackpropFilter``).
 
     ``x``: the forward input; ``filter_shape``: ``[FH, FW, inC, outC]``; ``dy``: the
@@ -700,9 +726,14 @@ def conv2d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data
     return _backprop_filter(x, dy, g, batched, method)
 
 
-def conv2d_transpose(x, filter, output_shape, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=None,
-                     prelu_weights=None, method="vectorized") -> np.ndarray:
+def conv2d_transpose(
+        x: npt.ArrayLike, filter: npt.ArrayLike, output_shape: ShapeLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, bias: Optional[npt.ArrayLike] = None, activation: Optional[str] = None,
+        leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[npt.ArrayLike] = None,
+        method: str = "vectorized",
+) -> np.ndarray:
     """Transposed convolution, TF.js ``conv2dTranspose`` / ``tf.nn.conv2d_transpose``.
 
     ``x``: ``[N, H, W, inC]`` / ``[N, inC, H, W]`` (or without ``N``); ``filter``:
@@ -726,8 +757,12 @@ def conv2d_transpose(x, filter, output_shape, strides=1, padding="VALID", data_f
     return epilogue(_backprop_input(x, f, g, batched, method))
 
 
-def depthwise_conv2d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", data_format="NHWC",
-                                    dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+def depthwise_conv2d_backprop_input(
+        input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """The gradient of :func:`depthwise_conv2d` with respect to its input
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropInput``).
 
@@ -744,8 +779,12 @@ def depthwise_conv2d_backprop_input(input_shape, filter, dy, strides=1, padding=
     return _backprop_input(dy, f, g, batched, method)
 
 
-def depthwise_conv2d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data_format="NHWC",
-                                     dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+def depthwise_conv2d_backprop_filter(
+        x: npt.ArrayLike, filter_shape: ShapeLike, dy: npt.ArrayLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """The gradient of :func:`depthwise_conv2d` with respect to its filter
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropFilter``): float64 of ``filter_shape``
     ``[FH, FW, inC, multiplier]``.  Otherwise as :func:`conv2d_backprop_filter`.
@@ -759,8 +798,12 @@ def depthwise_conv2d_backprop_filter(x, filter_shape, dy, strides=1, padding="VA
     return _backprop_filter(x, dy, g, batched, method)
 
 
-def conv3d(x, filter, strides=1, padding="VALID", data_format="NDHWC", dilations=1, dim_rounding_mode=None,
-           *, method="vectorized") -> np.ndarray:
+def conv3d(
+        x: npt.ArrayLike, filter: npt.ArrayLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """3-D convolution, ``tf.nn.conv3d`` / TF.js ``conv3d`` semantics.
 
     ``x``: ``[N, D, H, W, C]`` (``"NDHWC"``) or ``[N, C, D, H, W]`` (``"NCDHW"``), or
@@ -780,8 +823,12 @@ def conv3d(x, filter, strides=1, padding="VALID", data_format="NDHWC", dilations
     return _from_channels_last(y, g, batched)
 
 
-def conv3d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", data_format="NDHWC",
-                          dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+def conv3d_backprop_input(
+        input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its input (``tf.raw_ops.Conv3DBackpropInputV2``):
     as :func:`conv2d_backprop_input` with filter ``[FD, FH, FW, inC, outC]``."""
     method = _check_method(method)
@@ -793,8 +840,12 @@ def conv3d_backprop_input(input_shape, filter, dy, strides=1, padding="VALID", d
     return _backprop_input(dy, f, g, batched, method)
 
 
-def conv3d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data_format="NDHWC",
-                           dilations=1, dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+def conv3d_backprop_filter(
+        x: npt.ArrayLike, filter_shape: ShapeLike, dy: npt.ArrayLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its filter (``tf.raw_ops.Conv3DBackpropFilterV2``):
     float64 of ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`conv2d_backprop_filter`."""
     method = _check_method(method)
@@ -806,8 +857,12 @@ def conv3d_backprop_filter(x, filter_shape, dy, strides=1, padding="VALID", data
     return _backprop_filter(x, dy, g, batched, method)
 
 
-def conv3d_transpose(x, filter, output_shape, strides=1, padding="VALID", data_format="NDHWC", dilations=1,
-                     dim_rounding_mode=None, *, method="vectorized") -> np.ndarray:
+def conv3d_transpose(
+        x: npt.ArrayLike, filter: npt.ArrayLike, output_shape: ShapeLike,
+        strides: IntsLike = 1, padding: PaddingLike = "VALID",
+        data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+        *, method: str = "vectorized",
+) -> np.ndarray:
     """Transposed 3-D convolution, TF.js ``conv3dTranspose`` / ``tf.nn.conv3d_transpose``.
 
     ``filter``: ``[FD, FH, FW, outC, inC]``; equal to
@@ -824,7 +879,7 @@ def conv3d_transpose(x, filter, output_shape, strides=1, padding="VALID", data_f
     return _backprop_input(x, f, g, batched, method)
 
 
-def compare(result, expected) -> Tuple[float, float]:
+def compare(result: npt.ArrayLike, expected: npt.ArrayLike) -> Tuple[float, float]:
     """How far ``result`` (e.g. a GPU float32 array) is from the oracle's ``expected``.
 
     Returns ``(max_abs_error, relative_error)``, the relative error being the max
@@ -851,6 +906,6 @@ def compare(result, expected) -> Tuple[float, float]:
     return max_abs, max_abs / scale
 
 
-def relative_error(result, expected) -> float:
+def relative_error(result: npt.ArrayLike, expected: npt.ArrayLike) -> float:
     """The max abs error relative to the largest finite magnitude of ``expected`` (see :func:`compare`)."""
     return compare(result, expected)[1]
