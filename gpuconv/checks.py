@@ -437,12 +437,12 @@ def _padding_2d(rng: np.random.Generator, data_format: str, rounding_allowed: bo
     if kind == 2:
         modes = (None,) + ROUNDING_MODES if rounding_allowed else (None,)
         return int(rng.integers(0, 4)), _choice(rng, modes)
-    t, b, l, r = (int(v) for v in rng.integers(0, 4, 4))
+    top, bottom, left, right = (int(v) for v in rng.integers(0, 4, 4))
     if kind == 3:
-        return [[t, b], [l, r]], None
+        return [[top, bottom], [left, right]], None
     if data_format == "NHWC":
-        return [[0, 0], [t, b], [l, r], [0, 0]], None
-    return [[0, 0], [0, 0], [t, b], [l, r]], None
+        return [[0, 0], [top, bottom], [left, right], [0, 0]], None
+    return [[0, 0], [0, 0], [top, bottom], [left, right]], None
 
 
 def _padding_1d(rng: np.random.Generator, data_format: str) -> Tuple[Any, Optional[str]]:

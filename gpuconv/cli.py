@@ -623,6 +623,9 @@ def cmd_run(args: Args) -> int:
     if args.tolerance is not None and not args.check:
         raise UsageError("--tolerance is only used with --check")
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    if args.output and os.path.isdir(args.output):  # before any work: np.save would write DIR.npy
+        raise UsageError(f"--output: cannot write {args.output!r}: it is a directory "
+                         f"(give a file name, e.g. {os.path.join(args.output, 'y.npy')!r})")
     x, w = _load(args.input, "--input"), _load(args.filter, "--filter")
     arrays = (x, w) + _extra_filters(args, _load)
     fused: Dict[str, Any] = {}

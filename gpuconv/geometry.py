@@ -262,8 +262,9 @@ def check_conv1d_arguments(x_shape: ShapeLike, filter_shape: ShapeLike, stride: 
         if value < 1:
             raise ValueError(f"{name} must be a positive int for conv1d, got {_describe(value)}")
     if stride > 1 and dilation > 1:
-        raise ValueError(f"stride and dilation cannot both be greater than 1 (as in TF and TF.js), "
-                         f"got stride={stride} and dilation={dilation}")
+        raise ValueError(f"stride and dilation cannot both be greater than 1: gpuconv's conv1d, like TF.js's, "
+                         f"does not support a stride > 1 together with a dilation > 1 (TensorFlow's conv1d "
+                         f"does), got stride={stride} and dilation={dilation}")
     layout = "[batch, width, channels]" if data_format == "NWC" else "[batch, channels, width]"
     x_shape, filter_shape = tuple(int(d) for d in x_shape), tuple(int(d) for d in filter_shape)
     if len(x_shape) not in (2, 3):

@@ -73,13 +73,14 @@ class OpEntry:
                   for name, layout in zip(self.filters[1:], self.filter_layouts[1:])]
         return ", ".join(parts)
 
-    def plan(self, shapes: Sequence[Sequence[int]], *, limits: Limits = Limits(), **kwargs: Any) -> Plan:
-        """The plan of a call given the shapes of its arrays (``x`` first), without GL."""
+    def plan(self, shapes: Sequence[Sequence[int]], *, limits: Optional[Limits] = None, **kwargs: Any) -> Plan:
+        """The plan of a call given the shapes of its arrays (``x`` first), without GL
+        (for ``limits``, default :class:`~gpuconv.limits.Limits`'s defaults)."""
         if len(shapes) != len(self.arrays):
             raise TypeError(f"{self.name} takes {len(self.arrays)} arrays ({', '.join(self.arrays)}), "
                             f"got {len(shapes)} shapes")
-        return self.planner(*(tuple(int(d) for d in s) for s in shapes), limits=limits, shapes_only=True,
-                            **kwargs)
+        return self.planner(*(tuple(int(d) for d in s) for s in shapes), limits=limits or Limits(),
+                            shapes_only=True, **kwargs)
 
     def call_kwargs(self, strides: Any = 1, dilations: Any = 1, padding: Any = "VALID",
                     data_format: Optional[str] = None, dim_rounding_mode: Optional[str] = None,

@@ -174,7 +174,7 @@ ROWS = [
     ("conv2d", conv2d, dict(strides=2, dilations=2), ValueError, r"strides and dilations cannot both be greater than 1 \(as in TF and TF.js\), got strides=\(2, 2\) and dilations=\(2, 2\)"),
     ("depthwise", depthwise, dict(strides=(1, 2), dilations=(2, 1)), ValueError, r"strides and dilations cannot both be greater than 1"),
     ("separable", separable, dict(strides=2, dilations=(1, 2)), ValueError, r"strides and dilations cannot both be greater than 1"),
-    ("conv1d", conv1d, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1 \(as in TF and TF.js\), got stride=2 and dilation=2"),
+    ("conv1d", conv1d, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1: gpuconv's conv1d, like TF.js's, does not support a stride > 1 together with a dilation > 1 \(TensorFlow's conv1d does\), got stride=2 and dilation=2"),
     ("torch", torch_conv2d, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1 in gpuconv \(PyTorch allows it"),
     ("caffe", caffe_layer, dict(stride=2, dilation=2), ValueError, r"stride and dilation cannot both be greater than 1 in gpuconv \(Caffe allows it"),
     # -- unknown padding strings or data formats ---------------------------------------------------------
