@@ -452,6 +452,25 @@ def test_missing_playwright_gives_the_pip_line(monkeypatch):
     assert errors and "pip install 'gpuconv[browser]'" in errors[0]
 
 
+def test_a_running_asyncio_loop_is_refused_with_the_way_out():
+    import asyncio
+
+    from gpuconv.runtimes.browser import BrowserRuntime
+
+    errors = []
+
+    async def make():
+        try:
+            BrowserRuntime()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=lambda: asyncio.run(make()))  # a fresh thread: no Playwright yet
+    thread.start()
+    thread.join()
+    assert errors and "asyncio event loop" in errors[0] and "another thread" in errors[0]
+
+
 def test_gpuconv_backend_browser_makes_the_default_runtime_a_browser(monkeypatch, rng):
     monkeypatch.setenv("GPUCONV_BACKEND", "browser")
     x, w = _data(rng, (1, 6, 6, 3), (3, 3, 3, 2))

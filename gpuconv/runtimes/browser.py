@@ -118,7 +118,17 @@ class _SharedPlaywright:
             except ImportError as exc:
                 raise GLUnavailableError(f"gpuconv's browser runtime needs Playwright for Python: "
                                          f"{PLAYWRIGHT_HINT} ({exc})") from exc
-            holder = cls._local.holder = [sync_playwright().start(), 0]
+            try:
+                driver = sync_playwright().start()
+            except Exception as exc:  # Playwright's own Error: a running asyncio loop (Jupyter, say)
+                if "asyncio loop" not in str(exc):
+                    raise
+                raise RuntimeError(
+                    "gpuconv's BrowserRuntime drives Chromium with Playwright's sync API, which cannot run in "
+                    "a thread with a running asyncio event loop (a Jupyter notebook, an async program, or your "
+                    "own Playwright session): create and use the BrowserRuntime in another thread, e.g. "
+                    "concurrent.futures.ThreadPoolExecutor(1)") from exc
+            holder = cls._local.holder = [driver, 0]
         holder[1] += 1
         return holder[0]
 
@@ -297,8 +307,7 @@ class BrowserRuntime(BaseRuntime):
             "renderer": device["renderer"],
             "vendor": device["vendor"],
             "version": device["version"],
-            "glsl": device["shading_language_version"],
-            "shading_language_version": device["shading_language_version"],
+            "glsl": device["shading_language_version"],  # SHADING_LANGUAGE_VERSION
             "backend": self.gl,
             "browser": "chromium",
             "browser_version": self.browser_version,
