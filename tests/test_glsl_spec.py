@@ -261,7 +261,8 @@ def random_calls() -> Iterator[Call]:
 def _fused(op: str, x, f, activation, bias: bool, per_element: bool = False, **kwargs) -> Call:
     plain = {k: v for k, v in kwargs.items() if k not in ("max_texture_size", "max_draw_buffers")}
     limits = {k: v for k, v in kwargs.items() if k in ("max_texture_size", "max_draw_buffers")}
-    plan = plan_shapes(op, x, f, **plain, **limits)
+    shapes_only = {k: v for k, v in plain.items() if k != "leakyrelu_alpha"}  # refused without its activation
+    plan = plan_shapes(op, x, f, **shapes_only, **limits)
     channels = plan.geometry.out_channels
     if activation is not None:
         plain["activation"] = activation
