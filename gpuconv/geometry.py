@@ -251,7 +251,8 @@ def check_conv1d_arguments(x_shape: ShapeLike, filter_shape: ShapeLike, stride: 
     ``x_shape`` is ``[batch, width, channels]`` / ``[width, channels]`` (NWC) or
     ``[batch, channels, width]`` / ``[channels, width]`` (NCW), ``filter_shape``
     ``[filter_width, in_channels, out_channels]``; ``stride`` and ``dilation`` are
-    single positive ints, not both above 1.  (The conv2d checks would name the
+    single positive ints (both may exceed 1, as in TF's conv1d and gpuconv's conv2d,
+    which runs it).  (The conv2d checks would name the
     4-D shapes and ``strides=(1, s)`` instead.)
     """
     data_format = str(data_format).upper()
@@ -261,10 +262,6 @@ def check_conv1d_arguments(x_shape: ShapeLike, filter_shape: ShapeLike, stride: 
                             f"got {_describe(value)}")
         if value < 1:
             raise ValueError(f"{name} must be a positive int for conv1d, got {_describe(value)}")
-    if stride > 1 and dilation > 1:
-        raise ValueError(f"stride and dilation cannot both be greater than 1: gpuconv's conv1d, like TF.js's, "
-                         f"does not support a stride > 1 together with a dilation > 1 (TensorFlow's conv1d "
-                         f"does), got stride={stride} and dilation={dilation}")
     layout = "[batch, width, channels]" if data_format == "NWC" else "[batch, channels, width]"
     x_shape, filter_shape = tuple(int(d) for d in x_shape), tuple(int(d) for d in filter_shape)
     if len(x_shape) not in (2, 3):

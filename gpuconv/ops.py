@@ -134,7 +134,7 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
             height, width]`` (NCHW); without the batch dimension the result has none either.
         filter: ``[filter_height, filter_width, in_channels / groups, out_channels]``.
         strides, dilations: an int, an ``(h, w)`` pair or TF's 4-list (``[1, h, w, 1]``
-            for NHWC); strides and dilations may not both exceed 1.
+            for NHWC); strides and dilations may both exceed 1 (as in TF's conv2d).
         padding: ``"SAME"``, ``"VALID"``, an int (output size rounded by
             ``dim_rounding_mode``: ``"floor"``, ``"round"`` or ``"ceil"``) or explicit pads
             ``[[top, bottom], [left, right]]`` (or TF's 4x2 list).

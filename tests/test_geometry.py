@@ -75,7 +75,8 @@ def test_grouped_shapes():
 
 
 @pytest.mark.parametrize("kwargs, error, words", [
-    (dict(strides=2, dilations=2), ValueError, "strides and dilations cannot both"),
+    (dict(strides=2, dilations=2, depthwise=True), ValueError,
+     r"strides and dilations cannot both be greater than 1 for a depthwise or separable convolution \(TF and TF.js refuse it too"),
     (dict(strides=0), ValueError, "strides must be positive"),
     (dict(dilations=-1), ValueError, "dilations must be positive"),
     (dict(strides=1.5), TypeError, "strides must be"),
