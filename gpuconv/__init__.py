@@ -1,10 +1,13 @@
 """gpuconv: TensorFlow.js-style WebGL convolution shaders, generated, inspected and run from Python."""
 
+from typing import Any
+
 from . import oracle
 from .limits import Limits
 from .ops import conv1d, conv2d, depthwise_conv2d, separable_conv2d
 from .registry import shader_source, shader_sources
-from .runtimes import BaseRuntime, GLUnavailableError, NativeRuntime, Runtime, get_runtime, set_runtime, use_context
+from .runtimes import (BaseRuntime, GLUnavailableError, NativeRuntime, Runtime, WorkerRuntime, get_runtime,
+                       set_runtime, use_context)
 
 __version__ = "0.1.0"
 
@@ -19,6 +22,7 @@ __all__ = [
     "BaseRuntime",
     "NativeRuntime",
     "Runtime",
+    "WorkerRuntime",
     "BrowserRuntime",
     "Limits",
     "get_runtime",
@@ -29,7 +33,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # The browser runtime imports Playwright only when it is asked for.
     if name == "BrowserRuntime":
         from .runtimes.browser import BrowserRuntime

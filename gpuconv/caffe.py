@@ -24,14 +24,15 @@ may both be greater than 1, as in Caffe.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import ops
 from . import oracle as _oracle
 from .arguments import as_tensor
-from .geometry import Conv2DGeometry, conv2d_geometry
+from .geometry import Conv2DGeometry, ShapeLike, conv2d_geometry
 
 __all__ = ["Convolution"]
 
@@ -40,15 +41,18 @@ _WEIGHT_LAYOUT = "[num_output, channels / group, kernel_h, kernel_w]"
 
 #: convolution_param fields that do not change what the forward pass computes.
 _IGNORED_FIELDS = ("weight_filler", "bias_filler", "engine", "force_nd_im2col")
+#: A repeated convolution_param field: not given (``None`` or ``[]``), one value, or one per axis.
+Repeated = Union[int, Sequence[int], None]
+
 _FIELDS = ("num_output", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h", "stride_w",
            "pad", "pad_h", "pad_w", "dilation", "group", "bias_term", "axis") + _IGNORED_FIELDS
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _check_int(value, name: str, minimum: int) -> int:
+def _check_int(value: Any, name: str, minimum: int) -> int:
     if not _is_int(value):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -57,7 +61,7 @@ def _check_int(value, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _repeated(value, name: str, minimum: int) -> Tuple[int, ...]:
+def _repeated(value: Any, name: str, minimum: int) -> Tuple[int, ...]:
     """A repeated field: ``None`` or ``[]`` (not given), one value, or a list of 1 or 2 values."""
     if value is None:
         return ()
@@ -70,7 +74,8 @@ def _repeated(value, name: str, minimum: int) -> Tuple[int, ...]:
     return tuple(_check_int(v, name, minimum) for v in values)
 
 
-def _hw(repeated, h, w, name: str, default: int, minimum: int, both_required: bool):
+def _hw(repeated: Any, h: Any, w: Any, name: str, default: int, minimum: int,
+        both_required: bool) -> Tuple[int, int]:
     """Combine the repeated field ``name`` with its ``_h``/``_w`` fields as Caffe does.
 
     ``name`` is ``"kernel"`` (the repeated field is ``kernel_size``), ``"stride"`` or ``"pad"``.
@@ -113,9 +118,11 @@ class Convolution:
         (1, 4, 7, 7)
     """
 
-    def __init__(self, num_output, kernel_size=None, kernel_h=None, kernel_w=None,
-                 stride=None, stride_h=None, stride_w=None, pad=None, pad_h=None, pad_w=None,
-                 dilation=None, group=1, bias_term=True, weight=None, bias=None):
+    def __init__(self, num_output: int, kernel_size: Repeated = None, kernel_h: Optional[int] = None,
+                 kernel_w: Optional[int] = None, stride: Repeated = None, stride_h: Optional[int] = None,
+                 stride_w: Optional[int] = None, pad: Repeated = None, pad_h: Optional[int] = None,
+                 pad_w: Optional[int] = None, dilation: Repeated = None, group: int = 1, bias_term: bool = True,
+                 weight: Optional[npt.ArrayLike] = None, bias: Optional[npt.ArrayLike] = None) -> None:
         self.num_output = _check_int(num_output, "num_output", 1)
         if kernel_size is None and kernel_h is None and kernel_w is None:
             raise ValueError("the kernel size is required: give kernel_size, or kernel_h and kernel_w")
@@ -139,7 +146,8 @@ class Convolution:
             self.set_params(weight, bias)
 
     @classmethod
-    def from_param(cls, param: Mapping[str, Any], weight=None, bias=None) -> "Convolution":
+    def from_param(cls, param: Mapping[str, Any], weight: Optional[npt.ArrayLike] = None,
+                   bias: Optional[npt.ArrayLike] = None) -> "Convolution":
         """A layer from a dict of ``convolution_param`` fields, as a prototxt parser gives them.
 
         Repeated fields may be a single value or a list.  ``weight_filler``,
@@ -160,7 +168,7 @@ class Convolution:
         return cls(**fields, weight=weight, bias=bias)
 
     # -- parameters ------------------------------------------------------------
-    def set_params(self, weight, bias=None) -> None:
+    def set_params(self, weight: Optional[npt.ArrayLike], bias: Optional[npt.ArrayLike] = None) -> None:
         """Set the learned blobs: ``weight`` ``[num_output, channels / group, kh, kw]``, ``bias``."""
         if weight is None:
             raise ValueError(f"weight is required ({_WEIGHT_LAYOUT}) when a bias is given")
@@ -191,7 +199,7 @@ class Convolution:
         return dict(strides=self.stride, padding=[[pad_h, pad_h], [pad_w, pad_w]],
                     data_format="NCHW", dilations=self.dilation, groups=self.group)
 
-    def _tf_arguments(self, bottom) -> Dict[str, Any]:
+    def _tf_arguments(self, bottom: npt.ArrayLike) -> Dict[str, Any]:
         bottom = as_tensor(bottom, "bottom", ranks=(4,), layout=_BLOB_LAYOUT)
         if self.weight is None:
             raise ValueError(f"the layer has no weight: pass weight= ({_WEIGHT_LAYOUT}) or call set_params")
@@ -205,7 +213,7 @@ class Convolution:
             )
         return dict(x=bottom, filter=self.weight.transpose(2, 3, 1, 0), bias=self.bias, **options)
 
-    def geometry(self, input_shape) -> Conv2DGeometry:
+    def geometry(self, input_shape: ShapeLike) -> Conv2DGeometry:
         """The :class:`~gpuconv.geometry.Conv2DGeometry` for an NCHW ``input_shape``."""
         shape = tuple(input_shape)
         if len(shape) != 4:
@@ -214,18 +222,18 @@ class Convolution:
         filter_shape = (self.kernel[0], self.kernel[1], int(shape[1]) // self.group, self.num_output)
         return conv2d_geometry(shape, filter_shape, **options)
 
-    def output_shape(self, input_shape) -> Tuple[int, int, int, int]:
+    def output_shape(self, input_shape: ShapeLike) -> Tuple[int, int, int, int]:
         """The top blob's shape ``[num, num_output, out_h, out_w]`` for an NCHW ``input_shape``."""
         return self.geometry(input_shape).out_shape
 
     # -- forward -----------------------------------------------------------------
-    def __call__(self, bottom) -> np.ndarray:
+    def __call__(self, bottom: npt.ArrayLike) -> np.ndarray:
         """The top blob (float32 ``[num, num_output, out_h, out_w]``), computed on the GPU."""
         return ops.conv2d(**self._tf_arguments(bottom))
 
     forward = __call__
 
-    def forward_oracle(self, bottom) -> np.ndarray:
+    def forward_oracle(self, bottom: npt.ArrayLike) -> np.ndarray:
         """The float64 twin of :meth:`__call__`, computed by :func:`gpuconv.oracle.conv2d`."""
         return _oracle.conv2d(**self._tf_arguments(bottom))
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Hashable, Optional, Protocol, Tuple, runtime_checkable
+from typing import Hashable, Iterable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 #: The largest texture side the layout uses.  WebGL2 guarantees only 2048, but
 #: every desktop driver (Mesa llvmpipe included) offers 16384; capping here, not at
@@ -68,8 +69,9 @@ class InputLayout(Layout, Protocol):
     def pack(self, array: np.ndarray) -> np.ndarray: ...
 
 
-def row_major_strides(shape) -> Tuple[int, ...]:
-    strides, acc = [], 1
+def row_major_strides(shape: Sequence[int]) -> Tuple[int, ...]:
+    strides: List[int] = []
+    acc = 1
     for size in reversed(shape):
         strides.append(acc)
         acc *= size
@@ -110,7 +112,7 @@ class TextureLayout:
     def wrapped(self) -> bool:
         return self.split is None
 
-    def _terms(self, dims) -> Tuple[Tuple[str, int], ...]:
+    def _terms(self, dims: Sequence[int]) -> Tuple[Tuple[str, int], ...]:
         """(coordinate, stride) pairs for ``dims``; size-1 dimensions are squeezed out."""
         sub_shape = [self.shape[i] for i in dims]
         strides = row_major_strides(sub_shape)
@@ -121,18 +123,22 @@ class TextureLayout:
         )
 
     @property
-    def row_terms(self):
-        return self._terms(range(self.split)) if not self.wrapped else ()
+    def row_terms(self) -> Tuple[Tuple[str, int], ...]:
+        if self.split is None:  # wrapped: no row terms
+            return ()
+        return self._terms(range(self.split))
 
     @property
-    def col_terms(self):
-        return self._terms(range(self.split, len(self.shape))) if not self.wrapped else ()
+    def col_terms(self) -> Tuple[Tuple[str, int], ...]:
+        if self.split is None:  # wrapped: no column terms
+            return ()
+        return self._terms(range(self.split, len(self.shape)))
 
     @property
     def flat_terms(self):
         return self._terms(range(len(self.shape)))
 
-    def _decomposition(self, dims):
+    def _decomposition(self, dims: Iterable[int]) -> Tuple[Tuple[str, int, str], ...]:
         """How to recover coordinates ``dims`` from one integer (for getOutputCoords).
 
         Returns ``(name, stride, kind)`` with kind ``"zero"`` (a squeezed size-1
@@ -152,12 +158,16 @@ class TextureLayout:
         return tuple(steps)
 
     @property
-    def row_decomposition(self):
-        return self._decomposition(range(self.split)) if not self.wrapped else ()
+    def row_decomposition(self) -> Tuple[Tuple[str, int, str], ...]:
+        if self.split is None:  # wrapped: no row decomposition
+            return ()
+        return self._decomposition(range(self.split))
 
     @property
-    def col_decomposition(self):
-        return self._decomposition(range(self.split, len(self.shape))) if not self.wrapped else ()
+    def col_decomposition(self) -> Tuple[Tuple[str, int, str], ...]:
+        if self.split is None:  # wrapped: no column decomposition
+            return ()
+        return self._decomposition(range(self.split, len(self.shape)))
 
     @property
     def flat_decomposition(self):
@@ -180,7 +190,7 @@ class TextureTooLargeError(ValueError):
     """A tensor that no texture of the allowed size can hold."""
 
 
-def texture_layout(shape, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+def texture_layout(shape: Iterable[int], max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
                    names: Optional[Tuple[str, ...]] = None) -> TextureLayout:
     """Choose the texture shape for a logical ``shape``.
 
@@ -328,7 +338,7 @@ class SplitImageLayout(_StoredAsLaidOut):
     def cols(self) -> int:
         return self.fold * self.unfolded_cols
 
-    def assemble(self, parts, data_format: str = "NHWC") -> np.ndarray:
+    def assemble(self, parts: Iterable[npt.ArrayLike], data_format: str = "NHWC") -> np.ndarray:
         """The logical array from the textures' ``rows x cols x 4`` contents."""
         unfolded = [np.asarray(p, np.float32).reshape(self.rows, self.fold, self.unfolded_cols * 4)
                     .transpose(1, 0, 2).reshape(self.fold * self.rows, self.unfolded_cols * 4)[: self.unfolded_rows]

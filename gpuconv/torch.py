@@ -25,26 +25,30 @@ elsewhere still finds the real one).
 from __future__ import annotations
 
 import numbers
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import ops
 from . import oracle as _oracle
 from .arguments import as_tensor
-from .geometry import normalize_hw
+from .geometry import IntsLike, normalize_hw
 
 __all__ = ["conv2d", "conv2d_oracle"]
 
 _INPUT_LAYOUT = "[batch, in_channels, height, width] or [in_channels, height, width]"
 _WEIGHT_LAYOUT = "[out_channels, in_channels/groups, kH, kW]"
 
+#: What ``padding`` may be: ``"valid"``, ``"same"``, an int or a pair ``(padH, padW)``.
+TorchPadding = Union[str, int, Sequence[int]]
 
-def _is_int(value) -> bool:
+
+def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _pair(value, name: str) -> Tuple[int, int]:
+def _pair(value: Any, name: str) -> Tuple[int, int]:
     """``stride`` / ``dilation``: an int or a sequence of 1 or 2 ints (as PyTorch expands them)."""
     if isinstance(value, (list, tuple)):
         if len(value) == 1:
@@ -56,7 +60,7 @@ def _pair(value, name: str) -> Tuple[int, int]:
     return normalize_hw(tuple(value) if isinstance(value, (list, tuple)) else value, name)
 
 
-def _padding(padding, stride: Tuple[int, int]):
+def _padding(padding: Any, stride: Tuple[int, int]) -> Union[str, List[List[int]]]:
     """PyTorch's padding as one of geometry's forms."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -85,7 +89,8 @@ def _padding(padding, stride: Tuple[int, int]):
     return [[int(pads[0]), int(pads[0])], [int(pads[1]), int(pads[1])]]
 
 
-def _tf_arguments(input, weight, bias, stride, padding, dilation, groups) -> Dict[str, Any]:
+def _tf_arguments(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[npt.ArrayLike], stride: IntsLike,
+                  padding: TorchPadding, dilation: IntsLike, groups: int) -> Dict[str, Any]:
     """Map ``torch.nn.functional.conv2d``'s arguments onto :func:`gpuconv.ops.conv2d`'s.
 
     Checks what the TF-style messages would name wrongly (``input``, ``weight``
@@ -132,7 +137,8 @@ def _tf_arguments(input, weight, bias, stride, padding, dilation, groups) -> Dic
     )
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
+def conv2d(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[npt.ArrayLike] = None, stride: IntsLike = 1,
+           padding: TorchPadding = 0, dilation: IntsLike = 1, groups: int = 1) -> np.ndarray:
     """``torch.nn.functional.conv2d`` on NumPy arrays, run on the GPU.
 
     Args:
@@ -156,6 +162,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     return ops.conv2d(**_tf_arguments(input, weight, bias, stride, padding, dilation, groups))
 
 
-def conv2d_oracle(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
+def conv2d_oracle(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[npt.ArrayLike] = None,
+                  stride: IntsLike = 1, padding: TorchPadding = 0, dilation: IntsLike = 1,
+                  groups: int = 1) -> np.ndarray:
     """The float64 NumPy twin of :func:`conv2d` (same arguments, computed by the oracle)."""
     return _oracle.conv2d(**_tf_arguments(input, weight, bias, stride, padding, dilation, groups))

@@ -235,8 +235,7 @@ def validate_sources(sources: Sequence[str], stage: str = "frag") -> None:
 
 def validate_program(spec: Program) -> None:
     """Validate the fragment program generated for ``spec``."""
-    # fragment_source renders any Program, though its annotation names ProgramSpec only.
-    validate_glsl(codegen.fragment_source(spec), "frag")  # type: ignore[arg-type]
+    validate_glsl(codegen.fragment_source(spec), "frag")
 
 
 def validate_vertex() -> None:

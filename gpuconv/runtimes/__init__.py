@@ -17,12 +17,21 @@ from typing import Any, List, Optional
 
 from ..limits import Limits
 from .base import BaseRuntime, GLUnavailableError
-from .native import (BACKEND_ENV, GL_PACKAGES, LLVMClashError, NativeRuntime, Runtime, clash_message, create_context,
-                     llvm_clash)
+from .native import (
+    BACKEND_ENV,
+    GL_PACKAGES,
+    LLVMClashError,
+    NativeRuntime,
+    Runtime,
+    clash_message,
+    create_context,
+    llvm_clash,
+)
 from .worker import WorkerRuntime
 
-__all__ = ["BaseRuntime", "NativeRuntime", "WorkerRuntime", "LLVMClashError", "llvm_clash", "Runtime", "GLUnavailableError", "Limits", "get_runtime",
-           "use_context", "set_runtime", "create_context", "make_runtime", "RUNTIME_KINDS", "GL_PACKAGES", "BACKEND_ENV", "default_runtime"]
+__all__ = ["BaseRuntime", "NativeRuntime", "WorkerRuntime", "LLVMClashError", "llvm_clash", "Runtime",
+           "GLUnavailableError", "Limits", "get_runtime", "use_context", "set_runtime", "create_context",
+           "make_runtime", "RUNTIME_KINDS", "GL_PACKAGES", "BACKEND_ENV", "default_runtime"]
 
 #: Set to 1 to run the default native runtime in a worker process (for programs that import
 #: TensorFlow or JAX after gpuconv's first draw: their LLVM clashes with Mesa's).

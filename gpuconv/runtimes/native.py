@@ -217,7 +217,9 @@ def _glfw_context() -> Any:
         raise RuntimeError("glfw could not create a hidden window with an OpenGL 3.3 core context")
     glfw.make_context_current(window)
     ctx = moderngl.create_context(require=330)
-    setattr(ctx, "_gpuconv_glfw_window", window)  # destroyed with the context by NativeRuntime.release()
+    # Destroyed with the context by NativeRuntime.release().  setattr, not an assignment:
+    # moderngl.Context declares no such attribute, so mypy would reject one.
+    setattr(ctx, "_gpuconv_glfw_window", window)  # noqa: B010
     return ctx
 
 

@@ -68,8 +68,8 @@ class WorkerRuntime(BaseRuntime):
         package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         self._process: Optional[subprocess.Popen] = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from gpuconv.runtimes.worker import main; sys.exit(main())"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env)
+            [sys.executable, "-c", "import sys; from gpuconv.runtimes.worker import main; sys.exit(main())"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._released = False
         options = dict(backend=backend, max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers)
         facts: Dict[str, Any] = self._call("start", options)
