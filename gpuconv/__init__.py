@@ -6,8 +6,16 @@ from . import oracle
 from .limits import Limits
 from .ops import conv1d, conv2d, depthwise_conv2d, separable_conv2d
 from .registry import shader_source, shader_sources
-from .runtimes import (BaseRuntime, GLUnavailableError, NativeRuntime, Runtime, WorkerRuntime, get_runtime,
-                       set_runtime, use_context)
+from .runtimes import (
+    BaseRuntime,
+    GLUnavailableError,
+    NativeRuntime,
+    Runtime,
+    WorkerRuntime,
+    get_runtime,
+    set_runtime,
+    use_context,
+)
 
 __version__ = "0.1.0"
 
