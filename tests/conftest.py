@@ -25,29 +25,6 @@ def rng():
     return np.random.default_rng(1234)
 
 
-relative_error = gpuconv.oracle.relative_error
-
-
-def assert_close(result, reference, tol=1e-5):
-    assert result.shape == reference.shape, (result.shape, reference.shape)
-    assert result.dtype == np.float32
-    error = relative_error(result, reference)
-    assert error <= tol, f"relative error {error:.3g} > {tol:g}"
-
-
-def import_crosscheck(name: str):
-    """Import a library that a cross-check compares against (PyTorch, SciPy).
-
-    They are not dependencies: locally a missing one skips its tests; CI installs
-    them and sets GPUCONV_REQUIRE_CROSSCHECKS, and then a missing one fails.
-    """
-    if os.environ.get("GPUCONV_REQUIRE_CROSSCHECKS"):
-        import importlib
-
-        return importlib.import_module(name)
-    return pytest.importorskip(name)
-
-
 # -- the browser runtime (tests/test_browser.py) ---------------------------------------
 # One Chromium per GL choice for the whole session.  Without Chromium or Playwright the
 # browser tests skip locally and fail on CI (CI=true), like the GL tests above.
