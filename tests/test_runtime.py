@@ -89,6 +89,29 @@ def test_use_context_restores_the_callers_framebuffer_and_viewport(runtime, rng)
         ctx.release()
 
 
+def test_making_and_releasing_a_runtime_keeps_the_callers_context_current(runtime, rng):
+    import moderngl
+
+    ctx = moderngl.create_standalone_context(require=330, backend="egl")
+    try:
+        target = ctx.texture((4, 4), 4, dtype="f4")
+        fbo = ctx.framebuffer(color_attachments=[target])
+        fbo.use()
+        x, w = _data(rng, (1, 5, 5, 2), (3, 3, 2, 2))
+        with gpuconv.Runtime() as own:  # made current while it is created, then ctx again
+            ctx.clear(0.5, 0.25, 0.125, 1.0)
+            gpuconv.conv2d(x, w, runtime=own)
+            ctx.clear(0.5, 0.25, 0.125, 1.0)
+        np.testing.assert_array_equal(np.frombuffer(fbo.read(components=4, dtype="f4"), "f4")[:4],
+                                      [0.5, 0.25, 0.125, 1.0])
+        fbo.release()
+        target.release()
+    finally:
+        ctx.release()
+    # and the default runtime's context still draws
+    assert gpuconv.oracle.relative_error(gpuconv.conv2d(x, w, runtime=runtime), gpuconv.oracle.conv2d(x, w)) <= 1e-5
+
+
 def test_two_runtimes_in_one_thread_each_use_their_own_context(runtime, rng):
     x, w = _data(rng, (1, 8, 8, 3), (3, 3, 3, 2))
     expected = gpuconv.oracle.conv2d(x, w)

@@ -285,6 +285,7 @@ class NativeRuntime(BaseRuntime):
     def __init__(self, context: Any = None, backend: Optional[str] = None, *,
                  max_texture_size: Optional[int] = None, max_draw_buffers: Optional[int] = None):
         self.owns_context = context is None
+        callers = _egl_state()  # a new context is made current: the caller's comes back below
         if context is None:
             clash = llvm_clash()
             if clash:  # refuse before Mesa is even loaded: a context made now crashes at exit
@@ -292,6 +293,19 @@ class NativeRuntime(BaseRuntime):
             context, backend = create_context(backend)
         self.ctx = context
         self._egl = _EGLCurrent()  # the context is current now: remember it
+        try:
+            self._setup(backend, max_texture_size, max_draw_buffers)
+        except BaseException:
+            if self.owns_context:  # refused (limits, float targets): give the context back
+                self._egl.unbind()
+                self.ctx.release()
+            raise
+        finally:
+            if self.owns_context and callers[3] is not None and callers[3] != self._egl.state[3]:
+                _libegl().eglMakeCurrent(*callers)
+
+    def _setup(self, backend: Optional[str], max_texture_size: Optional[int],
+               max_draw_buffers: Optional[int]) -> None:
         self.backend = backend or "external"
         self.thread_id = threading.get_ident()
         self.device_max_texture_size = int(self.ctx.info["GL_MAX_TEXTURE_SIZE"])
