@@ -4,7 +4,17 @@ from typing import Any
 
 from . import oracle
 from .limits import Limits
-from .ops import conv1d, conv2d, depthwise_conv2d, separable_conv2d
+from .ops import (
+    conv1d,
+    conv2d,
+    conv2d_backprop_filter,
+    conv2d_backprop_input,
+    conv2d_transpose,
+    depthwise_conv2d,
+    depthwise_conv2d_backprop_filter,
+    depthwise_conv2d_backprop_input,
+    separable_conv2d,
+)
 from .registry import shader_source, shader_sources
 from .runtimes import (
     BaseRuntime,
@@ -24,6 +34,11 @@ __all__ = [
     "depthwise_conv2d",
     "separable_conv2d",
     "conv1d",
+    "conv2d_transpose",
+    "conv2d_backprop_input",
+    "conv2d_backprop_filter",
+    "depthwise_conv2d_backprop_input",
+    "depthwise_conv2d_backprop_filter",
     "shader_source",
     "shader_sources",
     "oracle",

@@ -18,8 +18,17 @@ from .geometry import Conv2DGeometry, check_conv1d_arguments, conv2d_geometry, n
 from .layout import SplitImageLayout, choose_fold
 from .limits import Limits
 from .plan import Plan
-from .programs import (Epilogue, Program, conv2d_program, depthwise_conv2d_program, packed_pixels,
-                       packed_program, packed_unsupported)
+from .programs import (
+    Epilogue,
+    Program,
+    conv2d_backprop_filter_program,
+    conv2d_backprop_input_program,
+    conv2d_program,
+    depthwise_conv2d_program,
+    packed_pixels,
+    packed_program,
+    packed_unsupported,
+)
 from .runtimes import BaseRuntime, get_runtime
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
@@ -303,3 +312,266 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, 
     return _execute(lambda limits: plan_conv1d(
         x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
         algorithm=algorithm, limits=limits), runtime)
+
+
+# ---------------------------------------------------------------------------
+# The gradient and transposed convolutions (TF.js's Conv2DDerInputProgram and
+# Conv2DDerFilterProgram, and their depthwise twins).  Each checks its arguments as its
+# oracle twin (gpuconv.oracle.<op>) does, in the same order, so both raise the same errors.
+
+
+def _gradient_arrays(data_format: Any, **tensors: Tuple[str, Any, Tuple[int, ...], str]
+                     ) -> Tuple[str, Dict[str, Any]]:
+    """``data_format`` normalised, and each tensor checked as an array, in the order given:
+    ``input=(name, value, ranks, layout)`` names the program's input and the argument the
+    messages name (an empty layout: the data format's image layout)."""
+    from .geometry import normalize_data_format
+
+    data_format = normalize_data_format(data_format)
+    checked = {key: as_tensor(value, name, ranks=ranks, layout=layout or _X_LAYOUTS[data_format])
+               for key, (name, value, ranks, layout) in tensors.items()}
+    return data_format, checked
+
+
+def _gradient_plan(spec: Program, arrays: Dict[str, Any], shapes_only: bool, geometry: Conv2DGeometry,
+                   result_shape: Tuple[int, ...], batched: bool) -> Plan:
+    """One program; the arrays batched to the program's rank-4 inputs."""
+    if shapes_only:
+        arrays = {}
+    else:
+        arrays = {name: (a if a.ndim == 4 or name == "W" else a.reshape((1,) + a.shape)) for name, a in arrays.items()}
+    return Plan(((spec, arrays),), result_shape if batched else result_shape[1:])
+
+
+_GRADIENT_FILTER_LAYOUT = "[filter_height, filter_width, in_channels, out_channels]"
+_DEPTHWISE_GRADIENT_FILTER_LAYOUT = "[filter_height, filter_width, in_channels, channel_multiplier]"
+_TRANSPOSE_FILTER_LAYOUT = "[filter_height, filter_width, out_channels, in_channels]"
+
+
+def _plan_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any, padding: Any, data_format: Any,
+                         dilations: Any, dim_rounding_mode: Optional[str], limits: Limits, shapes_only: bool,
+                         depthwise: bool) -> Plan:
+    from .geometry import conv2d_backprop_input_geometry
+
+    layout = _DEPTHWISE_GRADIENT_FILTER_LAYOUT if depthwise else _GRADIENT_FILTER_LAYOUT
+    if shapes_only:
+        data_format, arrays = _gradient_arrays(data_format)
+        filter_shape, dy_shape = tuple(filter), tuple(dy)
+    else:
+        data_format, arrays = _gradient_arrays(data_format, W=("filter", filter, (4,), layout),
+                                               dy=("dy", dy, (3, 4), ""))
+        filter_shape, dy_shape = arrays["W"].shape, arrays["dy"].shape
+    geometry, batched = conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides, padding,
+                                                       data_format, dilations, dim_rounding_mode,
+                                                       depthwise=depthwise)
+    spec = conv2d_backprop_input_program(geometry, Epilogue(), limits.max_texture_size)
+    return _gradient_plan(spec, arrays, shapes_only, geometry, geometry.in_shape, batched)
+
+
+def _plan_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any, padding: Any, data_format: Any,
+                          dilations: Any, dim_rounding_mode: Optional[str], limits: Limits, shapes_only: bool,
+                          depthwise: bool) -> Plan:
+    from .geometry import conv2d_backprop_filter_geometry
+
+    if shapes_only:
+        data_format, arrays = _gradient_arrays(data_format)
+        x_shape, dy_shape = tuple(x), tuple(dy)
+    else:
+        data_format, arrays = _gradient_arrays(data_format, x=("x", x, (3, 4), ""), dy=("dy", dy, (3, 4), ""))
+        x_shape, dy_shape = arrays["x"].shape, arrays["dy"].shape
+    geometry, batched = conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides, padding,
+                                                        data_format, dilations, dim_rounding_mode,
+                                                        depthwise=depthwise)
+    spec = conv2d_backprop_filter_program(geometry, limits.max_texture_size)
+    return _gradient_plan(spec, arrays, shapes_only, geometry, geometry.filter_shape, True)
+
+
+def plan_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                               data_format: str = "NHWC", dilations: Any = 1,
+                               dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
+                               shapes_only: bool = False) -> Plan:
+    """Validate a conv2d_backprop_input call and choose its program (Conv2DDerInputProgram).
+
+    With ``shapes_only``, ``filter`` and ``dy`` are shapes, not arrays."""
+    return _plan_backprop_input(input_shape, filter, dy, strides, padding, data_format, dilations,
+                                dim_rounding_mode, limits, shapes_only, False)
+
+
+def plan_depthwise_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1,
+                                         padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
+                                         dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
+                                         shapes_only: bool = False) -> Plan:
+    """:func:`plan_conv2d_backprop_input` of a depthwise convolution (DepthwiseConv2DDerInputProgram)."""
+    return _plan_backprop_input(input_shape, filter, dy, strides, padding, data_format, dilations,
+                                dim_rounding_mode, limits, shapes_only, True)
+
+
+def plan_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                                data_format: str = "NHWC", dilations: Any = 1,
+                                dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
+                                shapes_only: bool = False) -> Plan:
+    """Validate a conv2d_backprop_filter call and choose its program (Conv2DDerFilterProgram).
+
+    With ``shapes_only``, ``x`` and ``dy`` are shapes, not arrays."""
+    return _plan_backprop_filter(x, filter_shape, dy, strides, padding, data_format, dilations,
+                                 dim_rounding_mode, limits, shapes_only, False)
+
+
+def plan_depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1,
+                                          padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
+                                          dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
+                                          shapes_only: bool = False) -> Plan:
+    """:func:`plan_conv2d_backprop_filter` of a depthwise convolution (DepthwiseConv2DDerFilterProgram)."""
+    return _plan_backprop_filter(x, filter_shape, dy, strides, padding, data_format, dilations,
+                                 dim_rounding_mode, limits, shapes_only, True)
+
+
+def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
+                          data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
+                          *, bias: Any = None, activation: Optional[str] = None,
+                          leakyrelu_alpha: Optional[float] = None, prelu_weights: Any = None,
+                          limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
+    """Validate a conv2d_transpose call and choose its program: Conv2DDerInputProgram with the
+    fused epilogue.  With ``shapes_only``, ``x`` and ``filter`` are shapes (bias and PReLU
+    weights are still arrays, as for :func:`plan_conv2d`)."""
+    from .geometry import conv2d_transpose_geometry
+
+    if shapes_only:
+        data_format, arrays = _gradient_arrays(data_format)
+        x_shape, filter_shape = tuple(x), tuple(filter)
+    else:
+        # x is the program's dy: the transposed convolution is the gradient of a forward one
+        data_format, arrays = _gradient_arrays(data_format, dy=("x", x, (3, 4), ""),
+                                               W=("filter", filter, (4,), _TRANSPOSE_FILTER_LAYOUT))
+        x_shape, filter_shape = arrays["dy"].shape, arrays["W"].shape
+    geometry, batched = conv2d_transpose_geometry(x_shape, filter_shape, output_shape, strides, padding,
+                                                  data_format, dilations, dim_rounding_mode)
+    # The epilogue acts on the result, whose shape is the forward convolution's input.
+    result_shape = geometry.in_shape if batched else geometry.in_shape[1:]
+    channel_axis = (3 if geometry.channels_last else 1) - (0 if batched else 1)
+    activation = normalize_activation(activation)
+    bias_array = check_bias(bias, geometry.in_channels, out_shape=result_shape, channel_axis=channel_axis)
+    if leakyrelu_alpha is not None and activation != "leakyrelu":
+        raise ValueError(f"leakyrelu_alpha is only used with activation='leakyrelu', got activation={activation!r}")
+    alpha = float(np.float32(check_alpha(0.2 if leakyrelu_alpha is None else leakyrelu_alpha)))
+    per_channel = True
+    fused: Dict[str, Any] = {}
+    if activation == "prelu":
+        weights, per_channel = check_prelu_weights(prelu_weights, result_shape, channel_axis)
+        fused["preluActivationWeights"] = weights if (per_channel or batched) else weights[None]
+    elif prelu_weights is not None:
+        raise ValueError(f"prelu_weights is only used with activation='prelu', got activation={activation!r}")
+    bias_full = bias_array is not None and bias_array.ndim > 1
+    if bias_array is not None:
+        fused["bias"] = bias_array if (not bias_full or batched) else bias_array[None]
+    epilogue = Epilogue(activation, bias_array is not None, alpha, per_channel)
+    spec = conv2d_backprop_input_program(geometry, epilogue, limits.max_texture_size, bias_full=bias_full)
+    plan = _gradient_plan(spec, arrays, shapes_only, geometry, geometry.in_shape, batched)
+    if not shapes_only:
+        plan = Plan(((spec, {**plan.steps[0][1], **fused}),), plan.out_shape)
+    return plan
+
+
+def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                          data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
+                          *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """The gradient of :func:`conv2d` with respect to its input, on the GPU
+    (``tf.raw_ops.Conv2DBackpropInput``; TF.js's Conv2DDerInputProgram).
+
+    Args:
+        input_shape: the forward input's shape in ``data_format`` (the batch may be left
+            out: it is then ``dy``'s).
+        filter: ``[filter_height, filter_width, in_channels, out_channels]``.
+        dy: the gradient of the forward output, of the forward convolution's output shape
+            (without the batch, the result has none either).
+        strides, padding, data_format, dilations, dim_rounding_mode: the forward
+            convolution's, as for :func:`conv2d` (strides and dilations may both exceed 1).
+
+    Returns:
+        float32 array of ``input_shape``: ``dx[b, i, c] = sum dy[b, o, k] * filter[t, c, k]``
+        over ``o * strides + t * dilations - pad = i``, as :func:`gpuconv.oracle.conv2d_backprop_input`.
+
+    Example:
+        >>> gpuconv.conv2d_backprop_input((1, 5, 5, 3), np.ones((3, 3, 3, 2), np.float32),
+        ...                               np.ones((1, 3, 3, 2), np.float32)).shape
+        (1, 5, 5, 3)
+    """
+    return _execute(lambda limits: plan_conv2d_backprop_input(
+        input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
+        runtime)
+
+
+def conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                           data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
+                           *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """The gradient of :func:`conv2d` with respect to its filter, on the GPU
+    (``tf.raw_ops.Conv2DBackpropFilter``; TF.js's Conv2DDerFilterProgram).
+
+    ``x`` is the forward input, ``filter_shape`` ``[FH, FW, in_channels, out_channels]``,
+    ``dy`` the gradient of the forward output (``x`` and ``dy`` both with the batch or
+    both without); the other arguments are the forward convolution's.  Returns float32
+    of ``filter_shape``: ``df[t, c, k] = sum_{b, o} x[b, o * strides + t * dilations - pad, c] * dy[b, o, k]``.
+
+    Example:
+        >>> gpuconv.conv2d_backprop_filter(np.ones((1, 5, 5, 3), np.float32), (3, 3, 3, 2),
+        ...                                np.ones((1, 3, 3, 2), np.float32)).shape
+        (3, 3, 3, 2)
+    """
+    return _execute(lambda limits: plan_conv2d_backprop_filter(
+        x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
+        runtime)
+
+
+def depthwise_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1,
+                                    padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
+                                    dim_rounding_mode: Optional[str] = None, *,
+                                    runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """The gradient of :func:`depthwise_conv2d` with respect to its input, on the GPU
+    (``tf.raw_ops.DepthwiseConv2dNativeBackpropInput``; TF.js's DepthwiseConv2DDerInputProgram).
+
+    ``filter`` is ``[FH, FW, in_channels, channel_multiplier]``; ``dy`` has
+    ``in_channels * channel_multiplier`` channels.  Strides and dilations may not both
+    exceed 1.  Otherwise as :func:`conv2d_backprop_input`.
+    """
+    return _execute(lambda limits: plan_depthwise_conv2d_backprop_input(
+        input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
+        runtime)
+
+
+def depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1,
+                                     padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
+                                     dim_rounding_mode: Optional[str] = None, *,
+                                     runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """The gradient of :func:`depthwise_conv2d` with respect to its filter, on the GPU
+    (``tf.raw_ops.DepthwiseConv2dNativeBackpropFilter``; TF.js's DepthwiseConv2DDerFilterProgram):
+    float32 of ``filter_shape`` ``[FH, FW, in_channels, channel_multiplier]``.  Otherwise as
+    :func:`conv2d_backprop_filter`.
+    """
+    return _execute(lambda limits: plan_depthwise_conv2d_backprop_filter(
+        x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
+        runtime)
+
+
+def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
+                     data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
+                     bias: Any = None, activation: Optional[str] = None, leakyrelu_alpha: Optional[float] = None,
+                     prelu_weights: Any = None, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """Transposed convolution on the GPU (TF.js ``conv2dTranspose``, ``tf.nn.conv2d_transpose``).
+
+    ``x``: ``[N, H, W, inC]`` / ``[N, inC, H, W]`` (or without ``N``); ``filter``:
+    ``[FH, FW, outC, inC]``; ``output_shape``: the result's shape in ``data_format``
+    (the batch may be left out: it is then ``x``'s).  It is
+    ``conv2d_backprop_input(output_shape, filter, x, ...)`` (Conv2DDerInputProgram), then
+    the fused epilogue: ``bias`` (one per output channel, or anything that broadcasts to
+    the output) and the activation, as in :func:`conv2d`.  Returns float32 of
+    ``output_shape`` (rank 3 when ``x`` is), as :func:`gpuconv.oracle.conv2d_transpose`.
+
+    Example:
+        >>> gpuconv.conv2d_transpose(np.ones((1, 3, 3, 2), np.float32), np.ones((3, 3, 4, 2), np.float32),
+        ...                          (1, 6, 6, 4), strides=2, padding="SAME").shape
+        (1, 6, 6, 4)
+    """
+    return _execute(lambda limits: plan_conv2d_transpose(
+        x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
+        activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, limits=limits),
+        runtime)

@@ -9,9 +9,9 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 import pytest
+from helpers import relative_error
 
 import gpuconv
-from helpers import relative_error
 
 TOL = 1e-5
 
@@ -36,3 +36,255 @@ def test_conv1d_takes_a_stride_and_a_dilation_both_above_1(runtime, rng, data_fo
     x, w = _data(rng, (2, 19, 3) if data_format == "NWC" else (2, 3, 19), (3, 3, 4))
     kwargs: Dict[str, Any] = dict(stride=2, dilation=3, padding="SAME", data_format=data_format)
     _check(gpuconv.conv1d(x, w, runtime=runtime, **kwargs), gpuconv.oracle.conv1d(x, w, **kwargs))
+
+
+# -- the cases: forward convolutions whose gradients (and transposes) run on the GPU -----------------------
+# (x shape in NHWC, filter [FH, FW, inC, outC], the forward arguments, data format).  Between them
+# they cover input and output depths 1 to 9 (so every vec4 remainder), strides, dilations, both
+# together, every padding form (SAME, VALID, a number with each rounding mode, explicit pairs and
+# TF's 4x2 list), a batch of 1 and above, both data formats and rank 3 (no batch).
+
+CONV_CASES = [
+    ((2, 7, 7, 5), (3, 3, 5, 6), dict(strides=2, padding="SAME"), "NHWC"),
+    ((1, 8, 9, 3), (3, 2, 3, 9), dict(strides=(2, 3), dilations=2, padding=[[1, 2], [0, 3]]), "NCHW"),
+    ((2, 6, 6, 1), (2, 2, 1, 4), dict(strides=2, padding=1, dim_rounding_mode="ceil"), "NHWC"),
+    ((3, 5, 6, 7), (1, 3, 7, 3), dict(dilations=(1, 2), padding="VALID"), "NCHW"),
+    ((6, 6, 2), (3, 3, 2, 7), dict(padding="SAME"), "NHWC"),
+    ((1, 9, 9, 8), (5, 5, 8, 2), dict(strides=3, padding=2, dim_rounding_mode="floor"), "NHWC"),
+    ((1, 5, 7, 4), (3, 3, 4, 5), dict(padding=[[0, 0], [2, 0], [1, 1], [0, 0]]), "NHWC"),
+    ((5, 7, 9), (2, 3, 9, 8), dict(strides=(1, 2), dilations=3, padding=1, dim_rounding_mode="round"), "NCHW"),
+    ((2, 4, 5, 6), (3, 3, 6, 1), dict(strides=2, dilations=2, padding="SAME"), "NCHW"),
+]
+
+DEPTHWISE_CASES = [
+    ((2, 7, 7, 3), (3, 3, 3, 2), dict(strides=2, padding="SAME"), "NHWC"),
+    ((1, 9, 8, 1), (3, 3, 1, 4), dict(dilations=2, padding=[[2, 1], [0, 2]]), "NCHW"),
+    ((3, 6, 6, 5), (2, 2, 5, 1), dict(strides=(2, 1), padding=1, dim_rounding_mode="ceil"), "NHWC"),
+    ((7, 5, 9), (1, 3, 9, 3), dict(padding="VALID"), "NHWC"),
+    ((2, 5, 6, 8), (3, 2, 8, 1), dict(dilations=(2, 1), padding="SAME"), "NCHW"),
+    ((1, 6, 7, 6), (3, 3, 6, 2), dict(strides=3, padding=[[0, 0], [0, 0], [1, 1], [2, 0]]), "NCHW"),
+    ((1, 8, 8, 7), (4, 4, 7, 1), dict(strides=2, padding=1, dim_rounding_mode="floor"), "NHWC"),
+]
+
+
+def _in_format(shape: Tuple[int, ...], data_format: str) -> Tuple[int, ...]:
+    """An NHWC (or HWC) shape in ``data_format``."""
+    if data_format == "NHWC":
+        return tuple(shape)
+    return (shape[0], shape[3], shape[1], shape[2]) if len(shape) == 4 else (shape[2], shape[0], shape[1])
+
+
+def _forward(rng: np.random.Generator, case: tuple, depthwise: bool = False) -> tuple:
+    """``x``, ``filter``, ``dy`` (random, of the forward output's shape) and the arguments of one case."""
+    x_shape, filter_shape, kwargs, data_format = case
+    kwargs = dict(kwargs, data_format=data_format)
+    x, w = _data(rng, _in_format(x_shape, data_format), filter_shape)
+    forward = gpuconv.oracle.depthwise_conv2d if depthwise else gpuconv.oracle.conv2d
+    (dy,) = _data(rng, forward(x, w, **kwargs).shape)
+    return x, w, dy, kwargs
+
+
+def _ids(cases: list) -> list:
+    return [f"{'x'.join(map(str, c[0]))}-{c[3]}-" + ",".join(f"{k}={v}" for k, v in c[2].items()) for c in cases]
+
+
+#: the largest error each op has shown (for a report: ``LARGEST`` after the run)
+LARGEST: Dict[str, float] = {}
+
+
+def _record(op: str, error: float) -> None:
+    LARGEST[op] = max(LARGEST.get(op, 0.0), error)
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=_ids(CONV_CASES))
+def test_conv2d_backprop_input(runtime, rng, case):
+    x, w, dy, kwargs = _forward(rng, case)
+    result = gpuconv.conv2d_backprop_input(x.shape, w, dy, runtime=runtime, **kwargs)
+    _record("conv2d_backprop_input", _check(result, gpuconv.oracle.conv2d_backprop_input(x.shape, w, dy, **kwargs)))
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=_ids(CONV_CASES))
+def test_conv2d_backprop_filter(runtime, rng, case):
+    x, w, dy, kwargs = _forward(rng, case)
+    result = gpuconv.conv2d_backprop_filter(x, w.shape, dy, runtime=runtime, **kwargs)
+    _record("conv2d_backprop_filter", _check(result, gpuconv.oracle.conv2d_backprop_filter(x, w.shape, dy, **kwargs)))
+
+
+#: the transposed convolution's fused epilogue, one per case
+EPILOGUES = [
+    dict(),
+    dict(bias="channel", activation="relu"),
+    dict(bias="channel", activation="leakyrelu", leakyrelu_alpha=0.3),
+    dict(bias="full", activation="elu"),
+    dict(activation="prelu", prelu_weights="channel"),
+    dict(bias="channel", activation="sigmoid"),
+    dict(bias="scalar", activation="relu6"),
+    dict(bias="full", activation="prelu", prelu_weights="full"),
+    dict(bias="channel", activation="linear"),
+]
+
+
+def _epilogue_arrays(rng: np.random.Generator, spec: Dict[str, Any], out_shape: Tuple[int, ...],
+                     channel_axis: int) -> Dict[str, Any]:
+    kwargs = dict(spec)
+    for name in ("bias", "prelu_weights"):
+        kind = kwargs.get(name)
+        if kind == "channel":
+            kwargs[name] = _data(rng, (out_shape[channel_axis],))[0]
+        elif kind == "full":
+            kwargs[name] = _data(rng, out_shape)[0]
+        elif kind == "scalar":
+            kwargs[name] = np.float32(0.25)
+    return kwargs
+
+
+@pytest.mark.parametrize("case, epilogue", list(zip(CONV_CASES, EPILOGUES)), ids=_ids(CONV_CASES))
+def test_conv2d_transpose(runtime, rng, case, epilogue):
+    # the transposed convolution of dy by the filter is the gradient of the forward one: the
+    # forward x's shape is its output_shape, and the filter [FH, FW, inC, outC] reads as
+    # conv2d_transpose's [FH, FW, out_channels, in_channels]
+    x, w, dy, kwargs = _forward(rng, case)
+    channel_axis = (-1 if kwargs["data_format"] == "NHWC" else (1 if x.ndim == 4 else 0))
+    fused = _epilogue_arrays(rng, epilogue, x.shape, channel_axis)
+    result = gpuconv.conv2d_transpose(dy, w, x.shape, runtime=runtime, **kwargs, **fused)
+    expected = gpuconv.oracle.conv2d_transpose(dy, w, x.shape, **kwargs, **fused)
+    _record("conv2d_transpose", _check(result, expected))
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=_ids(DEPTHWISE_CASES))
+def test_depthwise_conv2d_backprop_input(runtime, rng, case):
+    x, w, dy, kwargs = _forward(rng, case, depthwise=True)
+    result = gpuconv.depthwise_conv2d_backprop_input(x.shape, w, dy, runtime=runtime, **kwargs)
+    expected = gpuconv.oracle.depthwise_conv2d_backprop_input(x.shape, w, dy, **kwargs)
+    _record("depthwise_conv2d_backprop_input", _check(result, expected))
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES, ids=_ids(DEPTHWISE_CASES))
+def test_depthwise_conv2d_backprop_filter(runtime, rng, case):
+    x, w, dy, kwargs = _forward(rng, case, depthwise=True)
+    result = gpuconv.depthwise_conv2d_backprop_filter(x, w.shape, dy, runtime=runtime, **kwargs)
+    expected = gpuconv.oracle.depthwise_conv2d_backprop_filter(x, w.shape, dy, **kwargs)
+    _record("depthwise_conv2d_backprop_filter", _check(result, expected))
+
+
+def test_the_cases_cover_what_they_claim():
+    depths = {c[0][-1] for c in CONV_CASES + DEPTHWISE_CASES}
+    dy_depths = {c[1][-1] for c in CONV_CASES} | {c[0][-1] * c[1][-1] for c in DEPTHWISE_CASES}
+    assert depths >= set(range(1, 10)) and dy_depths >= set(range(1, 10))
+    padding = {type(c[2]["padding"]).__name__ if not isinstance(c[2]["padding"], str) else c[2]["padding"]
+               for c in CONV_CASES + DEPTHWISE_CASES}
+    assert padding == {"SAME", "VALID", "int", "list"}
+    assert {c[2].get("dim_rounding_mode") for c in CONV_CASES} == {None, "floor", "round", "ceil"}
+    assert any("strides" in c[2] and "dilations" in c[2] for c in CONV_CASES)
+    assert {len(c[0]) for c in CONV_CASES} == {len(c[0]) for c in DEPTHWISE_CASES} == {3, 4}
+    assert {c[1][-1] > 1 for c in DEPTHWISE_CASES} == {True, False}  # channel multipliers 1 and above
+
+
+# -- the adjoint identities, on the GPU: <conv(x, w), dy> = <x, dx(dy)> = <w, dw(x, dy)> -------------------
+
+
+def _inner(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
+    """The inner product and the sum of |a||b| (the scale its rounding error is relative to)."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    return float(np.sum(a64 * b64)), float(np.sum(np.abs(a64 * b64)))
+
+
+def _assert_equal_products(left: Tuple[float, float], right: Tuple[float, float]) -> None:
+    assert abs(left[0] - right[0]) <= TOL * max(left[1], right[1]), (left, right)
+
+
+def test_adjoint_identities_of_conv2d_on_the_gpu(runtime, rng):
+    x, w, dy, kwargs = _forward(rng, CONV_CASES[1])
+    y = gpuconv.conv2d(x, w, runtime=runtime, **kwargs)
+    dx = gpuconv.conv2d_backprop_input(x.shape, w, dy, runtime=runtime, **kwargs)
+    dw = gpuconv.conv2d_backprop_filter(x, w.shape, dy, runtime=runtime, **kwargs)
+    _assert_equal_products(_inner(y, dy), _inner(x, dx))
+    _assert_equal_products(_inner(y, dy), _inner(w, dw))
+
+
+def test_adjoint_identity_of_conv2d_transpose_on_the_gpu(runtime, rng):
+    # conv2d_transpose(., w, shape of z) is the adjoint of z -> conv2d(z, w)
+    z, w, x, kwargs = _forward(rng, CONV_CASES[0])
+    transposed = gpuconv.conv2d_transpose(x, w, z.shape, runtime=runtime, **kwargs)
+    _assert_equal_products(_inner(gpuconv.conv2d(z, w, runtime=runtime, **kwargs), x), _inner(z, transposed))
+
+
+def test_adjoint_identities_of_depthwise_conv2d_on_the_gpu(runtime, rng):
+    x, w, dy, kwargs = _forward(rng, DEPTHWISE_CASES[0], depthwise=True)
+    y = gpuconv.depthwise_conv2d(x, w, runtime=runtime, **kwargs)
+    dx = gpuconv.depthwise_conv2d_backprop_input(x.shape, w, dy, runtime=runtime, **kwargs)
+    dw = gpuconv.depthwise_conv2d_backprop_filter(x, w.shape, dy, runtime=runtime, **kwargs)
+    _assert_equal_products(_inner(y, dy), _inner(x, dx))
+    _assert_equal_products(_inner(y, dy), _inner(w, dw))
+
+
+
+# -- bad arguments: the same error as the oracle twin, before any GL ---------------------------------------
+
+X = np.zeros((1, 6, 6, 3), np.float32)
+W = np.zeros((3, 3, 3, 4), np.float32)      # conv2d [FH, FW, inC, outC]
+DY = np.zeros((1, 4, 4, 4), np.float32)     # VALID, stride 1
+WD = np.zeros((3, 3, 3, 2), np.float32)     # depthwise [FH, FW, inC, multiplier]
+DYD = np.zeros((1, 4, 4, 6), np.float32)
+
+BAD = [
+    # (op, positional arguments, keyword arguments)
+    ("conv2d_backprop_input", ((1, 6, 6, 3), W, np.zeros((1, 5, 5, 4), np.float32)), {}),  # dy's shape
+    ("conv2d_backprop_input", ((1, 6, 6, 5), W, DY), {}),                                    # channels
+    ("conv2d_backprop_input", ((1, 6, 6, 3), W, np.zeros((4, 4, 5), np.float32)), {}),
+    ("conv2d_backprop_input", ((2, 6, 6, 3), W, DY[0]), {}),                                 # batch without dy's
+    ("conv2d_backprop_input", ((1, 6, 6, 3), W[0], DY), {}),                                 # filter rank
+    ("conv2d_backprop_input", ((1, 6, 6, 3), W.astype(np.int32), DY), {}),                   # dtype
+    ("conv2d_backprop_input", ((1, 6, 6), W, DY), {}),                                       # input_shape rank
+    ("conv2d_backprop_input", ((1, 6, 6, 3), W, DY), dict(data_format="NWHC")),
+    ("conv2d_backprop_input", ((1, 6, 6, 3), W, DY), dict(padding="FULL")),
+    ("conv2d_backprop_input", ((1, 6, 6, 3), W, DY), dict(strides=0)),
+    ("conv2d_backprop_input", ("166", W, DY), {}),
+    ("conv2d_backprop_filter", (X, (3, 3, 3, 4), np.zeros((1, 3, 3, 4), np.float32)), {}),
+    ("conv2d_backprop_filter", (X, (3, 3, 2, 4), DY), {}),
+    ("conv2d_backprop_filter", (X, (3, 3, 3, 5), DY), {}),
+    ("conv2d_backprop_filter", (X[0], (3, 3, 3, 4), DY), {}),                                # batch in one only
+    ("conv2d_backprop_filter", (X, (3, 3, 3), DY), {}),
+    ("conv2d_backprop_filter", (X, (3, 3, 3, 0), DY), {}),
+    ("conv2d_backprop_filter", ("x", (3, 3, 3, 4), DY), {}),
+    ("conv2d_backprop_filter", (X, (3, 3, 3, 4), DY), dict(dilations=[1, 0])),
+    ("conv2d_transpose", (DY, W, (1, 7, 7, 3)), {}),                                         # output_shape
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(strides=2, padding="SAME")),
+    ("conv2d_transpose", (DY, np.zeros((3, 3, 4, 3), np.float32), (1, 6, 6, 3)), {}),          # filter channels
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(bias=np.zeros(4, np.float32))),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(bias=np.zeros((2, 6), np.float32))),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(activation="swish")),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(activation="prelu")),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(leakyrelu_alpha=0.1)),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(activation="prelu", prelu_weights=np.zeros(2, np.float32))),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(padding=1.5)),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(padding="SAME", dim_rounding_mode="floor")),
+    ("conv2d_transpose", ([[1.0]], W, (1, 6, 6, 3)), {}),
+    ("depthwise_conv2d_backprop_input", ((1, 6, 6, 3), WD, DYD), dict(strides=2, dilations=2)),
+    ("depthwise_conv2d_backprop_input", ((1, 6, 6, 3), WD, DY), {}),                         # dy's channels
+    ("depthwise_conv2d_backprop_input", ((1, 6, 6, 4), WD, DYD), {}),
+    ("depthwise_conv2d_backprop_filter", (X, (3, 3, 3, 2), DYD), dict(strides=(1, 2), dilations=(2, 1))),
+    ("depthwise_conv2d_backprop_filter", (X, (3, 3, 3, 3), DYD), {}),
+    ("depthwise_conv2d_backprop_filter", (X, (3, 3, 3, 2), DYD), dict(data_format="NCHW")),
+]
+
+
+def _raised(call: Any, *args: Any, **kwargs: Any) -> Tuple[type, str]:
+    with pytest.raises((TypeError, ValueError)) as info:
+        call(*args, **kwargs)
+    return type(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("op, args, kwargs", BAD, ids=[f"{i}-{row[0]}" for i, row in enumerate(BAD)])
+def test_bad_arguments_raise_the_oracles_error_before_any_gl(monkeypatch, op, args, kwargs):
+    def no_gl(*_: Any, **__: Any) -> None:
+        raise AssertionError("a runtime was asked for before the arguments were checked")
+
+    monkeypatch.setattr(gpuconv.ops, "get_runtime", no_gl)
+    assert _raised(getattr(gpuconv, op), *args, **kwargs) == _raised(getattr(gpuconv.oracle, op), *args, **kwargs)
+
+
+def test_prelu_weights_without_prelu_are_refused_as_conv2d_refuses_them():
+    # (gpuconv.oracle ignores them, in conv2d as in conv2d_transpose)
+    with pytest.raises(ValueError, match=r"prelu_weights is only used with activation='prelu', got activation='relu'"):
+        gpuconv.conv2d_transpose(DY, W, (1, 6, 6, 3), activation="relu", prelu_weights=np.zeros(3, np.float32))
