@@ -9,7 +9,7 @@ program's outputs are read back.  It speaks to a runtime only through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Tuple, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,8 @@ from .programs import Program
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runtimes.base import BaseRuntime
+
+T = TypeVar("T")  # a runtime's texture handle
 
 #: One program and the arrays (by input name) it reads from the host.
 Step = Tuple[Program, Mapping[str, np.ndarray]]
@@ -57,25 +59,35 @@ class Plan:
                     raise ValueError(f"{spec.name} expects {name} laid out as {wanted[name]}, "
                                      f"but {before.name} writes {written}")
 
+    def chain(self, upload: Callable[[np.ndarray, InputLayout], T],
+              draw: Callable[[Program, Dict[str, T]], List[T]], made: List[T]) -> List[T]:
+        """Walk the steps: upload each host input, draw each program on its inputs (a chained
+        input is the previous program's output texture, never the host's).  Every texture
+        made is appended to ``made`` as it is made (so a failure can free them); returns the
+        last program's outputs.  Runtimes that record the calls instead of making them (the
+        browser page, in one round trip) pass their own ``upload`` and ``draw``."""
+        self.check_chaining()
+        previous: List[T] = []
+        for position, (spec, arrays) in enumerate(self.steps):
+            inputs: Dict[str, T] = dict(zip(spec.chained_inputs, previous)) if position else {}
+            for item in spec.inputs:
+                if item.name not in inputs:
+                    if not isinstance(item.layout, InputLayout):
+                        raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
+                                         f"so it cannot be the plan's first program")
+                    inputs[item.name] = upload(arrays[item.name], item.layout)
+                    made.append(inputs[item.name])
+            previous = draw(spec, inputs)
+            made.extend(previous)
+        return previous
+
     def execute(self, runtime: "BaseRuntime") -> np.ndarray:
         """Upload, draw each program, read the last one's outputs back, free every texture."""
-        self.check_chaining()
         made: List[Any] = []
-        previous: List[Any] = []
         try:
-            for position, (spec, arrays) in enumerate(self.steps):
-                inputs: Dict[str, Any] = dict(zip(spec.chained_inputs, previous)) if position else {}
-                for item in spec.inputs:
-                    if item.name not in inputs:
-                        if not isinstance(item.layout, InputLayout):
-                            raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
-                                             f"so it cannot be the plan's first program")
-                        inputs[item.name] = runtime.upload(arrays[item.name], item.layout)
-                        made.append(inputs[item.name])
-                previous = runtime.draw(spec, inputs)
-                made.extend(previous)
+            outputs = self.chain(runtime.upload, runtime.draw, made)
             last = self.spec
-            parts = [runtime.read(texture, layout) for texture, layout in zip(previous, last.output_layouts)]
+            parts = [runtime.read(texture, layout) for texture, layout in zip(outputs, last.output_layouts)]
             return last.assemble(parts).reshape(self.out_shape)
         finally:
             runtime.free(made)

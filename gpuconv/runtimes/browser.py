@@ -427,28 +427,24 @@ class BrowserRuntime(BaseRuntime):
         the first reads the previous one's outputs, as :meth:`Plan.execute` chains them), read
         the last program's outputs back and delete every texture."""
         self._check_usable()
-        plan.check_chaining()
         ops: List[Dict[str, Any]] = []
-        made: List[int] = []
+        made: List[BrowserTexture] = []
         pending: List[Hashable] = []
-        previous: List[BrowserTexture] = []
-        for position, (spec, arrays) in enumerate(plan.steps):
-            inputs: Dict[str, Any] = dict(zip(spec.chained_inputs, previous)) if position else {}
-            for item in spec.inputs:
-                if item.name not in inputs:
-                    if not isinstance(item.layout, InputLayout):
-                        raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
-                                         f"so it cannot be the plan's first program")
-                    texture, op = self._upload_op(arrays[item.name], item.layout)
-                    inputs[item.name] = texture
-                    made.append(texture.id)
-                    ops.append(op)
-            previous, op = self._draw_op(spec, inputs, pending)
-            made.extend(texture.id for texture in previous)
+
+        def upload(array: np.ndarray, layout: InputLayout) -> BrowserTexture:
+            texture, op = self._upload_op(array, layout)
             ops.append(op)
+            return texture
+
+        def draw(spec: Program, inputs: Dict[str, BrowserTexture]) -> List[BrowserTexture]:
+            outputs, op = self._draw_op(spec, inputs, pending)
+            ops.append(op)
+            return outputs
+
+        previous = plan.chain(upload, draw, made)
         last = plan.spec
         reads = [{"op": "read", "id": texture.id} for texture in previous]
-        results = self._call_compiling(ops + reads, pending, free=made)[len(ops):]
+        results = self._call_compiling(ops + reads, pending, free=[texture.id for texture in made])[len(ops):]
         parts = [_decode(text, layout) for text, layout in zip(results, last.output_layouts)]
         return last.assemble(parts).reshape(plan.out_shape)
 
