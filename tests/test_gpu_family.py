@@ -12,6 +12,7 @@ import pytest
 from helpers import relative_error
 
 import gpuconv
+from gpuconv import codegen, ops, validate
 
 TOL = 1e-5
 
@@ -288,3 +289,82 @@ def test_prelu_weights_without_prelu_are_refused_as_conv2d_refuses_them():
     # (gpuconv.oracle ignores them, in conv2d as in conv2d_transpose)
     with pytest.raises(ValueError, match=r"prelu_weights is only used with activation='prelu', got activation='relu'"):
         gpuconv.conv2d_transpose(DY, W, (1, 6, 6, 3), activation="relu", prelu_weights=np.zeros(3, np.float32))
+
+
+# -- the programs: shader_source knows them, and they are valid GLSL ES 3.00 -------------------------------
+
+
+def _shader_calls(case: tuple, depthwise: bool) -> list:
+    """``(op, three leading shapes, keyword arguments)`` of each gradient op of one forward case."""
+    x_shape, filter_shape, kwargs, data_format = case
+    kwargs = dict(kwargs, data_format=data_format)
+    x = _in_format(x_shape, data_format)
+    forward = gpuconv.oracle.depthwise_conv2d if depthwise else gpuconv.oracle.conv2d
+    y = forward(np.zeros(x, np.float32), np.zeros(filter_shape, np.float32), **kwargs).shape
+    if depthwise:
+        return [("depthwise_conv2d_backprop_input", (x, filter_shape, y), kwargs),
+                ("depthwise_conv2d_backprop_filter", (x, filter_shape, y), kwargs)]
+    return [("conv2d_backprop_input", (x, filter_shape, y), kwargs),
+            ("conv2d_backprop_filter", (x, filter_shape, y), kwargs),
+            ("conv2d_transpose", (y, filter_shape, x), dict(kwargs, bias=np.zeros(x[-1 if data_format == "NHWC"
+                                                                                      else -3], np.float32),
+                                                              activation="relu"))]
+
+
+SHADER_CALLS = [call for case in CONV_CASES for call in _shader_calls(case, False)] + \
+               [call for case in DEPTHWISE_CASES for call in _shader_calls(case, True)]
+
+PROGRAM_NAMES = {"conv2d_backprop_input": "Conv2DDerInputProgram", "conv2d_transpose": "Conv2DDerInputProgram",
+                 "conv2d_backprop_filter": "Conv2DDerFilterProgram",
+                 "depthwise_conv2d_backprop_input": "DepthwiseConv2DDerInputProgram",
+                 "depthwise_conv2d_backprop_filter": "DepthwiseConv2DDerFilterProgram"}
+
+
+@pytest.mark.parametrize("op", sorted(PROGRAM_NAMES))
+def test_shader_source_shows_the_program_the_op_runs(op):
+    name, shapes, kwargs = next(call for call in SHADER_CALLS if call[0] == op)
+    source = gpuconv.shader_source(op, *shapes, **kwargs)
+    assert source.startswith("#version 300 es\n")
+    assert f"// gpuconv {PROGRAM_NAMES[op]}: " in source
+    plan = getattr(ops, f"plan_{op}")(*shapes, shapes_only=True, **kwargs)
+    assert (source,) == gpuconv.shader_sources(op, *shapes, **kwargs) == plan.sources()
+    template = ("depthwise_" if op.startswith("depthwise") else "") + \
+        ("conv2d_backprop_filter.glsl" if op.endswith("filter") else "conv2d_backprop_input.glsl")
+    assert plan.spec.name == PROGRAM_NAMES[op] and plan.spec.template == template
+    assert codegen.fragment_source(plan.spec) == source
+
+
+@pytest.fixture(scope="module")
+def glslang() -> str:
+    import os
+
+    try:
+        return validate.validator_version()
+    except validate.GLSLValidatorUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"glslangValidator is missing on CI: {exc}")
+        pytest.skip(f"no glslangValidator: {exc}")
+
+
+def test_every_gradient_program_is_valid_glsl_es_300(glslang):
+    # as the cases above generate them, and under a 32-texel limit (split and wrapped layouts)
+    sources = {gpuconv.shader_source(op, *shapes, max_texture_size=limit, **kwargs)
+               for op, shapes, kwargs in SHADER_CALLS for limit in (4096, 32)}
+    assert any("wrapped into" in source for source in sources)
+    validate.validate_sources(sorted(sources))
+
+
+@pytest.mark.parametrize("op", sorted(PROGRAM_NAMES))
+def test_wrapped_textures_on_the_gpu(runtime, rng, monkeypatch, op):
+    # under a 32-texel limit x, dy, the filter and the result are split or wrapped
+    monkeypatch.setattr(runtime, "max_texture_size", 32)
+    depthwise = op.startswith("depthwise")
+    x, w, dy, kwargs = _forward(rng, (DEPTHWISE_CASES if depthwise else CONV_CASES)[0], depthwise)
+    arguments = {"conv2d_transpose": (dy, w, x.shape)}.get(op) or \
+        ((x.shape, w, dy) if op.endswith("input") else (x, w.shape, dy))
+    shapes = [np.shape(a) if isinstance(a, np.ndarray) else a for a in arguments]
+    spec = getattr(ops, f"plan_{op}")(*shapes, shapes_only=True, limits=runtime.limits, **kwargs).spec
+    layouts = [i.layout for i in spec.inputs] + list(spec.output_layouts)
+    assert any(layout.wrapped or layout.split != len(layout.shape) - 1 for layout in layouts)
+    result = getattr(gpuconv, op)(*arguments, runtime=runtime, **kwargs)
+    _record(op, _check(result, getattr(gpuconv.oracle, op)(*arguments, **kwargs)))
