@@ -575,3 +575,66 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, limits=limits),
         runtime)
+
+
+# ---------------------------------------------------------------------------
+# The 3-D convolution (TF.js's Conv3DProgram); arguments checked as gpuconv.oracle.conv3d checks them.
+
+_X_LAYOUTS_3D = {"NDHWC": "[batch, depth, height, width, channels] or [depth, height, width, channels]",
+                 "NCDHW": "[batch, channels, depth, height, width] or [channels, depth, height, width]"}
+_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, in_channels, out_channels]"
+
+
+def plan_conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", data_format: str = "NDHWC",
+                dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
+                shapes_only: bool = False) -> Plan:
+    """Validate a conv3d call and choose its program (Conv3DProgram).
+
+    With ``shapes_only``, ``x`` and ``filter`` are shapes, not arrays."""
+    from .geometry import conv3d_geometry, normalize_data_format_3d
+    from .programs import conv3d_program
+
+    data_format = normalize_data_format_3d(data_format)
+    arrays: Dict[str, Any] = {}
+    if shapes_only:
+        x_shape, filter_shape = tuple(int(d) for d in x), tuple(int(d) for d in filter)
+        if len(x_shape) not in (4, 5):
+            raise ValueError(f"x must be rank 4 or 5 ({_X_LAYOUTS_3D[data_format]}), got shape {x_shape}")
+    else:
+        x = as_tensor(x, "x", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
+        filter = as_tensor(filter, "filter", ranks=(5,), layout=_FILTER_LAYOUT_3D)
+        x_shape, filter_shape = x.shape, filter.shape
+    batched = len(x_shape) == 5
+    x5_shape = tuple(x_shape) if batched else (1,) + tuple(x_shape)
+    geometry = conv3d_geometry(x5_shape, filter_shape, strides, padding, data_format, dilations, dim_rounding_mode)
+    spec = conv3d_program(geometry, limits.max_texture_size)
+    if not shapes_only:
+        arrays = {"x": x.reshape(x5_shape), "W": filter}
+    out_shape = tuple(geometry.out_shape)
+    return Plan(((spec, arrays),), out_shape if batched else out_shape[1:])
+
+
+def conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", data_format: str = "NDHWC",
+           dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
+           runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """3-D convolution on the GPU, as ``tf.nn.conv3d`` / TF.js ``conv3d`` define it (TF.js's Conv3DProgram).
+
+    Args:
+        x: ``[batch, depth, height, width, channels]`` (NDHWC) or ``[batch, channels,
+            depth, height, width]`` (NCDHW); without the batch the result has none either.
+        filter: ``[filter_depth, filter_height, filter_width, in_channels, out_channels]``.
+        strides, dilations: an int, a ``(d, h, w)`` triple or TF's 5-list (both may exceed 1).
+        padding: ``"SAME"``, ``"VALID"``, an int (output size rounded by ``dim_rounding_mode``)
+            or explicit ``[[front, back], [top, bottom], [left, right]]`` (or TF's 5x2 list).
+
+    Returns:
+        float32 ``[batch, out_depth, out_height, out_width, out_channels]`` (NDHWC) or
+        ``[batch, out_channels, out_depth, out_height, out_width]`` (NCDHW), as
+        :func:`gpuconv.oracle.conv3d`.
+
+    Example:
+        >>> gpuconv.conv3d(np.ones((1, 5, 5, 5, 2), np.float32), np.ones((3, 3, 3, 2, 4), np.float32)).shape
+        (1, 3, 3, 3, 4)
+    """
+    return _execute(lambda limits: plan_conv3d(x, filter, strides, padding, data_format, dilations,
+                                               dim_rounding_mode, limits=limits), runtime)

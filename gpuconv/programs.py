@@ -13,7 +13,7 @@ from typing import Any, Dict, Hashable, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-from .geometry import Conv2DGeometry
+from .geometry import Conv2DGeometry, Conv3DGeometry
 from .layout import (DEFAULT_MAX_TEXTURE_SIZE, Layout, PackedFilterLayout, PackedImageLayout,
                      PackedVectorLayout, SplitImageLayout, TextureLayout, choose_fold, texture_layout)
 from .limits import DEFAULT_MAX_DRAW_BUFFERS
@@ -586,3 +586,93 @@ def conv2d_backprop_filter_program(geometry: Conv2DGeometry,
         name, template = "Conv2DDerFilterProgram", "conv2d_backprop_filter.glsl"
     output = ProgramOutput(texture_layout(g.filter_shape, max_texture_size))
     return GradientProgramSpec(name, template, inputs, output, g, Epilogue(), ("x",), "filter")
+
+
+# ---------------------------------------------------------------------------
+# The 3-D convolution (TF.js's Conv3DProgram).
+
+
+@dataclass(frozen=True)
+class Conv3DProgramSpec:
+    """TF.js's Conv3DProgram: one output element per fragment, shapes baked in.
+
+    ``geometry3d`` is the convolution's :class:`~gpuconv.geometry.Conv3DGeometry`.  The
+    output is written as a rank-4 tensor, the batch folded into the output depth
+    (``[N * OD, OH, OW, K]``, NDHWC) or into the channels (``[N * K, OD, OH, OW]``, NCDHW):
+    the same values in the same order as the rank-5 result, read back through an ``ivec4``.
+    """
+
+    name: str
+    template: str
+    inputs: Tuple[ProgramInput, ...]
+    output: ProgramOutput
+    geometry3d: Conv3DGeometry
+    epilogue: Epilogue = field(default_factory=Epilogue)
+    chained_inputs: Tuple[str, ...] = ("x",)
+
+    @property
+    def geometry(self) -> Any:
+        """The 3-D geometry (the :class:`Program` protocol's ``geometry`` is 2-D; nothing that
+        needs a 2-D one reads a 3-D program's)."""
+        return self.geometry3d
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return tuple(self.geometry3d.out_shape)
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]:
+        return (self.output.layout,)
+
+    @property
+    def uniforms(self) -> Dict[str, Any]:
+        return {}
+
+    def source_key(self) -> Hashable:
+        return self
+
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return self.output.layout.unpack(parts[0]).reshape(self.output_shape)
+
+    def describe(self) -> str:
+        g = self.geometry3d
+        inputs = ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
+        return (
+            f"gpuconv {self.name}: {inputs} -> {shape_text(g.out_shape)} ({g.data_format}), written as "
+            f"{self.output.shape_text}; strides {shape_text(g.strides)}, dilations {shape_text(g.dilations)}, "
+            f"pads front {g.pad_front} back {g.pad_back} top {g.pad_top} bottom {g.pad_bottom} "
+            f"left {g.pad_left} right {g.pad_right} ({g.padding_kind})"
+        )
+
+    def template_context(self) -> Dict[str, Any]:
+        g = self.geometry3d
+        depth = g.in_channels
+        return {
+            "description": self.describe(),
+            "inputs": self.inputs,
+            "output": self.output,
+            "epilogue": self.epilogue,
+            "g": g,
+            "channels_last": g.channels_last,
+            "depth_vec4": depth - depth % 4,
+            "depth_remainder": depth % 4,
+        }
+
+
+def conv3d_program(geometry: Conv3DGeometry, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Conv3DProgramSpec:
+    """TF.js's Conv3DProgram for ``geometry`` (x ``geometry.in_shape``, W ``[FD, FH, FW, inC, outC]``)."""
+    g = geometry
+    if g.channels_last:
+        x_names = ("b", "z", "r", "c", "d")
+        folded: Tuple[int, ...] = (g.batch * g.out_depth, g.out_height, g.out_width, g.out_channels)
+    else:
+        x_names = ("b", "d", "z", "r", "c")
+        folded = (g.batch * g.out_channels, g.out_depth, g.out_height, g.out_width)
+    inputs = (ProgramInput("x", texture_layout(g.in_shape, max_texture_size, x_names)),
+              ProgramInput("W", texture_layout(g.filter_shape, max_texture_size, ("z", "r", "c", "d1", "d2"))))
+    output = ProgramOutput(texture_layout(folded, max_texture_size))
+    return Conv3DProgramSpec("Conv3DProgram", "conv3d.glsl", inputs, output, g)

@@ -129,12 +129,14 @@ OPS: Dict[str, OpEntry] = {entry.name: entry for entry in (
             stride_names=("stride", "dilation"), data_formats=("NWC", "NCW"), one_d=True, random_weight=3),
 )}
 
-#: The gradient and transposed convolutions, by their shapes-only planners: :func:`plan_shapes`,
-#: :func:`shader_source` and :func:`shader_sources` know them (the command line, the self-test
-#: and the random checks do not yet).  Each takes the op's own three leading arguments, arrays
-#: as shapes: ``conv2d_transpose(x, filter, output_shape)``, the ``*_backprop_input`` ops
+#: The ops beyond :data:`OPS` (the gradient and transposed convolutions, conv3d), by their
+#: shapes-only planners: :func:`plan_shapes`, :func:`shader_source` and :func:`shader_sources`
+#: know them (the command line, the self-test and the random checks do not yet).  Each takes
+#: the op's own leading arguments, arrays as shapes: ``conv3d(x, filter)``,
+#: ``conv2d_transpose(x, filter, output_shape)``, the ``*_backprop_input`` ops
 #: ``(input_shape, filter, dy)``, the ``*_backprop_filter`` ops ``(x, filter_shape, dy)``.
-GRADIENT_PLANNERS: Dict[str, Callable[..., Plan]] = {
+SHADER_ONLY_PLANNERS: Dict[str, Callable[..., Plan]] = {
+    "conv3d": ops.plan_conv3d,
     "conv2d_transpose": ops.plan_conv2d_transpose,
     "conv2d_backprop_input": ops.plan_conv2d_backprop_input,
     "conv2d_backprop_filter": ops.plan_conv2d_backprop_filter,
@@ -143,7 +145,7 @@ GRADIENT_PLANNERS: Dict[str, Callable[..., Plan]] = {
 }
 
 #: The ops whose programs :func:`shader_source` can show (every op of :data:`OPS`; the
-#: gradient ops of :data:`GRADIENT_PLANNERS` too).
+#: gradient ops of :data:`SHADER_ONLY_PLANNERS` too).
 SHADER_OPS = tuple(OPS)
 
 #: Every data format any op accepts.
@@ -188,17 +190,17 @@ def plan_shapes(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *a
                 max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> Plan:
     """The plan of a call of ``op`` given shapes instead of arrays (no GL needed).
 
-    ``op`` is one of :data:`SHADER_OPS` or :data:`GRADIENT_PLANNERS`; the other arguments are the op's own, the
+    ``op`` is one of :data:`SHADER_OPS` or :data:`SHADER_ONLY_PLANNERS`; the other arguments are the op's own, the
     shapes of filters after the first as ``<name>_shape=`` (``pointwise_filter_shape=``
     for ``separable_conv2d``).  ``max_texture_size`` and ``max_draw_buffers`` describe the
     device to generate for (WebGL2 guarantees 2048 and 4).  Raises what the op raises.
-    For a gradient op (:data:`GRADIENT_PLANNERS`) ``x_shape``, ``filter_shape`` and the
+    For a gradient op (:data:`SHADER_ONLY_PLANNERS`) ``x_shape``, ``filter_shape`` and the
     first of ``args`` are its three leading arguments (``input_shape``, ``filter``'s shape and
     ``dy``'s for ``conv2d_backprop_input``).
     """
-    gradient = GRADIENT_PLANNERS.get(op) if isinstance(op, str) else None
-    if gradient is not None:
-        return gradient(tuple(x_shape), tuple(filter_shape), *args,
+    planner = SHADER_ONLY_PLANNERS.get(op) if isinstance(op, str) else None
+    if planner is not None:
+        return planner(tuple(x_shape), tuple(filter_shape), *args,
                         limits=Limits(max_texture_size, max_draw_buffers), shapes_only=True, **kwargs)
     entry = get(op)
     shapes = [tuple(x_shape), tuple(filter_shape)]
@@ -232,9 +234,9 @@ def shader_source(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], 
     """The complete GLSL ES 3.00 fragment program that ``op`` runs for these shapes.
 
     ``op`` is one of ``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"`` or
-    ``"separable_conv2d"``, or a gradient op (:data:`GRADIENT_PLANNERS`:
-    ``"conv2d_transpose"``, ``"conv2d_backprop_input"``, ...; their third argument is a
-    shape too); the other arguments are the op's own (shapes instead
+    ``"separable_conv2d"``, or one of :data:`SHADER_ONLY_PLANNERS` (``"conv3d"``,
+    ``"conv2d_transpose"``, ``"conv2d_backprop_input"``, ...; a gradient op's third
+    argument is a shape too); the other arguments are the op's own (shapes instead
     of arrays; fused ``bias``/``prelu_weights`` as arrays).  Needs no GL context.
     By default it shows the direct program, TF.js's Conv2DProgram or
     DepthwiseConv2DProgram (``algorithm="direct"``); pass ``algorithm="packed"``

@@ -1,7 +1,8 @@
 """The gradient and transposed convolutions on the GPU (TF.js's Conv2DDerInputProgram,
 Conv2DDerFilterProgram, DepthwiseConv2DDerInputProgram, DepthwiseConv2DDerFilterProgram),
 each against its float64 oracle twin (gpuconv.oracle.<op>), the adjoint identities and
-the oracle's argument errors; and conv1d with a stride and a dilation both above 1."""
+the oracle's argument errors; conv3d (TF.js's Conv3DProgram); and conv1d with a stride and a
+dilation both above 1."""
 
 from __future__ import annotations
 
@@ -368,3 +369,95 @@ def test_wrapped_textures_on_the_gpu(runtime, rng, monkeypatch, op):
     assert any(layout.wrapped or layout.split != len(layout.shape) - 1 for layout in layouts)
     result = getattr(gpuconv, op)(*arguments, runtime=runtime, **kwargs)
     _record(op, _check(result, getattr(gpuconv.oracle, op)(*arguments, **kwargs)))
+
+
+# -- conv3d (TF.js's Conv3DProgram) -------------------------------------------------------------------------
+# (x shape in NDHWC, or DHWC without the batch; filter [FD, FH, FW, inC, outC]; arguments; data format)
+
+CONV3D_CASES = [
+    ((2, 5, 6, 7, 3), (3, 2, 3, 3, 4), dict(strides=(1, 2, 1), padding="SAME"), "NDHWC"),
+    ((1, 6, 5, 4, 9), (2, 3, 2, 9, 5), dict(dilations=2, padding=1, dim_rounding_mode="ceil"), "NCDHW"),
+    ((4, 4, 4, 6), (2, 2, 2, 6, 2), dict(strides=2, dilations=(1, 1, 2), padding=[[0, 1], [1, 0], [2, 1]]), "NDHWC"),
+    ((1, 3, 4, 5, 1), (1, 2, 2, 1, 7), dict(padding="VALID"), "NDHWC"),
+    ((2, 4, 5, 3, 2), (3, 3, 3, 2, 3), dict(strides=3, padding=2, dim_rounding_mode="floor"), "NCDHW"),
+    ((1, 5, 5, 5, 4), (2, 2, 2, 4, 1), dict(strides=(2, 1, 2), padding=[[0, 0], [1, 1], [0, 2], [1, 0], [0, 0]]),
+     "NDHWC"),
+    ((4, 4, 5, 5), (2, 3, 3, 5, 8), dict(dilations=(2, 1, 1), padding=1, dim_rounding_mode="round"), "NCDHW"),
+    ((1, 4, 6, 6, 7), (1, 3, 3, 7, 6), dict(strides=2, padding="SAME"), "NCDHW"),
+    ((1, 3, 3, 3, 8), (3, 3, 3, 8, 9), dict(padding="SAME"), "NDHWC"),
+]
+
+
+def _in_format_3d(shape: Tuple[int, ...], data_format: str) -> Tuple[int, ...]:
+    """An NDHWC (or DHWC) shape in ``data_format``."""
+    if data_format == "NDHWC":
+        return tuple(shape)
+    return (shape[0], shape[4]) + tuple(shape[1:4]) if len(shape) == 5 else (shape[3],) + tuple(shape[:3])
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES, ids=_ids(CONV3D_CASES))
+def test_conv3d(runtime, rng, case):
+    x_shape, filter_shape, kwargs, data_format = case
+    kwargs = dict(kwargs, data_format=data_format)
+    x, w = _data(rng, _in_format_3d(x_shape, data_format), filter_shape)
+    result = gpuconv.conv3d(x, w, runtime=runtime, **kwargs)
+    _record("conv3d", _check(result, gpuconv.oracle.conv3d(x, w, **kwargs)))
+
+
+def test_conv3d_cases_cover_what_they_claim():
+    assert {c[0][-1] for c in CONV3D_CASES} == set(range(1, 10))
+    assert {c[1][-1] % 4 for c in CONV3D_CASES} == {0, 1, 2, 3}
+    assert {type(c[2]["padding"]).__name__ if not isinstance(c[2]["padding"], str) else c[2]["padding"]
+            for c in CONV3D_CASES} == {"SAME", "VALID", "int", "list"}
+    assert {c[2].get("dim_rounding_mode") for c in CONV3D_CASES} == {None, "floor", "round", "ceil"}
+    assert {len(c[0]) for c in CONV3D_CASES} == {4, 5} and {c[3] for c in CONV3D_CASES} == {"NDHWC", "NCDHW"}
+
+
+def test_conv3d_wrapped_textures_on_the_gpu(runtime, rng, monkeypatch):
+    monkeypatch.setattr(runtime, "max_texture_size", 32)
+    x, w = _data(rng, (2, 4, 5, 6, 3), (3, 2, 3, 3, 4))
+    spec = ops.plan_conv3d(x.shape, w.shape, padding="SAME", shapes_only=True, limits=runtime.limits).spec
+    assert any(i.layout.wrapped for i in spec.inputs)
+    _record("conv3d", _check(gpuconv.conv3d(x, w, padding="SAME", runtime=runtime),
+                             gpuconv.oracle.conv3d(x, w, padding="SAME")))
+
+
+X3 = np.zeros((1, 4, 4, 4, 3), np.float32)
+W3 = np.zeros((2, 2, 2, 3, 5), np.float32)
+
+BAD_3D = [
+    (X3[..., :2], W3, {}),                                  # channels
+    (X3[0, 0], W3, {}),                                     # rank
+    (X3, W3[0], {}),
+    (X3, W3.astype(np.int64), {}),
+    (X3, W3, dict(data_format="NHWC")),
+    (X3, W3, dict(strides=(1, 2))),
+    (X3, W3, dict(strides=[1, 2, 2, 2, 2])),
+    (X3, W3, dict(dilations=0)),
+    (X3, W3, dict(padding="FULL")),
+    (X3, W3, dict(padding=[[1, 1], [1, 1]])),
+    (X3, W3, dict(padding="VALID", dim_rounding_mode="ceil")),
+    (X3, np.zeros((5, 5, 5, 3, 1), np.float32), {}),       # does not fit
+    ("x", W3, {}),
+]
+
+
+@pytest.mark.parametrize("x, w, kwargs", BAD_3D, ids=[str(i) for i in range(len(BAD_3D))])
+def test_conv3d_bad_arguments_raise_the_oracles_error_before_any_gl(monkeypatch, x, w, kwargs):
+    def no_gl(*_: Any, **__: Any) -> None:
+        raise AssertionError("a runtime was asked for before the arguments were checked")
+
+    monkeypatch.setattr(gpuconv.ops, "get_runtime", no_gl)
+    assert _raised(gpuconv.conv3d, x, w, **kwargs) == _raised(gpuconv.oracle.conv3d, x, w, **kwargs)
+
+
+def test_conv3d_shader_source_is_valid_glsl_es_300(glslang):
+    sources = []
+    for x_shape, filter_shape, kwargs, data_format in CONV3D_CASES:
+        for limit in (4096, 48):
+            source = gpuconv.shader_source("conv3d", _in_format_3d(x_shape, data_format), filter_shape,
+                                           data_format=data_format, max_texture_size=limit, **kwargs)
+            assert "// gpuconv Conv3DProgram: " in source
+            sources.append(source)
+    assert any("wrapped into" in source for source in sources)
+    validate.validate_sources(sorted(set(sources)))

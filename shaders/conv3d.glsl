@@ -1,0 +1,97 @@
+{% extends "program.glsl" %}
+{#- Conv3DProgram (TF.js): one output element per fragment.  The window loops run over the
+    filter's depth, height and width, skipping taps outside the input (the zero padding);
+    the input-depth loop is unrolled by vec4, the 1, 2 or 3 leftover channels in one branch
+    chosen here.  The output is written as a rank-4 tensor, the batch folded into the
+    output depth (NDHWC) or into the channels (NCDHW), and unfolded at the top of main(). -#}
+
+{% macro getX(depth) -%}
+{% if channels_last -%}
+getX(batch, xF, xR, xC, {{ depth }})
+{%- else -%}
+getX(batch, {{ depth }}, xF, xR, xC)
+{%- endif %}
+{%- endmacro %}
+{% macro getW(depth) -%}
+getW(wF, wR, wC, {{ depth }}, d2)
+{%- endmacro %}
+
+{% block main %}
+void main() {
+  ivec4 coords = getOutputCoords();
+{% if channels_last %}
+  // coords: (batch * {{ g.out_depth }} + output depth, row, column, channel)
+  int batch = coords.x / {{ g.out_depth }};
+  int yF = coords.x - batch * {{ g.out_depth }};
+  int yR = coords.y;
+  int yC = coords.z;
+  int d2 = coords.w;
+{% else %}
+  // coords: (batch * {{ g.out_channels }} + channel, output depth, row, column)
+  int batch = coords.x / {{ g.out_channels }};
+  int d2 = coords.x - batch * {{ g.out_channels }};
+  int yF = coords.y;
+  int yR = coords.z;
+  int yC = coords.w;
+{% endif %}
+
+  int xFCorner = yF * {{ g.stride_depth }} - {{ g.pad_front }};
+  int xRCorner = yR * {{ g.stride_height }} - {{ g.pad_top }};
+  int xCCorner = yC * {{ g.stride_width }} - {{ g.pad_left }};
+
+  float dotProd = 0.0;
+  for (int wF = 0; wF < {{ g.filter_depth }}; wF++) {
+    int xF = xFCorner + wF * {{ g.dilation_depth }};
+    if (xF < 0 || xF >= {{ g.in_depth }}) {
+      continue;
+    }
+    for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
+      int xR = xRCorner + wR * {{ g.dilation_height }};
+      if (xR < 0 || xR >= {{ g.in_height }}) {
+        continue;
+      }
+      for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
+        int xC = xCCorner + wC * {{ g.dilation_width }};
+        if (xC < 0 || xC >= {{ g.in_width }}) {
+          continue;
+        }
+{% if depth_vec4 > 0 %}
+
+        for (int d1 = 0; d1 < {{ depth_vec4 }}; d1 += 4) {
+          vec4 xValues = vec4(
+            {{ getX("d1") }},
+            {{ getX("d1 + 1") }},
+            {{ getX("d1 + 2") }},
+            {{ getX("d1 + 3") }}
+          );
+          vec4 wValues = vec4(
+            {{ getW("d1") }},
+            {{ getW("d1 + 1") }},
+            {{ getW("d1 + 2") }},
+            {{ getW("d1 + 3") }}
+          );
+          dotProd += dot(xValues, wValues);
+        }
+{% endif %}
+{% if depth_remainder == 1 %}
+
+        // 1 leftover input channel
+        dotProd += {{ getX(depth_vec4) }} * {{ getW(depth_vec4) }};
+{% elif depth_remainder == 2 %}
+
+        // 2 leftover input channels
+        dotProd += dot(vec2({{ getX(depth_vec4) }}, {{ getX(depth_vec4 + 1) }}),
+                       vec2({{ getW(depth_vec4) }}, {{ getW(depth_vec4 + 1) }}));
+{% elif depth_remainder == 3 %}
+
+        // 3 leftover input channels
+        dotProd += dot(vec3({{ getX(depth_vec4) }}, {{ getX(depth_vec4 + 1) }}, {{ getX(depth_vec4 + 2) }}),
+                       vec3({{ getW(depth_vec4) }}, {{ getW(depth_vec4 + 1) }}, {{ getW(depth_vec4 + 2) }}));
+{% endif %}
+      }
+    }
+  }
+
+  setOutput(dotProd);
+}
+{% endblock %}
