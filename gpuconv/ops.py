@@ -638,3 +638,125 @@ def conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", data_f
     """
     return _execute(lambda limits: plan_conv3d(x, filter, strides, padding, data_format, dilations,
                                                dim_rounding_mode, limits=limits), runtime)
+
+
+# The 3-D gradients and the transposed 3-D convolution (TF.js's Conv3DDerInputProgram and
+# Conv3DDerFilterProgram), checked as their oracle twins check them.
+
+_TRANSPOSE_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, out_channels, in_channels]"
+
+
+def _checked_3d(data_format: Any, **tensors: Tuple[str, Any, Tuple[int, ...], str]) -> Tuple[str, Dict[str, Any]]:
+    """As :func:`_gradient_arrays`, for the 3-D data formats."""
+    from .geometry import normalize_data_format_3d
+
+    data_format = normalize_data_format_3d(data_format)
+    checked = {key: as_tensor(value, name, ranks=ranks, layout=layout or _X_LAYOUTS_3D[data_format])
+               for key, (name, value, ranks, layout) in tensors.items()}
+    return data_format, checked
+
+
+def _plan_3d(spec: Program, arrays: Dict[str, Any], result_shape: Tuple[int, ...], batched: bool) -> Plan:
+    arrays = {name: (a if a.ndim == 5 else a.reshape((1,) + a.shape)) for name, a in arrays.items()}
+    return Plan(((spec, arrays),), tuple(result_shape) if batched else tuple(result_shape)[1:])
+
+
+def plan_conv3d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                               data_format: str = "NDHWC", dilations: Any = 1,
+                               dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
+                               shapes_only: bool = False) -> Plan:
+    """Validate a conv3d_backprop_input call and choose its program (Conv3DDerInputProgram).
+
+    With ``shapes_only``, ``filter`` and ``dy`` are shapes, not arrays."""
+    from .geometry import conv3d_backprop_input_geometry
+    from .programs import conv3d_backprop_input_program
+
+    if shapes_only:
+        data_format, arrays = _checked_3d(data_format)
+        filter_shape, dy_shape = tuple(filter), tuple(dy)
+    else:
+        data_format, arrays = _checked_3d(data_format, W=("filter", filter, (5,), _FILTER_LAYOUT_3D),
+                                          dy=("dy", dy, (4, 5), ""))
+        filter_shape, dy_shape = arrays["W"].shape, arrays["dy"].shape
+    geometry, batched = conv3d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides, padding,
+                                                       data_format, dilations, dim_rounding_mode)
+    spec = conv3d_backprop_input_program(geometry, limits.max_texture_size)
+    return _plan_3d(spec, arrays, geometry.in_shape, batched)
+
+
+def plan_conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                                data_format: str = "NDHWC", dilations: Any = 1,
+                                dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
+                                shapes_only: bool = False) -> Plan:
+    """Validate a conv3d_backprop_filter call and choose its program (Conv3DDerFilterProgram).
+
+    With ``shapes_only``, ``x`` and ``dy`` are shapes, not arrays."""
+    from .geometry import conv3d_backprop_filter_geometry
+    from .programs import conv3d_backprop_filter_program
+
+    if shapes_only:
+        data_format, arrays = _checked_3d(data_format)
+        x_shape, dy_shape = tuple(x), tuple(dy)
+    else:
+        data_format, arrays = _checked_3d(data_format, x=("x", x, (4, 5), ""), dy=("dy", dy, (4, 5), ""))
+        x_shape, dy_shape = arrays["x"].shape, arrays["dy"].shape
+    geometry, _ = conv3d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides, padding,
+                                                  data_format, dilations, dim_rounding_mode)
+    spec = conv3d_backprop_filter_program(geometry, limits.max_texture_size)
+    return _plan_3d(spec, arrays, geometry.filter_shape, True)
+
+
+def plan_conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
+                          data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
+                          *, limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
+    """Validate a conv3d_transpose call and choose its program (Conv3DDerInputProgram, ``x`` as its dy).
+
+    With ``shapes_only``, ``x`` and ``filter`` are shapes, not arrays."""
+    from .geometry import conv3d_transpose_geometry
+    from .programs import conv3d_backprop_input_program
+
+    if shapes_only:
+        data_format, arrays = _checked_3d(data_format)
+        x_shape, filter_shape = tuple(x), tuple(filter)
+    else:
+        data_format, arrays = _checked_3d(data_format, dy=("x", x, (4, 5), ""),
+                                          W=("filter", filter, (5,), _TRANSPOSE_FILTER_LAYOUT_3D))
+        x_shape, filter_shape = arrays["dy"].shape, arrays["W"].shape
+    geometry, batched = conv3d_transpose_geometry(x_shape, filter_shape, output_shape, strides, padding,
+                                                  data_format, dilations, dim_rounding_mode)
+    spec = conv3d_backprop_input_program(geometry, limits.max_texture_size)
+    return _plan_3d(spec, arrays, geometry.in_shape, batched)
+
+
+def conv3d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                          data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
+                          *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """The gradient of :func:`conv3d` with respect to its input, on the GPU
+    (``tf.raw_ops.Conv3DBackpropInputV2``; TF.js's Conv3DDerInputProgram): as
+    :func:`conv2d_backprop_input` with a filter ``[FD, FH, FW, inC, outC]``; float32 of
+    ``input_shape`` (rank 4 when ``dy`` is), as :func:`gpuconv.oracle.conv3d_backprop_input`."""
+    return _execute(lambda limits: plan_conv3d_backprop_input(
+        input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
+        runtime)
+
+
+def conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
+                           data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
+                           *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """The gradient of :func:`conv3d` with respect to its filter, on the GPU
+    (``tf.raw_ops.Conv3DBackpropFilterV2``; TF.js's Conv3DDerFilterProgram): float32 of
+    ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`gpuconv.oracle.conv3d_backprop_filter`."""
+    return _execute(lambda limits: plan_conv3d_backprop_filter(
+        x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
+        runtime)
+
+
+def conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
+                     data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
+                     runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+    """Transposed 3-D convolution on the GPU (TF.js ``conv3dTranspose``, ``tf.nn.conv3d_transpose``):
+    ``conv3d_backprop_input(output_shape, filter, x, ...)`` with a filter ``[FD, FH, FW, outC, inC]``,
+    as :func:`gpuconv.oracle.conv3d_transpose` (no fused epilogue, as there)."""
+    return _execute(lambda limits: plan_conv3d_transpose(
+        x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
+        runtime)

@@ -594,12 +594,14 @@ def conv2d_backprop_filter_program(geometry: Conv2DGeometry,
 
 @dataclass(frozen=True)
 class Conv3DProgramSpec:
-    """TF.js's Conv3DProgram: one output element per fragment, shapes baked in.
+    """TF.js's Conv3DProgram (``kind="forward"``), Conv3DDerInputProgram (``"input"``) or
+    Conv3DDerFilterProgram (``"filter"``): one output element per fragment, shapes baked in.
 
-    ``geometry3d`` is the convolution's :class:`~gpuconv.geometry.Conv3DGeometry`.  The
-    output is written as a rank-4 tensor, the batch folded into the output depth
-    (``[N * OD, OH, OW, K]``, NDHWC) or into the channels (``[N * K, OD, OH, OW]``, NCDHW):
-    the same values in the same order as the rank-5 result, read back through an ``ivec4``.
+    ``geometry3d`` is the (forward) convolution's :class:`~gpuconv.geometry.Conv3DGeometry`.
+    The rank-5 result is written as a rank-4 tensor, its first two dimensions folded into
+    one (the batch and the output depth, ``[N * OD, OH, OW, K]``, NDHWC, or the batch and
+    the channels, ``[N * K, OD, OH, OW]``, NCDHW; a filter gradient's ``[FD * FH, FW, C, K]``):
+    the same values in the same order, read back through an ``ivec4``.
     """
 
     name: str
@@ -609,6 +611,7 @@ class Conv3DProgramSpec:
     geometry3d: Conv3DGeometry
     epilogue: Epilogue = field(default_factory=Epilogue)
     chained_inputs: Tuple[str, ...] = ("x",)
+    kind: str = "forward"
 
     @property
     def geometry(self) -> Any:
@@ -622,7 +625,8 @@ class Conv3DProgramSpec:
 
     @property
     def output_shape(self) -> Tuple[int, ...]:
-        return tuple(self.geometry3d.out_shape)
+        g = self.geometry3d
+        return tuple({"forward": g.out_shape, "input": g.in_shape, "filter": g.filter_shape}[self.kind])
 
     @property
     def output_layouts(self) -> Tuple[Layout, ...]:
@@ -641,16 +645,18 @@ class Conv3DProgramSpec:
     def describe(self) -> str:
         g = self.geometry3d
         inputs = ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
+        forward = "" if self.kind == "forward" else "the forward convolution's "
         return (
-            f"gpuconv {self.name}: {inputs} -> {shape_text(g.out_shape)} ({g.data_format}), written as "
-            f"{self.output.shape_text}; strides {shape_text(g.strides)}, dilations {shape_text(g.dilations)}, "
-            f"pads front {g.pad_front} back {g.pad_back} top {g.pad_top} bottom {g.pad_bottom} "
-            f"left {g.pad_left} right {g.pad_right} ({g.padding_kind})"
+            f"gpuconv {self.name}: {inputs} -> {shape_text(self.output_shape)} ({g.data_format}), written as "
+            f"{self.output.shape_text}; {forward}strides {shape_text(g.strides)}, dilations "
+            f"{shape_text(g.dilations)}, pads front {g.pad_front} back {g.pad_back} top {g.pad_top} "
+            f"bottom {g.pad_bottom} left {g.pad_left} right {g.pad_right} ({g.padding_kind})"
         )
 
     def template_context(self) -> Dict[str, Any]:
         g = self.geometry3d
-        depth = g.in_channels
+        depth = g.out_channels if self.kind == "input" else g.in_channels  # what the dot products run over
+        front, top, left = (eff - 1 - before for eff, (before, _) in zip(g.effective_filter_spatial, g.pads))
         return {
             "description": self.describe(),
             "inputs": self.inputs,
@@ -660,6 +666,10 @@ class Conv3DProgramSpec:
             "channels_last": g.channels_last,
             "depth_vec4": depth - depth % 4,
             "depth_remainder": depth % 4,
+            # the transposed pads (dy's window corner for dx), as in Conv2DDerInputProgram
+            "pad_front_t": front,
+            "pad_top_t": top,
+            "pad_left_t": left,
         }
 
 
@@ -676,3 +686,33 @@ def conv3d_program(geometry: Conv3DGeometry, max_texture_size: int = DEFAULT_MAX
               ProgramInput("W", texture_layout(g.filter_shape, max_texture_size, ("z", "r", "c", "d1", "d2"))))
     output = ProgramOutput(texture_layout(folded, max_texture_size))
     return Conv3DProgramSpec("Conv3DProgram", "conv3d.glsl", inputs, output, g)
+
+
+def _folded(shape: Sequence[int]) -> Tuple[int, ...]:
+    """A rank-5 shape with its first two dimensions folded into one (how the 3-D programs write it)."""
+    return (shape[0] * shape[1],) + tuple(shape[2:])
+
+
+def conv3d_backprop_input_program(geometry: Conv3DGeometry,
+                                  max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Conv3DProgramSpec:
+    """TF.js's Conv3DDerInputProgram: ``dy`` (``geometry.out_shape``) and ``W`` in, ``dx``
+    (``geometry.in_shape``) out; also the transposed 3-D convolution."""
+    g = geometry
+    names = ("b", "z", "r", "c", "d") if g.channels_last else ("b", "d", "z", "r", "c")
+    inputs = (ProgramInput("dy", texture_layout(g.out_shape, max_texture_size, names)),
+              ProgramInput("W", texture_layout(g.filter_shape, max_texture_size, ("z", "r", "c", "d1", "d2"))))
+    output = ProgramOutput(texture_layout(_folded(g.in_shape), max_texture_size))
+    return Conv3DProgramSpec("Conv3DDerInputProgram", "conv3d_backprop_input.glsl", inputs, output, g,
+                             Epilogue(), ("dy",), "input")
+
+
+def conv3d_backprop_filter_program(geometry: Conv3DGeometry,
+                                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Conv3DProgramSpec:
+    """TF.js's Conv3DDerFilterProgram: ``x`` and ``dy`` in, ``df`` (``geometry.filter_shape``) out."""
+    g = geometry
+    names = ("b", "z", "r", "c", "d") if g.channels_last else ("b", "d", "z", "r", "c")
+    inputs = (ProgramInput("x", texture_layout(g.in_shape, max_texture_size, names)),
+              ProgramInput("dy", texture_layout(g.out_shape, max_texture_size, names)))
+    output = ProgramOutput(texture_layout(_folded(g.filter_shape), max_texture_size))
+    return Conv3DProgramSpec("Conv3DDerFilterProgram", "conv3d_backprop_filter.glsl", inputs, output, g,
+                             Epilogue(), ("x",), "filter")

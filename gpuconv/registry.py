@@ -133,10 +133,13 @@ OPS: Dict[str, OpEntry] = {entry.name: entry for entry in (
 #: shapes-only planners: :func:`plan_shapes`, :func:`shader_source` and :func:`shader_sources`
 #: know them (the command line, the self-test and the random checks do not yet).  Each takes
 #: the op's own leading arguments, arrays as shapes: ``conv3d(x, filter)``,
-#: ``conv2d_transpose(x, filter, output_shape)``, the ``*_backprop_input`` ops
+#: ``conv2d_transpose(x, filter, output_shape)`` (and conv3d's), the ``*_backprop_input`` ops
 #: ``(input_shape, filter, dy)``, the ``*_backprop_filter`` ops ``(x, filter_shape, dy)``.
 SHADER_ONLY_PLANNERS: Dict[str, Callable[..., Plan]] = {
     "conv3d": ops.plan_conv3d,
+    "conv3d_transpose": ops.plan_conv3d_transpose,
+    "conv3d_backprop_input": ops.plan_conv3d_backprop_input,
+    "conv3d_backprop_filter": ops.plan_conv3d_backprop_filter,
     "conv2d_transpose": ops.plan_conv2d_transpose,
     "conv2d_backprop_input": ops.plan_conv2d_backprop_input,
     "conv2d_backprop_filter": ops.plan_conv2d_backprop_filter,

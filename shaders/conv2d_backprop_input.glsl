@@ -18,23 +18,7 @@ getDy(batch, {{ depth }}, dyR, dyC)
 getW(wRPerm, wCPerm, d1, {{ depth }})
 {%- endmacro %}
 
-{#- dyR from the row numerator dyRNum, skipping a tap that lands between dy rows or outside dy. -#}
-{% macro dy_position(name, numerator, stride, size) %}
-    if ({{ numerator }} < 0) {
-      continue;
-    }
-{% if stride > 1 %}
-    int {{ name }} = {{ numerator }} / {{ stride }};
-    if ({{ name }} * {{ stride }} != {{ numerator }} || {{ name }} >= {{ size }}) {
-      continue;
-    }
-{% else %}
-    int {{ name }} = {{ numerator }};
-    if ({{ name }} >= {{ size }}) {
-      continue;
-    }
-{% endif %}
-{%- endmacro %}
+{% from "gradient_macros.glsl" import dy_position %}
 
 {% block main %}
 void main() {

@@ -404,6 +404,47 @@ def test_conv3d(runtime, rng, case):
     _record("conv3d", _check(result, gpuconv.oracle.conv3d(x, w, **kwargs)))
 
 
+def _forward_3d(rng: np.random.Generator, case: tuple) -> tuple:
+    x_shape, filter_shape, kwargs, data_format = case
+    kwargs = dict(kwargs, data_format=data_format)
+    x, w = _data(rng, _in_format_3d(x_shape, data_format), filter_shape)
+    (dy,) = _data(rng, gpuconv.oracle.conv3d(x, w, **kwargs).shape)
+    return x, w, dy, kwargs
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES, ids=_ids(CONV3D_CASES))
+def test_conv3d_backprop_input(runtime, rng, case):
+    x, w, dy, kwargs = _forward_3d(rng, case)
+    result = gpuconv.conv3d_backprop_input(x.shape, w, dy, runtime=runtime, **kwargs)
+    _record("conv3d_backprop_input", _check(result, gpuconv.oracle.conv3d_backprop_input(x.shape, w, dy, **kwargs)))
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES, ids=_ids(CONV3D_CASES))
+def test_conv3d_backprop_filter(runtime, rng, case):
+    x, w, dy, kwargs = _forward_3d(rng, case)
+    result = gpuconv.conv3d_backprop_filter(x, w.shape, dy, runtime=runtime, **kwargs)
+    _record("conv3d_backprop_filter", _check(result, gpuconv.oracle.conv3d_backprop_filter(x, w.shape, dy, **kwargs)))
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES[::2], ids=_ids(CONV3D_CASES[::2]))
+def test_conv3d_transpose(runtime, rng, case):
+    # as for conv2d_transpose: the forward x's shape is its output_shape, dy its x
+    x, w, dy, kwargs = _forward_3d(rng, case)
+    result = gpuconv.conv3d_transpose(dy, w, x.shape, runtime=runtime, **kwargs)
+    _record("conv3d_transpose", _check(result, gpuconv.oracle.conv3d_transpose(dy, w, x.shape, **kwargs)))
+
+
+def test_adjoint_identities_of_conv3d_on_the_gpu(runtime, rng):
+    x, w, dy, kwargs = _forward_3d(rng, CONV3D_CASES[1])
+    y = gpuconv.conv3d(x, w, runtime=runtime, **kwargs)
+    dx = gpuconv.conv3d_backprop_input(x.shape, w, dy, runtime=runtime, **kwargs)
+    dw = gpuconv.conv3d_backprop_filter(x, w.shape, dy, runtime=runtime, **kwargs)
+    transposed = gpuconv.conv3d_transpose(dy, w, x.shape, runtime=runtime, **kwargs)
+    _assert_equal_products(_inner(y, dy), _inner(x, dx))
+    _assert_equal_products(_inner(y, dy), _inner(w, dw))
+    _assert_equal_products(_inner(y, dy), _inner(x, transposed))
+
+
 def test_conv3d_cases_cover_what_they_claim():
     assert {c[0][-1] for c in CONV3D_CASES} == set(range(1, 10))
     assert {c[1][-1] % 4 for c in CONV3D_CASES} == {0, 1, 2, 3}
@@ -420,6 +461,11 @@ def test_conv3d_wrapped_textures_on_the_gpu(runtime, rng, monkeypatch):
     assert any(i.layout.wrapped for i in spec.inputs)
     _record("conv3d", _check(gpuconv.conv3d(x, w, padding="SAME", runtime=runtime),
                              gpuconv.oracle.conv3d(x, w, padding="SAME")))
+    (dy,) = _data(rng, x.shape[:-1] + (4,))
+    for op, arguments in (("conv3d_backprop_input", (x.shape, w, dy)), ("conv3d_backprop_filter", (x, w.shape, dy)),
+                          ("conv3d_transpose", (dy, w, x.shape))):
+        result = getattr(gpuconv, op)(*arguments, padding="SAME", runtime=runtime)
+        _record(op, _check(result, getattr(gpuconv.oracle, op)(*arguments, padding="SAME")))
 
 
 X3 = np.zeros((1, 4, 4, 4, 3), np.float32)
@@ -442,6 +488,35 @@ BAD_3D = [
 ]
 
 
+DY3 = np.zeros((1, 3, 3, 3, 5), np.float32)
+
+BAD_3D_GRADIENTS = [
+    ("conv3d_backprop_input", ((1, 4, 4, 4, 3), W3, DY3[:, :2]), {}),                 # dy's shape
+    ("conv3d_backprop_input", ((1, 4, 4, 4, 2), W3, DY3), {}),                        # channels
+    ("conv3d_backprop_input", ((1, 4, 4, 4, 3), W3[0], DY3), {}),
+    ("conv3d_backprop_input", ((1, 4, 4, 4, 3), W3, DY3), dict(data_format="NDHWCX")),
+    ("conv3d_backprop_input", ((4, 4, 4), W3, DY3), {}),
+    ("conv3d_backprop_filter", (X3, (2, 2, 2, 3, 5), DY3[0]), {}),                   # batch in one only
+    ("conv3d_backprop_filter", (X3, (2, 2, 2, 3, 6), DY3), {}),
+    ("conv3d_backprop_filter", (X3, (2, 2, 3, 5), DY3), {}),
+    ("conv3d_backprop_filter", (X3, (2, 2, 2, 3, 5), DY3), dict(strides=2)),
+    ("conv3d_transpose", (DY3, W3, (1, 5, 5, 5, 3)), {}),                             # output_shape
+    ("conv3d_transpose", (DY3, np.zeros((2, 2, 2, 5, 3), np.float32), (1, 4, 4, 4, 3)), {}),
+    ("conv3d_transpose", (DY3, W3, (1, 4, 4, 4, 3)), dict(padding=[[1, 0], [0, 0]])),
+    ("conv3d_transpose", (DY3.astype(np.int8), W3, (1, 4, 4, 4, 3)), {}),
+]
+
+
+@pytest.mark.parametrize("op, args, kwargs", BAD_3D_GRADIENTS,
+                         ids=[f"{i}-{row[0]}" for i, row in enumerate(BAD_3D_GRADIENTS)])
+def test_conv3d_gradients_bad_arguments_raise_the_oracles_error_before_any_gl(monkeypatch, op, args, kwargs):
+    def no_gl(*_: Any, **__: Any) -> None:
+        raise AssertionError("a runtime was asked for before the arguments were checked")
+
+    monkeypatch.setattr(gpuconv.ops, "get_runtime", no_gl)
+    assert _raised(getattr(gpuconv, op), *args, **kwargs) == _raised(getattr(gpuconv.oracle, op), *args, **kwargs)
+
+
 @pytest.mark.parametrize("x, w, kwargs", BAD_3D, ids=[str(i) for i in range(len(BAD_3D))])
 def test_conv3d_bad_arguments_raise_the_oracles_error_before_any_gl(monkeypatch, x, w, kwargs):
     def no_gl(*_: Any, **__: Any) -> None:
@@ -451,7 +526,7 @@ def test_conv3d_bad_arguments_raise_the_oracles_error_before_any_gl(monkeypatch,
     assert _raised(gpuconv.conv3d, x, w, **kwargs) == _raised(gpuconv.oracle.conv3d, x, w, **kwargs)
 
 
-def test_conv3d_shader_source_is_valid_glsl_es_300(glslang):
+def test_conv3d_programs_are_valid_glsl_es_300(glslang):
     sources = []
     for x_shape, filter_shape, kwargs, data_format in CONV3D_CASES:
         for limit in (4096, 48):
@@ -459,5 +534,17 @@ def test_conv3d_shader_source_is_valid_glsl_es_300(glslang):
                                            data_format=data_format, max_texture_size=limit, **kwargs)
             assert "// gpuconv Conv3DProgram: " in source
             sources.append(source)
+            y_shape = gpuconv.oracle.conv3d(np.zeros(_in_format_3d(x_shape, data_format), np.float32),
+                                            np.zeros(filter_shape, np.float32), data_format=data_format,
+                                            **kwargs).shape
+            x_in = _in_format_3d(x_shape, data_format)
+            for op, shapes, name in (("conv3d_backprop_input", (x_in, filter_shape, y_shape), "Conv3DDerInputProgram"),
+                                     ("conv3d_transpose", (y_shape, filter_shape, x_in), "Conv3DDerInputProgram"),
+                                     ("conv3d_backprop_filter", (x_in, filter_shape, y_shape),
+                                      "Conv3DDerFilterProgram")):
+                source = gpuconv.shader_source(op, *shapes, data_format=data_format, max_texture_size=limit,
+                                               **kwargs)
+                assert f"// gpuconv {name}: " in source
+                sources.append(source)
     assert any("wrapped into" in source for source in sources)
     validate.validate_sources(sorted(set(sources)))
