@@ -548,3 +548,22 @@ def test_conv3d_programs_are_valid_glsl_es_300(glslang):
                 sources.append(source)
     assert any("wrapped into" in source for source in sources)
     validate.validate_sources(sorted(set(sources)))
+
+
+# -- in a browser: WebGL2 through ANGLE (the GL TF.js runs on), one case of each program ---------------------
+
+
+def test_every_program_runs_in_the_browser(browser, rng):
+    x, w, dy, kwargs = _forward(rng, CONV_CASES[1])
+    calls = [("conv2d_backprop_input", (x.shape, w, dy), kwargs),
+             ("conv2d_backprop_filter", (x, w.shape, dy), kwargs),
+             ("conv2d_transpose", (dy, w, x.shape), dict(kwargs, bias=_data(rng, (x.shape[1],))[0], activation="elu"))]
+    x, w, dy, kwargs = _forward(rng, DEPTHWISE_CASES[0], depthwise=True)
+    calls += [("depthwise_conv2d_backprop_input", (x.shape, w, dy), kwargs),
+              ("depthwise_conv2d_backprop_filter", (x, w.shape, dy), kwargs)]
+    x, w, dy, kwargs = _forward_3d(rng, CONV3D_CASES[1])
+    calls += [("conv3d", (x, w), kwargs), ("conv3d_backprop_input", (x.shape, w, dy), kwargs),
+              ("conv3d_backprop_filter", (x, w.shape, dy), kwargs), ("conv3d_transpose", (dy, w, x.shape), kwargs)]
+    for op, arguments, options in calls:
+        result = getattr(gpuconv, op)(*arguments, runtime=browser, **options)
+        _check(result, getattr(gpuconv.oracle, op)(*arguments, **options))
