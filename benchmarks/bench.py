@@ -1,4 +1,4 @@
-"""gpuconv benchmark: the direct TF.js-style programs, the packed fast path and NumPy baselines.
+"""gpuconv benchmark: the direct TF.js-style programs, the packed fast path, NumPy baselines and TF.js.
 
 Prints one table over a fixed set of layers, each timed warm (median of
 ``--repeat`` runs after a warm-up) on the current GL device:
@@ -15,26 +15,43 @@ Prints one table over a fixed set of layers, each timed warm (median of
 * ``oracle f64``: gpuconv.oracle's vectorised float64 convolution;
 * ``numpy f32``: the float32 im2col + BLAS matmul a NumPy user would write
   (the honest baseline on a CPU machine: llvmpipe runs shaders on the same cores);
-* ratios of the packed path to each baseline, and to TF.js 4.22's default packed
-  path as quoted in issue 6 (measured on a machine like this one, draw-only).
+* ratios of the packed path to each baseline (``packed/X`` = X's time / packed's time:
+  above 1, gpuconv is faster).
+
+``--browser`` also times gpuconv's fast path in headless Chromium's WebGL2
+(``gpuconv.BrowserRuntime``, ANGLE over the system's EGL): draw-only, timed inside the
+page (``performance.now()`` around the draws and a sync), and from Python (the round
+trips into the page on top).  ``--tfjs`` (implies ``--browser``) times TF.js 4.22's WebGL
+backend in the same Chromium build and GL, in the same run: its default path and its
+direct programs (``benchmarks/tfjs/runner.py``: ``PATHS``), each op on inputs already in
+textures.  Both browser sides follow one timing rule: a timed run is the draws, then a
+1-texel ``gl.readPixels`` of the output texture (which waits for the GPU to draw it;
+Chromium's ``gl.finish()`` only flushes); median of ``--repeat`` runs after 5 warm-ups.
+TF.js's ``await y.data()`` (op + full download) goes into ``--json``.  Then a second table
+puts gpuconv (native and browser), TF.js and NumPy side by side.  ``--tfjs`` needs TF.js's
+npm packages: ``bash benchmarks/tfjs/setup.sh`` (gpuconv itself never does).
 
 Usage::
 
     python benchmarks/bench.py                 # the table
     python benchmarks/bench.py --json out.json --png out.png
     python benchmarks/bench.py --quick         # a smoke run on small layers
+    python benchmarks/bench.py --tfjs          # and gpuconv in Chromium beside TF.js 4.22
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import platform
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -51,19 +68,23 @@ class Layer:
     filter: tuple
     kwargs: dict = field(default_factory=dict)
     pointwise: Optional[tuple] = None
-    tfjs_ms: Optional[float] = None  # TF.js default packed path, draw-only, quoted in issue 6
 
 
 LAYERS = [
-    Layer("conv3x3", "conv2d", (1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME"), tfjs_ms=19),
+    Layer("conv3x3", "conv2d", (1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME")),
     Layer("conv3x3 s2", "conv2d", (1, 128, 128, 3), (3, 3, 3, 16), dict(padding="SAME", strides=2)),
-    Layer("conv3x3 batch", "conv2d", (4, 32, 32, 64), (3, 3, 64, 64), dict(padding="SAME"), tfjs_ms=71),
-    Layer("conv1x1", "conv2d", (1, 56, 56, 128), (1, 1, 128, 128), dict(padding="VALID"), tfjs_ms=14),
-    Layer("dw3x3", "depthwise_conv2d", (1, 112, 112, 32), (3, 3, 32, 1), dict(padding="SAME"), tfjs_ms=3.8),
-    Layer("dw3x3 m2 s2", "depthwise_conv2d", (1, 56, 56, 64), (3, 3, 64, 2), dict(padding="SAME", strides=2),
-          tfjs_ms=2.6),
+    Layer("conv3x3 batch", "conv2d", (4, 32, 32, 64), (3, 3, 64, 64), dict(padding="SAME")),
+    Layer("conv1x1", "conv2d", (1, 56, 56, 128), (1, 1, 128, 128), dict(padding="VALID")),
+    Layer("dw3x3", "depthwise_conv2d", (1, 112, 112, 32), (3, 3, 32, 1), dict(padding="SAME")),
+    Layer("dw3x3 m2 s2", "depthwise_conv2d", (1, 56, 56, 64), (3, 3, 64, 2), dict(padding="SAME", strides=2)),
     Layer("separable", "separable_conv2d", (1, 64, 64, 32), (3, 3, 32, 1), dict(padding="SAME"),
-          pointwise=(1, 1, 32, 64), tfjs_ms=3.6),
+          pointwise=(1, 1, 32, 64)),
+    # Layers TF.js users report as slow: large filters on a large image with few channels,
+    # a large depthwise filter over many channels, and a 5x5 convolution.
+    Layer("conv7x7 224", "conv2d", (1, 224, 224, 3), (7, 7, 3, 32), dict(padding="SAME")),
+    Layer("conv11x11 224", "conv2d", (1, 224, 224, 3), (11, 11, 3, 16), dict(padding="SAME")),
+    Layer("dw7x7 c256", "depthwise_conv2d", (1, 56, 56, 256), (7, 7, 256, 1), dict(padding="SAME")),
+    Layer("conv5x5", "conv2d", (1, 56, 56, 32), (5, 5, 32, 32), dict(padding="SAME")),
 ]
 
 QUICK_LAYERS = [
@@ -113,38 +134,50 @@ def timings(fn: Callable[[], object], repeat: int, warmup: int = 5):
     return statistics.median(times), min(times)
 
 
-def _plan(layer: Layer, arrays, algorithm: str):
+def _plan(layer: Layer, arrays, algorithm: str, runtime=None):
     x, w, pw = arrays
+    limits = {"limits": runtime.limits} if runtime is not None else {}
     if layer.op == "separable_conv2d":
-        return plan_separable_conv2d(x, w, pw, algorithm=algorithm, **layer.kwargs)
-    return plan_conv2d(x, w, depthwise=layer.op == "depthwise_conv2d", algorithm=algorithm, **layer.kwargs)
+        return plan_separable_conv2d(x, w, pw, algorithm=algorithm, **limits, **layer.kwargs)
+    return plan_conv2d(x, w, depthwise=layer.op == "depthwise_conv2d", algorithm=algorithm, **limits,
+                       **layer.kwargs)
 
 
 def _flops(plan) -> int:
     return 2 * sum(spec.geometry.multiply_adds for spec in plan.specs)
 
 
-def time_phases(runtime, plan, repeat: int) -> Dict[str, float]:
-    """Median upload, draw-only (inputs resident) and read-back times of a plan.
+def _upload_inputs(runtime, plan):
+    """Upload every host input of a plan (not the chained ones): ``[(spec, name, texture)]``."""
+    textures = []
+    for position, (spec, arrays) in enumerate(plan.steps):
+        for item in spec.inputs:
+            if position == 0 or item.name not in spec.chained_inputs:
+                textures.append((spec, item.name, runtime.upload(arrays[item.name], item.layout)))
+    runtime.finish()
+    return textures
+
+
+def _by_step(plan, resident):
+    return [{name: tex for spec2, name, tex in resident if spec2 is spec} for spec, _ in plan.steps]
+
+
+def time_phases(runtime, plan, repeat: int, draw_only: bool = False) -> Dict[str, float]:
+    """Median upload, draw-only (inputs resident) and read-back times of a plan
+    (``draw_only``: the draw times alone).
 
     llvmpipe runs the first few draws after a compile slowly, hence the warm-up runs.
     """
     steps = plan.steps
 
     def upload():
-        textures = []
-        for position, (spec, arrays) in enumerate(steps):
-            for item in spec.inputs:
-                if position == 0 or item.name not in spec.chained_inputs:
-                    textures.append((spec, item.name, runtime.upload(arrays[item.name], item.layout)))
-        runtime.finish()
-        return textures
+        return _upload_inputs(runtime, plan)
 
     def release(textures):
         runtime.free(texture for *_, texture in textures)
 
     resident = upload()
-    by_step = [{name: tex for spec2, name, tex in resident if spec2 is spec} for spec, _ in steps]
+    by_step = _by_step(plan, resident)
 
     def draw():
         previous, made = [], []
@@ -157,11 +190,14 @@ def time_phases(runtime, plan, repeat: int) -> Dict[str, float]:
         runtime.finish()
         return previous, made
 
-    def draw_only():
+    def draw_once():
         _, made = draw()
         runtime.free(made)
 
-    result = dict(zip(("draw", "draw_best"), timings(draw_only, repeat)))
+    result = dict(zip(("draw", "draw_best"), timings(draw_once, repeat)))
+    if draw_only:
+        release(resident)
+        return result
     result["upload"] = median_time(lambda: release(upload()), repeat)
     outputs, made = draw()
     last = steps[-1][0]
@@ -172,7 +208,75 @@ def time_phases(runtime, plan, repeat: int) -> Dict[str, float]:
     return result
 
 
-def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0) -> Dict[str, object]:
+#: Times the page's own call (gpuconv.call in browser_page.js) of one message, run after run:
+#: the draws and a finish (gl.finish + a 1-texel readPixels of the last output) are timed, the
+#: outputs are deleted after each run, untimed.
+_PAGE_TIMER = """async ({ops, free, repeat, warmup}) => {
+  const times = [];
+  for (let i = 0; i < warmup + repeat; i++) {
+    const start = performance.now();
+    const answer = await gpuconv.call({ops});
+    const elapsed = performance.now() - start;
+    await gpuconv.call({ops: [], free});
+    if (!answer.ok) return answer;
+    if (i >= warmup) times.push(elapsed / 1e3);
+  }
+  return {ok: true, times};
+}"""
+
+
+def time_in_page(browser, plan, repeat: int, warmup: int = 5):
+    """``(median, best)`` seconds of a plan's draws on resident inputs, timed inside the
+    browser runtime's page: its draw ops and a finish, sent once and run ``warmup + repeat``
+    times there (no round trip into Python in between).
+
+    gpuconv.BrowserRuntime has no public way to time inside its page, so this uses its
+    internals: ``_draw_op`` (the message a ``draw`` sends) and ``_page`` (its Playwright page).
+    """
+    if not all(hasattr(browser, name) for name in ("_draw_op", "_page")):
+        raise RuntimeError("benchmarks/bench.py: gpuconv.BrowserRuntime no longer has _draw_op and _page, "
+                           "which the in-page timing uses; update time_in_page")
+    resident = _upload_inputs(browser, plan)
+    by_step = _by_step(plan, resident)
+
+    def chain(draw):
+        previous, made = [], []
+        for position, (spec, _) in enumerate(plan.steps):
+            inputs = dict(by_step[position])
+            if position:
+                inputs.update(zip(spec.chained_inputs, previous))
+            previous = draw(spec, inputs)
+            made.extend(previous)
+        return made
+
+    # Draw once through the runtime, so that the page has compiled every program.
+    browser.free(chain(browser.draw))
+    browser.finish()
+    ops: List[Dict[str, Any]] = []
+    pending: List[Any] = []
+
+    def record(spec, inputs):
+        outputs, op = browser._draw_op(spec, inputs, pending)
+        ops.append(op)
+        return outputs
+
+    made = chain(record)
+    if pending:
+        raise RuntimeError(f"time_in_page: programs not compiled in the page: {pending}")
+    ops.append({"op": "finish"})
+    answer = browser._page.evaluate(_PAGE_TIMER, {"ops": ops, "free": [t.id for t in made],
+                                                  "repeat": repeat, "warmup": warmup})
+    browser.free(texture for *_, texture in resident)
+    if not answer.get("ok"):
+        raise RuntimeError(f"time_in_page: the page failed: {answer.get('message')}")
+    return statistics.median(answer["times"]), min(answer["times"])
+
+
+def _programs(names) -> str:
+    return " > ".join(name[:-len("Program")] if name.endswith("Program") else name for name in names)
+
+
+def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, tfjs=None) -> Dict[str, object]:
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, layer.x).astype(np.float32)
     w = rng.uniform(-1, 1, layer.filter).astype(np.float32)
@@ -222,7 +326,21 @@ def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0) -> Dict[str, ob
         return y32
 
     row["numpy_f32_s"] = median_time(numpy_f32, repeat)
-    row["tfjs_packed_s"] = layer.tfjs_ms / 1e3 if layer.tfjs_ms else None
+
+    if browser is not None:
+        y_browser = gpu_op(*call_args, runtime=browser, **layer.kwargs)  # compiles; checked
+        row["browser_rel_error"] = gpuconv.oracle.relative_error(y_browser, expected)
+        browser_plan = _plan(layer, arrays, "auto", browser)
+        row["browser_draw_s"], row["browser_draw_best_s"] = time_in_page(browser, browser_plan, repeat)
+        row["browser_python_draw_s"] = time_phases(browser, browser_plan, repeat, draw_only=True)["draw"]
+    if tfjs is not None:
+        for path, result in tfjs.time_layer(layer.name, layer.op, x, w, pw, layer.kwargs, repeat).items():
+            row[f"tfjs_{path}_s"] = statistics.median(result["synced"])
+            row[f"tfjs_{path}_best_s"] = min(result["synced"])
+            row[f"tfjs_{path}_data_s"] = statistics.median(result["downloaded"])
+            row[f"tfjs_{path}_programs"] = _programs(result["programs"])
+            row[f"tfjs_{path}_rel_error"] = gpuconv.oracle.relative_error(
+                result["output"].reshape(expected.shape), expected)
     return row
 
 
@@ -234,13 +352,28 @@ def gflops(row, key):
     return row["mflop"] / 1e3 / seconds if seconds else None
 
 
+def _markdown(header: List[str], lines: List[List[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def _ratio(row, baseline: str, ours: str) -> Optional[float]:
+    """``row[baseline] / row[ours]`` (above 1: ours is faster), or None when either is missing."""
+    if row.get(baseline) and row.get(ours):
+        return row[baseline] / row[ours]
+    return None
+
+
 def format_table(rows: List[Dict[str, object]]) -> str:
     header = ["layer", "MFLOP", "direct ms, best (GF/s)", "packed ms, best (GF/s)", "packed/direct",
               "call ms = up + draw + read", "cold ms", "new shape ms", "oracle f64 ms", "numpy f32 ms (GF/s)",
               "packed/numpy", "oracle/numpy", "packed/TF.js"]
     lines = []
     for r in rows:
-        ratio_tfjs = f"{r['tfjs_packed_s'] / r['packed_draw_s']:.2f}x" if r["tfjs_packed_s"] else "-"
+        ratio_tfjs = _ratio(r, "tfjs_default_s", "packed_draw_s")
         lines.append([
             r["layer"], f"{r['mflop']:.1f}",
             f"{r['direct_draw_s'] * 1e3:.1f}, {r['direct_draw_best_s'] * 1e3:.1f} ({gflops(r, 'direct_draw_s'):.2f})",
@@ -255,32 +388,72 @@ def format_table(rows: List[Dict[str, object]]) -> str:
             f"{r['numpy_f32_s'] * 1e3:.2f} ({gflops(r, 'numpy_f32_s'):.1f})",
             f"{r['numpy_f32_s'] / r['packed_draw_s']:.2f}x",
             f"{r['oracle_f64_s'] / r['numpy_f32_s']:.1f}x",
-            ratio_tfjs,
+            f"{ratio_tfjs:.2f}x" if ratio_tfjs else "-",
         ])
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
-           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
-    return "\n".join(out)
+    return _markdown(header, lines)
+
+
+def format_side_by_side(rows: List[Dict[str, object]]) -> str:
+    """gpuconv's fast path natively and in Chromium, TF.js's two paths and NumPy, per layer."""
+    def ms(r, key):
+        if not r.get(key):
+            return "-"
+        return f"{r[key] * 1e3:.{2 if r[key] < 0.01 else 1}f} ({gflops(r, key):.2f})"
+
+    def ratio(r, ours):
+        value = _ratio(r, "tfjs_default_s", ours)
+        return f"{value:.2f}x" if value else "-"
+
+    header = ["layer", "MFLOP", "native ms (GF/s)", "browser ms (GF/s)", "+ Python ms",
+              "TF.js default ms (GF/s)", "TF.js direct ms (GF/s)", "numpy f32 ms", "native/TF.js",
+              "browser/TF.js", "TF.js default programs", "TF.js direct programs"]
+    lines = []
+    for r in rows:
+        on_top = (r["browser_python_draw_s"] - r["browser_draw_s"]) if r.get("browser_draw_s") else None
+        lines.append([
+            r["layer"], f"{r['mflop']:.1f}", ms(r, "packed_draw_s"), ms(r, "browser_draw_s"),
+            f"{on_top * 1e3:+.1f}" if on_top is not None else "-",
+            ms(r, "tfjs_default_s"), ms(r, "tfjs_direct_s"), f"{r['numpy_f32_s'] * 1e3:.1f}",
+            ratio(r, "packed_draw_s"), ratio(r, "browser_draw_s"),
+            r.get("tfjs_default_programs", "-"), r.get("tfjs_direct_programs", "-"),
+        ])
+    return _markdown(header, lines)
 
 
 def summary(rows) -> str:
     speedups = sorted(r["direct_draw_s"] / r["packed_draw_s"] for r in rows)
     numpy = sorted(r["numpy_f32_s"] / r["packed_draw_s"] for r in rows)
-    tfjs = sorted(r["tfjs_packed_s"] / r["packed_draw_s"] for r in rows if r["tfjs_packed_s"])
+    tfjs = sorted(r["tfjs_default_s"] / r["packed_draw_s"] for r in rows if r.get("tfjs_default_s"))
     worst = max(r["rel_error"] for r in rows)
     cold = max(r["new_shape_s"] / r["packed_call_s"] for r in rows)
     best = sorted(r["direct_draw_best_s"] / r["packed_draw_best_s"] for r in rows)
-    best_tfjs = sorted(r["tfjs_packed_s"] / r["packed_draw_best_s"] for r in rows if r["tfjs_packed_s"])
+    best_tfjs = sorted(r["tfjs_default_best_s"] / r["packed_draw_best_s"] for r in rows if r.get("tfjs_default_s"))
     text = (f"median over layers: packed/direct {statistics.median(speedups):.1f}x "
             f"(min {speedups[0]:.1f}x), packed/numpy-f32 {statistics.median(numpy):.2f}x")
     if tfjs:
-        text += f", packed/TF.js-quoted {statistics.median(tfjs):.2f}x"
+        text += f", packed/TF.js-default {statistics.median(tfjs):.2f}x"
     text += f"; with best runs: packed/direct {statistics.median(best):.1f}x (min {best[0]:.1f}x)"
     if best_tfjs:
-        text += f", packed/TF.js-quoted {statistics.median(best_tfjs):.2f}x"
+        text += f", packed/TF.js-default {statistics.median(best_tfjs):.2f}x"
     return text + (f"; new shape at most {cold:.1f}x the warm call; "
                    f"largest error vs the oracle {worst:.2g} (relative)")
+
+
+def side_by_side_summary(rows) -> str:
+    """The median and the worst (smallest) ratio to TF.js's default path over the layers."""
+    parts = []
+    for label, ours in (("native", "packed_draw_s"), ("browser", "browser_draw_s")):
+        ratios = [(r["tfjs_default_s"] / r[ours], r["layer"]) for r in rows
+                  if r.get("tfjs_default_s") and r.get(ours)]
+        if ratios:
+            low = min(ratios)
+            parts.append(f"gpuconv {label}/TF.js-default: median {statistics.median(v for v, _ in ratios):.2f}x, "
+                         f"worst {low[0]:.2f}x ({low[1]}), faster on {sum(v > 1 for v, _ in ratios)} of {len(ratios)}")
+    errors = [r[key] for r in rows for key in ("browser_rel_error", "tfjs_default_rel_error", "tfjs_direct_rel_error")
+              if r.get(key) is not None]
+    if errors:
+        parts.append(f"largest browser/TF.js error vs the oracle {max(errors):.2g} (relative)")
+    return "; ".join(parts)
 
 
 def write_png(rows, path: str) -> None:
@@ -293,11 +466,14 @@ def write_png(rows, path: str) -> None:
         raise SystemExit("--png needs matplotlib (pip install matplotlib)") from None
     names = [r["layer"] for r in rows]
     series = [("direct", "direct_draw_s"), ("packed", "packed_draw_s"), ("numpy f32", "numpy_f32_s"),
-              ("oracle f64", "oracle_f64_s")]
+              ("oracle f64", "oracle_f64_s"), ("browser", "browser_draw_s"), ("TF.js default", "tfjs_default_s"),
+              ("TF.js direct", "tfjs_direct_s")]
+    series = [(label, key) for label, key in series if all(r.get(key) for r in rows)]
     positions = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(series)
     for i, (label, key) in enumerate(series):
-        ax.bar(positions + (i - 1.5) * 0.2, [gflops(r, key) for r in rows], 0.2, label=label)
+        ax.bar(positions + (i - (len(series) - 1) / 2) * width, [gflops(r, key) for r in rows], width, label=label)
     ax.set_xticks(positions, names, rotation=20)
     ax.set_ylabel("GFLOP/s (higher is better)")
     ax.set_yscale("log")
@@ -307,14 +483,43 @@ def write_png(rows, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+TFJS_DIR = Path(__file__).resolve().parent / "tfjs"
+
+
+def load_tfjs_runner(directory: Path = TFJS_DIR):
+    """benchmarks/tfjs/runner.py as a module (this script's folder is not a package)."""
+    name = "gpuconv_bench_tfjs_runner"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, TFJS_DIR / "runner.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _load() -> str:
+    try:
+        return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    except OSError:  # pragma: no cover - no getloadavg on this platform
+        return f"{os.cpu_count()} CPUs"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="example: python benchmarks/bench.py --repeat 7 --json bench.json")
+                                     epilog="example: python benchmarks/bench.py --repeat 7 --json bench.json; "
+                                            "bash benchmarks/tfjs/setup.sh && python benchmarks/bench.py --tfjs")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median); default 5")
     parser.add_argument("--quick", action="store_true", help="small layers, 2 repeats: a smoke run")
     parser.add_argument("--layers", default=None, help="comma-separated layer names to run (default: all)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--png", default=None, metavar="PATH", help="also draw a chart (needs matplotlib)")
+    parser.add_argument("--browser", action="store_true",
+                        help="also time gpuconv in headless Chromium (gpuconv.BrowserRuntime, gl='angle-egl')")
+    parser.add_argument("--tfjs", action="store_true",
+                        help="also time TF.js 4.22's WebGL backend in the same Chromium and GL (implies --browser; "
+                             "needs 'bash benchmarks/tfjs/setup.sh' first)")
+    parser.add_argument("--tfjs-dir", default=str(TFJS_DIR), metavar="DIR",
+                        help="where TF.js's node_modules are (default: benchmarks/tfjs)")
     args = parser.parse_args(argv)
 
     layers = QUICK_LAYERS if args.quick else LAYERS
@@ -322,21 +527,58 @@ def main(argv=None) -> int:
         wanted = [n.strip() for n in args.layers.split(",")]
         layers = [layer for layer in layers if layer.name in wanted]
         if not layers:
-            parser.error(f"--layers: none of {wanted} is a layer ({', '.join(l.name for l in LAYERS)})")
+            known = QUICK_LAYERS if args.quick else LAYERS
+            parser.error(f"--layers: none of {wanted} is a layer ({', '.join(k.name for k in known)})")
+    runner = None
+    if args.tfjs:
+        runner = load_tfjs_runner()
+        problem = runner.missing(Path(args.tfjs_dir))
+        if problem:
+            parser.error(problem)
     repeat = 2 if args.quick else args.repeat
     runtime = gpuconv.get_runtime()
     info = runtime.info()
     print(f"gpuconv benchmark on {info['renderer']} ({info['backend']}), {platform.processor() or platform.machine()}, "
-          f"numpy {np.__version__}; median of {repeat} warm runs", flush=True)
-    rows = []
-    for i, layer in enumerate(layers, 1):
-        print(f"  [{i}/{len(layers)}] {layer.name} ...", file=sys.stderr, flush=True)
-        rows.append(run_layer(layer, runtime, repeat))
+          f"numpy {np.__version__}; median of {repeat} warm runs; {time.strftime('%Y-%m-%d %H:%M')}, {_load()}",
+          flush=True)
+    browser = tfjs = None
+    report: Dict[str, Any] = {"device": info, "repeat": repeat, "load_before": _load()}
+    try:
+        if args.browser or args.tfjs:
+            browser = gpuconv.BrowserRuntime(gl="angle-egl")
+            report["browser"] = browser.info()
+            print(f"browser: Chromium {browser.browser_version}, {report['browser']['renderer']} "
+                  f"(gpuconv.BrowserRuntime, gl='angle-egl')", flush=True)
+        if args.tfjs:
+            tfjs = runner.TfjsBench(gl="angle-egl", directory=Path(args.tfjs_dir))
+            report["tfjs"] = {"paths": runner.PATHS, "pages": tfjs.info}
+            for path, page in tfjs.info.items():
+                flags = ", ".join(f"{k}={v}" for k, v in runner.PATHS[path].items()) or "defaults"
+                print(f"TF.js {page['version']} {path} ({flags}): {page['backend']} backend on {page['renderer']}",
+                      flush=True)
+        rows = []
+        for i, layer in enumerate(layers, 1):
+            print(f"  [{i}/{len(layers)}] {layer.name} ...", file=sys.stderr, flush=True)
+            rows.append(run_layer(layer, runtime, repeat, browser=browser, tfjs=tfjs))
+    finally:
+        if tfjs is not None:
+            tfjs.close()
+        if browser is not None:
+            browser.release()
+    report["load_after"] = _load()
     print(format_table(rows))
     print(summary(rows))
+    if browser is not None:
+        print()
+        print(format_side_by_side(rows))
+        text = side_by_side_summary(rows)
+        if text:
+            print(text)
+    print(f"{_load()} at the end")
     if args.json:
+        report["rows"] = rows
         with open(args.json, "w") as handle:
-            json.dump({"device": info, "repeat": repeat, "rows": rows}, handle, indent=2, default=str)
+            json.dump(report, handle, indent=2, default=str)
     if args.png:
         write_png(rows, args.png)
     return 0

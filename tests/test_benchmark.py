@@ -1,21 +1,90 @@
-"""The benchmark script keeps working (a quick run; speed is never asserted)."""
+"""The benchmark script keeps working (quick runs; speed is never asserted)."""
 
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
+import pytest
 
-def test_quick_benchmark_runs_and_agrees_with_the_oracle(runtime, tmp_path, capsys):
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
-    spec = importlib.util.spec_from_file_location("gpuconv_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench  # dataclasses look their module up there
-    spec.loader.exec_module(bench)
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("gpuconv_bench", BENCHMARKS / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_benchmark_runs_and_agrees_with_the_oracle(bench, runtime, tmp_path, capsys):
     assert bench.main(["--quick", "--json", str(tmp_path / "bench.json"), "--png", str(tmp_path / "bench.png")]) == 0
     assert (tmp_path / "bench.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "packed/direct" in out and "median over layers" in out
+    assert "TF.js default" not in out  # no side-by-side table without --browser or --tfjs
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     assert [r["layer"] for r in rows] == ["conv3x3", "dw3x3", "separable"]
     assert all(r["rel_error"] <= 1e-5 for r in rows)
+    assert all("tfjs_default_s" not in r and "browser_draw_s" not in r for r in rows)
+
+
+def test_the_full_layer_set_has_the_layers_tfjs_users_report_slow(bench):
+    layers = {layer.name: layer for layer in bench.LAYERS}
+    assert {"conv7x7 224", "conv11x11 224", "dw7x7 c256", "conv5x5"} <= set(layers)
+    assert layers["conv11x11 224"].filter[:2] == (11, 11) and layers["conv11x11 224"].x == (1, 224, 224, 3)
+    assert layers["dw7x7 c256"].op == "depthwise_conv2d" and layers["dw7x7 c256"].x[-1] == 256
+
+
+def test_tfjs_without_its_npm_packages_says_to_run_setup(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        bench.main(["--quick", "--tfjs", "--tfjs-dir", str(tmp_path)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "benchmarks/tfjs/setup.sh" in err and "@tensorflow/tfjs-backend-webgl" in err
+    assert str(tmp_path / "node_modules") in err
+
+
+def test_tfjs_arguments_map_the_layers_keywords(bench):
+    runner = bench.load_tfjs_runner()
+    assert runner.tfjs_arguments({"padding": "SAME", "strides": 2}) == {
+        "pad": "same", "strides": [2, 2], "dilations": [1, 1]}
+    assert runner.tfjs_arguments({"padding": "VALID", "dilations": (1, 2, 3, 1)})["dilations"] == [2, 3]
+    with pytest.raises(ValueError, match="groups"):
+        runner.tfjs_arguments({"groups": 2})
+    for layer in bench.LAYERS + bench.QUICK_LAYERS:
+        runner.tfjs_arguments(layer.kwargs)
+
+
+def test_quick_browser_run_times_gpuconv_inside_the_page(bench, runtime, browser, tmp_path, capsys):
+    # The `browser` fixture skips (or fails on CI) without Chromium; the benchmark starts its own.
+    assert bench.main(["--quick", "--browser", "--layers", "conv3x3,separable",
+                       "--json", str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "browser ms (GF/s)" in out and "+ Python ms" in out
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert [r["layer"] for r in rows] == ["conv3x3", "separable"]
+    for r in rows:
+        assert 0 < r["browser_draw_best_s"] <= r["browser_draw_s"]
+        assert r["browser_python_draw_s"] > 0 and r["browser_rel_error"] <= 1e-5
+
+
+def test_quick_tfjs_run_puts_tfjs_beside_gpuconv(bench, runtime, browser, tmp_path, capsys):
+    runner = bench.load_tfjs_runner()
+    if runner.missing():
+        pytest.skip("TF.js's npm packages are not installed (bash benchmarks/tfjs/setup.sh)")
+    assert bench.main(["--quick", "--tfjs", "--json", str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "TF.js 4.22.0 default" in out and "native/TF.js" in out and "worst" in out
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert set(report["tfjs"]["pages"]) == {"default", "direct"}
+    assert report["tfjs"]["pages"]["direct"]["env"]["WEBGL_CONV_IM2COL"] is False
+    for r in report["rows"]:
+        for path in ("default", "direct"):
+            assert r[f"tfjs_{path}_s"] > 0 and r[f"tfjs_{path}_data_s"] > 0
+            assert r[f"tfjs_{path}_rel_error"] <= 1e-5
+    programs = {r["layer"]: r for r in report["rows"]}
+    assert programs["conv3x3"]["tfjs_default_programs"] == "Im2ColPacked > MatMulPacked"
+    assert programs["conv3x3"]["tfjs_direct_programs"] == "Conv2D"

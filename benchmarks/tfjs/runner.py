@@ -1,0 +1,203 @@
+"""TF.js 4.22's WebGL backend in headless Chromium, for ``benchmarks/bench.py --tfjs``.
+
+:class:`TfjsBench` launches Chromium exactly as ``gpuconv.BrowserRuntime`` does for a ``gl``
+choice (``gpuconv.runtimes.browser.launch_flags``: ``angle-egl`` is ANGLE over the system's
+EGL, Mesa's llvmpipe here), opens one page per TF.js path (:data:`PATHS`: its defaults, and
+the flags that make it run its direct programs), serves the page and TF.js's bundles from
+``node_modules`` through Playwright's request routing (every other request is refused:
+nothing leaves the machine) and times each layer inside the page (``page.js``).
+
+Playwright's sync API allows one driver per thread, and a ``BrowserRuntime`` holds the
+calling thread's, so the session runs in a thread of its own; its methods block until
+that thread has answered.  The npm packages come from ``benchmarks/tfjs/setup.sh``.
+"""
+
+from __future__ import annotations
+
+import base64
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+VERSION = "4.22.0"
+
+#: What the page loads, by URL path: the unminified ES2017 bundles (program class names intact).
+BUNDLES = {
+    "/tf-core.js": "@tensorflow/tfjs-core/dist/tf-core.es2017.js",
+    "/tf-backend-webgl.js": "@tensorflow/tfjs-backend-webgl/dist/tf-backend-webgl.es2017.js",
+}
+
+#: TF.js's flags per path, set before its WebGL backend starts.
+PATHS: Dict[str, Dict[str, Any]] = {
+    # WEBGL_PACK=true: conv2d is Im2ColPackedProgram + MatMulPackedProgram (WEBGL_CONV_IM2COL),
+    # depthwise DepthwiseConvPacked2DProgram where the multiplier is 1 and the width stride <= 2.
+    "default": {},
+    # Conv2DProgram and DepthwiseConv2DProgram, unpacked (a 1x1, stride-1 conv2d stays a packed
+    # matmul in every path, and so does a separable convolution's pointwise step).
+    "direct": {"WEBGL_CONV_IM2COL": False, "WEBGL_PACK_DEPTHWISECONV": False},
+}
+
+ORIGIN = "http://localhost"
+_INDEX = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv bench: TF.js</title>"
+          "<script src=\"/tf-core.js\"></script><script src=\"/tf-backend-webgl.js\"></script>"
+          "<script src=\"/page.js\"></script></head><body></body></html>")
+
+SETUP_HINT = "run 'bash benchmarks/tfjs/setup.sh' (npm ci: TF.js 4.22 from the npm registry; needs node and npm)"
+
+
+def missing(directory: Path = HERE) -> Optional[str]:
+    """Why TF.js cannot be loaded from ``directory`` (None when its bundles are there)."""
+    absent = [name for name in BUNDLES.values() if not (directory / "node_modules" / name).is_file()]
+    if not absent:
+        return None
+    return (f"--tfjs needs TF.js {VERSION}'s npm packages (@tensorflow/tfjs-core, @tensorflow/tfjs-backend-webgl) "
+            f"in {directory / 'node_modules'}, and {absent[0]} is not there: {SETUP_HINT}")
+
+
+def _encode(array: np.ndarray) -> Dict[str, Any]:
+    data = np.ascontiguousarray(array, dtype="<f4")
+    return {"shape": list(array.shape), "data": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def _pair(value: Any) -> List[int]:
+    if isinstance(value, int):
+        return [value, value]
+    values = [int(v) for v in value]
+    if len(values) == 4:  # TF's [1, h, w, 1]
+        values = values[1:3]
+    if len(values) != 2:
+        raise ValueError(f"no TF.js form for {value!r}")
+    return values
+
+
+def tfjs_arguments(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+    """gpuconv's keyword arguments of a layer as TF.js's (strides, pad, dilations)."""
+    unknown = set(kwargs) - {"padding", "strides", "dilations"}
+    if unknown:
+        raise ValueError(f"the TF.js benchmark maps padding, strides and dilations only, not {sorted(unknown)}")
+    padding = kwargs.get("padding", "VALID")
+    if not isinstance(padding, str):
+        raise ValueError(f"the TF.js benchmark maps 'SAME' and 'VALID' padding only, not {padding!r}")
+    return {"pad": padding.lower(), "strides": _pair(kwargs.get("strides", 1)),
+            "dilations": _pair(kwargs.get("dilations", 1))}
+
+
+class TfjsBench:
+    """TF.js in one headless Chromium, one page per path; see the module's docstring.
+
+    ``info``: per path, TF.js's version, backend, WebGL renderer and flags as the page reports them.
+    """
+
+    def __init__(self, gl: str = "angle-egl", executable: Optional[str] = None,
+                 paths: Sequence[str] = tuple(PATHS), directory: Path = HERE):
+        problem = missing(directory)
+        if problem:
+            raise RuntimeError(problem)
+        self.gl = gl
+        self.paths = list(paths)
+        self.directory = directory
+        self.refused: List[str] = []  # URLs the pages asked for that are not served
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="tfjs-bench")
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._pages: Dict[str, Any] = {}
+        try:
+            self.info: Dict[str, Dict[str, Any]] = self._in_thread(self._start, executable)
+        except BaseException:
+            self.close()
+            raise
+
+    def _in_thread(self, function, *args):
+        return self._executor.submit(function, *args).result()
+
+    # -- in the session's thread -------------------------------------------------------
+    def _serve(self, route) -> None:
+        path = route.request.url[len(ORIGIN):].split("?")[0] if route.request.url.startswith(ORIGIN + "/") else None
+        if path == "/index.html":
+            route.fulfill(status=200, content_type="text/html", body=_INDEX)
+        elif path == "/page.js":
+            route.fulfill(status=200, content_type="text/javascript", path=str(HERE / "page.js"))
+        elif path in BUNDLES:
+            route.fulfill(status=200, content_type="text/javascript",
+                          path=str(self.directory / "node_modules" / BUNDLES[path]))
+        else:
+            self.refused.append(route.request.url)
+            route.abort()
+
+    def _start(self, executable: Optional[str]) -> Dict[str, Dict[str, Any]]:
+        from playwright.sync_api import sync_playwright
+
+        from gpuconv.runtimes.browser import IGNORED_DEFAULT_FLAGS, find_chromium, launch_flags
+
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(
+            executable_path=find_chromium(executable), headless=True, args=launch_flags(self.gl),
+            ignore_default_args=list(IGNORED_DEFAULT_FLAGS))
+        info = {}
+        for name in self.paths:
+            page = self._browser.new_context().new_page()
+            errors: List[str] = []
+            page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+            page.route("**/*", self._serve)
+            page.goto(f"{ORIGIN}/index.html")
+            if errors or not page.evaluate("typeof window.tfjsBench === 'object' && typeof tf === 'object'"):
+                raise RuntimeError(f"the TF.js page did not load: {'; '.join(errors) or 'no tfjsBench'}"
+                                   + (f" (refused {self.refused})" if self.refused else ""))
+            info[name] = page.evaluate("flags => tfjsBench.init(flags)", PATHS[name])
+            info[name]["browser_version"] = self._browser.version
+            self._pages[name] = page
+        return info
+
+    def _time(self, name: str, spec: Dict[str, Any], repeat: int, warmup: int) -> Dict[str, Dict[str, Any]]:
+        results = {}
+        for path, page in self._pages.items():
+            page.evaluate("([name, spec]) => tfjsBench.load(name, spec)", [name, spec])
+            try:
+                results[path] = page.evaluate("([name, repeat, warmup]) => tfjsBench.time(name, repeat, warmup)",
+                                              [name, repeat, warmup])
+            finally:
+                page.evaluate("name => tfjsBench.unload(name)", name)
+        return results
+
+    def _stop(self) -> None:
+        try:
+            if self._browser is not None:
+                self._browser.close()
+        finally:
+            self._browser = None
+            if self._playwright is not None:
+                self._playwright.stop()
+                self._playwright = None
+
+    # -- the caller's side -------------------------------------------------------------
+    def time_layer(self, name: str, op: str, x: np.ndarray, w: np.ndarray, pw: Optional[np.ndarray],
+                   kwargs: Mapping[str, Any], repeat: int, warmup: int = 5) -> Dict[str, Dict[str, Any]]:
+        """Per path: ``synced`` and ``downloaded`` (seconds of each timed run: op + 1-texel read,
+        op + ``await y.data()``), ``programs`` (TF.js's program classes, in order) and ``output``
+        (the first call's result, float32, shaped as TF.js gives it)."""
+        spec = {"op": op, "x": _encode(x), "w": _encode(w), "pw": _encode(pw) if pw is not None else None,
+                **tfjs_arguments(kwargs)}
+        results = self._in_thread(self._time, name, spec, repeat, warmup)
+        for result in results.values():
+            data = np.frombuffer(base64.b64decode(result.pop("output")), dtype="<f4")
+            result["output"] = data.astype(np.float32).reshape(result["shape"])
+        return results
+
+    def close(self) -> None:
+        """Close Chromium and the session's thread; safe to call twice."""
+        if self._executor is None:
+            return
+        try:
+            self._in_thread(self._stop)
+        finally:
+            self._executor.shutdown()
+            self._executor = None
+
+    def __enter__(self) -> "TfjsBench":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
