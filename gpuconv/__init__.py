@@ -19,6 +19,7 @@ from .ops import (
     depthwise_conv2d_backprop_input,
     separable_conv2d,
 )
+from .profiler import profile
 from .registry import shader_source, shader_sources
 from .runtimes import (
     BaseRuntime,
@@ -49,6 +50,7 @@ __all__ = [
     "depthwise_conv2d_backprop_filter",
     "shader_source",
     "shader_sources",
+    "profile",
     "oracle",
     "BaseRuntime",
     "NativeRuntime",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import statistics
 import sys
 import textwrap
 import time
@@ -35,6 +36,7 @@ from . import __version__, checks, registry
 from .arguments import ACTIVATIONS
 from .geometry import ROUNDING_MODES
 from .ops import ALGORITHMS
+from .profiler import profile
 from .programs import annotate, shape_text
 from .registry import OPS, option_name, padding_text, pair_text
 from .runtimes import BACKEND_ENV, RUNTIME_KINDS, BaseRuntime, GLUnavailableError, make_runtime
@@ -296,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prelu-weights", metavar="P.npy", help="weights for --activation prelu")
     p.add_argument("--output", metavar="Y.npy", help="save the float32 result in this file (numpy.save)")
     p.add_argument("--check", action="store_true", help="compare with the float64 oracle")
+    p.add_argument("--repeat", type=int, default=0, metavar="N",
+                   help="after the first call, time N more (warm) calls and print their median, "
+                        "the draw time of each program (gpuconv.profile) and GFLOP/s")
     p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
                    help=f"largest relative error --check accepts (default {DEFAULT_TOLERANCE:g}); "
                         f"only with --check")
@@ -623,6 +628,8 @@ def cmd_run(args: Args) -> int:
     if args.tolerance is not None and not args.check:
         raise UsageError("--tolerance is only used with --check")
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    if args.repeat < 0:
+        raise UsageError(f"--repeat must be 0 or more, got {args.repeat}")
     if args.output and os.path.isdir(args.output):  # before any work: np.save would write DIR.npy
         raise UsageError(f"--output: cannot write {args.output!r}: it is a directory "
                          f"(give a file name, e.g. {os.path.join(args.output, 'y.npy')!r})")
@@ -633,10 +640,14 @@ def cmd_run(args: Args) -> int:
         fused = dict(bias=_load_optional(args.bias, "--bias"), activation=args.activation,
                      leakyrelu_alpha=args.leakyrelu_alpha,
                      prelu_weights=_load_optional(args.prelu_weights, "--prelu-weights"))
+    def call() -> np.ndarray:
+        return entry.gpu(*arrays, **conv, **fused, algorithm=args.algorithm or "auto", runtime=runtime)
+
     with _runtime(args) as runtime:
         start = time.perf_counter()
-        y = entry.gpu(*arrays, **conv, **fused, algorithm=args.algorithm or "auto", runtime=runtime)
+        y = call()
         gpu_s = time.perf_counter() - start
+        repeat_line = _repeat(call, runtime, args.repeat) if args.repeat else ""
     y = np.asarray(y, dtype=np.float32)
     if args.output:
         _save(args.output, y)
@@ -644,6 +655,8 @@ def cmd_run(args: Args) -> int:
     filters = " then ".join(shape_text(a.shape) for a in arrays[1:])
     print(f"{args.op}: x {shape_text(x.shape)}, filter {filters} -> {shape_text(y.shape)} "
           f"float32 in {_ms(gpu_s)} on the GPU (first call: includes compiling the program){saved}")
+    if repeat_line:
+        print(repeat_line)
     if not args.check:
         return EXIT_OK
     start = time.perf_counter()
@@ -655,6 +668,25 @@ def cmd_run(args: Args) -> int:
     print(f"check: max abs error {result.max_abs:.3g}, relative {result.relative:.3g} (tolerance {tolerance:g}; "
           f"oracle {_ms(oracle_s)}): {'PASS' if result.ok else 'FAIL'}")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _repeat(call: Callable[[], Any], runtime: BaseRuntime, count: int) -> str:
+    """``count`` warm calls: their median and best time, then one profiled call's draw times."""
+    seconds = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    with profile(runtime) as prof:
+        call()
+    flops = sum(record.flops for record in prof.records)
+    draw_ms = sum(record.draw_ms for record in prof.records)
+    median = statistics.median(seconds)
+    programs = ", ".join(f"{r.program} {r.draw_ms:.2f} ms" for r in prof.records)
+    return (f"repeat: {count} warm calls, median {_ms(median)} (best {_ms(min(seconds))}), "
+            f"{flops / median / 1e9:.2f} GFLOP/s per call (upload and read-back included); "
+            f"draw {draw_ms:.2f} ms = {flops / (draw_ms * 1e6) if draw_ms else float('nan'):.2f} GFLOP/s "
+            f"({programs}; {prof.records[0].draw_timing if prof.records else '-'})")
 
 
 # ---------------------------------------------------------------------------

@@ -12,12 +12,22 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
-from .geometry import Conv2DGeometry, check_conv1d_arguments, conv2d_geometry, normalize_padding_1d
+from .geometry import (
+    Conv2DGeometry,
+    IntsLike,
+    PaddingLike,
+    ShapeLike,
+    check_conv1d_arguments,
+    conv2d_geometry,
+    normalize_padding_1d,
+)
 from .layout import SplitImageLayout, choose_fold
 from .limits import Limits
 from .plan import Plan
+from .profiler import active_profile
 from .programs import (
     Epilogue,
     Program,
@@ -51,12 +61,14 @@ def _choose_packed(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue,
     return reason is None
 
 
-def _batched_shape(x_shape) -> Tuple[Tuple[int, ...], bool]:
+def _batched_shape(x_shape: ShapeLike) -> Tuple[Tuple[int, ...], bool]:
     x_shape = tuple(int(d) for d in x_shape)
     return ((1,) + x_shape, False) if len(x_shape) == 3 else (x_shape, True)
 
 
-def _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights):
+def _epilogue(geometry: Conv2DGeometry, batched: bool, bias: Optional[ArrayLike], activation: Optional[str],
+              leakyrelu_alpha: Optional[float], prelu_weights: Optional[ArrayLike]
+              ) -> Tuple[Epilogue, Dict[str, np.ndarray]]:
     activation = normalize_activation(activation)
     arrays = {}
     bias = check_bias(bias, geometry.out_channels)
@@ -78,10 +90,12 @@ def _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weight
     return Epilogue(activation, bias is not None, alpha, per_channel), arrays
 
 
-def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-                dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-                leakyrelu_alpha=None, prelu_weights=None, depthwise=False, algorithm="direct",
-                limits: Limits = Limits(), shapes_only=False) -> Plan:
+def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike = "VALID",
+                data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None, *,
+                groups: int = 1, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
+                leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
+                depthwise: bool = False, algorithm: str = "direct",
+                limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
     """Validate a conv2d/depthwise_conv2d call and choose its program.
 
     With ``shapes_only``, ``x`` and ``filter`` are shapes, not arrays (for
@@ -115,11 +129,12 @@ def plan_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilat
     return Plan(((spec, arrays),), out_shape)
 
 
-def _execute(make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]) -> np.ndarray:
+def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]) -> np.ndarray:
     """Plan (which checks every argument before any GL is touched), then run.
 
     ``make_plan(limits)`` builds the plan; it is planned again only when the
-    runtime's device has smaller limits than the defaults.
+    runtime's device has smaller limits than the defaults.  ``op`` names the call
+    for :func:`gpuconv.profile`.
     """
     plan = make_plan(Limits())
     if runtime is None:
@@ -129,13 +144,17 @@ def _execute(make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]
                         f"got {type(runtime).__name__}")
     if runtime.limits != Limits():
         plan = make_plan(runtime.limits)
+    profile = active_profile(runtime)
+    if profile is not None:
+        return profile.execute(op, plan, runtime)
     return runtime.run(plan)
 
 
-def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-           dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-           leakyrelu_alpha=None, prelu_weights=None, algorithm="auto",
-           runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: PaddingLike = "VALID",
+           data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None, *,
+           groups: int = 1, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
+           leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
+           algorithm: str = "auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """2-D convolution on the GPU, as ``tf.nn.conv2d`` / ``tf.conv2d`` define it.
 
     Args:
@@ -167,15 +186,17 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
         >>> y.shape
         (1, 5, 5, 2)
     """
-    return _execute(lambda limits: plan_conv2d(
+    return _execute("conv2d", lambda limits: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, groups=groups,
         bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
         prelu_weights=prelu_weights, algorithm=algorithm, limits=limits), runtime)
 
 
-def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
-                     dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=None,
-                     prelu_weights=None, algorithm="auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: PaddingLike = "VALID",
+                     data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
+                     *, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
+                     leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
+                     algorithm: str = "auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """Depthwise 2-D convolution on the GPU, as ``tf.nn.depthwise_conv2d`` defines it.
 
     ``filter`` is ``[filter_height, filter_width, in_channels, channel_multiplier]``;
@@ -189,15 +210,15 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
         >>> y.shape
         (1, 8, 8, 6)
     """
-    return _execute(lambda limits: plan_conv2d(
+    return _execute("depthwise_conv2d", lambda limits: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
         depthwise=True, algorithm=algorithm, limits=limits), runtime)
 
 
-def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
-                          data_format="NHWC", dilations=1, *, algorithm="direct",
-                          limits: Limits = Limits(), shapes_only=False) -> Plan:
+def plan_separable_conv2d(x: Any, depthwise_filter: Any, pointwise_filter: Any, strides: IntsLike = 1,
+                          padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1, *,
+                          algorithm: str = "direct", limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
     """A depthwise program chained into a 1x1 conv2d program (the intermediate stays on the GPU)."""
     depthwise = plan_conv2d(x, depthwise_filter, strides, padding, data_format, dilations,
                             depthwise=True, algorithm="direct", limits=limits,
@@ -227,9 +248,10 @@ def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padd
                                   max(geometry.in_channels, geometry.out_channels),
                                   packed_pixels(limits.max_draw_buffers))
         fold = choose_fold(rows, widest.unfolded_cols, limits.max_texture_size)
-        sizes = dict(max_texture_size=limits.max_texture_size, max_draw_buffers=limits.max_draw_buffers)
-        first_spec = packed_program(first_spec.geometry, fold=fold, **sizes)
-        spec = packed_program(geometry, x_split=True, fold=fold, **sizes)
+        first_spec = packed_program(first_spec.geometry, fold=fold, max_texture_size=limits.max_texture_size,
+                                    max_draw_buffers=limits.max_draw_buffers)
+        spec = packed_program(geometry, x_split=True, fold=fold, max_texture_size=limits.max_texture_size,
+                              max_draw_buffers=limits.max_draw_buffers)
     else:
         spec = conv2d_program(geometry, Epilogue(), limits.max_texture_size)
     arrays = {} if shapes_only else {"W": pointwise_filter}
@@ -240,9 +262,9 @@ def plan_separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padd
 _CONV1D_FORMATS = {"NWC": "NHWC", "NCW": "NCHW"}
 
 
-def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
-                dim_rounding_mode=None, *, algorithm="direct", limits: Limits = Limits(),
-                shapes_only=False) -> Plan:
+def plan_conv1d(x: Any, filter: Any, stride: int = 1, padding: PaddingLike = "VALID", data_format: str = "NWC",
+                dilation: int = 1, dim_rounding_mode: Optional[str] = None, *, algorithm: str = "direct",
+                limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
     """conv1d as TF.js runs it: a conv2d of height 1."""
     if not isinstance(data_format, str) or data_format.upper() not in _CONV1D_FORMATS:
         raise ValueError(f"data_format must be 'NWC' or 'NCW' for conv1d, got {data_format!r}")
@@ -274,8 +296,9 @@ def plan_conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilatio
     return Plan(plan.steps, out_shape if batched else out_shape[1:])
 
 
-def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
-                     data_format="NHWC", dilations=1, *, algorithm="auto",
+def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter: ArrayLike,
+                     strides: IntsLike = 1, padding: PaddingLike = "VALID", data_format: str = "NHWC",
+                     dilations: IntsLike = 1, *, algorithm: str = "auto",
                      runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """Depthwise then pointwise (1x1) convolution, as ``tf.nn.separable_conv2d`` defines it.
 
@@ -290,13 +313,14 @@ def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="
         >>> y.shape
         (1, 8, 8, 4)
     """
-    return _execute(lambda limits: plan_separable_conv2d(
+    return _execute("separable_conv2d", lambda limits: plan_separable_conv2d(
         x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations,
         algorithm=algorithm, limits=limits), runtime)
 
 
-def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, dim_rounding_mode=None,
-           *, algorithm="auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+def conv1d(x: ArrayLike, filter: ArrayLike, stride: int = 1, padding: PaddingLike = "VALID",
+           data_format: str = "NWC", dilation: int = 1, dim_rounding_mode: Optional[str] = None, *,
+           algorithm: str = "auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """1-D convolution as ``tf.conv1d`` (TF.js) defines it, run as a conv2d of height 1.
 
     ``x`` is ``[batch, width, channels]`` (NWC) or ``[batch, channels, width]``
@@ -309,7 +333,7 @@ def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1, 
         >>> gpuconv.conv1d(np.ones((1, 10, 3), np.float32), np.ones((3, 3, 2), np.float32)).shape
         (1, 8, 2)
     """
-    return _execute(lambda limits: plan_conv1d(
+    return _execute("conv1d", lambda limits: plan_conv1d(
         x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
         algorithm=algorithm, limits=limits), runtime)
 
@@ -372,6 +396,7 @@ def _plan_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any, padd
                           dilations: Any, dim_rounding_mode: Optional[str], limits: Limits, shapes_only: bool,
                           depthwise: bool) -> Plan:
     from .geometry import conv2d_backprop_filter_geometry
+    from .programs import filter_gradient_slices
 
     if shapes_only:
         data_format, arrays = _gradient_arrays(data_format)
@@ -382,8 +407,21 @@ def _plan_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any, padd
     geometry, batched = conv2d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides, padding,
                                                         data_format, dilations, dim_rounding_mode,
                                                         depthwise=depthwise)
-    spec = conv2d_backprop_filter_program(geometry, limits.max_texture_size)
-    return _gradient_plan(spec, arrays, shapes_only, geometry, geometry.filter_shape, True)
+    slices = filter_gradient_slices(geometry.batch * geometry.out_height * geometry.out_width,
+                                    math.prod(geometry.filter_shape))
+    spec = conv2d_backprop_filter_program(geometry, limits.max_texture_size, slices)
+    plan = _gradient_plan(spec, arrays, shapes_only, geometry, geometry.filter_shape, True)
+    return _sum_slices(plan, limits)
+
+
+def _sum_slices(plan: Plan, limits: Limits) -> Plan:
+    """A filter gradient split into partial sums (``slices`` > 1) gets the program adding them up."""
+    from .programs import slice_sum_program
+
+    spec = plan.spec
+    if getattr(spec, "slices", 1) == 1:
+        return plan
+    return Plan(plan.steps + ((slice_sum_program(spec, limits.max_texture_size), {}),), plan.out_shape)
 
 
 def plan_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
@@ -496,7 +534,7 @@ def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
         ...                               np.ones((1, 3, 3, 2), np.float32)).shape
         (1, 5, 5, 3)
     """
-    return _execute(lambda limits: plan_conv2d_backprop_input(
+    return _execute("conv2d_backprop_input", lambda limits: plan_conv2d_backprop_input(
         input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
         runtime)
 
@@ -517,7 +555,7 @@ def conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1,
         ...                                np.ones((1, 3, 3, 2), np.float32)).shape
         (3, 3, 3, 2)
     """
-    return _execute(lambda limits: plan_conv2d_backprop_filter(
+    return _execute("conv2d_backprop_filter", lambda limits: plan_conv2d_backprop_filter(
         x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
         runtime)
 
@@ -533,7 +571,7 @@ def depthwise_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, stri
     ``in_channels * channel_multiplier`` channels.  Strides and dilations may not both
     exceed 1.  Otherwise as :func:`conv2d_backprop_input`.
     """
-    return _execute(lambda limits: plan_depthwise_conv2d_backprop_input(
+    return _execute("depthwise_conv2d_backprop_input", lambda limits: plan_depthwise_conv2d_backprop_input(
         input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
         runtime)
 
@@ -547,7 +585,7 @@ def depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides
     float32 of ``filter_shape`` ``[FH, FW, in_channels, channel_multiplier]``.  Otherwise as
     :func:`conv2d_backprop_filter`.
     """
-    return _execute(lambda limits: plan_depthwise_conv2d_backprop_filter(
+    return _execute("depthwise_conv2d_backprop_filter", lambda limits: plan_depthwise_conv2d_backprop_filter(
         x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
         runtime)
 
@@ -571,7 +609,7 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
         ...                          (1, 6, 6, 4), strides=2, padding="SAME").shape
         (1, 6, 6, 4)
     """
-    return _execute(lambda limits: plan_conv2d_transpose(
+    return _execute("conv2d_transpose", lambda limits: plan_conv2d_transpose(
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, limits=limits),
         runtime)
@@ -636,7 +674,7 @@ def conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", data_f
         >>> gpuconv.conv3d(np.ones((1, 5, 5, 5, 2), np.float32), np.ones((3, 3, 3, 2, 4), np.float32)).shape
         (1, 3, 3, 3, 4)
     """
-    return _execute(lambda limits: plan_conv3d(x, filter, strides, padding, data_format, dilations,
+    return _execute("conv3d", lambda limits: plan_conv3d(x, filter, strides, padding, data_format, dilations,
                                                dim_rounding_mode, limits=limits), runtime)
 
 
@@ -692,7 +730,7 @@ def plan_conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any
 
     With ``shapes_only``, ``x`` and ``dy`` are shapes, not arrays."""
     from .geometry import conv3d_backprop_filter_geometry
-    from .programs import conv3d_backprop_filter_program
+    from .programs import conv3d_backprop_filter_program, filter_gradient_slices
 
     if shapes_only:
         data_format, arrays = _checked_3d(data_format)
@@ -702,8 +740,10 @@ def plan_conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any
         x_shape, dy_shape = arrays["x"].shape, arrays["dy"].shape
     geometry, _ = conv3d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides, padding,
                                                   data_format, dilations, dim_rounding_mode)
-    spec = conv3d_backprop_filter_program(geometry, limits.max_texture_size)
-    return _plan_3d(spec, arrays, geometry.filter_shape, True)
+    slices = filter_gradient_slices(geometry.batch * math.prod(geometry.out_spatial),
+                                    math.prod(geometry.filter_shape))
+    spec = conv3d_backprop_filter_program(geometry, limits.max_texture_size, slices)
+    return _sum_slices(_plan_3d(spec, arrays, geometry.filter_shape, True), limits)
 
 
 def plan_conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
@@ -735,7 +775,7 @@ def conv3d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
     (``tf.raw_ops.Conv3DBackpropInputV2``; TF.js's Conv3DDerInputProgram): as
     :func:`conv2d_backprop_input` with a filter ``[FD, FH, FW, inC, outC]``; float32 of
     ``input_shape`` (rank 4 when ``dy`` is), as :func:`gpuconv.oracle.conv3d_backprop_input`."""
-    return _execute(lambda limits: plan_conv3d_backprop_input(
+    return _execute("conv3d_backprop_input", lambda limits: plan_conv3d_backprop_input(
         input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
         runtime)
 
@@ -746,7 +786,7 @@ def conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1,
     """The gradient of :func:`conv3d` with respect to its filter, on the GPU
     (``tf.raw_ops.Conv3DBackpropFilterV2``; TF.js's Conv3DDerFilterProgram): float32 of
     ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`gpuconv.oracle.conv3d_backprop_filter`."""
-    return _execute(lambda limits: plan_conv3d_backprop_filter(
+    return _execute("conv3d_backprop_filter", lambda limits: plan_conv3d_backprop_filter(
         x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
         runtime)
 
@@ -757,6 +797,6 @@ def conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
     """Transposed 3-D convolution on the GPU (TF.js ``conv3dTranspose``, ``tf.nn.conv3d_transpose``):
     ``conv3d_backprop_input(output_shape, filter, x, ...)`` with a filter ``[FD, FH, FW, outC, inC]``,
     as :func:`gpuconv.oracle.conv3d_transpose` (no fused epilogue, as there)."""
-    return _execute(lambda limits: plan_conv3d_transpose(
+    return _execute("conv3d_transpose", lambda limits: plan_conv3d_transpose(
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
         runtime)

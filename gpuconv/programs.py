@@ -8,14 +8,24 @@ compiled programs under them, and two calls with the same spec share one program
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Hashable, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from .geometry import Conv2DGeometry, Conv3DGeometry
-from .layout import (DEFAULT_MAX_TEXTURE_SIZE, Layout, PackedFilterLayout, PackedImageLayout,
-                     PackedVectorLayout, SplitImageLayout, TextureLayout, choose_fold, texture_layout)
+from .layout import (
+    DEFAULT_MAX_TEXTURE_SIZE,
+    Layout,
+    PackedFilterLayout,
+    PackedImageLayout,
+    PackedVectorLayout,
+    SplitImageLayout,
+    TextureLayout,
+    choose_fold,
+    texture_layout,
+)
 from .limits import DEFAULT_MAX_DRAW_BUFFERS
 
 _COORD_TYPES = {1: "int", 2: "ivec2", 3: "ivec3", 4: "ivec4"}
@@ -25,10 +35,11 @@ def shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape)
 
 
-class Program(Protocol):
-    """What a program spec offers the code generator (:mod:`~gpuconv.codegen`), the plan and
-    the runtimes.  :class:`ProgramSpec` (TF.js's programs) and :class:`PackedProgramSpec`
-    (the packed ones) are the two kinds."""
+class Drawable(Protocol):
+    """What the code generator (:mod:`~gpuconv.codegen`) and a runtime's ``draw`` need of a
+    program: its template and what renders it, its inputs (samplers) and its render targets.
+    A layout conversion (:class:`~gpuconv.convert.ConversionSpec`) is one; so is every
+    :class:`Program`."""
 
     @property
     def name(self) -> str: ...            # the program class, e.g. "Conv2DProgram"
@@ -37,25 +48,13 @@ class Program(Protocol):
     def template(self) -> str: ...        # the file in shaders/ holding its main()
 
     @property
-    def geometry(self) -> Conv2DGeometry: ...
-
-    @property
-    def epilogue(self) -> "Epilogue": ...
-
-    @property
     def inputs(self) -> Tuple["ProgramInput", ...]: ...
-
-    @property
-    def chained_inputs(self) -> Tuple[str, ...]: ...  # inputs a chained program takes from the previous one
 
     @property
     def variable_names(self) -> Tuple[str, ...]: ...
 
     @property
     def output_layouts(self) -> Tuple[Layout, ...]: ...  # one per render target
-
-    @property
-    def output_shape(self) -> Tuple[int, ...]: ...
 
     @property
     def uniforms(self) -> Dict[str, Any]: ...
@@ -65,6 +64,24 @@ class Program(Protocol):
     def template_context(self) -> Dict[str, Any]: ...
 
     def describe(self) -> str: ...
+
+
+class Program(Drawable, Protocol):
+    """What a program spec offers the code generator (:mod:`~gpuconv.codegen`), the plan and
+    the runtimes.  :class:`ProgramSpec` (TF.js's programs) and :class:`PackedProgramSpec`
+    (the packed ones) are the two kinds."""
+
+    @property
+    def geometry(self) -> Conv2DGeometry: ...
+
+    @property
+    def epilogue(self) -> "Epilogue": ...
+
+    @property
+    def chained_inputs(self) -> Tuple[str, ...]: ...  # inputs a chained program takes from the previous one
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]: ...
 
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray: ...  # the result from the outputs' texels
 
@@ -502,6 +519,10 @@ class GradientProgramSpec(ProgramSpec):
 
     kind: str = "input"
     bias_full: bool = False
+    #: a filter gradient split into partial sums (see :func:`filter_gradient_slices`): each
+    #: fragment sums ``slice_length`` of the batch's dy positions; 1: one program sums them all
+    slices: int = 1
+    slice_length: int = 0
 
     def describe(self) -> str:
         g = self.geometry
@@ -514,6 +535,9 @@ class GradientProgramSpec(ProgramSpec):
         )
         if g.depthwise:
             text += f", channel multiplier {g.channel_multiplier}"
+        if self.slices > 1:
+            text += (f"; partial sums: {self.slices} slices of {self.slice_length} of the "
+                     f"{g.batch * g.out_height * g.out_width} dy positions")
         if not self.epilogue.is_identity:
             text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
         return text
@@ -531,6 +555,8 @@ class GradientProgramSpec(ProgramSpec):
             "pad_top_t": g.effective_filter_height - 1 - g.pad_top,
             "pad_left_t": g.effective_filter_width - 1 - g.pad_left,
             "bias_full": self.bias_full,
+            "slices": self.slices,
+            "slice_length": self.slice_length,
             # the epilogue without its bias, for a full bias the template adds itself
             "epilogue_unbiased": Epilogue(self.epilogue.activation, False, self.epilogue.leakyrelu_alpha,
                                           self.epilogue.prelu_per_channel),
@@ -570,13 +596,15 @@ def conv2d_backprop_input_program(geometry: Conv2DGeometry, epilogue: Optional[E
     return GradientProgramSpec(name, template, tuple(inputs), output, g, epilogue, ("dy",), "input", bias_full)
 
 
-def conv2d_backprop_filter_program(geometry: Conv2DGeometry,
-                                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> GradientProgramSpec:
+def conv2d_backprop_filter_program(geometry: Conv2DGeometry, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                                   slices: int = 1) -> GradientProgramSpec:
     """TF.js's Conv2DDerFilterProgram (``geometry.depthwise``: DepthwiseConv2DDerFilterProgram).
 
     Inputs ``x`` (``geometry.in_shape``) and ``dy`` (``geometry.out_shape``); output ``df``
     (``geometry.filter_shape``), one filter element per fragment, summed over the batch
-    and dy's positions.
+    and dy's positions.  With ``slices`` > 1 it writes partial sums instead,
+    ``[slices * FH, FW, C, K]``, each over one slice of the batch's dy positions, which
+    :func:`slice_sum_program` adds up.
     """
     g = geometry
     inputs = (_image_input("x", g.in_shape, g, max_texture_size), _image_input("dy", g.out_shape, g, max_texture_size))
@@ -584,8 +612,34 @@ def conv2d_backprop_filter_program(geometry: Conv2DGeometry,
         name, template = "DepthwiseConv2DDerFilterProgram", "depthwise_conv2d_backprop_filter.glsl"
     else:
         name, template = "Conv2DDerFilterProgram", "conv2d_backprop_filter.glsl"
-    output = ProgramOutput(texture_layout(g.filter_shape, max_texture_size))
-    return GradientProgramSpec(name, template, inputs, output, g, Epilogue(), ("x",), "filter")
+    shape = tuple(g.filter_shape)
+    if slices > 1:
+        shape = (slices * shape[0],) + shape[1:]
+    output = ProgramOutput(texture_layout(shape, max_texture_size))
+    positions = g.batch * g.out_height * g.out_width
+    return GradientProgramSpec(name, template, inputs, output, g, Epilogue(), ("x",), "filter",
+                               slices=slices, slice_length=-(-positions // slices))
+
+
+#: Loop iterations llvmpipe runs per fragment, all loops together: gallivm's loop limiter
+#: (LP_MAX_TGSI_LOOP_ITERATIONS, 65535) silently ends every loop after that many.
+LLVMPIPE_LOOP_LIMIT = 65535
+#: dy positions per partial sum of a filter gradient: short float32 sums (a sum of 16k terms
+#: drifts to ~5e-6 of its size), far below the loop limit.
+FILTER_GRADIENT_SLICE = 2048
+#: the most partial sums a split filter gradient stores (values; 64 MiB of float32)
+FILTER_GRADIENT_PARTIALS = 1 << 24
+
+
+def filter_gradient_slices(positions: int, filter_size: int) -> int:
+    """How many partial sums a filter gradient over ``positions`` dy positions (batch and
+    spatial) is split into: 1 (one program, TF.js's) up to :data:`FILTER_GRADIENT_SLICE`
+    positions, else enough slices of at most that many, as far as
+    :data:`FILTER_GRADIENT_PARTIALS` values of ``filter_size`` allow, and always enough
+    to keep each slice's loop within llvmpipe's :data:`LLVMPIPE_LOOP_LIMIT`."""
+    needed = -(-positions // (LLVMPIPE_LOOP_LIMIT - 1))
+    wanted = min(-(-positions // FILTER_GRADIENT_SLICE), max(1, FILTER_GRADIENT_PARTIALS // max(1, filter_size)))
+    return max(1, needed, wanted)
 
 
 # ---------------------------------------------------------------------------
@@ -612,6 +666,9 @@ class Conv3DProgramSpec:
     epilogue: Epilogue = field(default_factory=Epilogue)
     chained_inputs: Tuple[str, ...] = ("x",)
     kind: str = "forward"
+    #: a filter gradient's partial sums, as :attr:`GradientProgramSpec.slices`
+    slices: int = 1
+    slice_length: int = 0
 
     @property
     def geometry(self) -> Any:
@@ -626,7 +683,8 @@ class Conv3DProgramSpec:
     @property
     def output_shape(self) -> Tuple[int, ...]:
         g = self.geometry3d
-        return tuple({"forward": g.out_shape, "input": g.in_shape, "filter": g.filter_shape}[self.kind])
+        shape = tuple({"forward": g.out_shape, "input": g.in_shape, "filter": g.filter_shape}[self.kind])
+        return (self.slices * shape[0],) + shape[1:] if self.slices > 1 else shape
 
     @property
     def output_layouts(self) -> Tuple[Layout, ...]:
@@ -646,12 +704,16 @@ class Conv3DProgramSpec:
         g = self.geometry3d
         inputs = ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
         forward = "" if self.kind == "forward" else "the forward convolution's "
-        return (
+        text = (
             f"gpuconv {self.name}: {inputs} -> {shape_text(self.output_shape)} ({g.data_format}), written as "
             f"{self.output.shape_text}; {forward}strides {shape_text(g.strides)}, dilations "
             f"{shape_text(g.dilations)}, pads front {g.pad_front} back {g.pad_back} top {g.pad_top} "
             f"bottom {g.pad_bottom} left {g.pad_left} right {g.pad_right} ({g.padding_kind})"
         )
+        if self.slices > 1:
+            text += (f"; partial sums: {self.slices} slices of {self.slice_length} of the "
+                     f"{g.batch * math.prod(g.out_spatial)} dy positions")
+        return text
 
     def template_context(self) -> Dict[str, Any]:
         g = self.geometry3d
@@ -670,6 +732,8 @@ class Conv3DProgramSpec:
             "pad_front_t": front,
             "pad_top_t": top,
             "pad_left_t": left,
+            "slices": self.slices,
+            "slice_length": self.slice_length,
         }
 
 
@@ -706,13 +770,90 @@ def conv3d_backprop_input_program(geometry: Conv3DGeometry,
                              Epilogue(), ("dy",), "input")
 
 
-def conv3d_backprop_filter_program(geometry: Conv3DGeometry,
-                                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Conv3DProgramSpec:
-    """TF.js's Conv3DDerFilterProgram: ``x`` and ``dy`` in, ``df`` (``geometry.filter_shape``) out."""
+def conv3d_backprop_filter_program(geometry: Conv3DGeometry, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                                   slices: int = 1) -> Conv3DProgramSpec:
+    """TF.js's Conv3DDerFilterProgram: ``x`` and ``dy`` in, ``df`` (``geometry.filter_shape``) out;
+    with ``slices`` > 1 partial sums ``[slices * FD, FH, FW, C, K]`` (written ``[slices * FD * FH,
+    FW, C, K]``) for :func:`slice_sum_program`, as :func:`conv2d_backprop_filter_program`."""
     g = geometry
     names = ("b", "z", "r", "c", "d") if g.channels_last else ("b", "d", "z", "r", "c")
     inputs = (ProgramInput("x", texture_layout(g.in_shape, max_texture_size, names)),
               ProgramInput("dy", texture_layout(g.out_shape, max_texture_size, names)))
-    output = ProgramOutput(texture_layout(_folded(g.filter_shape), max_texture_size))
+    shape = tuple(g.filter_shape)
+    if slices > 1:
+        shape = (slices * shape[0],) + shape[1:]
+    output = ProgramOutput(texture_layout(_folded(shape), max_texture_size))
+    positions = g.batch * math.prod(g.out_spatial)
     return Conv3DProgramSpec("Conv3DDerFilterProgram", "conv3d_backprop_filter.glsl", inputs, output, g,
-                             Epilogue(), ("x",), "filter")
+                             Epilogue(), ("x",), "filter", slices, -(-positions // slices))
+
+
+@dataclass(frozen=True)
+class SliceSumProgramSpec:
+    """Adds up a split filter gradient's partial sums: ``partials`` is the previous program's
+    output, ``[slices * R, ...]`` (rank 4), the result ``[R, ...]``, reshaped to ``result_shape``."""
+
+    name: str
+    template: str
+    inputs: Tuple[ProgramInput, ...]
+    output: ProgramOutput
+    source: Any                   # the program whose partial sums this adds (its geometry is this one's)
+    slices: int
+    result_shape: Tuple[int, ...]
+    epilogue: Epilogue = field(default_factory=Epilogue)
+    chained_inputs: Tuple[str, ...] = ("partials",)
+
+    @property
+    def geometry(self) -> Any:
+        return self.source.geometry
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return self.result_shape
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]:
+        return (self.output.layout,)
+
+    @property
+    def uniforms(self) -> Dict[str, Any]:
+        return {}
+
+    def source_key(self) -> Hashable:
+        return (self.template, self.inputs, self.output, self.slices)
+
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return self.output.layout.unpack(parts[0]).reshape(self.result_shape)
+
+    def describe(self) -> str:
+        return (f"gpuconv {self.name}: partials {self.inputs[0].shape_text} -> {shape_text(self.result_shape)}, "
+                f"the sum of {self.slices} partial sums of {self.source.name}")
+
+    def template_context(self) -> Dict[str, Any]:
+        return {
+            "description": self.describe(),
+            "inputs": self.inputs,
+            "output": self.output,
+            "epilogue": self.epilogue,
+            "slices": self.slices,
+            "rows": self.output.layout.shape[0],
+        }
+
+
+def slice_sum_program(partials: Program, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> SliceSumProgramSpec:
+    """The program adding up the partial sums a sliced filter-gradient program (``slices`` > 1) writes."""
+    layout = partials.output_layouts[0]
+    slices = int(getattr(partials, "slices"))
+    written = tuple(layout.shape)
+    if slices < 2 or written[0] % slices:
+        raise ValueError(f"{partials.name} writes no partial sums to add up")
+    result = (written[0] // slices,) + written[1:]
+    inputs = (ProgramInput("partials", texture_layout(written, max_texture_size)),)
+    output = ProgramOutput(texture_layout(result, max_texture_size))
+    shape = tuple(partials.output_shape)
+    return SliceSumProgramSpec("SliceSumProgram", "slice_sum.glsl", inputs, output, partials, slices,
+                               (shape[0] // slices,) + shape[1:])

@@ -11,7 +11,8 @@ first implementation; the browser runtime (:mod:`.browser`) the second.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping
+import time
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Tuple
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from ..limits import Limits
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan import Plan
-    from ..programs import Program
+    from ..programs import Drawable, Program
 
 class GLUnavailableError(RuntimeError):
     """No usable GL context (or browser) could be had; the message says what to install."""
@@ -37,6 +38,8 @@ class BaseRuntime(abc.ABC):
     kind: str = ""
     #: What the programs may use here (see :class:`Limits`).
     limits: Limits = Limits()
+    #: Programs compiled so far (a profile marks the draws that compiled one).
+    compiled_programs: int = 0
 
     @property
     def max_texture_size(self) -> int:
@@ -59,7 +62,7 @@ class BaseRuntime(abc.ABC):
         """A new texture holding ``array`` (of ``layout.shape``) as ``layout`` lays it out."""
 
     @abc.abstractmethod
-    def draw(self, program: "Program", inputs: Mapping[str, Any]) -> List[Any]:
+    def draw(self, program: "Drawable", inputs: Mapping[str, Any]) -> List[Any]:
         """Run ``program`` (compiled once per source) over its whole output, reading ``inputs``
         (texture handles by input name); returns its new output textures, one per output layout."""
 
@@ -78,6 +81,15 @@ class BaseRuntime(abc.ABC):
     @abc.abstractmethod
     def release(self) -> None:
         """Release everything this runtime holds; it cannot be used afterwards."""
+
+    def timed_draw(self, program: "Program", inputs: Mapping[str, Any]) -> Tuple[List[Any], float, str]:
+        """:meth:`draw`, timed: ``(outputs, seconds, how)``.  Here synchronized wall time
+        (finish, draw, finish); a runtime with GPU timers overrides it."""
+        self.finish()
+        start = time.perf_counter()
+        outputs = self.draw(program, inputs)
+        self.finish()
+        return outputs, time.perf_counter() - start, "synchronized wall time"
 
     def run(self, plan: "Plan") -> np.ndarray:
         """Run a whole plan and return its result (the plan does the chaining)."""

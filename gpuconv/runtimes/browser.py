@@ -349,6 +349,7 @@ class BrowserRuntime(BaseRuntime):
             return {"id": program_id}
         program_id = next(self._ids)
         self._programs[key] = program_id
+        self.compiled_programs += 1
         pending.append(key)
         while len(self._programs) > self.PROGRAM_CACHE_SIZE:
             _, old = self._programs.popitem(last=False)

@@ -16,6 +16,7 @@ import functools
 import os
 import sys
 import threading
+import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar
 
@@ -314,6 +315,7 @@ class NativeRuntime(BaseRuntime):
                                     max_texture_size, max_draw_buffers)
         self._programs: "OrderedDict[object, Tuple[Any, Any]]" = OrderedDict()  # by source key
         self._quad = self.ctx.buffer(_QUAD.tobytes())
+        self._timer: Any = None  # a GL timer query, made by the first profiled draw
         self._released = False
         self._mesa = _is_mesa(self.ctx)
         if self._mesa:
@@ -395,6 +397,7 @@ class NativeRuntime(BaseRuntime):
                 raise LLVMClashError(clash_message(clash))
         program = self.ctx.program(vertex_shader=codegen.vertex_source(),
                                    fragment_shader=codegen.fragment_source(spec))
+        self.compiled_programs += 1
         for unit, name in enumerate(spec.variable_names):
             if name in program:  # the GLSL compiler may drop an unused sampler
                 program[name].value = unit
@@ -449,6 +452,25 @@ class NativeRuntime(BaseRuntime):
         return outputs
 
     @_current
+    def timed_draw(self, program: Program, inputs: Mapping[str, Any]) -> Tuple[List[Any], float, str]:
+        """:meth:`draw`, timed by a GL timer query (``GL_TIME_ELAPSED``) where the driver has one."""
+        if self._timer is None:
+            try:
+                self._timer = self.ctx.query(time=True)
+            except Exception:  # no GL_ARB_timer_query: wall time, synchronized
+                self._timer = False
+        if not self._timer:
+            return super().timed_draw(program, inputs)
+        start = time.perf_counter()
+        with self._timer:
+            outputs = self.draw(program, inputs)
+        elapsed = self._timer.elapsed
+        if elapsed >= 0xFFFFFFFF:  # moderngl reads the query as 32 bits: 4.29 s at most
+            self.ctx.finish()
+            return outputs, time.perf_counter() - start, "synchronized wall time"
+        return outputs, elapsed / 1e9, "GL timer query"
+
+    @_current
     def run(self, plan: "Plan") -> np.ndarray:
         return plan.execute(self)  # one make-current for the whole plan (the calls nest cheaply)
 
@@ -467,6 +489,7 @@ class NativeRuntime(BaseRuntime):
                 program.release()
             self._programs.clear()
             self._quad.release()
+            self._timer = None  # moderngl's Query has no release(): it goes with the context (one per runtime)
         self._released = True
         if self.owns_context:
             window = getattr(self.ctx, "_gpuconv_glfw_window", None)

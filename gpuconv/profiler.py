@@ -1,0 +1,175 @@
+"""``gpuconv.profile()``: what each program cost, per call.
+
+Inside ``with gpuconv.profile() as prof:`` every op records, for each program it runs:
+the op, the program, the shapes, the algorithm, and the upload, draw and read-back
+times, with GFLOP/s (2 x multiply-adds / draw time).  Draws are timed with GL timer
+queries where the runtime has them (the native runtime: ``GL_TIME_ELAPSED``, the
+device's own clock) and with synchronized wall time elsewhere (a ``finish()`` before
+and after: the browser and worker runtimes, whose wall time includes the trip into the
+page or the worker); uploads and read-backs always with synchronized wall time.  Each
+record says which.  Profiling synchronizes after every step, so calls run slower than
+unprofiled ones: use it to see where the time goes, and the benchmark for speed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+import numpy as np
+
+from .layout import InputLayout
+from .programs import PackedProgramSpec, Program, shape_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .plan import Plan
+    from .runtimes.base import BaseRuntime
+
+GL_TIMER = "GL timer query"
+WALL_TIME = "synchronized wall time"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One program of one call."""
+
+    op: str
+    program: str            # the program class, e.g. "PackedConv2DProgram"
+    shapes: str             # "x 1x64x64x16, W 3x3x16x32 -> 1x64x64x32"
+    algorithm: str          # "packed" or "direct"
+    upload_ms: float        # this program's host inputs (0 for inputs chained on the GPU)
+    draw_ms: float
+    read_ms: float          # the read-back (the last program of a call only)
+    draw_timing: str        # GL_TIMER or WALL_TIME
+    flops: int              # 2 x multiply-adds
+    compiled: bool = False  # the program was compiled for this draw (llvmpipe compiles at the first draw)
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / (self.draw_ms * 1e6) if self.draw_ms > 0 else float("nan")
+
+
+def _algorithm(spec: Program) -> str:
+    return "packed" if isinstance(spec, PackedProgramSpec) else "direct"
+
+
+def _shapes(spec: Program) -> str:
+    names = [item.name for item in spec.inputs]
+    split = [name for name in names if name[1:].isdigit() and name[0] == "x"]  # a packed program's x0..x7
+    parts = []
+    for item in spec.inputs:
+        if item.name in split[1:]:
+            continue
+        name = f"x0..x{len(split) - 1}" if split and item.name == split[0] else item.name
+        parts.append(f"{name} {shape_text(item.layout.shape)}")
+    return f"{', '.join(parts)} -> {shape_text(spec.output_shape)}"
+
+
+def _flops(spec: Program) -> int:
+    return 2 * int(getattr(spec.geometry, "multiply_adds", 0))
+
+
+@dataclass
+class Profile:
+    """The records of one ``with gpuconv.profile():`` block (``runtime``: only that runtime's calls;
+    ``None``: every runtime's, in this thread)."""
+
+    runtime: Optional["BaseRuntime"] = None
+    records: List[Record] = field(default_factory=list)
+
+    def __enter__(self) -> "Profile":
+        _stack().append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _stack().remove(self)
+
+    def execute(self, op: str, plan: "Plan", runtime: "BaseRuntime") -> np.ndarray:
+        """Run ``plan`` step by step on ``runtime``, timing each upload, draw and read-back."""
+        made: List[Any] = []
+        uploads: Dict[str, float] = {"pending": 0.0}
+        steps: List[Dict[str, Any]] = []
+
+        def upload(array: np.ndarray, layout: InputLayout) -> Any:
+            runtime.finish()
+            start = time.perf_counter()
+            texture = runtime.upload(array, layout)
+            runtime.finish()
+            uploads["pending"] += time.perf_counter() - start
+            return texture
+
+        def draw(spec: Program, inputs: Dict[str, Any]) -> List[Any]:
+            runtime.finish()
+            compiled = runtime.compiled_programs
+            outputs, seconds, timing = runtime.timed_draw(spec, inputs)
+            steps.append(dict(spec=spec, upload=uploads["pending"], draw=seconds, timing=timing,
+                              compiled=runtime.compiled_programs != compiled))
+            uploads["pending"] = 0.0
+            return outputs
+
+        try:
+            outputs = plan.chain(upload, draw, made)
+            last = plan.spec
+            start = time.perf_counter()
+            parts = [runtime.read(texture, layout) for texture, layout in zip(outputs, last.output_layouts)]
+            read = time.perf_counter() - start
+            result = last.assemble(parts).reshape(plan.out_shape)
+        finally:
+            runtime.free(made)
+        for position, step in enumerate(steps):
+            spec = step["spec"]
+            self.records.append(Record(
+                op, spec.name, _shapes(spec), _algorithm(spec), step["upload"] * 1e3, step["draw"] * 1e3,
+                read * 1e3 if position == len(steps) - 1 else 0.0, step["timing"], _flops(spec), step["compiled"]))
+        return result
+
+    def table(self) -> str:
+        """The records as a Markdown table, then the totals."""
+        header = ["op", "program", "shapes", "algorithm", "upload ms", "draw ms", "read ms", "GFLOP/s", "draw timing"]
+        rows = [[r.op, r.program, r.shapes, r.algorithm, f"{r.upload_ms:.2f}",
+                 f"{r.draw_ms:.2f}" + (" (compiled)" if r.compiled else ""), f"{r.read_ms:.2f}",
+                 f"{r.gflops:.2f}" if r.flops else "-", r.draw_timing] for r in self.records]
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+        def line(cells: List[str]) -> str:
+            return "| " + " | ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths)) + " |"
+
+        lines = [line(header), line(["-" * w for w in widths])] + [line(row) for row in rows]
+        total = sum(r.upload_ms + r.draw_ms + r.read_ms for r in self.records)
+        lines.append(f"{len(self.records)} programs ({sum(r.compiled for r in self.records)} compiled), "
+                     f"{total:.2f} ms in all "
+                     f"(upload {sum(r.upload_ms for r in self.records):.2f}, "
+                     f"draw {sum(r.draw_ms for r in self.records):.2f}, "
+                     f"read {sum(r.read_ms for r in self.records):.2f})")
+        return "\n".join(lines)
+
+
+_local = threading.local()
+
+
+def _stack() -> List[Profile]:
+    stack: Optional[List[Profile]] = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def active_profile(runtime: "BaseRuntime") -> Optional[Profile]:
+    """The innermost profile of this thread that records ``runtime``'s calls, if any."""
+    for profile in reversed(getattr(_local, "stack", ())):
+        if profile.runtime is None or profile.runtime is runtime:
+            return profile
+    return None
+
+
+def profile(runtime: Optional["BaseRuntime"] = None) -> Profile:
+    """Record every program the ops run in this ``with`` block (on ``runtime`` only, if given).
+
+    Example:
+        >>> with gpuconv.profile() as prof:
+        ...     y = gpuconv.conv2d(x, w, padding="SAME")
+        >>> print(prof.table())
+    """
+    return Profile(runtime)

@@ -1,0 +1,94 @@
+"""gpuconv.profile() and ``gpuconv run --repeat`` (issue 14's profiler)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpuconv
+from gpuconv import cli
+from gpuconv.profiler import GL_TIMER, WALL_TIME
+
+
+def _data(rng, *shapes):
+    return [rng.uniform(-1, 1, shape).astype(np.float32) for shape in shapes]
+
+
+def test_profile_records_every_program_of_every_call(runtime, rng):
+    x, w, dw, pw = _data(rng, (1, 12, 12, 6), (3, 3, 6, 5), (3, 3, 6, 2), (1, 1, 12, 4))
+    expected = gpuconv.oracle.conv2d(x, w, padding="SAME")
+    with gpuconv.profile() as prof:
+        y_packed = gpuconv.conv2d(x, w, padding="SAME", algorithm="packed")
+        y_direct = gpuconv.conv2d(x, w, padding="SAME", algorithm="direct")
+        y_sep = gpuconv.separable_conv2d(x, dw, pw, padding="SAME")
+    # profiled calls give the same results as unprofiled ones
+    np.testing.assert_array_equal(y_packed, gpuconv.conv2d(x, w, padding="SAME", algorithm="packed"))
+    assert gpuconv.oracle.relative_error(y_direct, expected) <= 1e-5
+    assert gpuconv.oracle.relative_error(y_sep, gpuconv.oracle.separable_conv2d(x, dw, pw, padding="SAME")) <= 1e-5
+    records = prof.records
+    assert [(r.op, r.program, r.algorithm) for r in records] == [
+        ("conv2d", "PackedConv2DProgram", "packed"), ("conv2d", "Conv2DProgram", "direct"),
+        ("separable_conv2d", "PackedDepthwiseConv2DProgram", "packed"),
+        ("separable_conv2d", "PackedConv2DProgram", "packed")]
+    assert records[0].shapes == "x 1x12x12x6, W 3x3x6x5 -> 1x12x12x5"
+    assert records[3].shapes.startswith("x0..x7 1x12x12x12, W 1x1x12x4")
+    assert records[0].flops == 2 * 12 * 12 * 5 * 3 * 3 * 6
+    for r in records:
+        assert r.draw_ms > 0 and r.upload_ms >= 0 and r.read_ms >= 0
+        assert r.draw_timing in (GL_TIMER, WALL_TIME)
+        assert r.gflops > 0
+    assert records[2].read_ms == 0 and records[2].upload_ms > 0  # the intermediate stays on the GPU
+    assert records[3].read_ms > 0
+    table = prof.table()
+    assert table.splitlines()[0].startswith("| op ") and "PackedDepthwiseConv2DProgram" in table
+    assert "4 programs" in table.splitlines()[-1]
+
+
+def test_native_draws_are_timed_by_the_gl_timer(runtime, rng):
+    x, w = _data(rng, (1, 9, 9, 4), (3, 3, 4, 4))
+    gpuconv.conv2d(x, w, runtime=runtime)  # compiled before the profile
+    with gpuconv.profile(runtime) as prof:
+        gpuconv.conv2d(x, w, runtime=runtime)
+    assert prof.records[0].draw_timing == GL_TIMER and not prof.records[0].compiled
+
+
+def test_a_profile_marks_the_draw_that_compiled_a_program(runtime, rng):
+    x = _data(rng, (1, 9, 11, 3))[0]
+    w = _data(rng, (2, 5, 3, 7))[0]  # a direct program of its own shape: compiled in the block
+    with gpuconv.profile() as prof:
+        gpuconv.conv2d(x, w, algorithm="direct")
+        gpuconv.conv2d(x, w, algorithm="direct")
+    assert [r.compiled for r in prof.records] == [True, False]
+    assert "(compiled)" in prof.table() and "(1 compiled)" in prof.table()
+
+
+def test_a_profile_of_one_runtime_ignores_the_others(runtime, rng):
+    x, w = _data(rng, (1, 6, 6, 2), (3, 3, 2, 2))
+    with gpuconv.Runtime() as other:
+        with gpuconv.profile(other) as prof:
+            gpuconv.conv2d(x, w, runtime=runtime)
+            gpuconv.conv2d(x, w, runtime=other)
+    assert len(prof.records) == 1
+    with gpuconv.profile() as outer, gpuconv.profile() as inner:
+        gpuconv.conv2d(x, w)
+    assert len(inner.records) == 1 and not outer.records  # the innermost records
+
+
+def test_run_repeat_prints_the_warm_median_and_gflops(runtime, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.random((1, 16, 16, 6), "f4"))
+    np.save(tmp_path / "w.npy", rng.random((3, 3, 6, 4), "f4"))
+    code = cli.main(["run", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+                     "--padding", "same", "--repeat", "3", "--check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = next(line for line in out.splitlines() if line.startswith("repeat:"))
+    assert "3 warm calls, median" in line and "GFLOP/s per call" in line and "PackedConv2DProgram" in line
+    assert "PASS" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "x"])
+def test_run_repeat_refuses_a_bad_count(tmp_path, capsys, value):
+    code = cli.main(["run", "conv2d", "--input", "x.npy", "--filter", "w.npy", "--repeat", value])
+    assert code == 2
+    assert "--repeat" in capsys.readouterr().err
