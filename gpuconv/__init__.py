@@ -19,6 +19,7 @@ from .ops import (
     depthwise_conv2d_backprop_input,
     separable_conv2d,
 )
+from .precompile import precompile
 from .profiler import profile
 from .registry import shader_source, shader_sources
 from .runtimes import (
@@ -51,6 +52,7 @@ __all__ = [
     "shader_source",
     "shader_sources",
     "profile",
+    "precompile",
     "oracle",
     "BaseRuntime",
     "NativeRuntime",

@@ -36,6 +36,7 @@ from . import __version__, checks, registry
 from .arguments import ACTIVATIONS
 from .geometry import ROUNDING_MODES
 from .ops import ALGORITHMS
+from .precompile import precompile
 from .profiler import profile
 from .programs import annotate, shape_text
 from .registry import OPS, option_name, padding_text, pair_text
@@ -256,16 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
                       f"'{registry.program_banner(e.name, 2, len(e.programs)).split(':')[0]}' line. "
                       for e in multi),
             "gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same --annotate", cmd_shader)
-    p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
-    p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
-                   help="input shape, e.g. 1x7x7x6 (NHWC), 1x6x7x7 (NCHW) or 1x20x3 (conv1d, NWC); "
-                        "the batch may be left out")
-    p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
-                   help="filter shape, e.g. 3x3x6x4 (" + "; ".join(
-                       f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
-    add_extra_filters(p, "SHAPE", parse_shape)
-    _add_conv_options(p)
-    p.add_argument("--bias", action="store_true", help=f"fuse a per-channel bias ({_ops_with('fused')})")
+    def add_shapes(p: argparse.ArgumentParser) -> None:
+        p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
+        p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
+                       help="input shape, e.g. 1x7x7x6 (NHWC), 1x6x7x7 (NCHW) or 1x20x3 (conv1d, NWC); "
+                            "the batch may be left out")
+        p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
+                       help="filter shape, e.g. 3x3x6x4 (" + "; ".join(
+                           f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
+        add_extra_filters(p, "SHAPE", parse_shape)
+        _add_conv_options(p)
+        p.add_argument("--bias", action="store_true", help=f"fuse a per-channel bias ({_ops_with('fused')})")
+
+    add_shapes(p)
     p.add_argument("--annotate", action="store_true",
                    help="add '//' comments after the #version line with the parameters that shaped "
                         "the program (shapes, texture shapes, strides, pads, depth split); "
@@ -278,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "GLSL ES 3.00; exit 1 if one is invalid, 3 if the validator is missing")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     _add_limit_options(p, "to generate for")
+
+    p = add("warmup", "compile the programs an op runs for these shapes, ahead of the first call",
+            "Compile (and draw once: llvmpipe compiles a program at its first draw) every program OP "
+            "runs for these shapes, on the runtime --backend names, and say how long it took. The "
+            "packed programs serve every shape of their family, so one warm-up covers them all; "
+            "the direct ones are compiled per shape. In Python: gpuconv.precompile(...).",
+            "gpuconv warmup conv2d --input 1x64x64x16 --filter 3x3x16x32 --padding same", cmd_warmup)
+    add_shapes(p)
+    _add_runtime_options(p)
 
     p = add("run", "run an op on .npy files on the GPU",
             "Run OP on the GPU on arrays from .npy files and save the float32 result.\n"
@@ -583,12 +596,13 @@ def _validate(sources: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def cmd_shader(args: Args) -> int:
+def _shape_arguments(args: Args, limits: Dict[str, int]) -> Dict[str, Any]:
+    """The keyword arguments of ``registry.plan_shapes`` for ``shader``/``warmup``'s options
+    (zero-filled fused inputs, which need only the output channels)."""
     entry = OPS[args.op]
     conv = _conv_kwargs(args)
     _check_fused_options(args)
     extra = dict(zip((f"{name}_shape" for name in entry.filters[1:]), _extra_filters(args, lambda v, _: v)))
-    limits = _limits(args)
     fused: Dict[str, Any] = {}
     if entry.fused:
         # A plan without the epilogue tells the output channels; the dummy fused inputs need only that.
@@ -599,7 +613,25 @@ def cmd_shader(args: Args) -> int:
             fused["bias"] = np.zeros(out_channels, np.float32)
         if args.activation == "prelu":  # one weight per channel, in either data format
             fused["prelu_weights"] = np.zeros(out_channels, np.float32)
-    plan = registry.plan_shapes(args.op, args.input, args.filter, **conv, **fused, **extra,
+    return {**conv, **fused, **extra}
+
+
+def cmd_warmup(args: Args) -> int:
+    with _runtime(args) as runtime:
+        limits = {"max_texture_size": runtime.max_texture_size, "max_draw_buffers": runtime.max_draw_buffers}
+        start = time.perf_counter()
+        compiled = precompile(args.op, args.input, args.filter, **_shape_arguments(args, limits),
+                              algorithm=args.algorithm or "auto", runtime=runtime)
+        seconds = time.perf_counter() - start
+        renderer = runtime.info()["renderer"]
+    print(f"warmup: {args.op} {shape_text(args.input)} * {shape_text(args.filter)}: {compiled} program(s) "
+          f"compiled in {_ms(seconds)} on {renderer}")
+    return EXIT_OK
+
+
+def cmd_shader(args: Args) -> int:
+    limits = _limits(args)
+    plan = registry.plan_shapes(args.op, args.input, args.filter, **_shape_arguments(args, limits),
                                 algorithm=args.algorithm or "direct", **limits)
     sources = plan.sources()
     texts = []

@@ -92,3 +92,31 @@ def test_run_repeat_refuses_a_bad_count(tmp_path, capsys, value):
     code = cli.main(["run", "conv2d", "--input", "x.npy", "--filter", "w.npy", "--repeat", value])
     assert code == 2
     assert "--repeat" in capsys.readouterr().err
+
+
+def test_precompile_compiles_each_program_once_and_covers_the_packed_family(rng):
+    with gpuconv.Runtime() as own:
+        assert gpuconv.precompile("separable_conv2d", (1, 20, 24, 6), (3, 3, 6, 2), padding="SAME",
+                                  pointwise_filter_shape=(1, 1, 12, 5), runtime=own) == 2
+        assert gpuconv.precompile("separable_conv2d", (1, 20, 24, 6), (3, 3, 6, 2), padding="SAME",
+                                  pointwise_filter_shape=(1, 1, 12, 5), runtime=own) == 0
+        x, dw, pw = _data(rng, (2, 13, 31, 6), (3, 3, 6, 2), (1, 1, 12, 5))  # another shape, same family
+        before = own.compiled_programs
+        y = gpuconv.separable_conv2d(x, dw, pw, padding="SAME", runtime=own)
+        assert own.compiled_programs == before
+        assert gpuconv.oracle.relative_error(y, gpuconv.oracle.separable_conv2d(x, dw, pw, padding="SAME")) <= 1e-5
+        # a direct program bakes its shapes in: precompiled for exactly this shape
+        assert gpuconv.precompile("conv2d", (1, 7, 9, 5), (3, 2, 5, 3), algorithm="direct", bias=np.zeros(3),
+                                  activation="relu", runtime=own) == 1
+        before = own.compiled_programs
+        gpuconv.conv2d(*_data(rng, (1, 7, 9, 5), (3, 2, 5, 3)), algorithm="direct", bias=np.ones(3, np.float32),
+                       activation="relu", runtime=own)
+        assert own.compiled_programs == before
+
+
+def test_the_warmup_command(runtime, capsys):
+    code = cli.main(["warmup", "depthwise_conv2d", "--input", "1x10x12x3", "--filter", "3x3x3x2", "--padding", "same",
+                     "--bias", "--activation", "relu6"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("warmup: depthwise_conv2d 1x10x12x3 * 3x3x3x2: ")
+    assert "program(s) compiled in" in out
