@@ -408,7 +408,7 @@ def _plan_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any, padd
                                                         data_format, dilations, dim_rounding_mode,
                                                         depthwise=depthwise)
     slices = filter_gradient_slices(geometry.batch * geometry.out_height * geometry.out_width,
-                                    math.prod(geometry.filter_shape))
+                                    int(np.prod(geometry.filter_shape)))
     spec = conv2d_backprop_filter_program(geometry, limits.max_texture_size, slices)
     plan = _gradient_plan(spec, arrays, shapes_only, geometry, geometry.filter_shape, True)
     return _sum_slices(plan, limits)
@@ -740,8 +740,8 @@ def plan_conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any
         x_shape, dy_shape = arrays["x"].shape, arrays["dy"].shape
     geometry, _ = conv3d_backprop_filter_geometry(x_shape, filter_shape, dy_shape, strides, padding,
                                                   data_format, dilations, dim_rounding_mode)
-    slices = filter_gradient_slices(geometry.batch * math.prod(geometry.out_spatial),
-                                    math.prod(geometry.filter_shape))
+    slices = filter_gradient_slices(geometry.batch * int(np.prod(geometry.out_spatial)),
+                                    int(np.prod(geometry.filter_shape)))
     spec = conv3d_backprop_filter_program(geometry, limits.max_texture_size, slices)
     return _sum_slices(_plan_3d(spec, arrays, geometry.filter_shape, True), limits)
 

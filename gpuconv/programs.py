@@ -847,7 +847,7 @@ class SliceSumProgramSpec:
 def slice_sum_program(partials: Program, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> SliceSumProgramSpec:
     """The program adding up the partial sums a sliced filter-gradient program (``slices`` > 1) writes."""
     layout = partials.output_layouts[0]
-    slices = int(getattr(partials, "slices"))
+    slices = int(getattr(partials, "slices", 1))
     written = tuple(layout.shape)
     if slices < 2 or written[0] % slices:
         raise ValueError(f"{partials.name} writes no partial sums to add up")

@@ -5,7 +5,7 @@
 {% block main %}
 void main() {
   ivec4 coords = getOutputCoords();
-  int wR = coords.x;
+{{ filter_row(g) }}
   int wC = coords.y;
   int d1 = coords.z;
   int d2 = d1 * {{ g.channel_multiplier }} + coords.w;

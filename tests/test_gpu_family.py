@@ -567,3 +567,53 @@ def test_every_program_runs_in_the_browser(browser, rng):
     for op, arguments, options in calls:
         result = getattr(gpuconv, op)(*arguments, runtime=browser, **options)
         _check(result, getattr(gpuconv.oracle, op)(*arguments, **options))
+
+
+# -- filter gradients over many dy positions: partial sums, then SliceSumProgram ----------------------------
+# llvmpipe ends a fragment's loops after 65535 iterations in all, and a float32 sum of tens of
+# thousands of terms drifts towards 1e-5 of its size: past 2048 dy positions (the batch times
+# the output's spatial size) the filter gradients sum slices of them, and a second program
+# adds the slices up.
+
+SLICED = [
+    ("conv2d_backprop_filter", (2, 48, 48, 3), (3, 3, 3, 4), dict(padding="SAME"), "NHWC"),         # 3 slices
+    ("conv2d_backprop_filter", (1, 1, 70000, 2), (1, 3, 2, 3), dict(padding="VALID"), "NHWC"),      # > 65535
+    ("depthwise_conv2d_backprop_filter", (3, 40, 40, 2), (3, 3, 2, 2), dict(padding=1), "NCHW"),
+    ("conv3d_backprop_filter", (2, 10, 16, 16, 2), (2, 3, 3, 2, 3), dict(padding="SAME"), "NCDHW"),
+    ("conv3d_backprop_filter", (1, 2, 200, 200, 1), (1, 1, 1, 1, 2), dict(padding="VALID"), "NDHWC"),  # > 65535
+]
+
+
+@pytest.mark.parametrize("op, x_shape, filter_shape, kwargs, data_format", SLICED,
+                         ids=[f"{row[0]}-{'x'.join(map(str, row[1]))}" for row in SLICED])
+def test_filter_gradients_over_many_positions_are_summed_in_slices(runtime, rng, op, x_shape, filter_shape, kwargs,
+                                                                   data_format):
+    three_d = op.startswith("conv3d")
+    x_shape = _in_format_3d(x_shape, data_format) if three_d else _in_format(x_shape, data_format)
+    kwargs = dict(kwargs, data_format=data_format)
+    forward = {"conv2d_backprop_filter": gpuconv.oracle.conv2d, "conv3d_backprop_filter": gpuconv.oracle.conv3d,
+               "depthwise_conv2d_backprop_filter": gpuconv.oracle.depthwise_conv2d}[op]
+    (x,) = _data(rng, x_shape)
+    (dy,) = _data(rng, forward(x, np.zeros(filter_shape, np.float32), **kwargs).shape)
+    plan = getattr(ops, f"plan_{op}")(x.shape, filter_shape, dy.shape, shapes_only=True, **kwargs)
+    positions = dy.size // dy.shape[-1 if data_format.endswith("C") else 1]
+    assert [spec.name for spec in plan.specs][1:] == ["SliceSumProgram"]
+    slices = -(-positions // 2048)
+    assert plan.specs[0].slices == slices and plan.specs[0].slice_length == -(-positions // slices) <= 2048
+    result = getattr(gpuconv, op)(x, filter_shape, dy, runtime=runtime, **kwargs)
+    _record(op, _check(result, getattr(gpuconv.oracle, op)(x, filter_shape, dy, **kwargs)))
+
+
+def test_sliced_filter_gradients_are_valid_glsl_es_300(glslang):
+    sources = set()
+    for op, x_shape, filter_shape, kwargs, data_format in SLICED:
+        three_d = op.startswith("conv3d")
+        x = _in_format_3d(x_shape, data_format) if three_d else _in_format(x_shape, data_format)
+        forward = {"conv2d_backprop_filter": gpuconv.oracle.conv2d, "conv3d_backprop_filter": gpuconv.oracle.conv3d,
+                   "depthwise_conv2d_backprop_filter": gpuconv.oracle.depthwise_conv2d}[op]
+        y = forward(np.zeros(x, np.float32), np.zeros(filter_shape, np.float32), data_format=data_format,
+                    **kwargs).shape
+        texts = gpuconv.shader_sources(op, x, filter_shape, y, data_format=data_format, **kwargs)
+        assert len(texts) == 2 and "// gpuconv SliceSumProgram: " in texts[1]
+        sources.update(texts)
+    validate.validate_sources(sorted(sources))
