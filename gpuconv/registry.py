@@ -205,6 +205,9 @@ def plan_shapes(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *a
     if planner is not None:
         return planner(tuple(x_shape), tuple(filter_shape), *args,
                         limits=Limits(max_texture_size, max_draw_buffers), shapes_only=True, **kwargs)
+    if not isinstance(op, str) or op not in OPS:
+        known = ", ".join(map(repr, tuple(OPS) + tuple(SHADER_ONLY_PLANNERS)))
+        raise ValueError(f"op must be one of {known}, got {op!r}")
     entry = get(op)
     shapes = [tuple(x_shape), tuple(filter_shape)]
     for name in entry.filters[1:]:
