@@ -3,6 +3,7 @@
 from typing import Any
 
 from . import oracle
+from .export import export
 from .limits import Limits
 from .ops import (
     conv1d,
@@ -51,6 +52,7 @@ __all__ = [
     "depthwise_conv2d_backprop_filter",
     "shader_source",
     "shader_sources",
+    "export",
     "profile",
     "precompile",
     "oracle",

@@ -7,6 +7,7 @@ Subcommands (each has ``--help`` with an example to copy):
 * ``gpuconv selftest [--quick]``: a fixed matrix of convolutions, GPU against the oracle;
 * ``gpuconv random --count N``: seeded random configurations, GPU against the oracle;
 * ``gpuconv info``: the GL device and the versions in use;
+* ``gpuconv export OP --input ... --format js|html``: the programs as a JavaScript module or a web page;
 * ``gpuconv demo``: one real convolution, timed and checked.
 
 The ops and their options come from :mod:`gpuconv.registry`, the checks from
@@ -366,6 +367,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
     _add_runtime_options(p, limits=False)
+
+    from .export import FORMATS, MAX_EMBEDDED_TEXT
+
+    p = add("export", "write an op's programs as a JavaScript module or a self-checking web page",
+            "Write the WebGL2 programs OP runs for these shapes (what 'run' runs: --algorithm auto by "
+            "default) as a dependency-free ES module (--format js: it exports shapes and run(gl, inputs), "
+            "which takes Float32Arrays in NumPy order and returns the output) or as one self-contained "
+            "HTML page (--format html) that runs them on load on seeded inputs, compares the result "
+            "with the float64 oracle's and shows PASS or FAIL, the renderer and the warm time (no "
+            "network, no other files).\nShapes are written like 1x64x64x16, in --data-format order for "
+            f"the input. A page embeds at most {MAX_EMBEDDED_TEXT} of data (inputs and the oracle's "
+            "output). The module and the page need WebGL2 with EXT_color_buffer_float and as many draw "
+            "buffers as the packed programs draw at once: --max-draw-buffers 4 runs on every WebGL2 "
+            "device (phones too).",
+            "gpuconv export conv2d --input 1x64x64x16 --filter 3x3x16x32 --padding same --format html "
+            "--output conv.html", cmd_export)
+    p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
+    p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
+                   help="input shape, e.g. 1x64x64x16 (NHWC), 1x16x64x64 (NCHW) or 1x20x3 (conv1d, NWC)")
+    p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
+                   help="filter shape, e.g. 3x3x16x32 (" + "; ".join(
+                       f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
+    add_extra_filters(p, "SHAPE", parse_shape)
+    _add_conv_options(p)
+    p.add_argument("--bias", action="store_true",
+                   help=f"fuse a per-channel bias, an input of the module ({_ops_with('fused')})")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="js: an ES module (default); html: a self-checking page (the default when "
+                        "--output ends in .html)")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the page's inputs, uniform in [-1, 1] (default 0); --format html only")
+    p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
+                   help=f"largest relative error the page accepts (default {DEFAULT_TOLERANCE:g}); "
+                        f"--format html only")
+    _add_limit_options(p, "to generate for")
     return parser
 
 
@@ -752,6 +789,41 @@ def cmd_random(args: Args) -> int:
                 other.release()
     print(report.summary())
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gpuconv export
+
+
+def cmd_export(args: Args) -> int:
+    from .export import build
+
+    entry = OPS[args.op]
+    conv = _conv_kwargs(args)
+    _check_fused_options(args)
+    extra = dict(zip((f"{name}_shape" for name in entry.filters[1:]), _extra_filters(args, lambda v, _: v)))
+    format = args.format or ("html" if str(args.output or "").lower().endswith((".html", ".htm")) else "js")
+    if format != "html":
+        for option in ("seed", "tolerance"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"{option_name(option)} is only used with --format html (the page's inputs "
+                                 f"and its check)")
+    if args.output and os.path.isdir(args.output):
+        raise UsageError(f"--output: cannot write {args.output!r}: it is a directory")
+    fused: Dict[str, Any] = {}
+    if entry.fused:
+        fused = {"activation": args.activation, "leakyrelu_alpha": args.leakyrelu_alpha}
+        if args.bias:
+            fused["bias"] = True  # one value per output channel
+        if args.activation == "prelu":
+            fused["prelu_weights"] = True  # one weight per output channel
+    exported = build(args.op, args.input, args.filter, format=format,
+                     seed=0 if args.seed is None else args.seed,
+                     tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+                     algorithm=args.algorithm or "auto", **conv, **fused, **extra, **_limits(args))
+    _emit(exported.text, args.output)
+    print(f"gpuconv: {exported.summary()}", file=sys.stderr)
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------

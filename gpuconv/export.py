@@ -1,0 +1,493 @@
+"""Ship a kernel to the web: one planned call as a dependency-free JavaScript module, or as a
+self-checking HTML page (``gpuconv export``).
+
+Python plans the call exactly as the op plans it (the registry's planner, with the op's own
+arguments, so whatever the planner learns later, ``storage=`` say, reaches the export too) and
+computes every number the browser needs: the fragment programs and the vertex program, each
+input's texture and how to pack its NumPy-order values into texels, each program's uniforms,
+the chaining (which outputs of program i feed which inputs of program i + 1, walked by
+:meth:`~gpuconv.plan.Plan.chain` as every runtime walks it) and how to assemble the result
+from the last program's render targets.  The JavaScript itself lives in templates
+(``export_templates/module.mjs.j2``, ``export_templates/page.html.j2``), rendered with
+Jinja2; no JavaScript is built out of Python strings.
+
+* :func:`export` returns the text; :func:`build` returns it with what the kernel needs of a
+  device (:class:`Exported`), which ``gpuconv export`` prints.
+* The module exports ``shapes`` (each input's shape and the output's), ``requirements``,
+  ``about``, ``run(gl, inputs)`` and ``release(gl)``.
+* The page embeds the module, seeded inputs and the float64 oracle's output, runs the
+  kernel on load and sets ``window.gpuconvResult``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import inspect
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import jinja2
+import numpy as np
+
+from . import codegen, oracle, registry
+from .checks import DEFAULT_TOLERANCE
+from .layout import (
+    DEFAULT_MAX_TEXTURE_SIZE,
+    Layout,
+    PackedFilterLayout,
+    PackedImageLayout,
+    PackedVectorLayout,
+    TextureLayout,
+)
+from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
+from .plan import Plan
+from .programs import PackedProgramSpec, Program, ProgramSpec
+
+Shape = Tuple[int, ...]
+
+#: ``format=`` values: an ES module (``.mjs``) or a self-checking HTML page.
+FORMATS = ("js", "html")
+
+#: The most data (inputs as float32, the oracle's output as float64, before base64) a page embeds.
+MAX_EMBEDDED_BYTES = 16 * 1024 * 1024
+MAX_EMBEDDED_TEXT = "16 MiB"
+
+#: Timed runs of the page (after one warm-up run, which compiles the programs); it shows their median.
+WARM_RUNS = 5
+
+#: The arrays of a fused epilogue, by the op's argument names.
+FUSED_ARRAYS = ("bias", "prelu_weights")
+
+_TEMPLATE_DIR = Path(__file__).resolve().parent / "export_templates"
+
+
+# ---------------------------------------------------------------------------
+# templates
+
+
+def _pretty(value: Any, indent: int, depth: int = 0, width: int = 120) -> str:
+    """JSON, one member per line, but what fits in ``width`` characters on one line."""
+    flat = json.dumps(value, allow_nan=False)
+    if len(flat) + indent * depth <= width or not isinstance(value, (dict, list)) or not value:
+        return flat
+    pad, inner = " " * (indent * depth), " " * (indent * (depth + 1))
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(str(k))}: {_pretty(v, indent, depth + 1, width)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    items = [inner + _pretty(v, indent, depth + 1, width) for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+
+
+def _js(value: Any, indent: Optional[int] = None) -> str:
+    """A JSON value as JavaScript, safe inside an inline ``<script>`` (no ``</``); with ``indent``,
+    spread over lines where it does not fit on one."""
+    text = json.dumps(value, allow_nan=False) if indent is None else _pretty(value, indent)
+    return text.replace("</", "<\\/")
+
+
+def _js_source(text: str) -> str:
+    """A GLSL source as a readable JavaScript string: a raw template literal, or JSON if it cannot be one."""
+    if "`" in text or "${" in text or "\\" in text or "</" in text:
+        return _js(text)
+    return "String.raw`" + text + "`"
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of the export templates (``gpuconv/export_templates``)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["js"] = _js
+    env.filters["js_source"] = _js_source
+    return env
+
+
+# ---------------------------------------------------------------------------
+# what the browser needs of each texture
+
+
+def texture_format(layout: Layout) -> Dict[str, Any]:
+    """A texture of ``layout`` in WebGL terms: size, components and the GL format names.
+
+    Float32 storage: ``R32F``/``RGBA32F``, uploaded and read as ``FLOAT``.  This is the one
+    place that picks them: half-float storage would return ``R16F``/``RGBA16F`` here (WebGL2
+    uploads ``FLOAT`` data into them, and EXT_color_buffer_float renders to them).
+    """
+    if layout.components not in (1, 4):
+        raise NotImplementedError(f"cannot export a texture of {layout.components} components (1 or 4 are known)")
+    one = layout.components == 1
+    return {"rows": int(layout.rows), "cols": int(layout.cols), "components": int(layout.components),
+            "internalFormat": "R32F" if one else "RGBA32F", "format": "RED" if one else "RGBA", "type": "FLOAT"}
+
+
+def pack_description(layout: Layout) -> Dict[str, Any]:
+    """How the module's JavaScript packs an input of ``layout`` (NumPy order) into texels,
+    as the layout's ``pack`` method does in Python."""
+    if isinstance(layout, TextureLayout):
+        return {"kind": "texels"}  # the row-major values, zero-padded to rows * cols
+    if isinstance(layout, PackedImageLayout):
+        return {"kind": "image", "batch": layout.batch, "height": layout.height, "width": layout.width,
+                "channels": layout.channels, "nchw": layout.data_format != "NHWC", "repeat": layout.repeat,
+                "depth4": layout.depth4}
+    if isinstance(layout, PackedFilterLayout):
+        fh, fw, c, o = layout.filter_shape
+        return {"kind": "depthwise_filter" if layout.depthwise else "filter", "filterHeight": fh,
+                "filterWidth": fw, "inChannels": c, "outChannels": o, "cols": layout.cols}
+    if isinstance(layout, PackedVectorLayout):
+        return {"kind": "vector", "length": layout.length, "cols": layout.cols}
+    raise NotImplementedError(f"cannot export an input laid out as {type(layout).__name__}: the module "
+                              f"knows TextureLayout, PackedImageLayout, PackedFilterLayout and PackedVectorLayout")
+
+
+def assembly_description(spec: Program, out_shape: Shape) -> Dict[str, Any]:
+    """How the module assembles the result from the last program's render targets, as
+    ``spec.assemble`` does in Python."""
+    size = math.prod(out_shape)
+    if isinstance(spec, PackedProgramSpec):
+        out = spec.output
+        description: Dict[str, Any] = {
+            "kind": "split", "batch": out.batch, "height": out.height, "width": out.width,
+            "channels": out.channels, "count": out.count, "fold": out.fold, "rows": out.rows, "cols": out.cols,
+            "unfoldedCols": out.unfolded_cols, "depth4": out.depth4, "nchw": spec.geometry.data_format != "NHWC"}
+        logical = out.batch * out.height * out.width * out.channels
+    elif _assembles_row_major(spec, size):
+        description = {"kind": "texels"}  # TextureLayout.unpack: the first size values, row-major
+        logical = size
+    else:
+        raise NotImplementedError(f"cannot export {spec.name}: the module does not know how to assemble "
+                                  f"its result ({type(spec).__name__})")
+    if logical != size:
+        raise NotImplementedError(f"{spec.name} writes {logical} values, but the result has {size}")
+    description.update({"size": size, "shape": list(out_shape)})
+    return description
+
+
+def _assembles_row_major(spec: Program, size: int) -> bool:
+    """Whether ``spec.assemble`` takes the first ``size`` texels of its one output, in order (as
+    TextureLayout.unpack does): tried on texels that hold their own index."""
+    layouts = spec.output_layouts
+    if len(layouts) != 1 or layouts[0].components != 1:
+        return False
+    if isinstance(spec, ProgramSpec) and type(spec).assemble is ProgramSpec.assemble:
+        return True
+    texels = layouts[0].rows * layouts[0].cols
+    if texels < size or texels > 2 ** 24:  # float32 holds every index up to 2 ** 24 exactly
+        return False
+    probe = np.arange(texels, dtype=np.float32).reshape(layouts[0].rows, layouts[0].cols)
+    assembled = np.asarray(spec.assemble([probe])).reshape(-1)
+    return assembled.size == size and bool(np.array_equal(assembled, probe.reshape(-1)[:size]))
+
+
+def _uniform(value: Any) -> Any:
+    """A uniform's value as JSON (the module picks the GL call from the uniform's type)."""
+    if isinstance(value, (tuple, list)):
+        return [_uniform(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return float(value)
+
+
+# ---------------------------------------------------------------------------
+# the call: which arguments are arrays, their shapes, the planner and the oracle
+
+
+@dataclass
+class _Call:
+    op: str
+    planner: Callable[..., Plan]
+    oracle: Callable[..., Any]
+    leading: List[Tuple[str, Any]]   # the positional arguments: ("array", name) or ("value", a shape)
+    shapes: Dict[str, Shape]         # every array argument's shape, by the op's name for it
+    args: Tuple[Any, ...]            # further positional arguments (strides, ...)
+    kwargs: Dict[str, Any]           # the op's keyword arguments, fused arrays left out
+    fused: Dict[str, Any]            # "bias" / "prelu_weights": True or an array
+
+    def positional(self, arrays: Mapping[str, Any]) -> List[Any]:
+        return [arrays[v] if kind == "array" else v for kind, v in self.leading] + list(self.args)
+
+    def plan(self, arrays: Mapping[str, Any], limits: Limits, shapes_only: bool = False,
+             fused: Optional[Mapping[str, Any]] = None) -> Plan:
+        kwargs = dict(self.kwargs)
+        if fused is None and kwargs.get("activation") == "prelu":
+            kwargs.pop("activation")  # planned from shapes alone: PReLU needs its weights (not yet known)
+        return self.planner(*self.positional(arrays), limits=limits, shapes_only=shapes_only,
+                            **kwargs, **(fused or {}))
+
+    def expected(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The float64 oracle's result (the keyword arguments the oracle does not take, such as
+        ``algorithm``, change how the GPU computes, not what)."""
+        kwargs = {**self.kwargs, **{name: arrays[name] for name in self.fused}}
+        parameters = inspect.signature(self.oracle).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            kwargs = {k: v for k, v in kwargs.items() if k in parameters}
+        return np.asarray(self.oracle(*self.positional(arrays), **kwargs), np.float64)
+
+
+def _shape(value: Any, what: str) -> Shape:
+    try:
+        shape = tuple(int(d) for d in value)
+    except TypeError:
+        raise TypeError(f"{what} must be a shape (a sequence of ints), got {value!r}") from None
+    return shape
+
+
+def _other_planners() -> Mapping[str, Callable[..., Plan]]:
+    """The registry's ops beyond :data:`~gpuconv.registry.OPS` (gradients, transposed and 3-D
+    convolutions), by their planners."""
+    planners: Dict[str, Callable[..., Plan]] = {}
+    for table in ("SHADER_ONLY_PLANNERS", "GRADIENT_PLANNERS"):
+        planners.update(getattr(registry, table, {}))
+    return planners
+
+
+def exportable_ops() -> Tuple[str, ...]:
+    """Every op :func:`export` takes: the registry's ops and its other planners' ops."""
+    return tuple(registry.OPS) + tuple(op for op in _other_planners() if op not in registry.OPS)
+
+
+def _resolve(op: str, x_shape: Any, filter_shape: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> _Call:
+    fused = {name: kwargs.pop(name) for name in FUSED_ARRAYS if name in kwargs}
+    fused = {name: value for name, value in fused.items() if value is not None and value is not False}
+    entry = registry.OPS.get(op) if isinstance(op, str) else None
+    planner = _other_planners().get(op) if isinstance(op, str) else None
+    if entry is not None:
+        shapes = [_shape(x_shape, entry.arrays[0] + " shape"), _shape(filter_shape, entry.arrays[1] + " shape")]
+        for name in entry.filters[1:]:
+            value = kwargs.pop(f"{name}_shape", None)
+            if value is None:
+                layout = entry.filter_layouts[len(shapes) - 1].replace(" x ", ", ")
+                raise TypeError(f"{op} needs {name}_shape=[{layout}]")
+            shapes.append(_shape(value, f"{name}_shape"))
+        kwargs.setdefault("algorithm", "auto")  # what the op runs by default
+        leading: List[Tuple[str, Any]] = [("array", name) for name in entry.arrays]
+        return _Call(op, entry.planner, entry.oracle, leading, dict(zip(entry.arrays, shapes)), tuple(args),
+                     kwargs, fused)
+    if planner is not None:
+        # The planner's leading arguments (those without a default): a name ending in _shape is
+        # a shape (input_shape, filter_shape, output_shape), any other an array (x, filter, dy).
+        names = [p.name for p in inspect.signature(planner).parameters.values()
+                 if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is inspect.Parameter.empty]
+        values = [x_shape, filter_shape, *args]
+        if len(values) < len(names):
+            raise TypeError(f"{op} takes {len(names)} leading arguments ({', '.join(names)}): give the "
+                            f"{'third' if len(names) == 3 else 'others'} after x_shape and filter_shape")
+        leading, shapes_by_name = [], {}
+        for name, value in zip(names, values):
+            if name.endswith("_shape"):
+                leading.append(("value", _shape(value, name)))
+            else:
+                leading.append(("array", name))
+                shapes_by_name[name] = _shape(value, f"{name}'s shape")
+        return _Call(op, planner, getattr(oracle, op), leading, shapes_by_name, tuple(values[len(names):]),
+                     kwargs, fused)
+    raise ValueError(f"op must be one of {', '.join(map(repr, exportable_ops()))}, got {op!r}")
+
+
+# ---------------------------------------------------------------------------
+# the export
+
+
+@dataclass(frozen=True)
+class Exported:
+    """One export: its text and what the kernel needs of a device."""
+
+    text: str
+    format: str
+    op: str
+    shapes: Dict[str, List[int]]
+    requirements: Dict[str, Any]
+    programs: Tuple[str, ...]
+    embedded_bytes: int = 0
+
+    @property
+    def size(self) -> int:
+        """The text's size in bytes (UTF-8)."""
+        return len(self.text.encode("utf-8"))
+
+    def summary(self) -> str:
+        """One line: what it holds and what it needs."""
+        r = self.requirements
+        buffers = r["maxDrawBuffers"]
+        programs = ", ".join(self.programs)
+        kind = "module" if self.format == "js" else "page"
+        return (f"{self.op} {kind}, {self.size / 1024:.1f} KiB, {len(self.programs)} program"
+                f"{'s' if len(self.programs) > 1 else ''} ({programs}); needs WebGL2 with "
+                f"{', '.join(r['extensions'])}, {buffers} draw buffer{'s' if buffers > 1 else ''}, "
+                f"textures up to {r['maxTextureSize']} texels a side, {r['maxTextureImageUnits']} texture units")
+
+
+def _call_text(call: _Call) -> str:
+    """``conv2d(x[1, 8, 8, 3], filter[3, 3, 3, 4], padding='SAME', ...)``: the call, for comments."""
+    parts = [f"{v}{list(call.shapes[v])}" if kind == "array" else repr(list(v)) for kind, v in call.leading]
+    parts += [repr(a) for a in call.args]
+    parts += [f"{k}={v!r}" for k, v in call.kwargs.items()]
+    parts += [f"{name}{list(call.shapes[name])}" for name in call.fused]
+    return f"{call.op}({', '.join(parts)})".replace("\n", " ")
+
+
+def _source_of(array: np.ndarray, arrays: Mapping[str, np.ndarray], program: str, input_name: str) -> str:
+    """The argument whose values (in NumPy order) ``array`` holds: the plan uploads reshapes of the
+    op's arguments, so the module packs the caller's arrays exactly as given."""
+    flat = np.asarray(array, np.float32).reshape(-1)
+    matches = [name for name, value in arrays.items()
+               if value.size == flat.size and np.array_equal(value.reshape(-1), flat)]
+    if len(matches) != 1:
+        raise NotImplementedError(f"cannot export: {program}'s input {input_name} is not one of the op's arrays "
+                                  f"in its own element order ({', '.join(arrays)}); a broadcast argument "
+                                  f"(a bias or PReLU weights of another shape) cannot be exported: give "
+                                  f"one value per channel or the output's full shape")
+    return matches[0]
+
+
+def _embedded(values: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
+          tolerance: float = DEFAULT_TOLERANCE, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+          max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> Exported:
+    """:func:`export`, with what the kernel needs of a device (:class:`Exported`)."""
+    from . import __version__
+
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
+    if format == "html" and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                             or not tolerance > 0):
+        raise ValueError(f"tolerance must be a positive number, got {tolerance!r}")
+    limits = Limits(max_texture_size, max_draw_buffers)
+    call = _resolve(op, x_shape, filter_shape, args, dict(kwargs))
+    if call.kwargs.get("activation") == "prelu" and "prelu_weights" not in call.fused:
+        call.fused["prelu_weights"] = True  # one weight per channel
+    # Plan from shapes first: every argument is checked (and the output's shape known) before any data.
+    probe = call.plan(call.shapes, limits, shapes_only=True)
+    fused_values: Dict[str, np.ndarray] = {}
+    for name, value in call.fused.items():
+        if value is True:
+            spec = probe.spec
+            channel_axis = -1 if spec.geometry.channels_last else 1
+            call.shapes[name] = (int(spec.output_shape[channel_axis]),)
+        else:
+            fused_values[name] = np.asarray(value, np.float32)
+            call.shapes[name] = tuple(fused_values[name].shape)
+    out_shape = tuple(int(d) for d in probe.out_shape)
+    embedded = 4 * sum(math.prod(s) for s in call.shapes.values()) + 8 * math.prod(out_shape)
+    if format == "html" and embedded > MAX_EMBEDDED_BYTES:
+        raise ValueError(f"the page would embed {embedded / 2 ** 20:.1f} MiB of data (inputs as float32, the "
+                         f"oracle's output as float64), over the limit of {MAX_EMBEDDED_TEXT} "
+                         f"({MAX_EMBEDDED_BYTES} bytes) of embedded data in total: export smaller shapes, or "
+                         f"export the module (format 'js') and feed it your own data")
+
+    rng = np.random.default_rng(seed)
+    arrays: Dict[str, np.ndarray] = {}
+    for name, shape in call.shapes.items():
+        given = fused_values.get(name)
+        arrays[name] = given if given is not None else rng.uniform(-1, 1, size=shape).astype(np.float32)
+    plan = call.plan(arrays, limits, fused={name: arrays[name] for name in call.fused})
+    if tuple(plan.out_shape) != out_shape:  # pragma: no cover - a planner that plans shapes differently
+        raise RuntimeError(f"{op}: the plan's output shape {plan.out_shape} differs from the shapes-only plan's")
+
+    # Walk the plan as every runtime does (Plan.chain), recording what the browser must do.
+    uploads: List[Dict[str, Any]] = []
+    steps: List[Dict[str, Any]] = []
+    sources: List[str] = []
+    pending_input: List[Tuple[str, str]] = []  # (program, input) of the upload being recorded
+
+    def upload(array: np.ndarray, layout: Any) -> Dict[str, int]:
+        program, input_name = pending_input.pop(0)
+        if tuple(array.shape) != tuple(layout.shape):
+            raise NotImplementedError(f"{program}'s input {input_name} has shape {array.shape}, its layout "
+                                      f"{tuple(layout.shape)}")
+        uploads.append({"input": _source_of(array, arrays, program, input_name), "program": program,
+                        "name": input_name, "pack": pack_description(layout), "texture": texture_format(layout)})
+        return {"upload": len(uploads) - 1}
+
+    def draw(spec: Program, inputs: Dict[str, Dict[str, int]]) -> List[Dict[str, int]]:
+        source = codegen.fragment_source(spec)
+        if source not in sources:
+            sources.append(source)
+        step = len(steps)
+        steps.append({"name": spec.name, "program": sources.index(source), "samplers": list(spec.variable_names),
+                      "inputs": [inputs[name] for name in spec.variable_names],
+                      "uniforms": {name: _uniform(v) for name, v in spec.uniforms.items()},
+                      "outputs": [texture_format(layout) for layout in spec.output_layouts]})
+        return [{"step": step, "output": j} for j in range(len(spec.output_layouts))]
+
+    for position, (spec, _) in enumerate(plan.steps):  # the inputs Plan.chain uploads, in its order
+        chained = set(spec.chained_inputs) if position else set()
+        pending_input.extend((spec.name, item.name) for item in spec.inputs if item.name not in chained)
+    plan.chain(upload, draw, [])
+    if pending_input:  # pragma: no cover - Plan.chain uploads exactly the unchained inputs
+        raise RuntimeError(f"the plan did not upload {pending_input}")
+
+    last = plan.spec
+    result = assembly_description(last, out_shape)
+    textures = [u["texture"] for u in uploads] + [o for s in steps for o in s["outputs"]]
+    requirements = {
+        "webgl2": True,
+        "extensions": ["EXT_color_buffer_float"],
+        "maxDrawBuffers": max(len(s["outputs"]) for s in steps),
+        "maxTextureSize": max(max(t["rows"], t["cols"]) for t in textures),
+        "maxTextureImageUnits": max(len(s["samplers"]) for s in steps),
+    }
+    inputs = {name: list(shape) for name, shape in call.shapes.items()}
+    shapes = {**inputs, "output": list(out_shape)}
+    names = tuple(s["name"] for s in steps)
+    about = {"op": op, "call": _call_text(call), "programs": list(names), "gpuconv": __version__,
+             "limits": {"maxTextureSize": limits.max_texture_size, "maxDrawBuffers": limits.max_draw_buffers}}
+    plan_data = {"inputs": {name: {"shape": shape, "size": math.prod(shape)} for name, shape in inputs.items()},
+                 "uploads": uploads, "steps": steps, "result": result}
+    context = {"about": about, "shapes": shapes, "requirements": requirements, "plan": plan_data,
+               "programs": [{"name": next(s["name"] for s in steps if s["program"] == i), "source": source}
+                            for i, source in enumerate(sources)],
+               "vertex": codegen.vertex_source(), "version": __version__}
+    module = environment().get_template("module.mjs.j2").render(**context)
+    if format == "js":
+        return Exported(module, format, op, shapes, requirements, names)
+
+    if "</script" in module.lower():  # pragma: no cover - the templates and the GLSL never hold it
+        raise RuntimeError("the module holds '</script', which would end the page's inline script")
+    expected = call.expected(arrays)
+    if tuple(expected.shape) != out_shape:  # pragma: no cover - the oracle and the plan agree on shapes
+        raise RuntimeError(f"the oracle's result has shape {expected.shape}, the plan's {out_shape}")
+    page = {"inputs": {name: _embedded(arrays[name], "<f4") for name in inputs},
+            "expected": _embedded(expected, "<f8"), "tolerance": float(tolerance), "seed": int(seed),
+            "warmRuns": WARM_RUNS}
+    text = environment().get_template("page.html.j2").render(module=module, page=page, **context)
+    return Exported(text, format, op, shapes, requirements, names, embedded)
+
+
+def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
+           tolerance: float = DEFAULT_TOLERANCE, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+           max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> str:
+    """The programs of one call of ``op`` as a dependency-free ES module (``format="js"``) or as one
+    self-contained page that runs them on load and checks them against the oracle (``"html"``).
+
+    Arguments are the op's own, with shapes instead of arrays, as :func:`gpuconv.registry.plan_shapes`
+    takes them: ``x_shape`` and ``filter_shape``, ``pointwise_filter_shape=`` for
+    ``separable_conv2d``; for a gradient op its three leading arguments (the third in ``args``).
+    ``bias`` and ``prelu_weights``: ``True`` for one value per output channel, or an array (its
+    shape, and in the page its values); ``activation="prelu"`` without weights gets one per channel.
+    ``algorithm`` defaults to ``"auto"``, what the op runs.  ``max_texture_size`` and
+    ``max_draw_buffers`` describe the device to generate for (``max_draw_buffers=4``: every
+    WebGL2 device, phones included).  The page's inputs are seeded (``seed``) uniform values in
+    [-1, 1]; it passes when the error relative to the output's largest magnitude is at most
+    ``tolerance``.  A page refuses to embed over :data:`MAX_EMBEDDED_BYTES` of data (``ValueError``).
+
+    Example:
+        >>> text = gpuconv.export("conv2d", (1, 64, 64, 16), (3, 3, 16, 32), padding="SAME", format="js")
+    """
+    return build(op, x_shape, filter_shape, *args, format=format, seed=seed, tolerance=tolerance,
+                 max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers, **kwargs).text
+
