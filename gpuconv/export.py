@@ -332,7 +332,7 @@ def _call_text(call: _Call) -> str:
     """``conv2d(x[1, 8, 8, 3], filter[3, 3, 3, 4], padding='SAME', ...)``: the call, for comments."""
     parts = [f"{v}{list(call.shapes[v])}" if kind == "array" else repr(list(v)) for kind, v in call.leading]
     parts += [repr(a) for a in call.args]
-    parts += [f"{k}={v!r}" for k, v in call.kwargs.items()]
+    parts += [f"{k}={v!r}" for k, v in call.kwargs.items() if v is not None]
     parts += [f"{name}{list(call.shapes[name])}" for name in call.fused]
     return f"{call.op}({', '.join(parts)})".replace("\n", " ")
 

@@ -488,3 +488,26 @@ def test_cli_export_page_and_refusals(tmp_path, capsys):
     code = cli.main(["export", "conv2d", "--input", "1x8x8x3", "--filter", "3x3x3x4", "--format", "js"])
     out = capsys.readouterr()
     assert code == 0 and out.out.startswith("// gpuconv ") and "conv2d module" in out.err
+
+
+def test_readme_section_runs(page, tmp_path, monkeypatch, capsys):
+    """README's "Shipping a kernel to the web": its commands work, and its JavaScript runs on the module."""
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Shipping a kernel to the web", 1)[1].split("\n## ", 1)[0]
+    commands = [shlex.split(line)[1:] for block in re.findall(r"```sh\n(.*?)```", section, re.S)
+                for line in block.replace("\\\n", " ").splitlines() if line.startswith("gpuconv export ")]
+    assert len(commands) == 3
+    monkeypatch.chdir(tmp_path)
+    for argv in commands:
+        assert cli.main(argv) == 0, (argv, capsys.readouterr().err)
+    assert (tmp_path / "conv.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    (script,) = re.findall(r"```js\n(.*?)```", section, re.S)
+    body = script.replace('import { run, shapes, requirements } from "./conv.mjs";',
+                          "const { run, shapes, requirements } = await T.load(source);")
+    assert "await T.load" in body
+    length = page.evaluate(f"async (source) => {{ {body}\n return [y.length, shapes.output]; }}",
+                           (tmp_path / "conv.mjs").read_text(encoding="utf-8"))
+    assert length == [64 * 64 * 32, [1, 64, 64, 32]]
