@@ -33,6 +33,7 @@ from .runtimes import (
     set_runtime,
     use_context,
 )
+from .tensor import Tensor, memory, synchronize, to_gpu
 
 __version__ = "0.1.0"
 
@@ -66,6 +67,10 @@ __all__ = [
     "set_runtime",
     "use_context",
     "GLUnavailableError",
+    "Tensor",
+    "to_gpu",
+    "synchronize",
+    "memory",
     "__version__",
 ]
 

@@ -26,7 +26,17 @@ def as_tensor(value: Any, name: str, ranks: Sequence[int] = (4,), layout: str = 
     as TF and TF.js refuse them for convolutions; so are lists holding bools,
     complex numbers, strings or ``None``, ragged lists, masked arrays (their masked
     values would be used as they are) and anything that is not an array.
+
+    A :class:`~gpuconv.Tensor` (float32, on the GPU) is checked for its rank and returned
+    as it is (a view naming ``name`` in messages): the ops read it where it is.
     """
+    tensor = _gpu_tensor(value)
+    if tensor is not None:
+        if tensor.ndim not in ranks:
+            wanted = " or ".join(str(r) for r in ranks)
+            suffix = f" ({layout})" if layout else ""
+            raise ValueError(f"{name} must be rank {wanted}{suffix}, got a Tensor of shape {tensor.shape}")
+        return tensor.as_argument(name)  # an array's stand-in on the GPU (the ops read it in place)
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(f"{name} must be a plain NumPy array of floats, got a masked array "
                         f"(fill it first, e.g. {name}.filled(0.0))")
@@ -58,6 +68,20 @@ def as_tensor(value: Any, name: str, ranks: Sequence[int] = (4,), layout: str = 
         suffix = f" ({layout})" if layout else ""
         raise ValueError(f"{name} must be rank {wanted}{suffix}, got shape {array.shape}")
     return array
+
+
+def _gpu_tensor(value: Any) -> Any:
+    """``value`` if it is a :class:`gpuconv.Tensor`, else ``None``."""
+    from .tensor import Tensor  # here: gpuconv.tensor imports this module's users
+
+    return value if isinstance(value, Tensor) else None
+
+
+def _exact_tensor(tensor: Any, name: str, shapes: Sequence[Tuple[int, ...]], wanted: str) -> None:
+    """A Tensor is not broadcast on the GPU: it must have one of ``shapes`` as it is."""
+    if tuple(tensor.shape) not in shapes:
+        raise ValueError(f"{name} is a Tensor of shape {tuple(tensor.shape)}; a Tensor {name} must be {wanted} "
+                         f"as it is (it is not broadcast on the GPU; pass a NumPy array to broadcast it)")
 
 
 def normalize_activation(activation: Optional[str]) -> str:
@@ -95,6 +119,10 @@ def check_bias(bias: Any, out_channels: int, *, out_shape: Optional[Sequence[int
     out_shape = tuple(int(d) for d in out_shape)
     channel_axis %= len(out_shape)
     bias = as_tensor(bias, "bias", ranks=tuple(range(len(out_shape) + 1)))
+    if _gpu_tensor(bias) is not None:
+        _exact_tensor(bias, "bias", [(out_channels,), out_shape],
+                      f"shape ({out_channels},) or the output's shape {out_shape}")
+        return bias
     if bias.shape == (out_channels,):  # one value per channel, whatever the data format
         return bias
     aligned = bias.reshape((1,) * (len(out_shape) - bias.ndim) + bias.shape)
@@ -130,6 +158,10 @@ def check_prelu_weights(weights: Any, out_shape: Sequence[int], channel_axis: in
                          "or broadcastable to the output)")
     weights = as_tensor(weights, "prelu_weights", ranks=tuple(range(len(out_shape) + 1)))
     channels = out_shape[channel_axis]
+    if _gpu_tensor(weights) is not None:
+        _exact_tensor(weights, "prelu_weights", [(channels,), tuple(out_shape)],
+                      f"shape ({channels},) or the output's shape {tuple(out_shape)}")
+        return weights, tuple(weights.shape) == (channels,)
     if weights.shape == (channels,):  # one weight per channel, whatever the data format
         return weights, True
     aligned = weights.reshape((1,) * (len(out_shape) - weights.ndim) + weights.shape)

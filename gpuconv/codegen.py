@@ -16,7 +16,7 @@ from typing import Hashable
 
 import jinja2
 
-from .programs import Program
+from .programs import Drawable
 
 
 def _shader_dir() -> Path:
@@ -76,7 +76,7 @@ _sources: "OrderedDict[Hashable, str]" = OrderedDict()
 _sources_lock = threading.Lock()  # every thread's runtime renders through this one cache
 
 
-def fragment_source(spec: Program) -> str:
+def fragment_source(spec: Drawable) -> str:
     """The complete GLSL ES 3.00 fragment program for ``spec``.
 
     Rendered once per ``spec.source_key()`` (the TF.js-style programs bake their

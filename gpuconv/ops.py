@@ -9,7 +9,7 @@ without GL and returns the generated fragment program(s).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -40,6 +40,7 @@ from .programs import (
     packed_unsupported,
 )
 from .runtimes import BaseRuntime, get_runtime
+from .tensor import Tensor, collect, tensors_in
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
               "NCHW": "[batch, channels, height, width] or [channels, height, width]"}
@@ -79,7 +80,8 @@ def _epilogue(geometry: Conv2DGeometry, batched: bool, bias: Optional[ArrayLike]
         out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
         channel_axis = (3 if geometry.channels_last else 1) - (0 if batched else 1)
         weights, per_channel = check_prelu_weights(prelu_weights, out_shape, channel_axis)
-        arrays["preluActivationWeights"] = weights if (per_channel or batched) else weights[None]
+        arrays["preluActivationWeights"] = weights if (per_channel or batched) else \
+            weights.reshape((1,) + weights.shape)
     elif prelu_weights is not None:
         raise ValueError(f"prelu_weights is only used with activation='prelu', got activation={activation!r}")
     if leakyrelu_alpha is not None and activation != "leakyrelu":  # refused as the oracle refuses it
@@ -129,21 +131,44 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
     return Plan(((spec, arrays),), out_shape)
 
 
-def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]) -> np.ndarray:
+def _check_tensors(tensors: List[Tensor], runtime: BaseRuntime) -> None:
+    """Every Tensor argument alive and on ``runtime``."""
+    for tensor in tensors:
+        name = tensor.argument or "an argument"
+        if tensor.released:
+            raise ValueError(f"{name} is a Tensor that has been released")
+        if tensor.runtime is not runtime:
+            raise ValueError(f"{name} is a Tensor of another runtime; run the op on the runtime that holds it "
+                             f"(runtime={name}.runtime) or move it there: gpuconv.to_gpu({name}.numpy(), runtime)")
+        if getattr(runtime, "_released", False):
+            raise ValueError(f"{name} is a Tensor of a runtime that has been released")
+
+
+def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]) -> Any:
     """Plan (which checks every argument before any GL is touched), then run.
 
     ``make_plan(limits)`` builds the plan; it is planned again only when the
     runtime's device has smaller limits than the defaults.  ``op`` names the call
     for :func:`gpuconv.profile`.
+
+    With a :class:`~gpuconv.Tensor` among the inputs, the call runs on the Tensors' runtime
+    (every Tensor must be on the one used) and returns a Tensor (the result stays on the GPU).
     """
     plan = make_plan(Limits())
+    tensors = tensors_in(plan.steps)
     if runtime is None:
-        runtime = get_runtime()
+        runtime = next((t for t in tensors if t.argument in ("x", "dy")), tensors[0]).runtime if tensors \
+            else get_runtime()
     elif not isinstance(runtime, BaseRuntime):
         raise TypeError(f"runtime must be a gpuconv runtime (gpuconv.Runtime(), gpuconv.BrowserRuntime()), "
                         f"got {type(runtime).__name__}")
+    if tensors:
+        _check_tensors(tensors, runtime)
     if runtime.limits != Limits():
         plan = make_plan(runtime.limits)
+    if tensors:
+        collect(runtime)
+        return runtime.run_to_tensor(plan)
     profile = active_profile(runtime)
     if profile is not None:
         return profile.execute(op, plan, runtime)
@@ -496,12 +521,13 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
     fused: Dict[str, Any] = {}
     if activation == "prelu":
         weights, per_channel = check_prelu_weights(prelu_weights, result_shape, channel_axis)
-        fused["preluActivationWeights"] = weights if (per_channel or batched) else weights[None]
+        fused["preluActivationWeights"] = weights if (per_channel or batched) else \
+            weights.reshape((1,) + weights.shape)
     elif prelu_weights is not None:
         raise ValueError(f"prelu_weights is only used with activation='prelu', got activation={activation!r}")
     bias_full = bias_array is not None and bias_array.ndim > 1
     if bias_array is not None:
-        fused["bias"] = bias_array if (not bias_full or batched) else bias_array[None]
+        fused["bias"] = bias_array if (not bias_full or batched) else bias_array.reshape((1,) + bias_array.shape)
     epilogue = Epilogue(activation, bias_array is not None, alpha, per_channel)
     spec = conv2d_backprop_input_program(geometry, epilogue, limits.max_texture_size, bias_full=bias_full)
     plan = _gradient_plan(spec, arrays, shapes_only, geometry, geometry.in_shape, batched)

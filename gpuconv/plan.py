@@ -17,14 +17,15 @@ from . import codegen
 from .geometry import Conv2DGeometry
 from .layout import InputLayout
 from .programs import Program
+from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runtimes.base import BaseRuntime
 
 T = TypeVar("T")  # a runtime's texture handle
 
-#: One program and the arrays (by input name) it reads from the host.
-Step = Tuple[Program, Mapping[str, np.ndarray]]
+#: One program and the arrays (by input name) it reads from the host (or Tensors already on the GPU).
+Step = Tuple[Program, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -60,18 +61,27 @@ class Plan:
                                      f"but {before.name} writes {written}")
 
     def chain(self, upload: Callable[[np.ndarray, InputLayout], T],
-              draw: Callable[[Program, Dict[str, T]], List[T]], made: List[T]) -> List[T]:
+              draw: Callable[[Any, Dict[str, T]], List[T]], made: List[T]) -> List[T]:
         """Walk the steps: upload each host input, draw each program on its inputs (a chained
         input is the previous program's output texture, never the host's).  Every texture
         made is appended to ``made`` as it is made (so a failure can free them); returns the
         last program's outputs.  Runtimes that record the calls instead of making them (the
-        browser page, in one round trip) pass their own ``upload`` and ``draw``."""
+        browser page, in one round trip) pass their own ``upload`` and ``draw``.  A
+        :class:`~gpuconv.Tensor` input is its own texture where it is stored as the program
+        reads it, else a conversion program's output (drawn with ``draw``, and in ``made``)."""
         self.check_chaining()
         previous: List[T] = []
         for position, (spec, arrays) in enumerate(self.steps):
             inputs: Dict[str, T] = dict(zip(spec.chained_inputs, previous)) if position else {}
             for item in spec.inputs:
                 if item.name not in inputs:
+                    value = arrays[item.name]
+                    if isinstance(value, Tensor):
+                        texture, converted = value.texture_for(item.layout, draw)
+                        inputs[item.name] = texture
+                        if converted:
+                            made.append(texture)
+                        continue
                     if not isinstance(item.layout, InputLayout):
                         raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
                                          f"so it cannot be the plan's first program")
@@ -91,3 +101,16 @@ class Plan:
             return last.assemble(parts).reshape(self.out_shape)
         finally:
             runtime.free(made)
+
+    def execute_to_tensor(self, runtime: "BaseRuntime") -> Tensor:
+        """Upload, draw each program, and keep the last one's outputs on the GPU: a
+        :class:`~gpuconv.Tensor` of ``out_shape`` owning them; every other texture is freed."""
+        made: List[Any] = []
+        try:
+            outputs = self.chain(runtime.upload, runtime.draw, made)
+        except BaseException:
+            runtime.free(made)
+            raise
+        kept = {id(texture) for texture in outputs}
+        runtime.free([texture for texture in made if id(texture) not in kept])
+        return Tensor.from_program(runtime, outputs, self.spec, self.out_shape)

@@ -22,6 +22,7 @@ from ..limits import Limits
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan import Plan
     from ..programs import Drawable, Program
+    from ..tensor import Tensor
 
 class GLUnavailableError(RuntimeError):
     """No usable GL context (or browser) could be had; the message says what to install."""
@@ -94,6 +95,30 @@ class BaseRuntime(abc.ABC):
     def run(self, plan: "Plan") -> np.ndarray:
         """Run a whole plan and return its result (the plan does the chaining)."""
         return plan.execute(self)
+
+    def run_to_tensor(self, plan: "Plan") -> "Tensor":
+        """Run a whole plan and keep its result on the GPU: a :class:`~gpuconv.Tensor` owning
+        the last program's outputs (every other texture the plan made is freed)."""
+        return plan.execute_to_tensor(self)
+
+    # -- what gpuconv holds here (gpuconv.memory) -------------------------------------------------
+    def _count_made(self, textures: Iterable[Any], layouts: Iterable[Layout]) -> None:
+        """Implementations call this for each texture they make (upload, draw)."""
+        live = self.__dict__.setdefault("_live_textures", {})
+        for texture, layout in zip(textures, layouts):
+            live[id(texture)] = (texture, layout.rows * layout.cols * layout.components * 4)
+
+    def _count_freed(self, textures: Iterable[Any]) -> None:
+        """Implementations call this for each texture they free."""
+        live = self.__dict__.get("_live_textures")
+        if live:
+            for texture in textures:
+                live.pop(id(texture), None)
+
+    def memory(self) -> Dict[str, int]:
+        """Textures gpuconv made here and has not freed: ``{"textures": count, "bytes": bytes}``."""
+        live = self.__dict__.get("_live_textures", {})
+        return {"textures": len(live), "bytes": sum(size for _, size in live.values())}
 
     def __enter__(self):
         return self

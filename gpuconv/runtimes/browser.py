@@ -32,7 +32,7 @@ import numpy as np
 from .. import codegen
 from ..layout import InputLayout, Layout
 from ..limits import Limits
-from ..programs import Program
+from ..programs import Drawable
 from .base import BaseRuntime, GLUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -340,7 +340,7 @@ class BrowserRuntime(BaseRuntime):
         return texture, {"op": "upload", "id": texture.id, "cols": layout.cols, "rows": layout.rows,
                          "components": layout.components, "data": _encode(layout.pack(array))}
 
-    def _program_ref(self, spec: Program, pending: List[Hashable]) -> Dict[str, Any]:
+    def _program_ref(self, spec: Drawable, pending: List[Hashable]) -> Dict[str, Any]:
         """The page's program for ``spec``: its id, with the sources when the page has not compiled it."""
         key = spec.source_key()
         program_id = self._programs.get(key)
@@ -357,7 +357,7 @@ class BrowserRuntime(BaseRuntime):
         return {"id": program_id, "name": spec.name, "source": codegen.fragment_source(spec),
                 "samplers": list(spec.variable_names)}
 
-    def _draw_op(self, spec: Program, inputs: Mapping[str, Any], pending: List[Hashable]
+    def _draw_op(self, spec: Drawable, inputs: Mapping[str, Any], pending: List[Hashable]
                  ) -> Tuple[List[BrowserTexture], Dict[str, Any]]:
         missing = set(spec.variable_names) - set(inputs)
         if missing:
@@ -395,9 +395,10 @@ class BrowserRuntime(BaseRuntime):
         self._check_usable()
         texture, op = self._upload_op(array, layout)
         self._call([op])
+        self._count_made([texture], [layout])
         return texture
 
-    def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[BrowserTexture]:
+    def draw(self, program: Drawable, inputs: Mapping[str, Any]) -> List[BrowserTexture]:
         self._check_usable()
         pending: List[Hashable] = []
         outputs, op = self._draw_op(program, inputs, pending)
@@ -406,6 +407,7 @@ class BrowserRuntime(BaseRuntime):
         except BaseException:
             self.free(outputs)  # the page may have made some of them before it failed
             raise
+        self._count_made(outputs, program.output_layouts)
         return outputs
 
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
@@ -418,7 +420,9 @@ class BrowserRuntime(BaseRuntime):
         """Forget the textures; the page deletes them at the start of the next call."""
         if self._released:
             return
+        textures = list(textures)
         self._drop_textures.extend(texture.id for texture in textures)
+        self._count_freed(textures)
 
     def finish(self) -> None:
         self._call([{"op": "finish"}])
@@ -437,7 +441,7 @@ class BrowserRuntime(BaseRuntime):
             ops.append(op)
             return texture
 
-        def draw(spec: Program, inputs: Dict[str, BrowserTexture]) -> List[BrowserTexture]:
+        def draw(spec: Drawable, inputs: Dict[str, BrowserTexture]) -> List[BrowserTexture]:
             outputs, op = self._draw_op(spec, inputs, pending)
             ops.append(op)
             return outputs
@@ -448,6 +452,43 @@ class BrowserRuntime(BaseRuntime):
         results = self._call_compiling(ops + reads, pending, free=[texture.id for texture in made])[len(ops):]
         parts = [_decode(text, layout) for text, layout in zip(results, last.output_layouts)]
         return last.assemble(parts).reshape(plan.out_shape)
+
+    def run_to_tensor(self, plan: "Plan") -> Any:
+        """The whole plan in one round trip (conversions of Tensor inputs included), its last
+        program's outputs kept in the page as a :class:`~gpuconv.Tensor`."""
+        from ..tensor import Tensor
+
+        self._check_usable()
+        ops: List[Dict[str, Any]] = []
+        made: List[BrowserTexture] = []
+        pending: List[Hashable] = []
+
+        def upload(array: np.ndarray, layout: InputLayout) -> BrowserTexture:
+            texture, op = self._upload_op(array, layout)
+            ops.append(op)
+            return texture
+
+        def draw(spec: Drawable, inputs: Dict[str, BrowserTexture]) -> List[BrowserTexture]:
+            outputs, op = self._draw_op(spec, inputs, pending)
+            ops.append(op)
+            return outputs
+
+        outputs = plan.chain(upload, draw, made)
+        kept = {id(texture) for texture in outputs}
+        try:
+            self._call_compiling(ops, pending, free=[t.id for t in made if id(t) not in kept])
+        except BaseException:
+            self._drop_textures.extend(texture.id for texture in outputs)
+            raise
+        self._count_made(outputs, plan.spec.output_layouts)
+        return Tensor.from_program(self, outputs, plan.spec, plan.out_shape)
+
+    def memory(self) -> Dict[str, int]:
+        """As :meth:`BaseRuntime.memory`, with ``page_textures``: the textures the page holds
+        (after deleting the freed ones), including its own 1x1 scratch texture."""
+        facts = super().memory()
+        facts["page_textures"] = int(self._call([{"op": "describe"}])[0]["textures"])
+        return facts
 
     def release(self) -> None:
         """Close the page, the browser and (when no other runtime of this thread uses it) Playwright.

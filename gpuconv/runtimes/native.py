@@ -26,7 +26,7 @@ from .. import codegen
 from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..plan import Plan
-from ..programs import Program
+from ..programs import Drawable, Program
 from .base import BaseRuntime, GLUnavailableError
 
 #: Debian/Ubuntu packages that provide headless GL (Mesa's EGL and the llvmpipe driver).
@@ -371,6 +371,7 @@ class NativeRuntime(BaseRuntime):
         texels = np.ascontiguousarray(layout.pack(array), dtype=np.float32)
         texture = self.ctx.texture((layout.cols, layout.rows), layout.components, texels.tobytes(), dtype="f4")
         texture.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
+        self._count_made([texture], [layout])
         return texture
 
     @_current
@@ -380,11 +381,13 @@ class NativeRuntime(BaseRuntime):
 
     @_current
     def free(self, textures: Iterable[Any]) -> None:
+        textures = list(textures)
         for texture in textures:
             texture.release()
+        self._count_freed(textures)
 
     # -- programs --------------------------------------------------------------
-    def program(self, spec: Program) -> Tuple[Any, Any]:
+    def program(self, spec: Drawable) -> Tuple[Any, Any]:
         """The compiled program and its vertex array for ``spec`` (compiled once per source)."""
         key = spec.source_key()
         cached = self._programs.get(key)
@@ -410,7 +413,7 @@ class NativeRuntime(BaseRuntime):
         return cached
 
     @_current
-    def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[Any]:
+    def draw(self, program: Drawable, inputs: Mapping[str, Any]) -> List[Any]:
         spec = program
         missing = set(spec.variable_names) - set(inputs)
         if missing:
@@ -449,6 +452,7 @@ class NativeRuntime(BaseRuntime):
             self.ctx.viewport = viewport
             if fbo is not None:
                 fbo.release()
+        self._count_made(outputs, spec.output_layouts)
         return outputs
 
     @_current
@@ -473,6 +477,10 @@ class NativeRuntime(BaseRuntime):
     @_current
     def run(self, plan: "Plan") -> np.ndarray:
         return plan.execute(self)  # one make-current for the whole plan (the calls nest cheaply)
+
+    @_current
+    def run_to_tensor(self, plan: "Plan") -> Any:
+        return plan.execute_to_tensor(self)
 
     @_current
     def finish(self) -> None:

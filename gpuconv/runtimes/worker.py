@@ -28,7 +28,7 @@ import numpy as np
 from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..plan import Plan
-from ..programs import Program
+from ..programs import Drawable
 from .base import BaseRuntime, GLUnavailableError
 
 _HEADER = struct.Struct("<Q")
@@ -103,16 +103,22 @@ class WorkerRuntime(BaseRuntime):
         return facts
 
     def upload(self, array: np.ndarray, layout: InputLayout) -> Any:
-        return self._call("upload", np.asarray(array), layout)
+        texture = self._call("upload", np.asarray(array), layout)
+        self._count_made([texture], [layout])
+        return texture
 
-    def draw(self, program: Program, inputs: Mapping[str, Any]) -> List[Any]:
-        return self._call("draw", program, dict(inputs))
+    def draw(self, program: Drawable, inputs: Mapping[str, Any]) -> List[Any]:
+        outputs = self._call("draw", program, dict(inputs))
+        self._count_made(outputs, program.output_layouts)
+        return outputs
 
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
         return self._call("read", texture, layout)
 
     def free(self, textures: Iterable[Any]) -> None:
-        self._call("free", list(textures))
+        textures = list(textures)
+        self._call("free", textures)
+        self._count_freed(textures)
 
     def finish(self) -> None:
         self._call("finish")

@@ -1,0 +1,267 @@
+"""Tensors that stay on the GPU: upload once, chain ops, read back once.
+
+:func:`to_gpu` uploads an array into one R32F row-major texture (as TF.js stores a
+tensor) and gives a :class:`Tensor`.  Every op takes a Tensor wherever it takes an
+array, and a call with a Tensor among its inputs returns a Tensor: the last program's
+output textures, kept where the program wrote them (an R32F texture, or a packed
+program's split textures).  When the next program reads its input stored otherwise, a
+conversion program (:mod:`gpuconv.convert`) copies it on the GPU; nothing goes through
+NumPy until :meth:`Tensor.numpy`.
+
+A Tensor belongs to the runtime that holds its textures; :meth:`Tensor.release` (or
+``with``) frees them, and so, later, does the garbage collector (the textures of a
+collected Tensor are freed by its runtime's next gpuconv call).  :func:`memory` counts
+what gpuconv holds on a runtime, :func:`synchronize` waits for its queued work.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .convert import conversion, same_storage
+from .layout import Layout, SplitImageLayout, TextureLayout, texture_layout
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .programs import Program
+    from .runtimes.base import BaseRuntime
+
+#: Textures of Tensors the garbage collector took before they were released, by runtime:
+#: freed by that runtime's next gpuconv call, in the thread that uses it (a finalizer may
+#: run in any thread, and GL calls must not).
+_orphans: "weakref.WeakKeyDictionary[Any, List[Any]]" = weakref.WeakKeyDictionary()
+_orphans_lock = threading.Lock()
+
+
+def collect(runtime: "BaseRuntime") -> None:
+    """Free the textures of the collected, unreleased Tensors of ``runtime``."""
+    with _orphans_lock:
+        textures = _orphans.pop(runtime, None)
+    if textures and not getattr(runtime, "_released", False):
+        runtime.free(textures)
+
+
+class _Storage:
+    """The textures a Tensor and its views share, where they keep the values, and who frees them."""
+
+    def __init__(self, runtime: "BaseRuntime", textures: Sequence[Any], layout: Layout, data_format: str,
+                 assemble: Callable[[Sequence[np.ndarray]], np.ndarray]) -> None:
+        self.runtime = runtime
+        self.textures = list(textures)
+        self.layout = layout
+        self.data_format = data_format  # the logical order of a SplitImageLayout (its shape is NHWC)
+        self.assemble = assemble
+        self.released = False
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        if not getattr(self.runtime, "_released", False):
+            self.runtime.free(self.textures)
+        self.textures = []
+
+    def __del__(self) -> None:
+        try:
+            if not self.released and self.textures:
+                with _orphans_lock:
+                    _orphans.setdefault(self.runtime, []).extend(self.textures)
+                self.released = True
+        except Exception:  # at interpreter exit
+            pass
+
+
+class Tensor:
+    """A float32 tensor held in textures of one runtime (``runtime``).
+
+    ``shape`` and ``dtype`` as NumPy's; :meth:`numpy` reads it back; :meth:`reshape` is a
+    view on the same textures; :meth:`release` frees them (for every view).  Made by
+    :func:`to_gpu` and by the ops, not directly.
+    """
+
+    __array_priority__ = 100.0  # NumPy binary operators defer to nothing here: np.asarray reads back
+
+    def __init__(self, storage: _Storage, shape: Sequence[int], argument: str = "") -> None:
+        self._storage = storage
+        self._shape = tuple(int(d) for d in shape)
+        self._argument = argument  # the op argument this view was passed as (for messages)
+        if math.prod(self._shape) != math.prod(storage.layout.shape):
+            raise ValueError(f"a Tensor of {math.prod(storage.layout.shape)} values cannot have shape {self._shape}")
+
+    # -- what it is ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self._shape)
+
+    @property
+    def runtime(self) -> "BaseRuntime":
+        return self._storage.runtime
+
+    @property
+    def layout(self) -> Layout:
+        """How its textures hold the values (an R32F TextureLayout, or a packed program's split layout)."""
+        return self._storage.layout
+
+    @property
+    def textures(self) -> Tuple[Any, ...]:
+        """The runtime's texture handles (one, or a split layout's ``count``)."""
+        return tuple(self._storage.textures)
+
+    @property
+    def released(self) -> bool:
+        return self._storage.released
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else f"on {type(self.runtime).__name__}"
+        return f"gpuconv.Tensor(shape={self._shape}, dtype=float32, {type(self.layout).__name__}, {state})"
+
+    def _check_alive(self, what: str = "this Tensor") -> None:
+        if self._storage.released:
+            raise ValueError(f"{what} has been released")
+        if getattr(self.runtime, "_released", False):
+            raise ValueError(f"{what} belongs to a runtime that has been released")
+
+    # -- views ----------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor":
+        """A view of another shape (the same number of values) on the same textures; -1 allowed once."""
+        dims = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        dims = tuple(int(d) for d in dims)
+        if dims.count(-1) > 1:
+            raise ValueError("only one dimension of a reshape may be -1")
+        if -1 in dims:
+            known = math.prod(d for d in dims if d != -1)
+            if known == 0 or self.size % known:
+                raise ValueError(f"cannot reshape a Tensor of shape {self._shape} into {dims}")
+            dims = tuple(self.size // known if d == -1 else d for d in dims)
+        if math.prod(dims) != self.size or any(d < 0 for d in dims):
+            raise ValueError(f"cannot reshape a Tensor of shape {self._shape} ({self.size} values) into {dims}")
+        return Tensor(self._storage, dims, self._argument)
+
+    def as_argument(self, name: str) -> "Tensor":
+        """This Tensor as the op argument ``name`` (a view that names it in messages)."""
+        return Tensor(self._storage, self._shape, name)
+
+    @property
+    def argument(self) -> str:
+        return self._argument
+
+    # -- values ---------------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The values, read back (float32, ``shape``)."""
+        self._check_alive()
+        storage = self._storage
+        parts = [storage.runtime.read(texture, storage.layout) for texture in storage.textures]
+        return np.ascontiguousarray(storage.assemble(parts), dtype=np.float32).reshape(self._shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = self.numpy()
+        return values if dtype is None else values.astype(dtype)
+
+    def texture_for(self, layout: Layout, draw: Callable[[Any, Dict[str, Any]], List[Any]]) -> Tuple[Any, bool]:
+        """A texture holding these values laid out as ``layout`` (of this view's size):
+        ``(texture, made)``.  Its own texture where the storage already matches (``made``
+        False), else a new one that ``draw`` (a runtime's, or a plan's recording one)
+        fills with a conversion program (``made`` True: the caller frees it)."""
+        self._check_alive(f"{self._argument or 'a'} Tensor")
+        storage = self._storage
+        if math.prod(layout.shape) != self.size:
+            raise ValueError(f"a Tensor of shape {self._shape} cannot be read as {layout.shape}")
+        if same_storage(storage.layout, layout):
+            return storage.textures[0], False
+        spec = conversion(storage.layout, layout, storage.data_format)
+        outputs = draw(spec, dict(zip(spec.variable_names, storage.textures)))
+        return outputs[0], True
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def release(self) -> None:
+        """Free the textures (of this Tensor and every view of them).  Safe to call twice."""
+        self._storage.release()
+
+    def __enter__(self) -> "Tensor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # -- made by gpuconv ------------------------------------------------------------------------
+    @classmethod
+    def from_program(cls, runtime: "BaseRuntime", textures: Sequence[Any], spec: "Program",
+                     shape: Sequence[int]) -> "Tensor":
+        """The Tensor owning ``textures``, the outputs of ``spec`` (read back as ``spec.assemble``)."""
+        layout = spec.output_layouts[0]
+        data_format = spec.geometry.data_format if isinstance(layout, SplitImageLayout) else "NHWC"
+        return cls(_Storage(runtime, textures, layout, data_format, spec.assemble), shape)
+
+
+def _check_runtime(runtime: Optional["BaseRuntime"]) -> "BaseRuntime":
+    from .runtimes import BaseRuntime, get_runtime
+
+    if runtime is None:
+        return get_runtime()
+    if not isinstance(runtime, BaseRuntime):
+        raise TypeError(f"runtime must be a gpuconv runtime (gpuconv.Runtime(), gpuconv.BrowserRuntime()), "
+                        f"got {type(runtime).__name__}")
+    return runtime
+
+
+def to_gpu(array: Any, runtime: Optional["BaseRuntime"] = None) -> Tensor:
+    """Upload ``array`` once (float32, one R32F row-major texture, as TF.js stores tensors).
+
+    ``runtime``: where it lives (default: this thread's :func:`gpuconv.get_runtime`).  Pass
+    the Tensor to any op; it runs on this runtime and returns a Tensor.
+
+    Example:
+        >>> x = gpuconv.to_gpu(np.ones((1, 4, 4, 2), np.float32))
+        >>> x.shape, x.dtype
+        ((1, 4, 4, 2), dtype('float32'))
+        >>> x.release()
+    """
+    from .arguments import as_tensor
+
+    if isinstance(array, Tensor):
+        raise TypeError("to_gpu takes an array; this is a Tensor already (use it as it is)")
+    values = as_tensor(array, "array", ranks=(0, 1, 2, 3, 4, 5))
+    runtime = _check_runtime(runtime)
+    collect(runtime)
+    values = np.asarray(values, dtype=np.float32, order="C")  # (ascontiguousarray makes a scalar 1-D)
+    shape = values.shape or (1,)
+    layout: TextureLayout = texture_layout(shape, runtime.max_texture_size)
+    texture = runtime.upload(values.reshape(shape), layout)
+    return Tensor(_Storage(runtime, [texture], layout, "NHWC", lambda parts: layout.unpack(parts[0])), values.shape)
+
+
+def synchronize(runtime: Optional["BaseRuntime"] = None) -> None:
+    """Wait until every draw and transfer queued on ``runtime`` (default: this thread's) is done."""
+    runtime = _check_runtime(runtime)
+    collect(runtime)
+    runtime.finish()
+
+
+def memory(runtime: Optional["BaseRuntime"] = None) -> Dict[str, int]:
+    """What gpuconv holds on ``runtime`` (default: this thread's) now: ``{"textures": live
+    textures, "bytes": their bytes}`` (a browser runtime adds ``"page_textures"``, the
+    page's own count).  Textures of collected Tensors are freed first."""
+    runtime = _check_runtime(runtime)
+    collect(runtime)
+    return runtime.memory()
+
+
+def tensors_in(steps: Sequence[Tuple[Any, Any]]) -> List[Tensor]:
+    """The Tensors among a plan's host inputs."""
+    return [value for _, arrays in steps for value in arrays.values() if isinstance(value, Tensor)]
