@@ -171,8 +171,18 @@ class ConversionSpec:
         return (f"gpuconv {self.name}: {layout_text(self.source, self.source_format)} -> "
                 f"{layout_text(self.target)}")
 
+    @property
+    def texel_copy(self) -> bool:
+        """Split textures into a packed image of the same pixels and order, repeat 1: one
+        texel fetch per target texel (the four channels move together)."""
+        source, target = self.source, self.target
+        return (isinstance(source, SplitImageLayout) and isinstance(target, PackedImageLayout)
+                and target.repeat == 1 and target.data_format == self.source_format
+                and (source.batch, source.height, source.width, source.channels)
+                == (target.batch, target.height, target.width, target.channels))
+
     def template_context(self) -> Dict[str, Any]:
-        return {"description": self.describe(), "inputs": self.inputs,
+        return {"description": self.describe(), "inputs": self.inputs, "copy": self.texel_copy,
                 "source": _source_context(self.source, self.source_format),
                 "target": _target_context(self.target)}
 

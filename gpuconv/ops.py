@@ -40,6 +40,7 @@ from .programs import (
     packed_unsupported,
 )
 from .runtimes import BaseRuntime, get_runtime
+from .tensor import Tensor, collect, split_input_fold, tensors_in
 from .tensor import Tensor, collect, tensors_in
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
@@ -118,14 +119,20 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
                                dim_rounding_mode, groups=groups, depthwise=depthwise)
     epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights)
     spec: Program
+    split_fold = None
     if _choose_packed(algorithm, geometry, epilogue, limits):
-        spec = packed_program(geometry, epilogue, max_texture_size=limits.max_texture_size,
-                              max_draw_buffers=limits.max_draw_buffers)
+        # A packed program's output Tensor is read in place by a 1x1 one (as separable_conv2d chains)
+        split_fold = None if shapes_only else split_input_fold(x, geometry, packed_pixels(limits.max_draw_buffers))
+        spec = packed_program(geometry, epilogue, x_split=split_fold is not None, fold=split_fold,
+                              max_texture_size=limits.max_texture_size, max_draw_buffers=limits.max_draw_buffers)
     else:
         make = depthwise_conv2d_program if depthwise else conv2d_program
         spec = make(geometry, epilogue, limits.max_texture_size)
     if not shapes_only:
-        arrays["x"] = x.reshape(x4_shape)
+        if split_fold is not None:
+            arrays.update({name: x.part(j) for j, name in enumerate(spec.chained_inputs)})
+        else:
+            arrays["x"] = x.reshape(x4_shape)
         arrays["W"] = filter
     out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
     return Plan(((spec, arrays),), out_shape)

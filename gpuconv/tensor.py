@@ -49,27 +49,36 @@ class _Storage:
     """The textures a Tensor and its views share, where they keep the values, and who frees them."""
 
     def __init__(self, runtime: "BaseRuntime", textures: Sequence[Any], layout: Layout, data_format: str,
-                 assemble: Callable[[Sequence[np.ndarray]], np.ndarray]) -> None:
+                 assemble: Callable[[Sequence[np.ndarray]], np.ndarray], keep_conversions: bool = False) -> None:
         self.runtime = runtime
         self.textures = list(textures)
         self.layout = layout
         self.data_format = data_format  # the logical order of a SplitImageLayout (its shape is NHWC)
         self.assemble = assemble
         self.released = False
+        #: Uploaded Tensors (weights, mostly) keep each conversion they needed, by target storage,
+        #: so a filter read by every call of a chain is converted once; freed with the Tensor.
+        self.keep_conversions = keep_conversions
+        self.conversions: Dict[Any, Any] = {}
+
+    @property
+    def all_textures(self) -> List[Any]:
+        return self.textures + list(self.conversions.values())
 
     def release(self) -> None:
         if self.released:
             return
         self.released = True
         if not getattr(self.runtime, "_released", False):
-            self.runtime.free(self.textures)
+            self.runtime.free(self.all_textures)
         self.textures = []
+        self.conversions = {}
 
     def __del__(self) -> None:
         try:
             if not self.released and self.textures:
                 with _orphans_lock:
-                    _orphans.setdefault(self.runtime, []).extend(self.textures)
+                    _orphans.setdefault(self.runtime, []).extend(self.all_textures)
                 self.released = True
         except Exception:  # at interpreter exit
             pass
@@ -85,10 +94,11 @@ class Tensor:
 
     __array_priority__ = 100.0  # NumPy binary operators defer to nothing here: np.asarray reads back
 
-    def __init__(self, storage: _Storage, shape: Sequence[int], argument: str = "") -> None:
+    def __init__(self, storage: _Storage, shape: Sequence[int], argument: str = "", part: int = 0) -> None:
         self._storage = storage
         self._shape = tuple(int(d) for d in shape)
         self._argument = argument  # the op argument this view was passed as (for messages)
+        self._part = part  # which of a split layout's textures a program input reads (x_split)
         if math.prod(self._shape) != math.prod(storage.layout.shape):
             raise ValueError(f"a Tensor of {math.prod(storage.layout.shape)} values cannot have shape {self._shape}")
 
@@ -157,6 +167,10 @@ class Tensor:
         """This Tensor as the op argument ``name`` (a view that names it in messages)."""
         return Tensor(self._storage, self._shape, name)
 
+    def part(self, j: int) -> "Tensor":
+        """The view a program reading split texture ``j`` in place takes (``x0`` .. ``x<count-1>``)."""
+        return Tensor(self._storage, self._shape, self._argument, j)
+
     @property
     def argument(self) -> str:
         return self._argument
@@ -183,9 +197,15 @@ class Tensor:
         if math.prod(layout.shape) != self.size:
             raise ValueError(f"a Tensor of shape {self._shape} cannot be read as {layout.shape}")
         if same_storage(storage.layout, layout):
-            return storage.textures[0], False
+            return storage.textures[self._part], False
+        kept = storage.conversions.get(layout.storage)
+        if kept is not None:
+            return kept, False
         spec = conversion(storage.layout, layout, storage.data_format)
         outputs = draw(spec, dict(zip(spec.variable_names, storage.textures)))
+        if storage.keep_conversions:
+            storage.conversions[layout.storage] = outputs[0]
+            return outputs[0], False
         return outputs[0], True
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -243,7 +263,8 @@ def to_gpu(array: Any, runtime: Optional["BaseRuntime"] = None) -> Tensor:
     shape = values.shape or (1,)
     layout: TextureLayout = texture_layout(shape, runtime.max_texture_size)
     texture = runtime.upload(values.reshape(shape), layout)
-    return Tensor(_Storage(runtime, [texture], layout, "NHWC", lambda parts: layout.unpack(parts[0])), values.shape)
+    storage = _Storage(runtime, [texture], layout, "NHWC", lambda parts: layout.unpack(parts[0]), keep_conversions=True)
+    return Tensor(storage, values.shape)
 
 
 def synchronize(runtime: Optional["BaseRuntime"] = None) -> None:
@@ -260,6 +281,23 @@ def memory(runtime: Optional["BaseRuntime"] = None) -> Dict[str, int]:
     runtime = _check_runtime(runtime)
     collect(runtime)
     return runtime.memory()
+
+
+def split_input_fold(x: Any, geometry: Any, pixels: int) -> Optional[int]:
+    """The fold of ``x``'s split textures when a packed conv2d of ``geometry`` can read them in
+    place (a Tensor a packed program wrote, read by a 1x1, stride-1, unpadded convolution of
+    the same image and data format, with as many pixels per fragment), else ``None``."""
+    if not isinstance(x, Tensor) or not isinstance(x.layout, SplitImageLayout):
+        return None
+    g, layout = geometry, x.layout
+    if g.depthwise or g.groups != 1 or (g.filter_height, g.filter_width, g.stride_height, g.stride_width) != (1,) * 4:
+        return None
+    if (g.out_height, g.out_width) != (g.in_height, g.in_width) or layout.count != pixels:
+        return None
+    if (layout.batch, layout.height, layout.width, layout.channels) != (g.batch, g.in_height, g.in_width,
+                                                                         g.in_channels):
+        return None
+    return layout.fold if x._storage.data_format == g.data_format else None
 
 
 def tensors_in(steps: Sequence[Tuple[Any, Any]]) -> List[Tensor]:

@@ -24,6 +24,32 @@ out vec4 outputColor;
 {% endfor %}
 {%- endmacro %}
 
+{% if copy %}
+// Texel for texel: the target's texel (col, row) holds channels 4 * c4 .. 4 * c4 + 3 of pixel
+// (b, h, w), which the source ({{ source.text }}) keeps in one texel of texture w % {{ source.count }}.
+void main() {
+  int row = int(gl_FragCoord.y);
+  int col = int(gl_FragCoord.x);
+  int b = row / {{ target.height }};
+  int h = row - b * {{ target.height }};
+  int w = col / {{ target.depth4 }};
+  int c4 = col - w * {{ target.depth4 }};
+  int q = w / {{ source.count }};
+  int j = w - q * {{ source.count }};
+  int unfoldedRow = row;
+  int band = unfoldedRow / {{ source.rows }};
+  ivec2 texel = ivec2(band * {{ source.unfolded_cols }} + q * {{ source.depth4 }} + c4,
+                      unfoldedRow - band * {{ source.rows }});
+  vec4 t;
+{% for input in inputs %}
+  {% if not loop.first %}} else {% endif %}if (j == {{ loop.index0 }}) {
+    t = texelFetch({{ input.name }}, texel, 0);
+{% endfor %}
+  }
+  // the channels past the last one are padding: zeros
+  outputColor = mix(vec4(0.0), t, lessThan(ivec4(c4 * 4) + ivec4(0, 1, 2, 3), ivec4({{ target.channels }})));
+}
+{% else %}
 // Element i of the source ({{ source.text }}).
 float readSource(int i) {
 {% if source.kind == "texture" %}
@@ -107,3 +133,4 @@ void main() {
 {% endfor %}
   outputColor = result;
 }
+{% endif %}

@@ -119,6 +119,15 @@ def test_grouped_weight_mapping_round_trips():
     np.testing.assert_array_equal(example.torch_to_tf(weight, 4), tf_filter)
 
 
+def test_mobilenet_tensors(runtime, tmp_path, capsys):
+    assert load("mobilenet_tensors").main(["--small", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "ms per stack" in out and "bit-identical" in out
+    report = json.loads((tmp_path / "mobilenet_tensors.json").read_text())
+    assert report["input"] == [1, 28, 28, 8] and report["output"] == [1, 14, 14, 32]
+    assert report["passed"] and max(report["relative_error"].values()) <= 1e-5
+
+
 def test_inspect_shaders(runtime, tmp_path, capsys):
     assert load("inspect_shaders").main(["--small", "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -88,18 +88,20 @@ def _same(runtime, fn, arrays, tensor_names, **kwargs):
     """fn with arrays, and with the named arguments as Tensors: bit-identical, a Tensor back."""
     expected = fn(*arrays.values(), **kwargs, runtime=runtime)
     assert isinstance(expected, np.ndarray)
+    before = gpuconv.memory(runtime)
     tensors = {name: gpuconv.to_gpu(value, runtime) if name in tensor_names else value
                for name, value in arrays.items()}
-    before = gpuconv.memory(runtime)["textures"]
-    got = fn(*tensors.values(), **kwargs)  # runtime=None: the Tensors' runtime
-    assert isinstance(got, gpuconv.Tensor) and got.runtime is runtime
-    assert got.shape == expected.shape
-    np.testing.assert_array_equal(got.numpy(), expected)
-    got.release()
-    assert gpuconv.memory(runtime)["textures"] == before
-    for value in tensors.values():
-        if isinstance(value, gpuconv.Tensor):
-            value.release()
+    try:
+        got = fn(*tensors.values(), **kwargs)  # runtime=None: the Tensors' runtime
+        assert isinstance(got, gpuconv.Tensor) and got.runtime is runtime
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got.numpy(), expected)
+        got.release()
+    finally:
+        for value in tensors.values():
+            if isinstance(value, gpuconv.Tensor):
+                value.release()
+    assert gpuconv.memory(runtime) == before  # the uploads, their conversions and the result freed
     return expected
 
 
@@ -410,7 +412,8 @@ def test_release_frees_textures(runtime, rng):
     assert gpuconv.memory(runtime)["textures"] == start["textures"] + 1
     assert gpuconv.memory(runtime)["bytes"] == start["bytes"] + 8 * 8 * 4 * 4
     y = gpuconv.conv2d(x, f32(rng, 3, 3, 4, 8), padding="SAME", algorithm="packed")
-    assert gpuconv.memory(runtime)["textures"] == start["textures"] + 1 + y.layout.count
+    # x, the packed copy of x it keeps (an uploaded Tensor keeps its conversions), y's 8 textures
+    assert gpuconv.memory(runtime)["textures"] == start["textures"] + 2 + y.layout.count
     y.release()
     y.release()  # twice is fine
     x.release()
@@ -467,3 +470,43 @@ def test_worker_runtime_chain(rng):
         assert gpuconv.memory(worker)["textures"] == 0
     finally:
         worker.release()
+
+
+def _recording_draws(runtime, monkeypatch):
+    names = []
+    original = runtime.draw
+
+    def draw(spec, inputs):
+        names.append(spec.name)
+        return original(spec, inputs)
+    monkeypatch.setattr(runtime, "draw", draw)
+    return names
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_a_1x1_packed_conv_reads_split_outputs_in_place(runtime, rng, monkeypatch, data_format):
+    x = f32(rng, 2, 9, 11, 5) if data_format == "NHWC" else f32(rng, 2, 5, 9, 11)
+    w, pw = f32(rng, 3, 3, 5, 6), f32(rng, 1, 1, 6, 7)
+    with gpuconv.to_gpu(x, runtime) as t, \
+            gpuconv.conv2d(t, w, padding="SAME", data_format=data_format, algorithm="packed") as y:
+        names = _recording_draws(runtime, monkeypatch)
+        with gpuconv.conv2d(y, pw, data_format=data_format, algorithm="packed", activation="relu") as z:
+            assert names == ["PackedConv2DProgram"]  # no conversion: x0 .. x7 are y's textures
+            expected = gpuconv.conv2d(y.numpy(), pw, data_format=data_format, algorithm="packed",
+                                      activation="relu", runtime=runtime)
+            np.testing.assert_array_equal(z.numpy(), expected)
+
+
+def test_uploaded_tensors_keep_their_conversions(runtime, rng, monkeypatch):
+    x, w = f32(rng, 1, 8, 8, 4), gpuconv.to_gpu(f32(rng, 3, 3, 4, 8), runtime)
+    names = _recording_draws(runtime, monkeypatch)
+    first = gpuconv.conv2d(x, w, padding="SAME", algorithm="packed")  # W converted into the packed order
+    assert names == ["ConvertProgram", "PackedConv2DProgram"]
+    second = gpuconv.conv2d(x, w, padding="SAME", algorithm="packed")  # ... once
+    assert names[2:] == ["PackedConv2DProgram"]
+    np.testing.assert_array_equal(first.numpy(), second.numpy())
+    before = gpuconv.memory(runtime)["textures"]
+    w.release()  # with its packed copy
+    assert gpuconv.memory(runtime)["textures"] == before - 2
+    first.release()
+    second.release()
