@@ -41,7 +41,6 @@ from .programs import (
 )
 from .runtimes import BaseRuntime, get_runtime
 from .tensor import Tensor, collect, split_input_fold, tensors_in
-from .tensor import Tensor, collect, tensors_in
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
               "NCHW": "[batch, channels, height, width] or [channels, height, width]"}
