@@ -55,39 +55,8 @@ void main() {
         if (xC < 0 || xC >= {{ g.in_width }}) {
           continue;
         }
-{% if depth_vec4 > 0 %}
 
-        for (int d1 = 0; d1 < {{ depth_vec4 }}; d1 += 4) {
-          vec4 xValues = vec4(
-            {{ getX("d1") }},
-            {{ getX("d1 + 1") }},
-            {{ getX("d1 + 2") }},
-            {{ getX("d1 + 3") }}
-          );
-          vec4 wValues = vec4(
-            {{ getW("d1") }},
-            {{ getW("d1 + 1") }},
-            {{ getW("d1 + 2") }},
-            {{ getW("d1 + 3") }}
-          );
-          dotProd += dot(xValues, wValues);
-        }
-{% endif %}
-{% if depth_remainder == 1 %}
-
-        // 1 leftover input channel
-        dotProd += {{ getX(depth_vec4) }} * {{ getW(depth_vec4) }};
-{% elif depth_remainder == 2 %}
-
-        // 2 leftover input channels
-        dotProd += dot(vec2({{ getX(depth_vec4) }}, {{ getX(depth_vec4 + 1) }}),
-                       vec2({{ getW(depth_vec4) }}, {{ getW(depth_vec4 + 1) }}));
-{% elif depth_remainder == 3 %}
-
-        // 3 leftover input channels
-        dotProd += dot(vec3({{ getX(depth_vec4) }}, {{ getX(depth_vec4 + 1) }}, {{ getX(depth_vec4 + 2) }}),
-                       vec3({{ getW(depth_vec4) }}, {{ getW(depth_vec4 + 1) }}, {{ getW(depth_vec4 + 2) }}));
-{% endif %}
+        {{ tensors.channel_dot(getX, getW, depth_vec4, depth_remainder, "d1", "input", "xValues", "wValues") | trim | indent(8) }}
       }
     }
   }

@@ -55,39 +55,8 @@ void main() {
         int dyCNum = dyCCorner + wC * {{ g.dilation_width }};
 {{ dy_position("dyC", "dyCNum", g.stride_width, g.out_width) | indent(4, first=True) }}
         int wCPerm = {{ g.filter_width - 1 }} - wC;
-{% if depth_vec4 > 0 %}
 
-        for (int d2 = 0; d2 < {{ depth_vec4 }}; d2 += 4) {
-          vec4 dyValues = vec4(
-            {{ getDy("d2") }},
-            {{ getDy("d2 + 1") }},
-            {{ getDy("d2 + 2") }},
-            {{ getDy("d2 + 3") }}
-          );
-          vec4 wValues = vec4(
-            {{ getW("d2") }},
-            {{ getW("d2 + 1") }},
-            {{ getW("d2 + 2") }},
-            {{ getW("d2 + 3") }}
-          );
-          dotProd += dot(dyValues, wValues);
-        }
-{% endif %}
-{% if depth_remainder == 1 %}
-
-        // 1 leftover out channel
-        dotProd += {{ getDy(depth_vec4) }} * {{ getW(depth_vec4) }};
-{% elif depth_remainder == 2 %}
-
-        // 2 leftover out channels
-        dotProd += dot(vec2({{ getDy(depth_vec4) }}, {{ getDy(depth_vec4 + 1) }}),
-                       vec2({{ getW(depth_vec4) }}, {{ getW(depth_vec4 + 1) }}));
-{% elif depth_remainder == 3 %}
-
-        // 3 leftover out channels
-        dotProd += dot(vec3({{ getDy(depth_vec4) }}, {{ getDy(depth_vec4 + 1) }}, {{ getDy(depth_vec4 + 2) }}),
-                       vec3({{ getW(depth_vec4) }}, {{ getW(depth_vec4 + 1) }}, {{ getW(depth_vec4 + 2) }}));
-{% endif %}
+        {{ tensors.channel_dot(getDy, getW, depth_vec4, depth_remainder, "d2", "out", "dyValues", "wValues") | trim | indent(8) }}
       }
     }
   }

@@ -84,3 +84,48 @@ float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }
 {{ caller() }}    }
   }
 {%- endmacro %}
+
+{#- The channel loop of the direct programs, as TF.js unrolls it: `dotProd += a . b` over
+    channels 0 .. depth_vec4 - 1 four at a time (loop variable `index`), then the 1, 2 or 3
+    leftover channels in the one branch chosen here.  `a` and `b` are macros giving the
+    value at a channel expression; `a_name`/`b_name` name the vectors, `what` the channels
+    in the comments.  The caller declares `float dotProd`, and places the result with
+    `{{ tensors.channel_dot(...) | trim | indent(column) }}` at its indentation. -#}
+{% macro channel_dot(a, b, depth_vec4, depth_remainder, index, what, a_name, b_name) %}
+{% if depth_vec4 > 0 %}
+for (int {{ index }} = 0; {{ index }} < {{ depth_vec4 }}; {{ index }} += 4) {
+  vec4 {{ a_name }} = vec4(
+    {{ a(index) }},
+    {{ a(index ~ " + 1") }},
+    {{ a(index ~ " + 2") }},
+    {{ a(index ~ " + 3") }}
+  );
+  vec4 {{ b_name }} = vec4(
+    {{ b(index) }},
+    {{ b(index ~ " + 1") }},
+    {{ b(index ~ " + 2") }},
+    {{ b(index ~ " + 3") }}
+  );
+  dotProd += dot({{ a_name }}, {{ b_name }});
+}
+{% endif %}
+{% if depth_remainder == 1 %}
+
+// 1 leftover {{ what }} channel
+dotProd += {{ a(depth_vec4) }} * {{ b(depth_vec4) }};
+{% elif depth_remainder > 1 %}
+
+// {{ depth_remainder }} leftover {{ what }} channels
+vec{{ depth_remainder }} {{ a_name }} = vec{{ depth_remainder }}(
+{% for k in range(depth_remainder) %}
+  {{ a(depth_vec4 + k) }}{{ "," if not loop.last }}
+{% endfor %}
+);
+vec{{ depth_remainder }} {{ b_name }} = vec{{ depth_remainder }}(
+{% for k in range(depth_remainder) %}
+  {{ b(depth_vec4 + k) }}{{ "," if not loop.last }}
+{% endfor %}
+);
+dotProd += dot({{ a_name }}, {{ b_name }});
+{% endif %}
+{%- endmacro %}
