@@ -177,7 +177,8 @@ def main(argv=None) -> int:
     print(f"  arrays   {arrays_s * 1e3:8.1f} ms per stack (median of {repeats}): every op uploads its "
           f"input and weights and reads its output back")
     print(f"  speed-up {arrays_s / tensors_s:.2f}x; tensors and arrays {'bit-identical' if same else 'differ'}; "
-          f"gpuconv textures held: {before['textures']} (the weights) before, {after['textures']} after")
+          f"gpuconv textures held: {before['textures']} (the weights) before the runs, "
+          f"{after['textures']} after (each weight with its packed copy)")
     for name, error in errors.items():
         print(f"  {name:8s} relative error vs the float64 oracle {error:.2e} (tolerance {args.tolerance:g})")
     report = {"input": list(shape), "output": list(y_tensors.shape), "blocks": [list(b) for b in blocks],

@@ -16,7 +16,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
@@ -191,6 +191,98 @@ def lifetime(calls: int = 10000, configs: Sequence[Config] = (), *, context: Any
                           counter.live(), rss_before)
 
 
+@dataclass
+class TensorLifetimeReport:
+    """:func:`tensor_lifetime`'s numbers: GL objects (as :class:`LifetimeReport`) and what
+    :func:`gpuconv.memory` counts, after the first pass and at the end."""
+
+    calls: int
+    seconds: float
+    live_start: Dict[str, int]
+    live_end: Dict[str, int]
+    memory_start: Dict[str, int]
+    memory_end: Dict[str, int]
+    rss_start: int
+    rss_end: int
+    live_after_release: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flat(self) -> bool:
+        return self.live_start == self.live_end and self.memory_start == self.memory_end
+
+    def lines(self) -> List[str]:
+        mib = 1 << 20
+        return [
+            f"tensor lifetime: {self.calls} op calls on Tensors in {self.seconds:.1f} s "
+            f"({self.seconds / max(self.calls, 1) * 1e3:.2f} ms per call)",
+            f"  gpuconv.memory(): {self.memory_start} after the first pass, {self.memory_end} at the end",
+            f"  live GL objects: {self.live_start} after the first pass, {self.live_end} at the end; after "
+            f"Runtime.release(): {self.live_after_release or 'none'}",
+            f"  RSS: {self.rss_start / mib:.1f} MiB after the first pass, {self.rss_end / mib:.1f} MiB at the end",
+        ]
+
+
+def tensor_lifetime(calls: int = 10000, *, context: Any = None, progress: Optional[TextIO] = None,
+                    seed: int = 0) -> TensorLifetimeReport:
+    """``calls`` op calls on :class:`~gpuconv.Tensor` s through a counting runtime: a chain over
+    a few shapes (both data formats) of a packed conv2d, a direct depthwise (a conversion on the
+    GPU), a packed 1x1 conv2d (reading the split outputs in place) and a direct conv2d, each
+    input released once the next op has read it; the weights are uploaded Tensors, kept."""
+    from . import ops
+    from .tensor import memory, to_gpu
+
+    if context is None:
+        default = get_runtime()
+        if not isinstance(default, NativeRuntime):
+            raise TypeError(f"the lifetime check counts GL objects of a native runtime, but this thread's "
+                            f"default runtime is a {type(default).__name__}; pass context=")
+        context = default.ctx
+    counter = CountingContext(context)
+    runtime = NativeRuntime(counter)
+    rng = np.random.default_rng(seed)
+    chains: List[Tuple[Any, str, List[Any]]] = []  # each chain's current Tensor, data format, weights
+    for shape, data_format in (((1, 12, 12, 4), "NHWC"), ((2, 4, 9, 7), "NCHW"), ((1, 20, 6, 3), "NHWC")):
+        c = shape[3] if data_format == "NHWC" else shape[1]
+        weights = [to_gpu(rng.standard_normal(s).astype(np.float32) * 0.3, runtime)
+                   for s in ((3, 3, c, 8), (3, 3, 8, 1), (1, 1, 8, 8), (3, 3, 8, c))]
+        chains.append((to_gpu(rng.standard_normal(shape).astype(np.float32), runtime), data_format, weights))
+    steps = [
+        lambda x, f, w: ops.conv2d(x, w[0], padding="SAME", data_format=f, activation="relu6", algorithm="packed"),
+        lambda x, f, w: ops.depthwise_conv2d(x, w[1], padding="SAME", data_format=f, algorithm="direct"),
+        lambda x, f, w: ops.conv2d(x, w[2], data_format=f, activation="relu6", algorithm="packed"),
+        lambda x, f, w: ops.conv2d(x, w[3], padding="SAME", data_format=f, activation="relu6", algorithm="direct"),
+    ]
+    first_pass = len(steps) * len(chains)
+    live_start: Dict[str, int] = {}
+    memory_start: Dict[str, int] = {}
+    rss_start = 0
+    started = time.perf_counter()
+    try:
+        for call in range(calls):
+            index = call // len(steps) % len(chains)
+            x, data_format, weights = chains[index]
+            y = steps[call % len(steps)](x, data_format, weights)
+            x.release()
+            chains[index] = (y, data_format, weights)
+            if call + 1 == first_pass:
+                live_start, memory_start, rss_start = counter.live(), memory(runtime), resident_bytes()
+            if progress is not None and (call + 1) % max(1, calls // 10) == 0:
+                progress.write(f"tensor lifetime [{call + 1}/{calls}] memory {memory(runtime)}, "
+                               f"live {counter.live()}\n")
+                progress.flush()
+        seconds = time.perf_counter() - started
+        live_end, memory_end, rss_end = counter.live(), memory(runtime), resident_bytes()
+        if not memory_start:
+            live_start, memory_start, rss_start = live_end, memory_end, rss_end
+        for x, _, weights in chains:
+            for tensor in [x, *weights]:
+                tensor.release()
+    finally:
+        runtime.release()
+    return TensorLifetimeReport(calls, seconds, live_start, live_end, memory_start, memory_end, rss_start,
+                                rss_end, counter.live())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gpuconv.lifetime",
@@ -203,9 +295,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="how many calls (default 10000)")
     parser.add_argument("--configs", type=int, default=20, help="configurations the run cycles over (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the configurations (default 0)")
+    parser.add_argument("--tensors", action="store_true",
+                        help="chain the calls on gpuconv Tensors (results kept on the GPU, inputs released) and "
+                             "check gpuconv.memory() too; exits 1 unless it and the live objects stay flat")
     args = parser.parse_args(argv)
     if args.lifetime < 1 or args.configs < 1:
         parser.error(f"--lifetime and --configs must be positive, got {args.lifetime} and {args.configs}")
+    if args.tensors:
+        tensor_report = tensor_lifetime(args.lifetime, progress=sys.stderr, seed=args.seed)
+        for line in tensor_report.lines():
+            print(line)
+        print("tensor lifetime: " + ("flat" if tensor_report.flat else "FAIL: memory or live objects changed"))
+        return 0 if tensor_report.flat else 1
     report = lifetime(args.lifetime, lifetime_configs(args.configs, args.seed), progress=sys.stderr)
     for line in report.lines():
         print(line)

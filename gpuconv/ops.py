@@ -72,13 +72,16 @@ def _epilogue(geometry: Conv2DGeometry, batched: bool, bias: Optional[ArrayLike]
               ) -> Tuple[Epilogue, Dict[str, np.ndarray]]:
     activation = normalize_activation(activation)
     arrays = {}
-    bias = check_bias(bias, geometry.out_channels)
+    out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
+    channel_axis = (3 if geometry.channels_last else 1) - (0 if batched else 1)
+    # anything that broadcasts to the output, as TF.js's fused ops take it: per channel when it
+    # varies only along the channels, else at the output's shape (the direct programs read it so)
+    bias = check_bias(bias, geometry.out_channels, out_shape=out_shape, channel_axis=channel_axis)
+    bias_per_channel = bias is None or tuple(bias.shape) == (geometry.out_channels,)
     if bias is not None:
-        arrays["bias"] = bias
+        arrays["bias"] = bias if (bias_per_channel or batched) else bias.reshape((1,) + tuple(bias.shape))
     per_channel = True
     if activation == "prelu":
-        out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
-        channel_axis = (3 if geometry.channels_last else 1) - (0 if batched else 1)
         weights, per_channel = check_prelu_weights(prelu_weights, out_shape, channel_axis)
         arrays["preluActivationWeights"] = weights if (per_channel or batched) else \
             weights.reshape((1,) + weights.shape)
@@ -89,7 +92,7 @@ def _epilogue(geometry: Conv2DGeometry, batched: bool, bias: Optional[ArrayLike]
     # 0.2 (TF.js's default) when not given; unused by the other activations, so the spec
     # (and the program cache key) does not depend on it
     alpha = float(np.float32(check_alpha(0.2 if leakyrelu_alpha is None else leakyrelu_alpha)))
-    return Epilogue(activation, bias is not None, alpha, per_channel), arrays
+    return Epilogue(activation, bias is not None, alpha, per_channel, bias_per_channel), arrays
 
 
 def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike = "VALID",

@@ -169,9 +169,9 @@ class _Epilogue:
     @classmethod
     def of(cls, geometry: Conv2DGeometry, batched: bool, bias: Any, activation: Optional[str],
            leakyrelu_alpha: Optional[float], prelu_weights: Any) -> _Epilogue:
-        """The epilogue of a forward convolution (bias exactly ``[out_channels]``)."""
+        """The epilogue of a forward convolution (a bias that broadcasts to the output, as TF.js's fused ops)."""
         return cls(_result_shape(geometry, batched), _channel_axis(geometry.data_format), geometry.out_channels,
-                   bias, activation, leakyrelu_alpha, prelu_weights)
+                   bias, activation, leakyrelu_alpha, prelu_weights, broadcast_bias=True)
 
     def __call__(self, y):
         if self.bias is not None:

@@ -120,13 +120,16 @@ class Epilogue:
     """What a fused program does after the convolution: add a bias, apply an activation.
 
     ``prelu_per_channel`` says whether the PReLU weights are one per output
-    channel (read by channel) or a full tensor of the output's shape.
+    channel (read by channel) or a full tensor of the output's shape;
+    ``bias_per_channel`` the same of the bias (a bias that broadcasts to the output
+    and varies within a channel is given to the direct programs at the output's shape).
     """
 
     activation: str = "linear"
     has_bias: bool = False
     leakyrelu_alpha: float = 0.2
     prelu_per_channel: bool = True
+    bias_per_channel: bool = True
 
     @property
     def is_identity(self) -> bool:
@@ -208,7 +211,8 @@ class ProgramSpec:
 def _fused_inputs(geometry: Conv2DGeometry, epilogue: Epilogue, limit: int) -> list:
     inputs = []
     if epilogue.has_bias:
-        inputs.append(ProgramInput("bias", texture_layout((geometry.out_channels,), limit)))
+        shape = (geometry.out_channels,) if epilogue.bias_per_channel else geometry.out_shape
+        inputs.append(ProgramInput("bias", texture_layout(shape, limit)))
     if epilogue.activation == "prelu":
         shape = (geometry.out_channels,) if epilogue.prelu_per_channel else geometry.out_shape
         inputs.append(ProgramInput("preluActivationWeights", texture_layout(shape, limit)))
@@ -396,6 +400,8 @@ def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
         return "grouped convolution (groups > 1) runs only on the direct program"
     if epilogue.activation == "prelu" and not epilogue.prelu_per_channel:
         return "PReLU weights that vary within a channel run only on the direct program"
+    if epilogue.has_bias and not epilogue.bias_per_channel:
+        return "a bias that varies within a channel runs only on the direct program"
     g = geometry
     out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, packed_pixels(max_draw_buffers))
     layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels),

@@ -24,8 +24,10 @@ float activation(float x{% if epilogue.activation == "prelu" %}, float alpha{% e
 
 {#- Applied to `value` for output element `coords` whose channel is `channel`. -#}
 {% macro apply(epilogue, value, coords, channel) -%}
-{% if epilogue.has_bias %}
+{% if epilogue.has_bias and epilogue.bias_per_channel %}
   {{ value }} += getBias({{ channel }});
+{% elif epilogue.has_bias %}
+  {{ value }} += getBias({{ coords }}.x, {{ coords }}.y, {{ coords }}.z, {{ coords }}.w);
 {% endif %}
 {% if epilogue.activation == "prelu" %}
 {% if epilogue.prelu_per_channel %}

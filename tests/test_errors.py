@@ -139,7 +139,7 @@ ROWS = [
     ("caffe", caffe_layer, dict(group=2, weight=np.zeros((4, 1, 3, 3), np.float32)), ValueError, r"the input's channels \(3\) must be a multiple of group \(2\)"),
     # -- bias / prelu weights of the wrong size ---------------------------------------------------
     ("conv2d", conv2d, dict(bias=np.zeros(3, np.float32)), ValueError, r"bias must have one value per output channel, shape \(4,\), got shape \(3,\)"),
-    ("conv2d", conv2d, dict(bias=np.zeros((1, 4), np.float32)), ValueError, r"bias must have one value per output channel, shape \(4,\), got shape \(1, 4\)"),
+    ("conv2d", conv2d, dict(bias=np.zeros((2, 4), np.float32)), ValueError, r"bias must have one value per output channel, shape \(4,\), got shape \(2, 4\), which does not broadcast to the output shape \(1, 3, 3, 4\)"),
     ("conv2d", conv2d, dict(activation="prelu", prelu_weights=np.zeros(3, np.float32)), ValueError, r"prelu_weights of shape \(3,\) do not broadcast to the output shape \(1, 3, 3, 4\); give one weight per channel \(4,\)"),
     ("conv2d", conv2d, dict(activation="prelu"), ValueError, r"activation 'prelu' needs prelu_weights"),
     ("conv2d", conv2d, dict(prelu_weights=B4), ValueError, r"prelu_weights is only used with activation='prelu', got activation='linear'"),

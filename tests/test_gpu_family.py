@@ -625,3 +625,32 @@ def test_shader_source_names_every_op_it_knows_for_an_unknown_one():
     with pytest.raises(ValueError, match=r"op must be one of 'conv2d', .*'conv1d', 'conv3d', .*, got 'conv4d'") as info:
         gpuconv.shader_source("conv4d", (1, 4, 4, 4, 1), (1, 1, 1, 1, 1))
     assert all(f"'{op}'" in str(info.value) for op in list(PROGRAM_NAMES) + ["conv3d_transpose", "separable_conv2d"])
+
+
+# -- conv2d and depthwise_conv2d take a bias that broadcasts to the output (as TF.js's fused ops) -----------
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_conv2d_and_depthwise_conv2d_take_a_bias_that_broadcasts(runtime, rng, data_format):
+    nhwc = data_format == "NHWC"
+    x, w, dw = _data(rng, (2, 5, 5, 3) if nhwc else (2, 3, 5, 5), (3, 3, 3, 6), (3, 3, 3, 2))
+    out = (2, 3, 3, 6) if nhwc else (2, 6, 3, 3)
+    shapes = [(), (1,), (6,), (1, 1, 6) if nhwc else (6, 1, 1), out, out[1:], (3, 1, 1) if nhwc else (1, 3, 1)]
+    for shape in shapes:
+        (bias,) = _data(rng, shape)
+        for op, f in (("conv2d", w), ("depthwise_conv2d", dw)):
+            kwargs: Dict[str, Any] = dict(padding="VALID", data_format=data_format, bias=bias, activation="relu")
+            reference = getattr(gpuconv.oracle, op)(x, f, **kwargs)
+            _check(getattr(gpuconv, op)(x, f, runtime=runtime, **kwargs), reference)  # auto
+            _check(getattr(gpuconv, op)(x, f, runtime=runtime, algorithm="direct", **kwargs), reference)
+    # one per channel runs on the packed program; one that varies within a channel does not
+    per_channel = ops.plan_conv2d(x, w, data_format=data_format, bias=np.ones((1, 1, 1, 6) if nhwc else (6, 1, 1)),
+                                  algorithm="auto")
+    assert per_channel.spec.name == "PackedConv2DProgram"
+    full = np.ones(out, np.float32)
+    assert ops.plan_conv2d(x, w, data_format=data_format, bias=full, algorithm="auto").spec.name == "Conv2DProgram"
+    with pytest.raises(ValueError, match="a bias that varies within a channel runs only on the direct program"):
+        gpuconv.conv2d(x, w, data_format=data_format, bias=full, algorithm="packed", runtime=runtime)
+    with pytest.raises(ValueError, match=r"bias must have one value per output channel, shape \(6,\), got shape "
+                                         r"\(4,\), which does not broadcast to the output shape"):
+        gpuconv.conv2d(x, w, data_format=data_format, bias=np.ones(4, np.float32), runtime=runtime)

@@ -476,8 +476,13 @@ def test_argument_errors():
     x, f = np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 3))
     with pytest.raises(ValueError, match=r"bias must have one value per output channel, shape \(3,\)"):
         oracle.conv2d(x, f, bias=np.ones(2))
-    with pytest.raises(ValueError, match=r"bias must have one value per output channel, shape \(4,\)"):
-        oracle.depthwise_conv2d(x, np.ones((3, 3, 2, 2)), bias=np.ones((1, 4)))
+    with pytest.raises(ValueError, match=r"bias must have one value per output channel, shape \(4,\), got shape "
+                                         r"\(3, 4\), which does not broadcast to the output shape \(1, 2, 2, 4\)"):
+        oracle.depthwise_conv2d(x, np.ones((3, 3, 2, 2)), bias=np.ones((3, 4)))
+    # a bias that broadcasts to the output is taken (TF.js's fused ops): [1, C], a scalar, a full one
+    plain = oracle.depthwise_conv2d(x, np.ones((3, 3, 2, 2)))
+    for bias in (np.ones((1, 4)), np.float64(1.0), np.ones((2, 1, 1))):
+        assert_allclose(oracle.depthwise_conv2d(x, np.ones((3, 3, 2, 2)), bias=bias), plain + 1.0)
     with pytest.raises(ValueError, match=r"prelu_weights of shape \(4,\) do not broadcast to the output shape \(1, 2, 2, 3\)"):
         oracle.conv2d(x, f, activation="prelu", prelu_weights=np.ones(4))
     with pytest.raises(ValueError, match="prelu_weights"):

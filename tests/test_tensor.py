@@ -398,7 +398,7 @@ def test_tensor_argument_errors(runtime, rng):
     x = gpuconv.to_gpu(f32(rng, 1, 5, 5, 2), runtime)
     with pytest.raises(ValueError, match="filter must be rank 4.*got a Tensor of shape"):
         gpuconv.conv2d(x, x.reshape(5, 5, 2))
-    with pytest.raises(ValueError, match="bias must have one value per output channel"):
+    with pytest.raises(ValueError, match="(bias must have one value per output channel|a Tensor bias must be)"):
         gpuconv.conv2d(x, f32(rng, 3, 3, 2, 4), bias=gpuconv.to_gpu(np.ones(3), runtime))
     with pytest.raises(ValueError, match="a Tensor prelu_weights must be"):
         gpuconv.conv2d(x, f32(rng, 3, 3, 2, 4), activation="prelu",
@@ -421,6 +421,7 @@ def test_release_frees_textures(runtime, rng):
 
 
 def test_collected_tensors_are_freed_by_the_next_call(runtime, rng):
+    gc.collect()
     start = gpuconv.memory(runtime)["textures"]
     x = gpuconv.to_gpu(f32(rng, 1, 6, 6, 2), runtime)
     gpuconv.conv2d(x, f32(rng, 3, 3, 2, 3))  # the result is dropped at once
@@ -510,3 +511,36 @@ def test_uploaded_tensors_keep_their_conversions(runtime, rng, monkeypatch):
     assert gpuconv.memory(runtime)["textures"] == before - 2
     first.release()
     second.release()
+
+
+def test_browser_runtime_chain(browser, rng):
+    """One chain in Chromium's WebGL2: packed conv2d, direct depthwise (a conversion), packed 1x1 (in place)."""
+    x, w1, dw, w2 = f32(rng, 1, 10, 10, 3), f32(rng, 3, 3, 3, 8), f32(rng, 3, 3, 8, 1), f32(rng, 1, 1, 8, 4)
+    start = gpuconv.memory(browser)
+    with gpuconv.to_gpu(x, browser) as t, gpuconv.to_gpu(w1, browser) as f1:
+        y1 = gpuconv.conv2d(t, f1, padding="SAME", activation="relu6", algorithm="packed")
+        y2 = gpuconv.depthwise_conv2d(y1, dw, padding="SAME", algorithm="direct")
+        y3 = gpuconv.conv2d(y2, w2, algorithm="packed")
+        y4 = gpuconv.conv2d(y3, f32(rng, 1, 1, 4, 2), algorithm="packed")  # reads y3's split textures in place
+        assert all(isinstance(y.textures[0], gpuconv.runtimes.browser.BrowserTexture) for y in (y1, y2, y3, y4))
+        arrays = gpuconv.conv2d(gpuconv.depthwise_conv2d(
+            gpuconv.conv2d(x, w1, padding="SAME", activation="relu6", algorithm="packed", runtime=browser),
+            dw, padding="SAME", algorithm="direct", runtime=browser), w2, algorithm="packed", runtime=browser)
+        np.testing.assert_array_equal(y3.numpy(), arrays)
+        expected = oracle.conv2d(oracle.depthwise_conv2d(oracle.conv2d(x, w1, padding="SAME", activation="relu6"),
+                                                         dw, padding="SAME"), w2)
+        assert_close(y3.numpy(), expected)
+        assert y4.shape == (1, 10, 10, 2)
+        for y in (y1, y2, y3, y4):
+            y.release()
+    assert gpuconv.memory(browser) == start
+
+
+def test_tensor_lifetime_harness(runtime):
+    from gpuconv import lifetime
+
+    report = lifetime.tensor_lifetime(240)  # 20 passes over 3 chains of 4 ops
+    assert report.flat, report.lines()
+    assert report.memory_end["textures"] == 21  # 3 chains' current Tensors, 12 weights, 6 packed weight copies
+    assert report.live_after_release == {}
+    assert lifetime.main(["--tensors", "--lifetime", "48"]) == 0
