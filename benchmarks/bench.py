@@ -122,8 +122,8 @@ def median_time(fn: Callable[[], object], repeat: int, warmup: int = 5) -> float
     return timings(fn, repeat, warmup)[0]
 
 
-def timings(fn: Callable[[], object], repeat: int, warmup: int = 5):
-    """``(median, best)`` seconds of ``repeat`` runs after ``warmup`` runs."""
+def samples(fn: Callable[[], object], repeat: int, warmup: int = 5) -> List[float]:
+    """Seconds of each of ``repeat`` runs after ``warmup`` runs."""
     for _ in range(warmup):
         fn()
     times = []
@@ -131,6 +131,12 @@ def timings(fn: Callable[[], object], repeat: int, warmup: int = 5):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+    return times
+
+
+def timings(fn: Callable[[], object], repeat: int, warmup: int = 5):
+    """``(median, best)`` seconds of ``repeat`` runs after ``warmup`` runs."""
+    times = samples(fn, repeat, warmup)
     return statistics.median(times), min(times)
 
 
@@ -162,9 +168,9 @@ def _by_step(plan, resident):
     return [{name: tex for spec2, name, tex in resident if spec2 is spec} for spec, _ in plan.steps]
 
 
-def time_phases(runtime, plan, repeat: int, draw_only: bool = False) -> Dict[str, float]:
+def time_phases(runtime, plan, repeat: int, draw_only: bool = False) -> Dict[str, Any]:
     """Median upload, draw-only (inputs resident) and read-back times of a plan
-    (``draw_only``: the draw times alone).
+    (``draw_only``: the draw times alone), and ``draw_samples``: every timed draw run.
 
     llvmpipe runs the first few draws after a compile slowly, hence the warm-up runs.
     """
@@ -194,7 +200,8 @@ def time_phases(runtime, plan, repeat: int, draw_only: bool = False) -> Dict[str
         _, made = draw()
         runtime.free(made)
 
-    result = dict(zip(("draw", "draw_best"), timings(draw_once, repeat)))
+    draws = samples(draw_once, repeat)
+    result: Dict[str, Any] = {"draw": statistics.median(draws), "draw_best": min(draws), "draw_samples": draws}
     if draw_only:
         release(resident)
         return result
@@ -225,8 +232,8 @@ _PAGE_TIMER = """async ({ops, free, repeat, warmup}) => {
 }"""
 
 
-def time_in_page(browser, plan, repeat: int, warmup: int = 5):
-    """``(median, best)`` seconds of a plan's draws on resident inputs, timed inside the
+def time_in_page(browser, plan, repeat: int, warmup: int = 5) -> List[float]:
+    """Seconds of each run of a plan's draws on resident inputs, timed inside the
     browser runtime's page: its draw ops and a finish, sent once and run ``warmup + repeat``
     times there (no round trip into Python in between).
 
@@ -269,19 +276,60 @@ def time_in_page(browser, plan, repeat: int, warmup: int = 5):
     browser.free(texture for *_, texture in resident)
     if not answer.get("ok"):
         raise RuntimeError(f"time_in_page: the page failed: {answer.get('message')}")
-    return statistics.median(answer["times"]), min(answer["times"])
+    return answer["times"]
 
 
 def _programs(names) -> str:
     return " > ".join(name[:-len("Program")] if name.endswith("Program") else name for name in names)
 
 
-def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, tfjs=None) -> Dict[str, object]:
-    rng = np.random.default_rng(seed)
+def _arrays(layer: Layer, rng):
     x = rng.uniform(-1, 1, layer.x).astype(np.float32)
     w = rng.uniform(-1, 1, layer.filter).astype(np.float32)
     pw = rng.uniform(-1, 1, layer.pointwise).astype(np.float32) if layer.pointwise else None
-    arrays = (x, w, pw)
+    return x, w, pw
+
+
+#: The series timed side by side, sampled again in every round (``--rounds``): row key -> label.
+SIDE_BY_SIDE = {"packed_draw": "gpuconv native", "browser_draw": "gpuconv browser, in the page",
+                "browser_python_draw": "gpuconv browser, from Python", "tfjs_default": "TF.js default",
+                "tfjs_direct": "TF.js direct", "tfjs_default_data": "TF.js default + data()",
+                "tfjs_direct_data": "TF.js direct + data()"}
+
+
+def time_side_by_side(layer: Layer, row: Dict[str, Any], runtime, repeat: int, seed: int = 0,
+                      browser=None, tfjs=None) -> None:
+    """One round of the side-by-side series for a layer, one after the other: gpuconv's fast
+    path natively, in the browser (in the page and from Python), and TF.js's paths; the
+    samples go into ``row["samples"]``, the medians and best runs (of every round so far)
+    into the row."""
+    x, w, pw = arrays = _arrays(layer, np.random.default_rng(seed))
+    pooled = row.setdefault("samples", {})
+
+    def add(key, times):
+        pooled.setdefault(key, []).extend(times)
+
+    add("packed_draw", time_phases(runtime, _plan(layer, arrays, "auto"), repeat, draw_only=True)["draw_samples"])
+    if browser is not None:
+        browser_plan = _plan(layer, arrays, "auto", browser)
+        add("browser_draw", time_in_page(browser, browser_plan, repeat))
+        add("browser_python_draw", time_phases(browser, browser_plan, repeat, draw_only=True)["draw_samples"])
+    if tfjs is not None:
+        expected = getattr(gpuconv.oracle, layer.op)(*(a for a in arrays if a is not None), **layer.kwargs)
+        for path, result in tfjs.time_layer(layer.name, layer.op, x, w, pw, layer.kwargs, repeat).items():
+            add(f"tfjs_{path}", result["synced"])
+            add(f"tfjs_{path}_data", result["downloaded"])
+            row[f"tfjs_{path}_programs"] = _programs(result["programs"])
+            error = gpuconv.oracle.relative_error(result["output"].reshape(expected.shape), expected)
+            row[f"tfjs_{path}_rel_error"] = max(error, row.get(f"tfjs_{path}_rel_error", 0.0))
+    for key, times in pooled.items():
+        row[f"{key}_s"] = statistics.median(times)
+        row[f"{key}_best_s"] = min(times)
+
+
+def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, tfjs=None) -> Dict[str, object]:
+    rng = np.random.default_rng(seed)
+    x, w, pw = arrays = _arrays(layer, rng)
     gpu_op = getattr(gpuconv, layer.op)
     oracle_op = getattr(gpuconv.oracle, layer.op)
     call_args = (x, w, pw) if pw is not None else (x, w)
@@ -302,6 +350,7 @@ def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, t
                               "rel_error": error, "cold_s": cold, "cold_compiles": compiled,
                               "algorithm": "+".join(sorted({type(s).__name__ for s in packed.specs}))}
     phases = time_phases(runtime, packed, repeat)
+    row["samples"] = {"packed_draw": phases.pop("draw_samples")}
     row.update({f"packed_{k}_s": v for k, v in phases.items()})
     row["packed_call_s"] = median_time(lambda: gpu_op(*call_args, runtime=runtime, **layer.kwargs), repeat)
     grown = list(layer.x)
@@ -330,17 +379,7 @@ def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, t
     if browser is not None:
         y_browser = gpu_op(*call_args, runtime=browser, **layer.kwargs)  # compiles; checked
         row["browser_rel_error"] = gpuconv.oracle.relative_error(y_browser, expected)
-        browser_plan = _plan(layer, arrays, "auto", browser)
-        row["browser_draw_s"], row["browser_draw_best_s"] = time_in_page(browser, browser_plan, repeat)
-        row["browser_python_draw_s"] = time_phases(browser, browser_plan, repeat, draw_only=True)["draw"]
-    if tfjs is not None:
-        for path, result in tfjs.time_layer(layer.name, layer.op, x, w, pw, layer.kwargs, repeat).items():
-            row[f"tfjs_{path}_s"] = statistics.median(result["synced"])
-            row[f"tfjs_{path}_best_s"] = min(result["synced"])
-            row[f"tfjs_{path}_data_s"] = statistics.median(result["downloaded"])
-            row[f"tfjs_{path}_programs"] = _programs(result["programs"])
-            row[f"tfjs_{path}_rel_error"] = gpuconv.oracle.relative_error(
-                result["output"].reshape(expected.shape), expected)
+        time_side_by_side(layer, row, runtime, repeat, seed, browser, tfjs)
     return row
 
 
@@ -520,6 +559,10 @@ def main(argv=None) -> int:
                              "needs 'bash benchmarks/tfjs/setup.sh' first)")
     parser.add_argument("--tfjs-dir", default=str(TFJS_DIR), metavar="DIR",
                         help="where TF.js's node_modules are (default: benchmarks/tfjs)")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="time the side-by-side series (gpuconv native and browser, TF.js) in N rounds over "
+                             "all the layers, each --repeat runs, and take medians over all of them, so that a "
+                             "burst of load on a shared machine falls on every series alike; default 1")
     args = parser.parse_args(argv)
 
     layers = QUICK_LAYERS if args.quick else LAYERS
@@ -535,12 +578,15 @@ def main(argv=None) -> int:
         problem = runner.missing(Path(args.tfjs_dir))
         if problem:
             parser.error(problem)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     repeat = 2 if args.quick else args.repeat
     runtime = gpuconv.get_runtime()
     info = runtime.info()
     print(f"gpuconv benchmark on {info['renderer']} ({info['backend']}), {platform.processor() or platform.machine()}, "
-          f"numpy {np.__version__}; median of {repeat} warm runs; {time.strftime('%Y-%m-%d %H:%M')}, {_load()}",
-          flush=True)
+          f"numpy {np.__version__}; median of {repeat} warm runs"
+          + (f" x {args.rounds} rounds (side by side)" if args.rounds > 1 else "")
+          + f"; {time.strftime('%Y-%m-%d %H:%M')}, {_load()}", flush=True)
     browser = tfjs = None
     report: Dict[str, Any] = {"device": info, "repeat": repeat, "load_before": _load()}
     try:
@@ -557,15 +603,24 @@ def main(argv=None) -> int:
                 print(f"TF.js {page['version']} {path} ({flags}): {page['backend']} backend on {page['renderer']}",
                       flush=True)
         rows = []
+        loads = []
         for i, layer in enumerate(layers, 1):
             print(f"  [{i}/{len(layers)}] {layer.name} ...", file=sys.stderr, flush=True)
+            loads.append(os.getloadavg()[0])
             rows.append(run_layer(layer, runtime, repeat, browser=browser, tfjs=tfjs))
+        for round_ in range(2, args.rounds + 1):
+            for i, (layer, row) in enumerate(zip(layers, rows), 1):
+                print(f"  round {round_}/{args.rounds} [{i}/{len(layers)}] {layer.name} ...", file=sys.stderr,
+                      flush=True)
+                loads.append(os.getloadavg()[0])
+                time_side_by_side(layer, row, runtime, repeat, browser=browser, tfjs=tfjs)
     finally:
         if tfjs is not None:
             tfjs.close()
         if browser is not None:
             browser.release()
     report["load_after"] = _load()
+    report["load_1min_during"] = loads
     print(format_table(rows))
     print(summary(rows))
     if browser is not None:
@@ -574,7 +629,8 @@ def main(argv=None) -> int:
         text = side_by_side_summary(rows)
         if text:
             print(text)
-    print(f"{_load()} at the end")
+    print(f"1-minute load average at each layer's start: {min(loads):.2f} to {max(loads):.2f} "
+          f"(median {statistics.median(loads):.2f}); {_load()} at the end")
     if args.json:
         report["rows"] = rows
         with open(args.json, "w") as handle:

@@ -62,7 +62,7 @@ def time_draw(runtime, program, vao, spec, textures, repeat: int) -> float:
             program[name].value = unit
         textures[name].use(location=unit)
     layout = spec.output_layouts[0]
-    outputs = [ctx.texture((l.cols, l.rows), l.components, dtype="f4") for l in spec.output_layouts]
+    outputs = [ctx.texture((o.cols, o.rows), o.components, dtype="f4") for o in spec.output_layouts]
     fbo = ctx.framebuffer(color_attachments=outputs)
     fbo.use()
     ctx.viewport = (0, 0, layout.cols, layout.rows)
