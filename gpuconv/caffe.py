@@ -1,4 +1,4 @@
-"""Caffe's ``Convolution`` layer on NumPy blobs, run by gpuconv's programs.
+"""Caffe's ``Convolution`` and ``Deconvolution`` layers on NumPy blobs, run by gpuconv's programs.
 
 :class:`Convolution` takes the fields of Caffe's ``convolution_param`` (as keyword
 arguments, or as a dict through :meth:`Convolution.from_param`) and follows
@@ -19,12 +19,17 @@ which is the explicit-padding rule of :mod:`gpuconv.geometry` with pads
 runs :func:`gpuconv.ops.conv2d` on the NCHW blob; :meth:`Convolution.forward_oracle`
 is the float64 twin from :func:`gpuconv.oracle.conv2d`.  A stride and a dilation
 may both be greater than 1, as in Caffe.
+
+:class:`Deconvolution` reads the same fields; its weight is ``[channels, num_output /
+group, kernel_h, kernel_w]`` (Caffe stores it as the forward convolution's), its top
+``stride (in - 1) + dilation (k - 1) + 1 - 2 pad`` rows and columns; it runs as
+:func:`gpuconv.torch.conv_transpose2d` with ``output_padding=0`` (the same mapping).
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +39,7 @@ from . import oracle as _oracle
 from .arguments import as_tensor
 from .geometry import Conv2DGeometry, ShapeLike, conv2d_geometry
 
-__all__ = ["Convolution"]
+__all__ = ["Convolution", "Deconvolution"]
 
 _BLOB_LAYOUT = "[num, channels, height, width]"
 _WEIGHT_LAYOUT = "[num_output, channels / group, kernel_h, kernel_w]"
@@ -97,26 +102,11 @@ def _hw(repeated: Any, h: Any, w: Any, name: str, default: int, minimum: int,
     return values[0], values[-1]
 
 
-class Convolution:
-    """Caffe's ``Convolution`` layer (2-D, NCHW blobs).
+_Layer = TypeVar("_Layer", bound="_ConvolutionLayer")
 
-    Args:
-        num_output: output channels.
-        kernel_size: one value or ``[kernel_h, kernel_w]``; or give ``kernel_h`` and
-            ``kernel_w`` instead.
-        stride, pad, dilation: one value or ``[h, w]``; ``stride_h``/``stride_w`` and
-            ``pad_h``/``pad_w`` instead of ``stride`` / ``pad``.  Defaults 1, 0, 1.
-        group: grouped convolution (``num_output`` and the input channels divisible by it).
-        bias_term: whether the layer has a bias.
-        weight: ``[num_output, channels / group, kernel_h, kernel_w]`` (Caffe's blob 0).
-        bias: ``[num_output]`` (blob 1), given exactly when ``bias_term`` (with a weight).
 
-    Example:
-        >>> layer = Convolution(num_output=4, kernel_size=3, pad=1,
-        ...                     weight=np.ones((4, 3, 3, 3), np.float32), bias=np.zeros(4))
-        >>> layer(np.ones((1, 3, 7, 7), np.float32)).shape
-        (1, 4, 7, 7)
-    """
+class _ConvolutionLayer:
+    """What Caffe's ``BaseConvolutionLayer`` reads from ``convolution_param`` (both layers)."""
 
     def __init__(self, num_output: int, kernel_size: Repeated = None, kernel_h: Optional[int] = None,
                  kernel_w: Optional[int] = None, stride: Repeated = None, stride_h: Optional[int] = None,
@@ -146,8 +136,8 @@ class Convolution:
             self.set_params(weight, bias)
 
     @classmethod
-    def from_param(cls, param: Mapping[str, Any], weight: Optional[npt.ArrayLike] = None,
-                   bias: Optional[npt.ArrayLike] = None) -> "Convolution":
+    def from_param(cls: Type[_Layer], param: Mapping[str, Any], weight: Optional[npt.ArrayLike] = None,
+                   bias: Optional[npt.ArrayLike] = None) -> _Layer:
         """A layer from a dict of ``convolution_param`` fields, as a prototxt parser gives them.
 
         Repeated fields may be a single value or a list.  ``weight_filler``,
@@ -167,6 +157,50 @@ class Convolution:
         fields = {k: v for k, v in param.items() if k not in _IGNORED_FIELDS and k != "axis"}
         return cls(**fields, weight=weight, bias=bias)
 
+    def set_params(self, weight: Optional[npt.ArrayLike], bias: Optional[npt.ArrayLike] = None) -> None:
+        raise NotImplementedError
+
+    def _checked_bias(self, bias: Optional[npt.ArrayLike]) -> Optional[np.ndarray]:
+        if self.bias_term:
+            if bias is None:
+                raise ValueError(f"bias_term is true: a bias of shape [num_output] = [{self.num_output}] "
+                                 f"is required")
+            array = as_tensor(bias, "bias", ranks=(1,), layout="[num_output]")
+            if array.shape != (self.num_output,):
+                raise ValueError(f"bias must have shape [num_output] = [{self.num_output}], "
+                                 f"got shape {array.shape}")
+            return array
+        if bias is not None:
+            raise ValueError("bias_term is false: the layer takes no bias (got one)")
+        return None
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(num_output={self.num_output}, kernel={self.kernel}, "
+                f"stride={self.stride}, pad={self.pad}, dilation={self.dilation}, group={self.group}, "
+                f"bias_term={self.bias_term})")
+
+
+class Convolution(_ConvolutionLayer):
+    """Caffe's ``Convolution`` layer (2-D, NCHW blobs).
+
+    Args:
+        num_output: output channels.
+        kernel_size: one value or ``[kernel_h, kernel_w]``; or give ``kernel_h`` and
+            ``kernel_w`` instead.
+        stride, pad, dilation: one value or ``[h, w]``; ``stride_h``/``stride_w`` and
+            ``pad_h``/``pad_w`` instead of ``stride`` / ``pad``.  Defaults 1, 0, 1.
+        group: grouped convolution (``num_output`` and the input channels divisible by it).
+        bias_term: whether the layer has a bias.
+        weight: ``[num_output, channels / group, kernel_h, kernel_w]`` (Caffe's blob 0).
+        bias: ``[num_output]`` (blob 1), given exactly when ``bias_term`` (with a weight).
+
+    Example:
+        >>> layer = Convolution(num_output=4, kernel_size=3, pad=1,
+        ...                     weight=np.ones((4, 3, 3, 3), np.float32), bias=np.zeros(4))
+        >>> layer(np.ones((1, 3, 7, 7), np.float32)).shape
+        (1, 4, 7, 7)
+    """
+
     # -- parameters ------------------------------------------------------------
     def set_params(self, weight: Optional[npt.ArrayLike], bias: Optional[npt.ArrayLike] = None) -> None:
         """Set the learned blobs: ``weight`` ``[num_output, channels / group, kh, kw]``, ``bias``."""
@@ -178,17 +212,7 @@ class Convolution:
                 f"weight must have shape {_WEIGHT_LAYOUT} = [{self.num_output}, channels / group, "
                 f"{self.kernel[0]}, {self.kernel[1]}], got shape {weight.shape}"
             )
-        if self.bias_term:
-            if bias is None:
-                raise ValueError(f"bias_term is true: a bias of shape [num_output] = [{self.num_output}] "
-                                 f"is required")
-            bias = as_tensor(bias, "bias", ranks=(1,), layout="[num_output]")
-            if bias.shape != (self.num_output,):
-                raise ValueError(f"bias must have shape [num_output] = [{self.num_output}], "
-                                 f"got shape {bias.shape}")
-        elif bias is not None:
-            raise ValueError("bias_term is false: the layer takes no bias (got one)")
-        self.weight, self.bias = weight, bias
+        self.weight, self.bias = weight, self._checked_bias(bias)
 
     # -- the mapping onto gpuconv's TF-style ops ---------------------------------
     def _options(self, channels: int) -> Dict[str, Any]:
@@ -237,7 +261,86 @@ class Convolution:
         """The float64 twin of :meth:`__call__`, computed by :func:`gpuconv.oracle.conv2d`."""
         return _oracle.conv2d(**self._tf_arguments(bottom))
 
-    def __repr__(self) -> str:
-        return (f"Convolution(num_output={self.num_output}, kernel={self.kernel}, stride={self.stride}, "
-                f"pad={self.pad}, dilation={self.dilation}, group={self.group}, "
-                f"bias_term={self.bias_term})")
+
+_DECONV_WEIGHT_LAYOUT = "[channels, num_output / group, kernel_h, kernel_w]"
+
+
+class Deconvolution(_ConvolutionLayer):
+    """Caffe's ``Deconvolution`` layer (2-D, NCHW blobs): the transposed :class:`Convolution`.
+
+    Takes the same ``convolution_param`` fields, with Caffe's ``DeconvolutionLayer``
+    meaning: the top blob has ``num_output`` channels and
+    ``out = stride (in - 1) + dilation (kernel - 1) + 1 - 2 pad`` rows (and columns);
+    the weight is stored as the forward convolution's, ``[channels, num_output / group,
+    kernel_h, kernel_w]`` (``channels``: the bottom's), the bias ``[num_output]``.
+
+    It is PyTorch's ``conv_transpose2d`` with ``output_padding=0`` (the same weight
+    layout), and runs through the same mapping (:func:`gpuconv.torch.conv_transpose2d`):
+    one :func:`gpuconv.ops.conv2d_transpose` call per group, concatenated along the
+    channels.  :meth:`forward_oracle` is the float64 twin.
+
+    Example:
+        >>> layer = Deconvolution(num_output=2, kernel_size=4, stride=2, pad=1,
+        ...                       weight=np.ones((3, 2, 4, 4), np.float32), bias=np.zeros(2))
+        >>> layer(np.ones((1, 3, 5, 5), np.float32)).shape
+        (1, 2, 10, 10)
+    """
+
+    def set_params(self, weight: Optional[npt.ArrayLike], bias: Optional[npt.ArrayLike] = None) -> None:
+        """Set the learned blobs: ``weight`` ``[channels, num_output / group, kh, kw]``, ``bias``."""
+        if weight is None:
+            raise ValueError(f"weight is required ({_DECONV_WEIGHT_LAYOUT}) when a bias is given")
+        weight = as_tensor(weight, "weight", ranks=(4,), layout=_DECONV_WEIGHT_LAYOUT)
+        per_group = self.num_output // self.group
+        if weight.shape[1] != per_group or weight.shape[2:] != self.kernel:
+            raise ValueError(
+                f"weight must have shape {_DECONV_WEIGHT_LAYOUT} = [channels, {per_group}, {self.kernel[0]}, "
+                f"{self.kernel[1]}] (num_output={self.num_output}, group={self.group}), got shape {weight.shape}"
+            )
+        if weight.shape[0] % self.group:
+            raise ValueError(f"weight's channels (dimension 0 of {_DECONV_WEIGHT_LAYOUT}, {weight.shape[0]}) "
+                             f"must be a multiple of group ({self.group})")
+        self.weight, self.bias = weight, self._checked_bias(bias)
+
+    def output_shape(self, input_shape: ShapeLike) -> Tuple[int, int, int, int]:
+        """The top blob's shape ``[num, num_output, out_h, out_w]`` for an NCHW ``input_shape``."""
+        shape = tuple(int(d) for d in input_shape)
+        if len(shape) != 4:
+            raise ValueError(f"input_shape must be {_BLOB_LAYOUT}, got {shape!r}")
+        if shape[1] % self.group:
+            raise ValueError(f"the input's channels ({shape[1]}) must be a multiple of group ({self.group})")
+        sizes = tuple(s * (i - 1) + d * (k - 1) + 1 - 2 * p
+                      for i, k, s, p, d in zip(shape[2:], self.kernel, self.stride, self.pad, self.dilation))
+        if min(sizes) < 1:
+            raise ValueError(
+                f"the top blob would be empty: a bottom of shape {shape} gives {sizes} per channel "
+                f"(stride * (in - 1) + dilation * (kernel - 1) + 1 - 2 * pad, with kernel={self.kernel}, "
+                f"stride={self.stride}, pad={self.pad}, dilation={self.dilation})"
+            )
+        return (shape[0], self.num_output, sizes[0], sizes[1])
+
+    def _calls(self, bottom: npt.ArrayLike) -> Any:
+        from . import torch as _torch
+
+        bottom = as_tensor(bottom, "bottom", ranks=(4,), layout=_BLOB_LAYOUT)
+        if self.weight is None:
+            raise ValueError(f"the layer has no weight: pass weight= ({_DECONV_WEIGHT_LAYOUT}) or call set_params")
+        self.output_shape(bottom.shape)
+        if self.weight.shape[0] != bottom.shape[1]:
+            raise ValueError(
+                f"weight must have shape {_DECONV_WEIGHT_LAYOUT} = [{bottom.shape[1]}, "
+                f"{self.num_output // self.group}, {self.kernel[0]}, {self.kernel[1]}] for a bottom of shape "
+                f"{bottom.shape}, got shape {self.weight.shape}"
+            )
+        return _torch._transpose_calls(bottom, self.weight, self.bias, self.stride, self.pad, 0, self.group,
+                                       self.dilation)
+
+    def __call__(self, bottom: npt.ArrayLike) -> np.ndarray:
+        """The top blob (float32 ``[num, num_output, out_h, out_w]``), computed on the GPU."""
+        return self._calls(bottom).run(ops, np.float32)
+
+    forward = __call__
+
+    def forward_oracle(self, bottom: npt.ArrayLike) -> np.ndarray:
+        """The float64 twin of :meth:`__call__`, computed by :func:`gpuconv.oracle.conv2d_transpose`."""
+        return self._calls(bottom).run(_oracle, np.float64)
