@@ -92,8 +92,6 @@ class Tensor:
     :func:`to_gpu` and by the ops, not directly.
     """
 
-    __array_priority__ = 100.0  # NumPy binary operators defer to nothing here: np.asarray reads back
-
     def __init__(self, storage: _Storage, shape: Sequence[int], argument: str = "", part: int = 0) -> None:
         self._storage = storage
         self._shape = tuple(int(d) for d in shape)
@@ -184,8 +182,13 @@ class Tensor:
         return np.ascontiguousarray(storage.assemble(parts), dtype=np.float32).reshape(self._shape)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(tensor)`` reads it back (so NumPy code, the oracle included, takes a Tensor)."""
         values = self.numpy()
         return values if dtype is None else values.astype(dtype)
+
+    def astype(self, dtype: Any) -> np.ndarray:
+        """The values read back as a NumPy array of ``dtype`` (as ``ndarray.astype``)."""
+        return self.numpy().astype(dtype)
 
     def texture_for(self, layout: Layout, draw: Callable[[Any, Dict[str, Any]], List[Any]]) -> Tuple[Any, bool]:
         """A texture holding these values laid out as ``layout`` (of this view's size):

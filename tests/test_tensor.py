@@ -544,3 +544,14 @@ def test_tensor_lifetime_harness(runtime):
     assert report.memory_end["textures"] == 21  # 3 chains' current Tensors, 12 weights, 6 packed weight copies
     assert report.live_after_release == {}
     assert lifetime.main(["--tensors", "--lifetime", "48"]) == 0
+
+
+def test_numpy_code_and_the_oracle_read_tensors_back(runtime, rng):
+    x, w, b = f32(rng, 1, 6, 6, 2), f32(rng, 3, 3, 2, 3), f32(rng, 1, 6, 6, 3)
+    with gpuconv.to_gpu(x, runtime) as t, gpuconv.to_gpu(b, runtime) as tb:
+        np.testing.assert_array_equal(x + t, 2 * x)
+        np.testing.assert_array_equal(oracle.conv2d(t, w, padding="SAME", bias=tb),
+                                      oracle.conv2d(x, w, padding="SAME", bias=b))
+        # a full-shape bias Tensor (the direct program's broadcast bias) is read where it is
+        with gpuconv.conv2d(t, w, padding="SAME", bias=tb) as y:
+            np.testing.assert_array_equal(y.numpy(), gpuconv.conv2d(x, w, padding="SAME", bias=b, runtime=runtime))
