@@ -175,6 +175,7 @@ def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[Bas
         _check_tensors(tensors, runtime)
     if runtime.limits != Limits():
         plan = make_plan(runtime.limits)
+    plan.check_loops(runtime.max_loop_iterations)
     if tensors:
         collect(runtime)
         return runtime.run_to_tensor(plan)

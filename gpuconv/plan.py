@@ -9,7 +9,7 @@ program's outputs are read back.  It speaks to a runtime only through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -50,6 +50,19 @@ class Plan:
     def sources(self) -> Tuple[str, ...]:
         """The fragment programs' GLSL, in order."""
         return tuple(codegen.fragment_source(spec) for spec in self.specs)
+
+    def check_loops(self, limit: Optional[int]) -> None:
+        """Refuse a program that would loop more than ``limit`` times per fragment (the runtime's
+        ``max_loop_iterations``): llvmpipe would end its loops early, silently."""
+        if limit is None:
+            return
+        for spec in self.specs:
+            if spec.loop_iterations > limit:
+                raise ValueError(
+                    f"{spec.name} would run {spec.loop_iterations} loop iterations per output value, more "
+                    f"than the {limit} this renderer runs (Mesa's llvmpipe silently ends a fragment's loops "
+                    f"there: the result would be wrong); use fewer input channels per program (groups=, or "
+                    f"split the channels and add the results), a smaller filter, or a GPU")
 
     def check_chaining(self) -> None:
         """Each chained program must read its inputs stored as the previous one writes them."""

@@ -72,6 +72,9 @@ class Program(Drawable, Protocol):
     (the packed ones) are the two kinds."""
 
     @property
+    def loop_iterations(self) -> int: ...  # per fragment, all loops together (see LLVMPIPE_LOOP_LIMIT)
+
+    @property
     def geometry(self) -> Conv2DGeometry: ...
 
     @property
@@ -161,6 +164,15 @@ class ProgramSpec:
     def source_key(self) -> Hashable:
         """What determines the source: everything (shapes are baked in as constants)."""
         return self
+
+    @property
+    def loop_iterations(self) -> int:
+        """Loop iterations per fragment, all loops together: the filter window's rows and
+        taps, and conv2d's channel loop (four channels an iteration) at every tap."""
+        g = self.geometry
+        taps = g.filter_height * g.filter_width
+        channel_blocks = 0 if g.depthwise else g.in_channels_per_group // 4
+        return g.filter_height + taps + taps * channel_blocks
 
     @property
     def uniforms(self) -> Dict[str, Any]:
@@ -341,6 +353,19 @@ class PackedProgramSpec:
     @property
     def reuse_stride(self) -> int:
         return self.geometry.stride_width if self.reuse_width else 0
+
+    @property
+    def loop_iterations(self) -> int:
+        """Loop iterations per fragment, all loops together: filter rows, then taps (unrolled
+        where columns are reused) and blocks of four channels (conv2d)."""
+        g = self.geometry
+        depth4 = -(-g.in_channels // 4)
+        if self.x_split:
+            return depth4
+        columns = 0 if self.reuse_width else g.filter_width  # a reused row's taps are unrolled
+        if g.depthwise:
+            return g.filter_height + g.filter_height * columns
+        return g.filter_height + g.filter_height * columns + g.filter_height * max(1, columns) * depth4
 
     def source_key(self) -> Hashable:
         """The template and what it is rendered with: sizes are uniforms, so nothing else."""
@@ -530,6 +555,20 @@ class GradientProgramSpec(ProgramSpec):
     slices: int = 1
     slice_length: int = 0
 
+    @property
+    def loop_iterations(self) -> int:
+        """Loop iterations per fragment: the input gradient runs the filter window and dy's
+        channels (or a depthwise filter's multiplier) at every tap; the filter gradient the
+        batch's dy positions (a slice of them, when split)."""
+        g = self.geometry
+        if self.kind == "filter":
+            if self.slices > 1:
+                return self.slice_length
+            return g.batch + g.batch * g.out_height + g.batch * g.out_height * g.out_width
+        taps = g.filter_height * g.filter_width
+        inner = g.channel_multiplier if g.depthwise else g.out_channels // 4
+        return g.filter_height + taps + taps * inner
+
     def describe(self) -> str:
         g = self.geometry
         inputs = ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
@@ -683,6 +722,19 @@ class Conv3DProgramSpec:
         return self.geometry3d
 
     @property
+    def loop_iterations(self) -> int:
+        """Loop iterations per fragment: the filter window (depth, rows, taps) and four channels
+        an iteration at every tap; a filter gradient the batch's dy positions (or one slice)."""
+        g = self.geometry3d
+        if self.kind == "filter":
+            if self.slices > 1:
+                return self.slice_length
+            return g.batch * math.prod(g.out_spatial) * 2
+        fd, fh, fw = g.filter_spatial
+        channels = g.in_channels if self.kind == "forward" else g.out_channels
+        return fd + fd * fh + fd * fh * fw + fd * fh * fw * (channels // 4)
+
+    @property
     def variable_names(self) -> Tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
@@ -814,6 +866,10 @@ class SliceSumProgramSpec:
         return self.source.geometry
 
     @property
+    def loop_iterations(self) -> int:
+        return self.slices
+
+    @property
     def variable_names(self) -> Tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
@@ -863,3 +919,256 @@ def slice_sum_program(partials: Program, max_texture_size: int = DEFAULT_MAX_TEX
     shape = tuple(partials.output_shape)
     return SliceSumProgramSpec("SliceSumProgram", "slice_sum.glsl", inputs, output, partials, slices,
                                (shape[0] // slices,) + shape[1:])
+
+
+# ---------------------------------------------------------------------------
+# TF.js's default conv2d path (algorithm="im2col"): Im2ColPackedProgram writes every receptive
+# field as a row of the im2col matrix, MatMulPackedProgram multiplies it by the filter.
+#
+# The im2col matrix A has a row per output pixel (batch * outHeight * outWidth) and a column
+# per filter tap and input channel, the channels of each tap padded to a multiple of 4:
+# FH * FW * ceil(inC / 4) RGBA texels per row, 4 values along the columns per texel (not TF.js's
+# 2x2 blocks).  So one texel of A is one texel of the packed x (one fetch per texel, no channel
+# shuffling), and the filter reshaped to [FH * FW * inC, outC] is exactly the packed programs'
+# PackedFilterLayout (a mat4 per block of 4 columns of A, 4 output channels per texel): weights
+# converted once serve both paths.  A row's texels are laid out as a packed image of the output
+# ([batch, outHeight, outWidth, 4 * patchDepth4]), so a texture row is one output row and the
+# matrix fits a texture up to 16384 / patchDepth4 output columns.
+
+
+def _blocks_of_4(n: int) -> int:
+    return -(-n // 4)
+
+
+def im2col_layout(geometry: Conv2DGeometry) -> PackedImageLayout:
+    """Where the im2col matrix of ``geometry`` lives: texel ``(col = w * patchDepth4 + k4,
+    row = b * outHeight + h)`` holds columns ``4 k4 .. 4 k4 + 3`` of row ``(b, h, w)``; column
+    block ``k4 = (fh * FW + fw) * ceil(inC / 4) + c // 4``."""
+    g = geometry
+    depth4 = _blocks_of_4(g.in_channels)
+    return PackedImageLayout(g.batch, g.out_height, g.out_width, g.filter_height * g.filter_width * depth4 * 4)
+
+
+def im2col_shortcut(geometry: Conv2DGeometry) -> bool:
+    """A 1x1 filter, stride 1, no padding: x itself is the im2col matrix (TF.js then runs the
+    matrix multiply alone on x reshaped)."""
+    g = geometry
+    return (g.filter_height, g.filter_width, g.stride_height, g.stride_width) == (1, 1, 1, 1) and \
+        (g.pad_top, g.pad_bottom, g.pad_left, g.pad_right) == (0, 0, 0, 0)
+
+
+def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
+                       max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                       max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Optional[str]:
+    """Why im2col + matmul cannot run this convolution, or ``None`` if it can."""
+    g = geometry
+    if g.depthwise:
+        return "im2col runs conv2d only (depthwise convolutions run on the direct or packed programs)"
+    if g.groups > 1:
+        return "grouped convolution (groups > 1) runs only on the direct program"
+    if epilogue.activation == "prelu" and not epilogue.prelu_per_channel:
+        return "PReLU weights that vary within a channel run only on the direct program"
+    if epilogue.has_bias and not getattr(epilogue, "bias_per_channel", True):
+        return "a bias that varies within a channel runs only on the direct program"
+    layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels), im2col_layout(g),
+                     PackedFilterLayout(g.filter_shape),
+                     SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
+                                      packed_pixels(max_draw_buffers))]
+    for layout in layouts:
+        if layout.rows > max_texture_size or layout.cols > max_texture_size:
+            return (f"a texture would be {layout.rows}x{layout.cols} texels (the im2col matrix: "
+                    f"{im2col_layout(g).rows}x{im2col_layout(g).cols}), over the {max_texture_size} limit")
+    if im2col_layout(g).depth4 >= LLVMPIPE_LOOP_LIMIT:
+        return f"the matrix multiply would loop {im2col_layout(g).depth4} times, over llvmpipe's limit"
+    return None
+
+
+@dataclass(frozen=True)
+class Im2ColProgramSpec:
+    """TF.js's Im2ColPackedProgram: one RGBA texel of the im2col matrix per fragment (a texel
+    of the packed x, or zeros for a tap on the padding).  Sizes are uniforms: one compiled
+    program serves every shape.  NCHW inputs are packed channels-last on upload (or by the
+    conversion program for a Tensor), so the program reads both formats alike."""
+
+    geometry: Conv2DGeometry
+    name: str = "Im2ColPackedProgram"
+    template: str = "im2col.glsl"
+    epilogue: Epilogue = field(default_factory=Epilogue)
+    chained_inputs: Tuple[str, ...] = ("x",)
+    algorithm = "im2col"
+
+    @property
+    def inputs(self) -> Tuple[ProgramInput, ...]:
+        g = self.geometry
+        return (ProgramInput("x", PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels,
+                                                    g.data_format)),)
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]:
+        return ("x",)
+
+    @property
+    def output(self) -> PackedImageLayout:
+        return im2col_layout(self.geometry)
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]:
+        return (self.output,)
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        """The im2col matrix: ``[batch * outHeight * outWidth, FH * FW * inC]``."""
+        g = self.geometry
+        return (g.batch * g.out_height * g.out_width, g.filter_height * g.filter_width * g.in_channels)
+
+    @property
+    def loop_iterations(self) -> int:
+        return 0  # no loop: one fetch per fragment
+
+    @property
+    def flops(self) -> int:
+        return 0  # a copy
+
+    def source_key(self) -> Hashable:
+        return (self.template, self.name)
+
+    def describe(self) -> str:
+        return ("gpuconv Im2ColPackedProgram: one RGBA texel (4 columns) of the im2col matrix per fragment, "
+                "sizes as uniforms")
+
+    def template_context(self) -> Dict[str, Any]:
+        return {"description": self.describe()}
+
+    @property
+    def uniforms(self) -> Dict[str, Any]:
+        g = self.geometry
+        x = self.inputs[0].layout
+        return {
+            "inSize": (g.in_height, g.in_width),
+            "inDepth4": _blocks_of_4(g.in_channels),
+            "outHeight": g.out_height,
+            "patchDepth4": self.output.depth4,
+            "filterWidth": g.filter_width,
+            "strides": (g.stride_height, g.stride_width),
+            "dilations": (g.dilation_height, g.dilation_width),
+            "pads": (g.pad_top, g.pad_left),
+            "xTexelSize": (1 / x.cols, 1 / x.rows),
+        }
+
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        """The im2col matrix (``output_shape``) from the texels, the channel padding dropped."""
+        g = self.geometry
+        rows, _ = self.output_shape
+        texels = np.asarray(parts[0], np.float32).reshape(rows, g.filter_height * g.filter_width, -1)
+        return np.ascontiguousarray(texels[:, :, : g.in_channels].reshape(self.output_shape))
+
+
+@dataclass(frozen=True)
+class MatMulProgramSpec:
+    """TF.js's MatMulPackedProgram, as the second half of im2col: the im2col matrix ``A``
+    times the filter ``W`` (``[FH * FW * inC, outC]``, PackedFilterLayout), with the fused
+    bias and activation in its epilogue.  Each fragment computes ``pixels`` rows of the
+    product (output pixels) x 4 columns (output channels): per block of 4 columns of A one
+    ``mat4`` of weights (4 fetches) and one texel of A per pixel.  It writes the packed
+    programs' split layout (one render target per pixel of a group), so its result chains
+    and reads back as theirs.  ``shortcut``: A is x itself (a 1x1, stride-1, unpadded filter)."""
+
+    geometry: Conv2DGeometry
+    epilogue: Epilogue
+    shortcut: bool = False
+    pixels: int = PACKED_PIXELS
+    fold: int = 1
+    name: str = "MatMulPackedProgram"
+    template: str = "matmul.glsl"
+    chained_inputs: Tuple[str, ...] = ("A",)
+    algorithm = "im2col"
+
+    @property
+    def a_layout(self) -> PackedImageLayout:
+        g = self.geometry
+        if self.shortcut:
+            return PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, g.data_format)
+        return im2col_layout(g)
+
+    @property
+    def inputs(self) -> Tuple[ProgramInput, ...]:
+        g = self.geometry
+        items = [ProgramInput("A", self.a_layout), ProgramInput("W", PackedFilterLayout(g.filter_shape))]
+        if self.epilogue.has_bias:
+            items.append(ProgramInput("bias", PackedVectorLayout(g.out_channels)))
+        if self.epilogue.activation == "prelu":
+            items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(g.out_channels)))
+        return tuple(items)
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def output(self) -> SplitImageLayout:
+        g = self.geometry
+        return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels, self.fold)
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]:
+        return (self.output,) * self.output.count
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return self.geometry.out_shape
+
+    @property
+    def loop_iterations(self) -> int:
+        return self.a_layout.depth4
+
+    @property
+    def flops(self) -> int:
+        return 2 * int(self.geometry.multiply_adds)
+
+    def source_key(self) -> Hashable:
+        return (self.template, tuple(sorted(self.template_context().items())))
+
+    def describe(self) -> str:
+        what = "x as the matrix (1x1, stride 1, unpadded)" if self.shortcut else "the im2col matrix"
+        return (f"gpuconv MatMulPackedProgram: {what} times the filter, {self.pixels} rows (output pixels) "
+                f"x 4 columns (output channels) per fragment, sizes as uniforms")
+
+    def template_context(self) -> Dict[str, Any]:
+        return {"description": self.describe(), "epilogue": self.epilogue, "pixels": self.pixels}
+
+    @property
+    def uniforms(self) -> Dict[str, Any]:
+        g = self.geometry
+        a, w = self.a_layout, PackedFilterLayout(g.filter_shape)
+        return {
+            "patchDepth4": a.depth4,
+            "outHeight": g.out_height,
+            "outWidth": g.out_width,
+            "outDepth4": _blocks_of_4(g.out_channels),
+            "outRows": self.output.unfolded_rows,
+            "outCols": self.output.unfolded_cols,
+            "outBandRows": self.output.rows,
+            "aTexelSize": (1 / a.cols, 1 / a.rows),
+            "wTexelSize": (1 / w.cols, 1 / w.rows),
+        }
+
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return self.output.assemble(parts, self.geometry.data_format)
+
+
+def im2col_programs(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
+                    max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                    max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Tuple[Any, ...]:
+    """TF.js's default conv2d: ``(Im2ColProgramSpec, MatMulProgramSpec)``, or the matrix
+    multiply alone (:func:`im2col_shortcut`)."""
+    epilogue = epilogue or Epilogue()
+    reason = im2col_unsupported(geometry, epilogue, max_texture_size, max_draw_buffers)
+    if reason:
+        raise ValueError(reason)
+    g = geometry
+    pixels = packed_pixels(max_draw_buffers)
+    out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, pixels)
+    fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
+    shortcut = im2col_shortcut(g)
+    matmul = MatMulProgramSpec(g, epilogue, shortcut, pixels, fold)
+    return (matmul,) if shortcut else (Im2ColProgramSpec(g), matmul)

@@ -184,3 +184,25 @@ def test_limits_are_checked():
     assert Limits.capped(16384, 8, 2048, 4) == Limits(2048, 4)
     assert plan_conv2d((1, 5, 5, 3), (3, 3, 3, 4), algorithm="packed", shapes_only=True,
                        limits=Limits(16384, 2)).spec.pixels == 2
+
+
+def test_programs_that_would_overrun_llvmpipes_loop_limit_are_refused(runtime):
+    """llvmpipe ends a fragment's loops after 65535 iterations, silently: 9 taps x 8000 blocks of
+    four channels came back as 262052 where 288000 was right.  Such a call is refused."""
+    assert runtime.max_loop_iterations == 65535 and runtime.info()["max_loop_iterations"] == 65535
+    fits = (np.ones((1, 3, 3, 4 * 7000), np.float32), np.ones((3, 3, 4 * 7000, 1), np.float32))
+    np.testing.assert_array_equal(gpuconv.conv2d(*fits, algorithm="direct"), [[[[9 * 4 * 7000]]]])
+    over = (np.ones((1, 3, 3, 4 * 8000), np.float32), np.ones((3, 3, 4 * 8000, 1), np.float32))
+    with pytest.raises(ValueError, match="72012 loop iterations per output value, more than the 65535"):
+        gpuconv.conv2d(*over, algorithm="direct")
+
+
+def test_loop_iterations_of_the_programs():
+    direct = plan_conv2d((1, 8, 8, 10), (3, 2, 10, 4), shapes_only=True).spec
+    assert direct.loop_iterations == 3 + 6 + 6 * 2  # rows, taps, two blocks of four channels a tap
+    depthwise = plan_conv2d((1, 8, 8, 10), (3, 2, 10, 2), depthwise=True, shapes_only=True).spec
+    assert depthwise.loop_iterations == 3 + 6
+    packed = plan_conv2d((1, 8, 8, 10), (3, 3, 10, 4), strides=2, algorithm="packed", shapes_only=True).spec
+    assert not packed.reuse_width and packed.loop_iterations == 3 + 9 + 9 * 3
+    reused = plan_conv2d((1, 8, 8, 10), (3, 3, 10, 4), algorithm="packed", shapes_only=True).spec
+    assert reused.reuse_width == 3 and reused.loop_iterations == 3 + 3 * 3  # a row's taps unrolled

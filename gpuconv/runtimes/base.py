@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -41,6 +41,9 @@ class BaseRuntime(abc.ABC):
     limits: Limits = Limits()
     #: Programs compiled so far (a profile marks the draws that compiled one).
     compiled_programs: int = 0
+    #: Loop iterations a fragment may run here, all loops together, or ``None`` for no known
+    #: limit: Mesa's llvmpipe silently ends every loop after 65535 (wrong results, no error).
+    max_loop_iterations: Optional[int] = None
 
     @property
     def max_texture_size(self) -> int:

@@ -32,7 +32,7 @@ import numpy as np
 from .. import codegen
 from ..layout import InputLayout, Layout
 from ..limits import Limits
-from ..programs import Drawable
+from ..programs import LLVMPIPE_LOOP_LIMIT, Drawable
 from .base import BaseRuntime, GLUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -223,6 +223,8 @@ class BrowserRuntime(BaseRuntime):
         self.device_max_draw_buffers = min(int(result["max_draw_buffers"]), int(result["max_color_attachments"]))
         self.limits = Limits.capped(self.device_max_texture_size, self.device_max_draw_buffers,
                                     max_texture_size, max_draw_buffers)
+        if "llvmpipe" in str(result.get("webgl_renderer", "")) + str(result.get("renderer", "")):
+            self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT  # ANGLE over Mesa's llvmpipe
 
     def _launch(self, flags: List[str]) -> None:
         from playwright.sync_api import Error as PlaywrightError
@@ -325,6 +327,7 @@ class BrowserRuntime(BaseRuntime):
             "cached_programs": len(self._programs),
             "page_programs": int(device["programs"]),
             "page_textures": int(device["textures"]),
+            "max_loop_iterations": self.max_loop_iterations,
         }
 
     # -- ops the page runs ---------------------------------------------------------

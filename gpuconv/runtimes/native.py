@@ -26,7 +26,7 @@ from .. import codegen
 from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..plan import Plan
-from ..programs import Drawable, Program
+from ..programs import LLVMPIPE_LOOP_LIMIT, Drawable, Program
 from .base import BaseRuntime, GLUnavailableError
 
 #: Debian/Ubuntu packages that provide headless GL (Mesa's EGL and the llvmpipe driver).
@@ -320,6 +320,8 @@ class NativeRuntime(BaseRuntime):
         self._mesa = _is_mesa(self.ctx)
         if self._mesa:
             _guard_imports()
+        if "llvmpipe" in str(self.ctx.info["GL_RENDERER"]):
+            self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT
         self._check_float_targets()
 
     # -- facts -----------------------------------------------------------------
@@ -338,6 +340,7 @@ class NativeRuntime(BaseRuntime):
             "program_draw_buffers": self.max_draw_buffers,
             "max_texture_image_units": int(self.ctx.info["GL_MAX_TEXTURE_IMAGE_UNITS"]),
             "cached_programs": len(self._programs),
+            "max_loop_iterations": self.max_loop_iterations,
         }
 
     def _check_usable(self) -> None:

@@ -76,6 +76,8 @@ class WorkerRuntime(BaseRuntime):
         self._info = facts
         self.backend = str(facts.get("backend"))
         self.limits = Limits(int(facts["layout_texture_size"]), int(facts["program_draw_buffers"]))
+        loops = facts.get("max_loop_iterations")
+        self.max_loop_iterations = None if loops is None else int(loops)
 
     def _call(self, method: str, *args: Any) -> Any:
         if self._released or self._process is None:
