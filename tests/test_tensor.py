@@ -555,3 +555,20 @@ def test_numpy_code_and_the_oracle_read_tensors_back(runtime, rng):
         # a full-shape bias Tensor (the direct program's broadcast bias) is read where it is
         with gpuconv.conv2d(t, w, padding="SAME", bias=tb) as y:
             np.testing.assert_array_equal(y.numpy(), gpuconv.conv2d(x, w, padding="SAME", bias=b, runtime=runtime))
+
+
+def test_four_draw_buffers(rng):
+    """A device with 4 draw buffers (a phone): split outputs of 4 textures, converted and read in place."""
+    phone = gpuconv.Runtime(max_draw_buffers=4)
+    try:
+        x, w, dw, pw = f32(rng, 1, 9, 13, 6), f32(rng, 3, 3, 6, 8), f32(rng, 3, 3, 8, 2), f32(rng, 1, 1, 16, 3)
+        with gpuconv.to_gpu(x, phone) as t, gpuconv.conv2d(t, w, padding="SAME", algorithm="packed") as y1, \
+                gpuconv.depthwise_conv2d(y1, dw, padding="SAME", algorithm="packed") as y2, \
+                gpuconv.conv2d(y2, pw, algorithm="packed") as y3:
+            assert len(y1.textures) == len(y3.textures) == 4
+            arrays = gpuconv.conv2d(gpuconv.depthwise_conv2d(gpuconv.conv2d(
+                x, w, padding="SAME", algorithm="packed", runtime=phone), dw, padding="SAME", algorithm="packed",
+                runtime=phone), pw, algorithm="packed", runtime=phone)
+            np.testing.assert_array_equal(y3.numpy(), arrays)
+    finally:
+        phone.release()
