@@ -531,6 +531,11 @@ def test_browser_runtime_chain(browser, rng):
                                                          dw, padding="SAME"), w2)
         assert_close(y3.numpy(), expected)
         assert y4.shape == (1, 10, 10, 2)
+        held = gpuconv.memory(browser)
+        # x and w1 with their packed copies (uploaded Tensors keep them), y1's 8 split textures,
+        # y2's one, y3's and y4's 8
+        assert held["textures"] == start["textures"] + 4 + 8 + 1 + 8 + 8
+        assert held["page_textures"] == start["page_textures"] + 4 + 8 + 1 + 8 + 8
         for y in (y1, y2, y3, y4):
             y.release()
     assert gpuconv.memory(browser) == start

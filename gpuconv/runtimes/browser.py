@@ -465,6 +465,7 @@ class BrowserRuntime(BaseRuntime):
         ops: List[Dict[str, Any]] = []
         made: List[BrowserTexture] = []
         pending: List[Hashable] = []
+        drawn: List[Tuple[List[BrowserTexture], Tuple[Layout, ...]]] = []
 
         def upload(array: np.ndarray, layout: InputLayout) -> BrowserTexture:
             texture, op = self._upload_op(array, layout)
@@ -474,16 +475,20 @@ class BrowserRuntime(BaseRuntime):
         def draw(spec: Drawable, inputs: Dict[str, BrowserTexture]) -> List[BrowserTexture]:
             outputs, op = self._draw_op(spec, inputs, pending)
             ops.append(op)
+            drawn.append((outputs, spec.output_layouts))
             return outputs
 
         outputs = plan.chain(upload, draw, made)
         kept = {id(texture) for texture in outputs}
+        freed = [texture for texture in made if id(texture) not in kept]
         try:
-            self._call_compiling(ops, pending, free=[t.id for t in made if id(t) not in kept])
+            self._call_compiling(ops, pending, free=[texture.id for texture in freed])
         except BaseException:
-            self._drop_textures.extend(texture.id for texture in outputs)
+            self._drop_textures.extend(texture.id for textures, _ in drawn for texture in textures)
             raise
-        self._count_made(outputs, plan.spec.output_layouts)
+        for textures, layouts in drawn:  # the outputs, and conversions an uploaded Tensor keeps
+            self._count_made(textures, layouts)
+        self._count_freed(freed)
         return Tensor.from_program(self, outputs, plan.spec, plan.out_shape)
 
     def memory(self) -> Dict[str, int]:
