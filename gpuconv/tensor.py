@@ -303,6 +303,15 @@ def split_input_fold(x: Any, geometry: Any, pixels: int) -> Optional[int]:
     return layout.fold if x._storage.data_format == g.data_format else None
 
 
+def forget_conversions(tensors: Sequence[Tensor], textures: Sequence[Any]) -> None:
+    """Drop the kept conversions among ``textures`` (a round trip that failed never made them)."""
+    lost = {id(texture) for texture in textures}
+    for tensor in tensors:
+        kept = tensor._storage.conversions
+        for key in [key for key, texture in kept.items() if id(texture) in lost]:
+            del kept[key]
+
+
 def tensors_in(steps: Sequence[Tuple[Any, Any]]) -> List[Tensor]:
     """The Tensors among a plan's host inputs."""
     return [value for _, arrays in steps for value in arrays.values() if isinstance(value, Tensor)]

@@ -577,3 +577,19 @@ def test_four_draw_buffers(rng):
             np.testing.assert_array_equal(y3.numpy(), arrays)
     finally:
         phone.release()
+
+
+def test_browser_failed_round_trip_forgets_kept_conversions(browser, rng, monkeypatch):
+    w = gpuconv.to_gpu(f32(rng, 3, 3, 2, 4), browser)
+    x = f32(rng, 1, 6, 6, 2)
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the page failed")
+    with monkeypatch.context() as patch:
+        patch.setattr(browser, "_call", failing)
+        with pytest.raises(RuntimeError, match="the page failed"):
+            gpuconv.conv2d(x, w, algorithm="packed")
+    assert w._storage.conversions == {}  # the packed copy was never made: made again next time
+    with gpuconv.conv2d(x, w, algorithm="packed") as y:
+        np.testing.assert_array_equal(y.numpy(), gpuconv.conv2d(x, w.numpy(), algorithm="packed", runtime=browser))
+    w.release()

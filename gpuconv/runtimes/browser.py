@@ -459,7 +459,7 @@ class BrowserRuntime(BaseRuntime):
     def run_to_tensor(self, plan: "Plan") -> Any:
         """The whole plan in one round trip (conversions of Tensor inputs included), its last
         program's outputs kept in the page as a :class:`~gpuconv.Tensor`."""
-        from ..tensor import Tensor
+        from ..tensor import Tensor, forget_conversions, tensors_in
 
         self._check_usable()
         ops: List[Dict[str, Any]] = []
@@ -483,8 +483,10 @@ class BrowserRuntime(BaseRuntime):
         freed = [texture for texture in made if id(texture) not in kept]
         try:
             self._call_compiling(ops, pending, free=[texture.id for texture in freed])
-        except BaseException:
-            self._drop_textures.extend(texture.id for textures, _ in drawn for texture in textures)
+        except BaseException:  # nothing it drew exists: neither the outputs nor a kept conversion
+            lost = [texture for textures, _ in drawn for texture in textures]
+            self._drop_textures.extend(texture.id for texture in lost)
+            forget_conversions(tensors_in(plan.steps), lost)
             raise
         for textures, layouts in drawn:  # the outputs, and conversions an uploaded Tensor keeps
             self._count_made(textures, layouts)
