@@ -1,4 +1,6 @@
-"""PyTorch's ``conv2d`` conventions on NumPy arrays, run by gpuconv's programs.
+"""PyTorch's ``conv2d``, ``conv_transpose2d``, ``conv3d`` and ``conv1d`` conventions on NumPy
+arrays, run by gpuconv's programs.  (:func:`conv_transpose2d`, :func:`conv3d` and
+:func:`conv1d`, each with its ``*_oracle`` twin, are described further down.)
 
 :func:`conv2d` takes the arguments of ``torch.nn.functional.conv2d`` and runs the
 convolution on the GPU through :func:`gpuconv.ops.conv2d` (NCHW, grouped, fused

@@ -1,4 +1,6 @@
-"""The framework adapters: gpuconv.torch (PyTorch's conv2d) and gpuconv.caffe (Caffe's layer).
+"""The framework adapters: gpuconv.torch (PyTorch's conv2d) and gpuconv.caffe (Caffe's Convolution).
+
+(conv_transpose2d, conv3d, conv1d and caffe.Deconvolution: tests/test_frameworks_family.py.)
 
 GPU results (float32, llvmpipe here) are checked against the float64 oracle; the
 adapters against gpuconv.conv2d and each other; and, where PyTorch happens to be
@@ -13,9 +15,8 @@ import os
 import re
 
 import numpy as np
-
-from helpers import import_crosscheck
 import pytest
+from helpers import import_crosscheck
 
 import gpuconv
 from gpuconv import caffe
@@ -189,6 +190,9 @@ def test_module_name_does_not_shadow_pytorch():
     if spec is not None:
         assert os.path.dirname(spec.origin) != os.path.dirname(gt.__file__)
     assert gt.__name__ == "gpuconv.torch"
+    assert set(gt.__all__) == {f"{op}{twin}" for op in ("conv2d", "conv_transpose2d", "conv3d", "conv1d")
+                               for twin in ("", "_oracle")}
+    assert set(caffe.__all__) == {"Convolution", "Deconvolution"}
 
 
 # -- errors (no GPU needed: the oracle twins share the argument mapping) -----------
