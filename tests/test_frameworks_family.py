@@ -212,6 +212,52 @@ def test_same_padding_puts_the_odd_pixel_after_without_gpu():
     np.testing.assert_allclose(gt.conv1d_oracle(x1, w1, padding="same"), manual, rtol=1e-12, atol=1e-12)
 
 
+def _random_call(rng):
+    """A random call of one of the three ops: small sizes, any groups, strides, dilations and
+    paddings (many of them invalid, as PyTorch would say)."""
+    op = ("conv_transpose2d", "conv3d", "conv1d")[int(rng.integers(3))]
+    n = {"conv_transpose2d": 2, "conv3d": 3, "conv1d": 1}[op]
+    groups = int(rng.integers(1, 4))
+    cin, cout = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 3))
+    kernel, stride, dilation = (tuple(int(v) for v in rng.integers(1, 4, n)) for _ in range(3))
+    spatial = tuple(int(v) for v in rng.integers(1, 7, n))
+    x = rng.standard_normal(((2,) if rng.random() < 0.7 else ()) + (cin,) + spatial)
+    b = rng.standard_normal(cout) if rng.random() < 0.6 else None
+    kwargs = dict(stride=stride, dilation=dilation, groups=groups)
+    if op == "conv_transpose2d":
+        w = rng.standard_normal((cin, cout // groups) + kernel)
+        kwargs.update(padding=tuple(int(v) for v in rng.integers(0, 4, 2)),
+                      output_padding=tuple(int(v) for v in rng.integers(0, 3, 2)))
+    else:
+        w = rng.standard_normal((cout, cin // groups) + kernel)
+        form = int(rng.integers(4))
+        kwargs["padding"] = ("same", "valid", int(rng.integers(0, 3)),
+                             tuple(int(v) for v in rng.integers(0, 3, n)))[form]
+        if form == 0:
+            kwargs["stride"] = 1
+    return op, x, w, b, kwargs
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+def test_oracle_twins_agree_with_pytorch_on_random_calls():
+    """200 seeded random calls: where PyTorch raises the twin raises (ValueError/TypeError), and
+    everywhere else they agree to 1e-12 (no GPU: the twins share the GPU functions' mapping)."""
+    torch = import_crosscheck("torch")
+    rng = np.random.default_rng(2026)
+    computed = 0
+    for _ in range(200):
+        op, x, w, b, kwargs = _random_call(rng)
+        try:
+            expected = getattr(torch.nn.functional, op)(_double(x), _double(w), _double(b), **kwargs).numpy()
+        except RuntimeError:
+            with pytest.raises((ValueError, TypeError)):
+                OPS[op][1](x, w, b, **kwargs)
+            continue
+        _assert_close(OPS[op][1](x, w, b, **kwargs), expected, rtol=ORACLE_RTOL)
+        computed += 1
+    assert computed > 80
+
+
 # -- Caffe's Deconvolution ----------------------------------------------------------
 
 DECONV_CASES = [
