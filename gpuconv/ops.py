@@ -24,6 +24,7 @@ from .geometry import (
     conv2d_geometry,
     normalize_padding_1d,
 )
+from .im2col import choose_im2col, im2col_programs
 from .layout import SplitImageLayout, choose_fold
 from .limits import Limits
 from .plan import Plan
@@ -47,8 +48,9 @@ _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, chann
 
 
 #: ``algorithm=`` values: "direct" runs the TF.js-style programs, "packed" the fast
-#: packed programs, "auto" the packed ones wherever they apply.
-ALGORITHMS = ("auto", "direct", "packed")
+#: packed programs, "im2col" TF.js's default conv2d path (Im2ColPackedProgram, then
+#: MatMulPackedProgram), "auto" the packed ones wherever they apply.
+ALGORITHMS = ("auto", "direct", "packed", "im2col")
 
 
 def _choose_packed(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, limits: Limits) -> bool:
@@ -56,6 +58,9 @@ def _choose_packed(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue,
         raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
     if algorithm == "direct":
         return False
+    if algorithm == "im2col":  # plan_conv2d plans conv2d's im2col before it asks this
+        raise ValueError("algorithm='im2col' runs conv2d and conv1d only (TF.js's im2col + matrix multiply); "
+                         "use algorithm='auto', 'packed' or 'direct' for this op")
     reason = packed_unsupported(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
     if reason and algorithm == "packed":
         raise ValueError(f"algorithm='packed' cannot run this call: {reason}; use algorithm='auto' or 'direct'")
@@ -120,6 +125,8 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
     geometry = conv2d_geometry(x4_shape, filter_shape, strides, padding, data_format, dilations,
                                dim_rounding_mode, groups=groups, depthwise=depthwise)
     epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    if not depthwise and choose_im2col(algorithm, geometry, epilogue, limits, None if shapes_only else filter):
+        return _plan_im2col(geometry, epilogue, arrays, x, filter, x4_shape, batched, limits, shapes_only)
     spec: Program
     split_fold = None
     if _choose_packed(algorithm, geometry, epilogue, limits):
@@ -138,6 +145,23 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
         arrays["W"] = filter
     out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
     return Plan(((spec, arrays),), out_shape)
+
+
+def _plan_im2col(geometry: Conv2DGeometry, epilogue: Epilogue, arrays: Dict[str, Any], x: Any, filter: Any,
+                 x4_shape: Tuple[int, ...], batched: bool, limits: Limits, shapes_only: bool) -> Plan:
+    """TF.js's default conv2d as a two-step plan: Im2ColPackedProgram writes the im2col matrix,
+    which stays on the GPU for MatMulPackedProgram (bias and activation in its epilogue); a 1x1,
+    stride-1, unpadded filter runs the matrix multiply alone on x."""
+    specs = im2col_programs(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
+    matmul_arrays: Dict[str, Any] = dict(arrays)
+    im2col_arrays: Dict[str, Any] = {}
+    if not shapes_only:
+        (matmul_arrays if len(specs) == 1 else im2col_arrays)[specs[0].chained_inputs[0]] = x.reshape(x4_shape)
+        matmul_arrays["W"] = filter
+    steps = ((specs[0], matmul_arrays),) if len(specs) == 1 else ((specs[0], im2col_arrays),
+                                                                   (specs[1], matmul_arrays))
+    out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
+    return Plan(steps, out_shape)
 
 
 def _check_tensors(tensors: List[Tensor], runtime: BaseRuntime) -> None:

@@ -940,13 +940,52 @@ def _blocks_of_4(n: int) -> int:
     return -(-n // 4)
 
 
-def im2col_layout(geometry: Conv2DGeometry) -> PackedImageLayout:
-    """Where the im2col matrix of ``geometry`` lives: texel ``(col = w * patchDepth4 + k4,
-    row = b * outHeight + h)`` holds columns ``4 k4 .. 4 k4 + 3`` of row ``(b, h, w)``; column
-    block ``k4 = (fh * FW + fw) * ceil(inC / 4) + c // 4``."""
+@dataclass(frozen=True)
+class Im2ColLayout:
+    """Where the im2col matrix lives: texel ``(col = (w % row_pixels) * depth4 + k4,
+    row = (b * out_height + h) * row_split + w // row_pixels)`` holds columns ``4 k4 .. 4 k4 + 3``
+    of the matrix row of output pixel ``(b, h, w)``; column block ``k4 = (fh * FW + fw) *
+    ceil(inC / 4) + c // 4``.  An output row's pixels share one texture row (``row_split`` 1)
+    unless that would be wider than the texture limit: then ``row_split`` rows of
+    ``row_pixels`` pixels (a multiple of 8) each."""
+
+    batch: int
+    out_height: int
+    out_width: int
+    depth4: int                  # texels per matrix row: filter taps * ceil(inC / 4)
+    row_pixels: int              # output pixels per texture row
+    components = 4
+
+    @property
+    def row_split(self) -> int:
+        return -(-self.out_width // self.row_pixels)
+
+    @property
+    def rows(self) -> int:
+        return self.batch * self.out_height * self.row_split
+
+    @property
+    def cols(self) -> int:
+        return self.row_pixels * self.depth4
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return (self.batch * self.out_height * self.out_width, self.depth4 * 4)
+
+    @property
+    def storage(self) -> Hashable:
+        return self
+
+
+def im2col_layout(geometry: Conv2DGeometry, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Im2ColLayout:
+    """The im2col matrix's layout for ``geometry`` (:class:`Im2ColLayout`)."""
     g = geometry
-    depth4 = _blocks_of_4(g.in_channels)
-    return PackedImageLayout(g.batch, g.out_height, g.out_width, g.filter_height * g.filter_width * depth4 * 4)
+    depth4 = g.filter_height * g.filter_width * _blocks_of_4(g.in_channels)
+    row_pixels = g.out_width
+    if row_pixels * depth4 > max_texture_size:
+        row_pixels = max(1, max_texture_size // depth4 // 8 * 8) if depth4 * 8 <= max_texture_size else \
+            max(1, max_texture_size // depth4)
+    return Im2ColLayout(g.batch, g.out_height, g.out_width, depth4, row_pixels)
 
 
 def im2col_shortcut(geometry: Conv2DGeometry) -> bool:
@@ -970,16 +1009,17 @@ def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
         return "PReLU weights that vary within a channel run only on the direct program"
     if epilogue.has_bias and not getattr(epilogue, "bias_per_channel", True):
         return "a bias that varies within a channel runs only on the direct program"
-    layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels), im2col_layout(g),
+    matrix = im2col_layout(g, max_texture_size)
+    layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels), matrix,
                      PackedFilterLayout(g.filter_shape),
                      SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
                                       packed_pixels(max_draw_buffers))]
     for layout in layouts:
         if layout.rows > max_texture_size or layout.cols > max_texture_size:
             return (f"a texture would be {layout.rows}x{layout.cols} texels (the im2col matrix: "
-                    f"{im2col_layout(g).rows}x{im2col_layout(g).cols}), over the {max_texture_size} limit")
-    if im2col_layout(g).depth4 >= LLVMPIPE_LOOP_LIMIT:
-        return f"the matrix multiply would loop {im2col_layout(g).depth4} times, over llvmpipe's limit"
+                    f"{matrix.rows}x{matrix.cols}), over the {max_texture_size} limit")
+    if matrix.depth4 >= LLVMPIPE_LOOP_LIMIT:
+        return f"the matrix multiply would loop {matrix.depth4} times, over llvmpipe's limit"
     return None
 
 
@@ -991,6 +1031,7 @@ class Im2ColProgramSpec:
     conversion program for a Tensor), so the program reads both formats alike."""
 
     geometry: Conv2DGeometry
+    max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE
     name: str = "Im2ColPackedProgram"
     template: str = "im2col.glsl"
     epilogue: Epilogue = field(default_factory=Epilogue)
@@ -1008,8 +1049,8 @@ class Im2ColProgramSpec:
         return ("x",)
 
     @property
-    def output(self) -> PackedImageLayout:
-        return im2col_layout(self.geometry)
+    def output(self) -> Im2ColLayout:
+        return im2col_layout(self.geometry, self.max_texture_size)
 
     @property
     def output_layouts(self) -> Tuple[Layout, ...]:
@@ -1048,18 +1089,26 @@ class Im2ColProgramSpec:
             "inDepth4": _blocks_of_4(g.in_channels),
             "outHeight": g.out_height,
             "patchDepth4": self.output.depth4,
+            "outWidth": g.out_width,
+            "rowPixels": self.output.row_pixels,
+            "rowSplit": self.output.row_split,
             "filterWidth": g.filter_width,
             "strides": (g.stride_height, g.stride_width),
             "dilations": (g.dilation_height, g.dilation_width),
             "pads": (g.pad_top, g.pad_left),
             "xTexelSize": (1 / x.cols, 1 / x.rows),
+            "inverses": (1 / self.output.depth4, 1 / _blocks_of_4(g.in_channels), 1 / g.filter_width,
+                         1 / g.out_height),
+            "inverseRowSplit": 1 / self.output.row_split,
         }
 
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         """The im2col matrix (``output_shape``) from the texels, the channel padding dropped."""
-        g = self.geometry
+        g, layout = self.geometry, self.output
         rows, _ = self.output_shape
-        texels = np.asarray(parts[0], np.float32).reshape(rows, g.filter_height * g.filter_width, -1)
+        texels = np.asarray(parts[0], np.float32).reshape(g.batch * g.out_height, layout.row_split * layout.row_pixels,
+                                                          layout.depth4 * 4)[:, : g.out_width]
+        texels = texels.reshape(rows, g.filter_height * g.filter_width, -1)
         return np.ascontiguousarray(texels[:, :, : g.in_channels].reshape(self.output_shape))
 
 
@@ -1078,17 +1127,24 @@ class MatMulProgramSpec:
     shortcut: bool = False
     pixels: int = PACKED_PIXELS
     fold: int = 1
+    max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE
     name: str = "MatMulPackedProgram"
     template: str = "matmul.glsl"
     chained_inputs: Tuple[str, ...] = ("A",)
     algorithm = "im2col"
 
     @property
-    def a_layout(self) -> PackedImageLayout:
+    def a_layout(self) -> Any:
+        """The im2col matrix's :class:`Im2ColLayout`, or (``shortcut``) x's PackedImageLayout,
+        which keeps the same texels where an Im2ColLayout of one texture row per output row would."""
         g = self.geometry
         if self.shortcut:
             return PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, g.data_format)
-        return im2col_layout(g)
+        return im2col_layout(g, self.max_texture_size)
+
+    @property
+    def row_pixels(self) -> int:
+        return self.geometry.out_width if self.shortcut else self.a_layout.row_pixels
 
     @property
     def inputs(self) -> Tuple[ProgramInput, ...]:
@@ -1144,6 +1200,8 @@ class MatMulProgramSpec:
             "patchDepth4": a.depth4,
             "outHeight": g.out_height,
             "outWidth": g.out_width,
+            "rowPixels": self.row_pixels,
+            "rowSplit": -(-g.out_width // self.row_pixels),
             "outDepth4": _blocks_of_4(g.out_channels),
             "outRows": self.output.unfolded_rows,
             "outCols": self.output.unfolded_cols,
@@ -1170,5 +1228,5 @@ def im2col_programs(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = Non
     out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, pixels)
     fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
     shortcut = im2col_shortcut(g)
-    matmul = MatMulProgramSpec(g, epilogue, shortcut, pixels, fold)
-    return (matmul,) if shortcut else (Im2ColProgramSpec(g), matmul)
+    matmul = MatMulProgramSpec(g, epilogue, shortcut, pixels, fold, max_texture_size)
+    return (matmul,) if shortcut else (Im2ColProgramSpec(g, max_texture_size), matmul)
