@@ -123,56 +123,8 @@ def check_result(result: np.ndarray, expected: np.ndarray, tolerance: float = DE
 # gpuconv selftest
 
 
-_FORWARD_KEYS = ("strides", "padding", "data_format", "dilations", "dim_rounding_mode")
-
-
-def leading_shapes(op: str, x: Sequence[int], filters: Sequence[Sequence[int]],
-                   kwargs: Dict[str, Any]) -> Dict[str, Shape]:
-    """The shapes of a call's leading arguments, by name.
-
-    For the ops of one forward convolution (:attr:`~gpuconv.registry.OpEntry.forward`: the
-    gradients and the transposed convolutions) ``x`` and ``filters[0]`` are the FORWARD
-    convolution's input and filter; its output is ``dy`` (the transposed op's ``x``), its
-    input the ``input_shape`` (the transposed op's ``output_shape``), its filter the
-    ``filter_shape`` (the transposed op's ``filter``, ``[.., out_channels, in_channels]``).
-    For the other ops: ``x`` and the filters, as given."""
-    entry = registry.get(op)
-    if entry.forward is None:
-        return dict(zip(entry.arrays, (tuple(x),) + tuple(tuple(f) for f in filters)))
-    forward = {k: v for k, v in kwargs.items() if k in _FORWARD_KEYS}
-    out = tuple(registry.get(entry.forward).plan((tuple(x), tuple(filters[0])), **forward).out_shape)
-    roles = {"x": tuple(x), "filter": tuple(filters[0]), "dy": out, "input_shape": tuple(x),
-             "filter_shape": tuple(filters[0])}
-    if entry.name.endswith("_transpose"):
-        roles.update(x=out, output_shape=tuple(x))
-    return {name: roles[name] for name in entry.leading}
-
-
-def call_values(op: str, shapes: Dict[str, Shape], make: Callable[[Shape], Any]) -> Tuple[Any, ...]:
-    """A call's leading positional values: ``make(shape)`` for each array, the shape argument as it is."""
-    entry = registry.get(op)
-    return tuple(shapes[name] if name == entry.shape_argument else make(shapes[name]) for name in entry.leading)
-
-
-def plan_leading(op: str, shapes: Dict[str, Shape], kwargs: Dict[str, Any]) -> Plan:
-    """The shapes-only plan of a call from its leading shapes (:func:`leading_shapes`)."""
-    entry = registry.get(op)
-    return entry.plan([shapes[name] for name in entry.arrays],
-                      shape=shapes[entry.shape_argument] if entry.shape_argument else None, **kwargs)
-
-
-def result_channels(op: str, plan: Plan, data_format: Optional[str]) -> int:
-    """The channels of a plan's result (the size of a per-channel bias)."""
-    entry = registry.get(op)
-    data_format = data_format or entry.data_formats[0]
-    return int(plan.out_shape[-1 if data_format.endswith("C") else -(entry.spatial + 1)])
-
-
 class Case(NamedTuple):
-    """One selftest configuration; shapes in ``data_format`` order.
-
-    For a gradient or transposed op, ``x`` and ``filter`` are its forward convolution's
-    (see :func:`leading_shapes`): the call's own shapes follow from them."""
+    """One selftest configuration; shapes in ``data_format`` order."""
 
     op: str
     x: Shape
@@ -202,13 +154,9 @@ class Case(NamedTuple):
         """The shapes of the op's arrays, ``x`` first."""
         return (self.x,) + self.filters
 
-    def leading(self) -> Dict[str, Shape]:
-        """The shapes of the call's leading arguments, by name (:func:`leading_shapes`)."""
-        return leading_shapes(self.op, self.x, self.filters, self.kwargs())
-
     def plan(self) -> Plan:
         """The shapes-only plan of the case (without its fused epilogue)."""
-        return plan_leading(self.op, self.leading(), self.kwargs())
+        return registry.get(self.op).plan(self.shapes, **self.kwargs())
 
     @property
     def label(self) -> str:
@@ -235,12 +183,6 @@ def _s(x: str, f: str, pw: str, s: Any = 1, d: Any = 1, pad: Any = "SAME", fmt: 
 
 def _1(x: str, f: str, s: Any = 1, d: Any = 1, pad: Any = "SAME", fmt: str = "NWC", **kw: Any) -> Case:
     return Case("conv1d", _shape(x), _shape(f), s, d, pad, fmt, **kw)
-
-
-def _g(op: str, x: str, f: str, s: Any = 1, d: Any = 1, pad: Any = "SAME", fmt: Optional[str] = None,
-       **kw: Any) -> Case:
-    """A case of a gradient, transposed or 3-D op: ``x`` and ``f`` are the forward convolution's."""
-    return Case(op, _shape(x), _shape(f), s, d, pad, fmt or registry.get(op).data_formats[0], **kw)
 
 
 #: Every op; input depth 1-9 (vec4 remainders 0-3), strides 1-3, dilations 1-3, every
@@ -307,42 +249,17 @@ SELFTEST_CASES = (
     _1("1x4x16", "5x4x3", s=3, pad=2, rounding="ceil", fmt="NCW"),
     _1("12x6", "3x6x2", pad=[2, 1]),
     _1("3x7x15", "2x7x3", s=2, fmt="NCW"),
-    # the transposed and gradient convolutions, each given by its forward convolution (x, filter):
-    # conv2d_transpose of x 1x4x4x6 by a 3x3x3x6 filter to output_shape 1x7x7x3, ...
-    _g("conv2d_transpose", "1x7x7x3", "3x3x3x6", s=2, quick=True),
-    _g("conv2d_transpose", "2x5x6x6", "2x3x5x4", d=2, pad="VALID", fmt="NCHW", bias=True, activation="relu"),
-    _g("conv2d_transpose", "6x6x2", "3x3x2x3", s=(1, 2), pad=[[1, 0], [0, 1]], bias=True,
-       activation="prelu"),
-    _g("conv2d_backprop_input", "1x7x7x3", "3x3x3x4", s=2, pad=1, rounding="ceil", quick=True),
-    _g("conv2d_backprop_input", "3x4x6x6", "3x2x4x2", d=2, fmt="NCHW"),
-    _g("conv2d_backprop_filter", "1x7x7x5", "3x3x5x2", s=2, quick=True),
-    _g("conv2d_backprop_filter", "6x6x9", "2x2x9x3", d=3, pad="VALID"),
-    _g("conv2d_backprop_filter", "2x3x7x7", "3x3x3x2", s=(1, 2), pad=[[1, 1], [0, 2]], fmt="NCHW"),
-    _g("depthwise_conv2d_backprop_input", "1x6x6x3", "3x3x3x2", s=2, quick=True),
-    _g("depthwise_conv2d_backprop_input", "1x4x7x7", "3x3x4x1", d=2, pad="VALID", fmt="NCHW"),
-    _g("depthwise_conv2d_backprop_filter", "2x6x6x2", "3x3x2x3", s=(2, 1), quick=True),
-    _g("depthwise_conv2d_backprop_filter", "1x5x8x8", "2x2x5x1", d=(1, 2), pad=1, fmt="NCHW"),
-    # the 3-D convolutions (x [batch, depth, height, width, channels] or channels first)
-    _g("conv3d", "1x5x5x5x2", "3x3x3x2x4", quick=True),
-    _g("conv3d", "2x3x6x5x4", "2x2x2x3x2", s=(1, 2, 2), pad="VALID", fmt="NCDHW"),
-    _g("conv3d", "4x5x5x3", "3x1x3x3x2", d=(2, 1, 1), pad=[[1, 1], [0, 0], [1, 0]]),
-    _g("conv3d_transpose", "1x5x6x6x2", "3x3x3x2x3", s=2, quick=True),
-    _g("conv3d_transpose", "1x2x4x5x5", "2x3x3x2x2", d=2, pad="VALID", fmt="NCDHW"),
-    _g("conv3d_backprop_input", "1x4x5x5x3", "2x3x3x3x2", s=(1, 2, 2), pad=1, quick=True),
-    _g("conv3d_backprop_input", "3x4x4x4", "3x2x2x3x2", d=2, fmt="NCDHW"),
-    _g("conv3d_backprop_filter", "2x4x4x4x2", "2x2x2x2x3", s=2, pad="VALID", quick=True),
-    _g("conv3d_backprop_filter", "1x3x5x5x5", "3x3x3x3x2", fmt="NCDHW"),
 )
 
 
 def run_case(case: Case, seed: int, runtime: Optional[BaseRuntime] = None) -> float:
     """The relative error of one case, GPU against the oracle."""
     rng = np.random.default_rng(seed)
-    arrays = call_values(case.op, case.leading(), lambda shape: rng.uniform(-1, 1, shape).astype(np.float32))
+    arrays = [rng.uniform(-1, 1, shape).astype(np.float32) for shape in case.shapes]
     entry = registry.get(case.op)
     kwargs = case.kwargs()
     if case.bias or case.activation == "prelu":
-        out_channels = result_channels(case.op, case.plan(), case.data_format)
+        out_channels = case.plan().geometry.out_channels
     if case.bias:
         kwargs["bias"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
     if case.activation:
