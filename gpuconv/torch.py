@@ -36,6 +36,7 @@ from . import ops
 from . import oracle as _oracle
 from .arguments import as_tensor
 from .geometry import IntsLike, normalize_hw
+from .tensor import Tensor, to_gpu
 
 __all__ = ["conv1d", "conv1d_oracle", "conv2d", "conv2d_oracle", "conv3d", "conv3d_oracle",
            "conv_transpose2d", "conv_transpose2d_oracle"]
@@ -101,6 +102,7 @@ def _tf_arguments(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[np
     everything else is checked by :mod:`gpuconv.geometry` when the op runs.
     """
     input = as_tensor(input, "input", ranks=(3, 4), layout=_INPUT_LAYOUT)
+    _host_arrays(weight=weight)
     weight = as_tensor(weight, "weight", ranks=(4,), layout=_WEIGHT_LAYOUT)
     stride_hw = _pair(stride, "stride")
     dilation_hw = _pair(dilation, "dilation")  # with any stride, as in PyTorch
@@ -188,6 +190,10 @@ def conv2d_oracle(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[np
 # * conv1d -> gpuconv.conv2d on [N, C, 1, W] (NCHW, filter [1, kW, inC/g, outC]): one call
 #   on conv2d's grouped program with the fused bias.  (gpuconv.conv1d is this same
 #   height-1 conv2d, without groups or bias.)
+#
+# ``input`` may be a gpuconv.Tensor (the result is then a Tensor, as from the ops): it is read
+# in place where the mapping is one call with nothing done on the host, otherwise read back,
+# and the result uploaded again.  Weights (and biases) are NumPy arrays: they are rearranged here.
 
 _INPUT_LAYOUT_T = _INPUT_LAYOUT
 _WEIGHT_LAYOUT_T = "[in_channels, out_channels/groups, kH, kW]"
@@ -273,6 +279,22 @@ def _check_bias(bias: Optional[npt.ArrayLike], out_channels: int,
     return array
 
 
+def _host_arrays(**arrays: Any) -> None:
+    """The weight and the bias are rearranged on the host: a :class:`~gpuconv.Tensor` there is refused."""
+    for name, value in arrays.items():
+        if isinstance(value, Tensor):
+            raise TypeError(f"{name} must be a NumPy array, got a gpuconv.Tensor: the PyTorch adapters rearrange "
+                            f"{name} on the host (pass {name}.numpy()); input may be a Tensor")
+
+
+def _read_back(input: Any, host: bool) -> Tuple[Any, Any]:
+    """``(input, runtime)``: a Tensor input read back when the mapping needs the host (groups
+    split, a bias or rows added), with the runtime its result goes back to; else as it is."""
+    if host and isinstance(input, Tensor):
+        return input.numpy(), input.runtime
+    return input, None
+
+
 class _Calls:
     """The gpuconv calls one PyTorch call maps onto, and how their results make PyTorch's.
 
@@ -281,15 +303,16 @@ class _Calls:
     results are concatenated along ``channel_axis`` (negative: batched or not), grown by
     ``extend`` zeros at the end of each spatial axis, the ``bias`` (not fused into the
     calls) added per channel, and reshaped to ``out_shape``.  With no ``calls`` the
-    result is zeros (plus the bias).
+    result is zeros (plus the bias).  ``runtime``: where a Tensor input came from when it
+    was read back for this host work; the GPU result goes back there as a Tensor.
     """
 
     def __init__(self, op: str, calls: List[Dict[str, Any]], channel_axis: int, out_shape: Tuple[int, ...],
-                 bias: Optional[np.ndarray] = None, extend: Tuple[int, ...] = ()) -> None:
+                 bias: Optional[np.ndarray] = None, extend: Tuple[int, ...] = (), runtime: Any = None) -> None:
         self.op, self.calls, self.channel_axis = op, calls, channel_axis
-        self.out_shape, self.bias, self.extend = out_shape, bias, extend
+        self.out_shape, self.bias, self.extend, self.runtime = out_shape, bias, extend, runtime
 
-    def run(self, module: Any, dtype: Any) -> np.ndarray:
+    def run(self, module: Any, dtype: Any) -> Any:
         function = getattr(module, self.op)
         if not self.calls:
             y = np.zeros(self.out_shape, dtype)
@@ -302,10 +325,14 @@ class _Calls:
         if self.bias is not None:
             spatial = -self.channel_axis - 1
             y = y + self.bias.astype(dtype).reshape((-1,) + (1,) * spatial)
+        if self.runtime is not None and module is ops:
+            return to_gpu(y, self.runtime)
         return y
 
 
-def _channel_slice(array: np.ndarray, axis: int, start: int, size: int) -> np.ndarray:
+def _channel_slice(array: Any, axis: int, start: int, size: int) -> Any:
+    if start == 0 and size == array.shape[axis]:
+        return array  # the whole input (perhaps a Tensor, read in place)
     index = [slice(None)] * array.ndim
     index[axis] = slice(start, start + size)
     return array[tuple(index)]
@@ -326,6 +353,7 @@ def _transpose_calls(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional
     pixel reaches, are then left out of the GPU call and appended as zeros (plus the bias).
     """
     input = as_tensor(input, "input", ranks=(3, 4), layout=_INPUT_LAYOUT_T)
+    _host_arrays(weight=weight, bias=bias)
     weight = as_tensor(weight, "weight", ranks=(4,), layout=_WEIGHT_LAYOUT_T)
     stride_hw = _ints(stride, "stride", 2, 1)
     if isinstance(padding, str):
@@ -374,13 +402,15 @@ def _transpose_calls(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional
     out_shape = input.shape[:-3] + (out_channels,) + tuple(sizes)
     extend = tuple(a - b for a, b in zip(sizes, computed))
     calls: List[Dict[str, Any]] = []
-    if min(computed) >= 1:  # otherwise no input pixel reaches the output: it is the bias
+    reached = min(computed) >= 1  # otherwise no input pixel reaches the output: it is the bias
+    fused = not any(extend)
+    source, runtime = _read_back(input, groups > 1 or not fused or not reached)
+    if reached:
         per_group_in = channels // groups
-        fused = not any(extend)
         for g in range(groups):
             w = weight[g * per_group_in:(g + 1) * per_group_in]
             calls.append(dict(
-                x=_channel_slice(input, -3, g * per_group_in, per_group_in),
+                x=_channel_slice(source, -3, g * per_group_in, per_group_in),
                 filter=w.transpose(2, 3, 1, 0),  # [inC/g, outC/g, kH, kW] -> [kH, kW, outC/g, inC/g]
                 output_shape=(per_group_out,) + tuple(computed),
                 strides=stride_hw,
@@ -392,7 +422,7 @@ def _transpose_calls(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional
             ))
         if fused:
             bias_array = None
-    return _Calls("conv2d_transpose", calls, -3, out_shape, bias_array, extend)
+    return _Calls("conv2d_transpose", calls, -3, out_shape, bias_array, extend, runtime)
 
 
 def _grouped_forward(input: np.ndarray, weight: np.ndarray, groups: int, weight_layout: str) -> Tuple[int, int]:
@@ -416,6 +446,7 @@ def _conv3d_calls(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[np
                   padding: Any, dilation: Any, groups: Any) -> _Calls:
     """Map ``torch.nn.functional.conv3d``'s arguments onto gpuconv.conv3d calls (one per group)."""
     input = as_tensor(input, "input", ranks=(4, 5), layout=_INPUT_LAYOUT_3D)
+    _host_arrays(weight=weight, bias=bias)
     weight = as_tensor(weight, "weight", ranks=(5,), layout=_WEIGHT_LAYOUT_3D)
     stride_dhw = _ints(stride, "stride", 3, 1)
     dilation_dhw = _ints(dilation, "dilation", 3, 1)
@@ -428,21 +459,24 @@ def _conv3d_calls(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[np
     out_spatial = tuple((i + a + b - d * (k - 1) - 1) // s + 1
                         for i, (a, b), k, s, d in zip(input.shape[-3:], pads, kernel, stride_dhw, dilation_dhw))
     per_group_out = out_channels // groups
+    source, runtime = _read_back(input, groups > 1 or bias_array is not None)
     calls = [dict(
-        x=_channel_slice(input, -4, g * per_group, per_group),
+        x=_channel_slice(source, -4, g * per_group, per_group),
         filter=weight[g * per_group_out:(g + 1) * per_group_out].transpose(2, 3, 4, 1, 0),  # -> [kD, kH, kW, in, out]
         strides=stride_dhw,
         padding=pads,
         data_format="NCDHW",
         dilations=dilation_dhw,
     ) for g in range(groups)]
-    return _Calls("conv3d", calls, -4, input.shape[:-4] + (out_channels,) + out_spatial, bias_array)
+    return _Calls("conv3d", calls, -4, input.shape[:-4] + (out_channels,) + out_spatial, bias_array,
+                  runtime=runtime)
 
 
 def _conv1d_calls(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[npt.ArrayLike], stride: Any,
                   padding: Any, dilation: Any, groups: Any) -> _Calls:
     """Map ``torch.nn.functional.conv1d``'s arguments onto one gpuconv.conv2d call of height 1 (NCHW)."""
     input = as_tensor(input, "input", ranks=(2, 3), layout=_INPUT_LAYOUT_1D)
+    _host_arrays(weight=weight, bias=bias)
     weight = as_tensor(weight, "weight", ranks=(3,), layout=_WEIGHT_LAYOUT_1D)
     (stride_w,) = _ints(stride, "stride", 1, 1)
     (dilation_w,) = _ints(dilation, "dilation", 1, 1)

@@ -197,6 +197,34 @@ def test_mappings_are_gpuconv_ops_after_the_layout_change(runtime):
     np.testing.assert_allclose(y, direct, rtol=0, atol=1e-6 * np.abs(y).max())
 
 
+def test_a_tensor_input_gives_a_tensor(runtime):
+    """A gpuconv.Tensor input: read in place (one call, nothing on the host) or read back (groups,
+    the host's bias, appended rows); a Tensor comes back either way.  Weights stay NumPy arrays."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    x3 = rng.standard_normal((1, 4, 4, 4, 4)).astype(np.float32)
+    calls = [
+        (gt.conv_transpose2d, gt.conv_transpose2d_oracle, x, (4, 3, 3, 3), dict(stride=2)),
+        (gt.conv_transpose2d, gt.conv_transpose2d_oracle, x, (4, 3, 3, 3), dict(groups=2, bias=6)),
+        (gt.conv_transpose2d, gt.conv_transpose2d_oracle, x, (4, 3, 3, 3), dict(output_padding=2, dilation=3)),
+        (gt.conv3d, gt.conv3d_oracle, x3, (2, 4, 3, 3, 3), dict()),
+        (gt.conv3d, gt.conv3d_oracle, x3, (2, 2, 3, 3, 3), dict(groups=2, bias=2)),
+        (gt.conv1d, gt.conv1d_oracle, x[:, :, 0], (6, 2, 3), dict(groups=2, bias=6)),
+    ]
+    for function, twin, array, weight_shape, kwargs in calls:
+        w = rng.standard_normal(weight_shape).astype(np.float32)
+        if "bias" in kwargs:
+            kwargs["bias"] = rng.standard_normal(kwargs["bias"]).astype(np.float32)
+        with gpuconv.to_gpu(array) as tensor:
+            y = function(tensor, w, **kwargs)
+            assert isinstance(y, gpuconv.Tensor), (function.__name__, kwargs)
+            _assert_close(y.numpy(), twin(array, w, **kwargs))
+            y.release()
+        with gpuconv.to_gpu(w) as weight, pytest.raises(TypeError, match=r"weight must be a NumPy array, got a "
+                                                                       r"gpuconv.Tensor"):
+            function(array, weight)
+
+
 def test_same_padding_puts_the_odd_pixel_after_without_gpu():
     """PyTorch's 'same' (conv3d, conv1d): total dilation*(k-1), total//2 before."""
     rng = np.random.default_rng(8)
