@@ -180,9 +180,18 @@ def test_gradient_ops(runtime, rng):
           {"x": x, "dy": f32(rng, 1, 6, 6, 6)}, {"x", "dy"}, padding="SAME")
 
 
-def test_conv3d(runtime, rng):
-    _same(runtime, gpuconv.conv3d, {"x": f32(rng, 1, 4, 5, 5, 2), "filter": f32(rng, 2, 3, 3, 2, 3)},
-          {"x", "filter"}, padding="SAME")
+@pytest.mark.parametrize("data_format", ["NDHWC", "NCDHW"])
+def test_conv3d_and_its_gradients(runtime, rng, data_format):
+    x = f32(rng, 1, 4, 5, 5, 2) if data_format == "NDHWC" else f32(rng, 1, 2, 4, 5, 5)
+    w = f32(rng, 2, 3, 3, 2, 3)
+    dy = _same(runtime, gpuconv.conv3d, {"x": x, "filter": w}, {"x", "filter"}, padding="SAME",
+               data_format=data_format)
+    _same(runtime, lambda filter, dy, **k: gpuconv.conv3d_backprop_input(x.shape, filter, dy, **k),
+          {"filter": w, "dy": dy}, {"filter", "dy"}, padding="SAME", data_format=data_format)
+    _same(runtime, lambda x, dy, **k: gpuconv.conv3d_backprop_filter(x, w.shape, dy, **k),
+          {"x": x, "dy": dy}, {"x", "dy"}, padding="SAME", data_format=data_format)
+    _same(runtime, lambda y, filter, **k: gpuconv.conv3d_transpose(y, filter, x.shape, **k),
+          {"y": dy, "filter": w}, {"y"}, padding="SAME", data_format=data_format)
 
 
 # -- chains on the GPU ------------------------------------------------------------------------
