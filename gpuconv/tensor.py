@@ -6,7 +6,9 @@ array, and a call with a Tensor among its inputs returns a Tensor: the last prog
 output textures, kept where the program wrote them (an R32F texture, or a packed
 program's split textures).  When the next program reads its input stored otherwise, a
 conversion program (:mod:`gpuconv.convert`) copies it on the GPU; nothing goes through
-NumPy until :meth:`Tensor.numpy`.
+NumPy until :meth:`Tensor.numpy`.  A Tensor from :func:`to_gpu` (a filter, typically) keeps
+each copy it needed, so it is converted once however many calls read it; a packed 1x1
+conv2d reads a packed program's split output Tensor in place.
 
 A Tensor belongs to the runtime that holds its textures; :meth:`Tensor.release` (or
 ``with``) frees them, and so, later, does the garbage collector (the textures of a
