@@ -119,19 +119,24 @@ def with_tensors(x: np.ndarray, weights: List[dict], runtime) -> np.ndarray:
             return y.numpy()
 
 
-def timed(fn, repeats: int) -> Tuple[float, np.ndarray]:
-    times, result = [], None
+def timed(runs: Dict[str, object], repeats: int) -> Dict[str, Tuple[float, np.ndarray]]:
+    """Each of ``runs`` (name -> function) ``repeats`` times, taking turns (so a busy machine
+    slows them alike): name -> (median seconds, last result)."""
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    results: Dict[str, np.ndarray] = {}
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            results[name] = fn()  # type: ignore[operator]
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name]) for name in runs}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a quick run: 1x28x28x8, 3 blocks, 3 timed runs")
-    parser.add_argument("--repeats", type=int, default=5, metavar="N", help="timed warm runs (default 5)")
+    parser.add_argument("--repeats", type=int, default=7, metavar="N",
+                        help="timed warm runs of each, taking turns (default 7)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="out", metavar="DIR",
                         help="where to write mobilenet_tensors.json (timings and errors; default ./out)")
@@ -157,8 +162,8 @@ def main(argv=None) -> int:
     run_tensors = lambda: with_tensors(x, tensors, runtime)  # noqa: E731
     run_arrays(), run_tensors()  # compile every program (and conversion) once
     gpuconv.synchronize(runtime)
-    arrays_s, y_arrays = timed(run_arrays, repeats)
-    tensors_s, y_tensors = timed(run_tensors, repeats)
+    medians = timed({"arrays": run_arrays, "tensors": run_tensors}, repeats)
+    (arrays_s, y_arrays), (tensors_s, y_tensors) = medians["arrays"], medians["tensors"]
     after = gpuconv.memory(runtime)
 
     expected = stack_oracle(x, stack)
@@ -172,7 +177,7 @@ def main(argv=None) -> int:
     print(f"mobilenet_tensors: x {dims(shape)} (NHWC), {len(blocks)} blocks (depthwise 3x3 + BN + relu6, "
           f"pointwise 1x1 + BN + relu6; channels {shape[3]} -> {layers}) -> {dims(y_tensors.shape)}")
     print(f"  renderer {runtime.info()['renderer']}; {2 * len(blocks)} programs per run, bias and relu6 fused")
-    print(f"  tensors  {tensors_s * 1e3:8.1f} ms per stack (median of {repeats}): input uploaded once, "
+    print(f"  tensors  {tensors_s * 1e3:8.1f} ms per stack (median of {repeats}, runs taking turns): input uploaded once, "
           f"output read back once, activations on the GPU")
     print(f"  arrays   {arrays_s * 1e3:8.1f} ms per stack (median of {repeats}): every op uploads its "
           f"input and weights and reads its output back")
