@@ -177,8 +177,8 @@ def main(argv=None) -> int:
     print(f"mobilenet_tensors: x {dims(shape)} (NHWC), {len(blocks)} blocks (depthwise 3x3 + BN + relu6, "
           f"pointwise 1x1 + BN + relu6; channels {shape[3]} -> {layers}) -> {dims(y_tensors.shape)}")
     print(f"  renderer {runtime.info()['renderer']}; {2 * len(blocks)} programs per run, bias and relu6 fused")
-    print(f"  tensors  {tensors_s * 1e3:8.1f} ms per stack (median of {repeats}, runs taking turns): input uploaded once, "
-          f"output read back once, activations on the GPU")
+    print(f"  tensors  {tensors_s * 1e3:8.1f} ms per stack (median of {repeats}, runs taking turns): input "
+          f"uploaded once, output read back once, activations on the GPU")
     print(f"  arrays   {arrays_s * 1e3:8.1f} ms per stack (median of {repeats}): every op uploads its "
           f"input and weights and reads its output back")
     print(f"  speed-up {arrays_s / tensors_s:.2f}x; tensors and arrays {'bit-identical' if same else 'differ'}; "

@@ -12,6 +12,7 @@ from helpers import assert_close
 import gpuconv
 from gpuconv import oracle
 from gpuconv.convert import ConversionSpec, conversion, same_storage
+from gpuconv.geometry import conv2d_geometry
 from gpuconv.layout import (
     PackedFilterLayout,
     PackedImageLayout,
@@ -21,7 +22,6 @@ from gpuconv.layout import (
     texture_layout,
 )
 from gpuconv.programs import packed_program
-from gpuconv.geometry import conv2d_geometry
 
 
 def f32(rng, *shape):
