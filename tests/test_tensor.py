@@ -602,3 +602,47 @@ def test_browser_failed_round_trip_forgets_kept_conversions(browser, rng, monkey
     with gpuconv.conv2d(x, w, algorithm="packed") as y:
         np.testing.assert_array_equal(y.numpy(), gpuconv.conv2d(x, w.numpy(), algorithm="packed", runtime=browser))
     w.release()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_chains_match_the_array_path(runtime, seed):
+    """Random chains (ops, algorithms, data formats, odd channel counts and widths, batches):
+    the Tensor path gives exactly what arrays between ops give."""
+    rng = np.random.default_rng([seed, 14])
+    data_format = ["NHWC", "NCHW"][seed % 2]
+    batch, height, width, channels = int(rng.integers(1, 3)), int(rng.integers(3, 12)), int(rng.integers(3, 20)), \
+        int(rng.integers(1, 8))
+    shape = (batch, height, width, channels) if data_format == "NHWC" else (batch, channels, height, width)
+    x = f32(rng, *shape)
+    t = gpuconv.to_gpu(x, runtime)
+    array, tensor = x, t
+    for _ in range(3):
+        op = rng.choice(["conv2d", "conv1x1", "depthwise", "separable"])
+        algorithm = str(rng.choice(["auto", "direct", "packed"]))
+        kwargs = dict(data_format=data_format, algorithm=algorithm if op != "separable" else "auto")
+        out = int(rng.integers(1, 9))
+        if op == "conv2d":
+            args = (f32(rng, 3, 3, channels, out),)
+            kwargs.update(padding="SAME", strides=int(rng.integers(1, 3)), activation="relu")
+            fn, channels = gpuconv.conv2d, out
+        elif op == "conv1x1":
+            args = (f32(rng, 1, 1, channels, out),)
+            kwargs.update(bias=f32(rng, out))
+            fn, channels = gpuconv.conv2d, out
+        elif op == "depthwise":
+            m = int(rng.integers(1, 3))
+            args = (f32(rng, 3, 3, channels, m),)
+            kwargs.update(padding="SAME", activation="relu6")
+            fn, channels = gpuconv.depthwise_conv2d, channels * m
+        else:
+            args = (f32(rng, 3, 3, channels, 1), f32(rng, 1, 1, channels, out))
+            kwargs.update(padding="SAME")
+            fn, channels = gpuconv.separable_conv2d, out
+        array = fn(array, *args, **kwargs, runtime=runtime)
+        following = fn(tensor, *args, **kwargs)
+        if tensor is not t:
+            tensor.release()
+        tensor = following
+        np.testing.assert_array_equal(tensor.numpy(), array, err_msg=f"{op} {kwargs}")
+    tensor.release()
+    t.release()
