@@ -49,7 +49,7 @@ def layout_text(layout: Layout, data_format: str = "NHWC") -> str:
     if isinstance(layout, TextureLayout) and layout.wrapped:
         text += " (wrapped)"
     if isinstance(layout, SplitImageLayout):
-        text += f" x {layout.count} (fold {layout.fold}, {data_format})"
+        text += f" x {layout.count} (fold {layout.fold}; the image read as {data_format})"
     if isinstance(layout, PackedImageLayout):
         text += f" ({layout.data_format}{f', repeat {layout.repeat}' if layout.repeat > 1 else ''})"
     if isinstance(layout, PackedFilterLayout) and layout.depthwise:

@@ -42,7 +42,7 @@ void main() {
                       unfoldedRow - band * {{ source.rows }});
   vec4 t;
 {% for input in inputs %}
-  {% if not loop.first %}} else {% endif %}if (j == {{ loop.index0 }}) {
+  {{ "} else " if not loop.first }}if (j == {{ loop.index0 }}) {
     t = texelFetch({{ input.name }}, texel, 0);
 {% endfor %}
   }
@@ -69,7 +69,7 @@ float readSource(int i) {
   int k = c - (c / 4) * 4;
   vec4 t;
 {% for input in inputs %}
-  {% if not loop.first %}} else {% endif %}if (j == {{ loop.index0 }}) {
+  {{ "} else " if not loop.first }}if (j == {{ loop.index0 }}) {
     t = texelFetch({{ input.name }}, texel, 0);
 {% endfor %}
   }

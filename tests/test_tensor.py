@@ -663,3 +663,19 @@ def _random_chain(runtime, seed, algorithms):
         np.testing.assert_array_equal(tensor.numpy(), array, err_msg=f"{op} {kwargs}")
     tensor.release()
     t.release()
+
+
+def test_every_conversion_is_valid_glsl_es():
+    from gpuconv import validate
+
+    sources = []
+    for data_format in ("NHWC", "NCHW"):
+        values = np.zeros((2, 5, 7, 6) if data_format == "NHWC" else (2, 6, 5, 7), np.float32)
+        for source in (texture_layout(values.shape), _wrapped(values.shape), SplitImageLayout(2, 5, 7, 6, 8, 2),
+                       SplitImageLayout(2, 5, 7, 6, 4), PackedImageLayout(2, 5, 7, 6, data_format, 2)):
+            for target in _targets(values, data_format):
+                sources.append(gpuconv.codegen.fragment_source(conversion(source, target, data_format)))
+    try:
+        validate.validate_sources(sources)
+    except validate.GLSLValidatorUnavailableError as exc:
+        pytest.skip(str(exc))
