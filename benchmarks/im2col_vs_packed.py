@@ -9,6 +9,7 @@ queries).  ``ratio`` = packed ms / im2col ms (above 1: im2col is faster).
 Usage::
 
     python benchmarks/im2col_vs_packed.py             # bench.py's conv2d layers
+    python benchmarks/im2col_vs_packed.py --extra     # and strided/dilated layers (EXTRA_LAYERS)
     python benchmarks/im2col_vs_packed.py --quick     # small layers, a smoke run
     python benchmarks/im2col_vs_packed.py --json out.json
 """
@@ -30,10 +31,27 @@ import bench  # noqa: E402  (benchmarks/bench.py: its layers and its draw-only t
 
 import gpuconv  # noqa: E402
 
+#: Layers beyond bench.py's where the packed program reuses no input columns (stride or
+#: dilation across > 1), which is where im2col can win: the classic strided first layers
+#: (ResNet's 7x7 s2, AlexNet's 11x11 s4), a strided and a dilated 3x3 over more channels.
+EXTRA_LAYERS = [
+    bench.Layer("resnet conv1 7x7 s2", "conv2d", (1, 224, 224, 3), (7, 7, 3, 64), dict(padding="SAME", strides=2)),
+    bench.Layer("alexnet conv1 11x11 s4", "conv2d", (1, 224, 224, 3), (11, 11, 3, 96),
+                dict(padding="VALID", strides=4)),
+    bench.Layer("conv3x3 s2 c32", "conv2d", (1, 56, 56, 32), (3, 3, 32, 64), dict(padding="SAME", strides=2)),
+    bench.Layer("conv3x3 d2", "conv2d", (1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME", dilations=2)),
+    bench.Layer("conv5x5 s2 c8", "conv2d", (1, 112, 112, 8), (5, 5, 8, 16), dict(padding="SAME", strides=2)),
+    bench.Layer("mobilenet conv1 3x3 s2", "conv2d", (1, 224, 224, 3), (3, 3, 3, 32), dict(padding="SAME", strides=2)),
+    bench.Layer("conv11x11 64", "conv2d", (1, 64, 64, 3), (11, 11, 3, 16), dict(padding="SAME")),
+    bench.Layer("conv1x1 c16", "conv2d", (1, 64, 64, 16), (1, 1, 16, 32), dict(padding="VALID")),
+    bench.Layer("conv1x1 batch", "conv2d", (4, 28, 28, 64), (1, 1, 64, 64), dict(padding="VALID")),
+]
 
-def _layers(quick: bool) -> List["bench.Layer"]:
+
+def _layers(quick: bool, extra: bool = False) -> List["bench.Layer"]:
     layers = bench.QUICK_LAYERS if quick else bench.LAYERS
-    return [layer for layer in layers if layer.op == "conv2d"]
+    chosen = [layer for layer in layers if layer.op == "conv2d"]
+    return chosen + (EXTRA_LAYERS if extra and not quick else [])
 
 
 def measure(layer: "bench.Layer", runtime, rounds: int, repeat: int) -> Dict[str, object]:
@@ -93,13 +111,14 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small layers, few runs")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (each times both algorithms)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per algorithm per round")
+    parser.add_argument("--extra", action="store_true", help="also the layers of EXTRA_LAYERS (strided, dilated)")
     parser.add_argument("--layers", default=None, help="comma-separated layer names (default: every conv2d layer)")
     parser.add_argument("--json", default=None, help="write the rows to this file")
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 5)
     repeat = args.repeat or (3 if args.quick else 7)
     runtime = gpuconv.get_runtime()
-    layers = _layers(args.quick)
+    layers = _layers(args.quick, args.extra or bool(args.layers))
     if args.layers:
         wanted = {name.strip() for name in args.layers.split(",")}
         layers = [layer for layer in layers if layer.name in wanted]

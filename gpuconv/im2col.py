@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .geometry import Conv2DGeometry
+from .layout import SplitImageLayout
 from .limits import Limits
 from .programs import Epilogue, im2col_programs, im2col_shortcut, im2col_unsupported
 
@@ -26,13 +27,45 @@ def _padded(geometry: Conv2DGeometry) -> bool:
     return any((g.pad_top, g.pad_bottom, g.pad_left, g.pad_right))
 
 
+#: The largest im2col matrix (texels; 16 MiB of RGBA32F) "auto" writes: the strided layers
+#: measured faster had at most 615k texels; a stride-1 11x11 over 224x224x3 (6.1M texels, 97 MiB)
+#: was 0.71x, memory-bound on writing and reading the matrix back.
+AUTO_MAX_MATRIX_TEXELS = 1 << 20
+
+
 def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
-    """The cost rule of ``algorithm="auto"`` (measured on llvmpipe; see the comment below)."""
-    return False
+    """The cost rule of ``algorithm="auto"``: im2col + matmul where it measured faster than the
+    packed program on llvmpipe (2 cores, LLVM 15; draw-only medians, both in the same run,
+    ``benchmarks/im2col_vs_packed.py --extra``; ratio = packed ms / im2col ms):
+
+    * the 1x1, stride-1, unpadded shortcut (the matrix multiply alone, no window arithmetic):
+      1x56x56x128 -> 128 1.41x and 1.55x, 1x64x64x16 -> 32 1.62x, 4x28x28x64 -> 64 2.77x;
+    * a strided filter (the packed program then reuses no input columns) over at most 4 input
+      channels (one texel per tap: the packed program's per-tap bounds and loop work is then
+      most of its time, the matmul has none) into at least 16 output channels (each copied
+      texel serves 4+ blocks of them) with a matrix of at most :data:`AUTO_MAX_MATRIX_TEXELS`:
+      3x3 s2 1x128x128x3 -> 16 1.11-1.15x, 3x3 s2 1x224x224x3 -> 32 (MobileNet's first layer)
+      1.40x, 7x7 s2 1x224x224x3 -> 64 (ResNet's) 2.03x, 11x11 s4 1x224x224x3 -> 96 (AlexNet's)
+      2.27x.
+
+    Never elsewhere: where the packed program reuses input columns (stride 1 across, filter
+    width 2-7) im2col was 0.53-0.60x (3x3 1x64x64x16 -> 32, 3x3 4x32x32x64 -> 64, 5x5
+    1x56x56x32 -> 32, 7x7 1x224x224x3 -> 32); a stride-1 11x11 0.71x (224x224x3) and 0.90x
+    (64x64x3); more input channels 0.93x (5x5 s2 1x112x112x8 -> 16) and 1.08x (3x3 s2
+    1x56x56x32 -> 64, within the noise); dilation 2 across 0.99x (3x3 1x64x64x16 -> 32).
+    """
+    g = geometry
+    if g.depthwise or g.groups > 1:
+        return False
+    if im2col_shortcut(g):
+        return True
+    matrix = g.batch * g.out_height * g.out_width * g.filter_height * g.filter_width * -(-g.in_channels // 4)
+    return (g.stride_width > 1 and g.in_channels <= 4 and g.out_channels >= 16
+            and matrix <= AUTO_MAX_MATRIX_TEXELS)
 
 
 def choose_im2col(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, limits: Limits,
-                  filter: Any = None) -> bool:
+                  filter: Any = None, x: Any = None) -> bool:
     """Whether a conv2d call runs im2col + matmul: always under ``algorithm="im2col"`` (refused,
     with the reason, where it cannot run), under ``"auto"`` where :func:`auto_prefers_im2col`
     says it is faster, never otherwise.
@@ -40,7 +73,8 @@ def choose_im2col(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, 
     A tap on the padding is a zero in the im2col matrix, multiplied by its weight (as in TF.js),
     so a NaN or infinite weight there gives NaN where the direct and packed programs (and the
     oracle) skip the tap; ``"auto"`` therefore takes im2col for a padded convolution only when
-    ``filter`` is a host array of finite values.
+    ``filter`` is a host array of finite values.  Nor does it for an ``x`` that is a packed
+    program's output Tensor (split textures), which the packed 1x1 program reads in place.
     """
     if algorithm == "im2col":
         reason = im2col_unsupported(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
@@ -51,6 +85,8 @@ def choose_im2col(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, 
     if algorithm != "auto" or not auto_prefers_im2col(geometry):
         return False
     if im2col_unsupported(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers):
+        return False
+    if isinstance(getattr(x, "layout", None), SplitImageLayout):
         return False
     if _padded(geometry) and not im2col_shortcut(geometry):
         if filter is None or not isinstance(filter, np.ndarray) or not np.isfinite(filter).all():

@@ -125,7 +125,8 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
     geometry = conv2d_geometry(x4_shape, filter_shape, strides, padding, data_format, dilations,
                                dim_rounding_mode, groups=groups, depthwise=depthwise)
     epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights)
-    if not depthwise and choose_im2col(algorithm, geometry, epilogue, limits, None if shapes_only else filter):
+    if not depthwise and choose_im2col(algorithm, geometry, epilogue, limits, None if shapes_only else filter,
+                                         None if shapes_only else x):
         return _plan_im2col(geometry, epilogue, arrays, x, filter, x4_shape, batched, limits, shapes_only)
     spec: Program
     split_fold = None

@@ -38,7 +38,7 @@ class Record:
     op: str
     program: str            # the program class, e.g. "PackedConv2DProgram"
     shapes: str             # "x 1x64x64x16, W 3x3x16x32 -> 1x64x64x32"
-    algorithm: str          # "packed" or "direct"
+    algorithm: str          # "packed", "direct" or "im2col"
     upload_ms: float        # this program's host inputs (0 for inputs chained on the GPU)
     draw_ms: float
     read_ms: float          # the read-back (the last program of a call only)
@@ -52,6 +52,9 @@ class Record:
 
 
 def _algorithm(spec: Program) -> str:
+    named = getattr(spec, "algorithm", None)  # the im2col path's two programs say "im2col"
+    if isinstance(named, str):
+        return named
     return "packed" if isinstance(spec, PackedProgramSpec) else "direct"
 
 
@@ -68,6 +71,9 @@ def _shapes(spec: Program) -> str:
 
 
 def _flops(spec: Program) -> int:
+    own = getattr(spec, "flops", None)  # a program that says (the im2col copy: 0)
+    if isinstance(own, int):
+        return own
     return 2 * int(getattr(spec.geometry, "multiply_adds", 0))
 
 

@@ -28,8 +28,8 @@ layout(location = 0) out vec4 result;
 
 // a / b for 0 <= a < 2^22 and b > 0, by the float reciprocal: (a + 0.5) / b lies at least 0.5 / b
 // from an integer, far more than float32's rounding at these sizes, so the truncation is exact.
-// llvmpipe runs an integer division lane by lane (AVX2 has none): five of them were most of
-// this program's time (measured: 1.9x faster with the reciprocals, 11x11 filter on 224x224x3).
+// llvmpipe runs an integer division lane by lane (AVX2 has none); with the reciprocals this
+// program measured 1.33x faster on 3x3 s2 over 1x128x128x3, 1.12x on 7x7 s2 over 1x224x224x3.
 int divide(int a, float inverse) {
   return int((float(a) + 0.5) * inverse);
 }

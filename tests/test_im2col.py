@@ -294,3 +294,13 @@ def test_glslang_accepts_every_program(glslang):
     sources.update(gpuconv.shader_sources("conv2d", (1, 7, 7, 6), (3, 3, 6, 4), algorithm="im2col"))
     assert len(sources) > 2 * len(ACTIVATIONS)  # one im2col; a matmul per epilogue, buffers and shortcut
     validate.validate_sources(sorted(sources))
+
+
+def test_the_profile_names_both_programs(runtime, rng):
+    x, w = _data(rng, (1, 10, 10, 5), (3, 3, 5, 8))
+    with gpuconv.profile(runtime) as prof:
+        gpuconv.conv2d(x, w, padding="SAME", algorithm="im2col", runtime=runtime)
+    im2col_record, matmul_record = prof.records
+    assert (im2col_record.program, matmul_record.program) == ("Im2ColPackedProgram", "MatMulPackedProgram")
+    assert im2col_record.algorithm == matmul_record.algorithm == "im2col"
+    assert im2col_record.flops == 0 and matmul_record.flops == 2 * 10 * 10 * 8 * 9 * 5
