@@ -33,12 +33,7 @@ def precompile(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *ar
         1
     """
     runtime = runtime or get_runtime()
-    entry = registry.OPS.get(op) if isinstance(op, str) else None
-    if entry is None or entry.algorithms:
-        kwargs["algorithm"] = algorithm
-    elif algorithm not in ("auto", "direct"):  # an op with its direct program only
-        raise ValueError(f"{op} runs its direct program only, got algorithm={algorithm!r}")
-    plan = registry.plan_shapes(op, x_shape, filter_shape, *args,
+    plan = registry.plan_shapes(op, x_shape, filter_shape, *args, algorithm=algorithm,
                                 max_texture_size=runtime.max_texture_size,
                                 max_draw_buffers=runtime.max_draw_buffers, **kwargs)
     steps = []
