@@ -123,8 +123,56 @@ def check_result(result: np.ndarray, expected: np.ndarray, tolerance: float = DE
 # gpuconv selftest
 
 
+_FORWARD_KEYS = ("strides", "padding", "data_format", "dilations", "dim_rounding_mode")
+
+
+def leading_shapes(op: str, x: Sequence[int], filters: Sequence[Sequence[int]],
+                   kwargs: Dict[str, Any]) -> Dict[str, Shape]:
+    """The shapes of a call's leading arguments, by name.
+
+    For the ops of one forward convolution (:attr:`~gpuconv.registry.OpEntry.forward`: the
+    gradients and the transposed convolutions) ``x`` and ``filters[0]`` are the FORWARD
+    convolution's input and filter; its output is ``dy`` (the transposed op's ``x``), its
+    input the ``input_shape`` (the transposed op's ``output_shape``), its filter the
+    ``filter_shape`` (the transposed op's ``filter``, ``[.., out_channels, in_channels]``).
+    For the other ops: ``x`` and the filters, as given."""
+    entry = registry.get(op)
+    if entry.forward is None:
+        return dict(zip(entry.arrays, (tuple(x),) + tuple(tuple(f) for f in filters)))
+    forward = {k: v for k, v in kwargs.items() if k in _FORWARD_KEYS}
+    out = tuple(registry.get(entry.forward).plan((tuple(x), tuple(filters[0])), **forward).out_shape)
+    roles = {"x": tuple(x), "filter": tuple(filters[0]), "dy": out, "input_shape": tuple(x),
+             "filter_shape": tuple(filters[0])}
+    if entry.name.endswith("_transpose"):
+        roles.update(x=out, output_shape=tuple(x))
+    return {name: roles[name] for name in entry.leading}
+
+
+def call_values(op: str, shapes: Dict[str, Shape], make: Callable[[Shape], Any]) -> Tuple[Any, ...]:
+    """A call's leading positional values: ``make(shape)`` for each array, the shape argument as it is."""
+    entry = registry.get(op)
+    return tuple(shapes[name] if name == entry.shape_argument else make(shapes[name]) for name in entry.leading)
+
+
+def plan_leading(op: str, shapes: Dict[str, Shape], kwargs: Dict[str, Any]) -> Plan:
+    """The shapes-only plan of a call from its leading shapes (:func:`leading_shapes`)."""
+    entry = registry.get(op)
+    return entry.plan([shapes[name] for name in entry.arrays],
+                      shape=shapes[entry.shape_argument] if entry.shape_argument else None, **kwargs)
+
+
+def result_channels(op: str, plan: Plan, data_format: Optional[str]) -> int:
+    """The channels of a plan's result (the size of a per-channel bias)."""
+    entry = registry.get(op)
+    data_format = data_format or entry.data_formats[0]
+    return int(plan.out_shape[-1 if data_format.endswith("C") else -(entry.spatial + 1)])
+
+
 class Case(NamedTuple):
-    """One selftest configuration; shapes in ``data_format`` order."""
+    """One selftest configuration; shapes in ``data_format`` order.
+
+    For a gradient or transposed op, ``x`` and ``filter`` are its forward convolution's
+    (see :func:`leading_shapes`): the call's own shapes follow from them."""
 
     op: str
     x: Shape
@@ -154,9 +202,13 @@ class Case(NamedTuple):
         """The shapes of the op's arrays, ``x`` first."""
         return (self.x,) + self.filters
 
+    def leading(self) -> Dict[str, Shape]:
+        """The shapes of the call's leading arguments, by name (:func:`leading_shapes`)."""
+        return leading_shapes(self.op, self.x, self.filters, self.kwargs())
+
     def plan(self) -> Plan:
         """The shapes-only plan of the case (without its fused epilogue)."""
-        return registry.get(self.op).plan(self.shapes, **self.kwargs())
+        return plan_leading(self.op, self.leading(), self.kwargs())
 
     @property
     def label(self) -> str:
@@ -183,6 +235,12 @@ def _s(x: str, f: str, pw: str, s: Any = 1, d: Any = 1, pad: Any = "SAME", fmt: 
 
 def _1(x: str, f: str, s: Any = 1, d: Any = 1, pad: Any = "SAME", fmt: str = "NWC", **kw: Any) -> Case:
     return Case("conv1d", _shape(x), _shape(f), s, d, pad, fmt, **kw)
+
+
+def _g(op: str, x: str, f: str, s: Any = 1, d: Any = 1, pad: Any = "SAME", fmt: Optional[str] = None,
+       **kw: Any) -> Case:
+    """A case of a gradient, transposed or 3-D op: ``x`` and ``f`` are the forward convolution's."""
+    return Case(op, _shape(x), _shape(f), s, d, pad, fmt or registry.get(op).data_formats[0], **kw)
 
 
 #: Every op; input depth 1-9 (vec4 remainders 0-3), strides 1-3, dilations 1-3, every
@@ -249,17 +307,42 @@ SELFTEST_CASES = (
     _1("1x4x16", "5x4x3", s=3, pad=2, rounding="ceil", fmt="NCW"),
     _1("12x6", "3x6x2", pad=[2, 1]),
     _1("3x7x15", "2x7x3", s=2, fmt="NCW"),
+    # the transposed and gradient convolutions, each given by its forward convolution (x, filter):
+    # conv2d_transpose of x 1x4x4x6 by a 3x3x3x6 filter to output_shape 1x7x7x3, ...
+    _g("conv2d_transpose", "1x7x7x3", "3x3x3x6", s=2, quick=True),
+    _g("conv2d_transpose", "2x5x6x6", "2x3x5x4", d=2, pad="VALID", fmt="NCHW", bias=True, activation="relu"),
+    _g("conv2d_transpose", "6x6x2", "3x3x2x3", s=(1, 2), pad=[[1, 0], [0, 1]], bias=True,
+       activation="prelu"),
+    _g("conv2d_backprop_input", "1x7x7x3", "3x3x3x4", s=2, pad=1, rounding="ceil", quick=True),
+    _g("conv2d_backprop_input", "3x4x6x6", "3x2x4x2", d=2, fmt="NCHW"),
+    _g("conv2d_backprop_filter", "1x7x7x5", "3x3x5x2", s=2, quick=True),
+    _g("conv2d_backprop_filter", "6x6x9", "2x2x9x3", d=3, pad="VALID"),
+    _g("conv2d_backprop_filter", "2x3x7x7", "3x3x3x2", s=(1, 2), pad=[[1, 1], [0, 2]], fmt="NCHW"),
+    _g("depthwise_conv2d_backprop_input", "1x6x6x3", "3x3x3x2", s=2, quick=True),
+    _g("depthwise_conv2d_backprop_input", "1x4x7x7", "3x3x4x1", d=2, pad="VALID", fmt="NCHW"),
+    _g("depthwise_conv2d_backprop_filter", "2x6x6x2", "3x3x2x3", s=(2, 1), quick=True),
+    _g("depthwise_conv2d_backprop_filter", "1x5x8x8", "2x2x5x1", d=(1, 2), pad=1, fmt="NCHW"),
+    # the 3-D convolutions (x [batch, depth, height, width, channels] or channels first)
+    _g("conv3d", "1x5x5x5x2", "3x3x3x2x4", quick=True),
+    _g("conv3d", "2x3x6x5x4", "2x2x2x3x2", s=(1, 2, 2), pad="VALID", fmt="NCDHW"),
+    _g("conv3d", "4x5x5x3", "3x1x3x3x2", d=(2, 1, 1), pad=[[1, 1], [0, 0], [1, 0]]),
+    _g("conv3d_transpose", "1x5x6x6x2", "3x3x3x2x3", s=2, quick=True),
+    _g("conv3d_transpose", "1x2x4x5x5", "2x3x3x2x2", d=2, pad="VALID", fmt="NCDHW"),
+    _g("conv3d_backprop_input", "1x4x5x5x3", "2x3x3x3x2", s=(1, 2, 2), pad=1, quick=True),
+    _g("conv3d_backprop_input", "3x4x4x4", "3x2x2x3x2", d=2, fmt="NCDHW"),
+    _g("conv3d_backprop_filter", "2x4x4x4x2", "2x2x2x2x3", s=2, pad="VALID", quick=True),
+    _g("conv3d_backprop_filter", "1x3x5x5x5", "3x3x3x3x2", fmt="NCDHW"),
 )
 
 
 def run_case(case: Case, seed: int, runtime: Optional[BaseRuntime] = None) -> float:
     """The relative error of one case, GPU against the oracle."""
     rng = np.random.default_rng(seed)
-    arrays = [rng.uniform(-1, 1, shape).astype(np.float32) for shape in case.shapes]
+    arrays = call_values(case.op, case.leading(), lambda shape: rng.uniform(-1, 1, shape).astype(np.float32))
     entry = registry.get(case.op)
     kwargs = case.kwargs()
     if case.bias or case.activation == "prelu":
-        out_channels = case.plan().geometry.out_channels
+        out_channels = result_channels(case.op, case.plan(), case.data_format)
     if case.bias:
         kwargs["bias"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
     if case.activation:
@@ -354,6 +437,8 @@ class Config:
     """One call: the op, the shapes of its arrays, its keyword arguments and how to fill them.
 
     ``filters`` is ``(filter,)`` or, for ``separable_conv2d``, ``(depthwise, pointwise)``;
+    for a gradient or transposed op ``x`` and ``filters`` are its forward convolution's
+    (the call's own shapes: :meth:`leading`, :func:`leading_shapes`).
     ``bias`` and ``prelu`` are the shapes of the fused inputs (``None``: not given).
     Arrays are drawn from ``data_seed`` (see :meth:`arrays`), so a config and its data
     can be rebuilt from the configuration alone.
@@ -373,27 +458,41 @@ class Config:
     def options(self) -> Dict[str, Any]:
         return dict(self.kwargs)
 
-    def arrays(self) -> Tuple[Tuple[np.ndarray, ...], Dict[str, np.ndarray]]:
-        """``(positional arrays, fused keyword arrays)`` of the call, from ``data_seed``."""
+    def leading(self) -> Dict[str, Shape]:
+        """The shapes of the call's leading arguments, by name (:func:`leading_shapes`)."""
+        return leading_shapes(self.op, self.x, self.filters, self.options)
+
+    def arrays(self) -> Tuple[Tuple[Any, ...], Dict[str, np.ndarray]]:
+        """``(positional values, fused keyword arrays)`` of the call, from ``data_seed``: the
+        leading arguments in the op's order (arrays, and a gradient op's shape argument as it is)."""
         rng = np.random.default_rng(self.data_seed)
         dtype = np.dtype(self.dtype)
-        x = rng.uniform(-1, 1, self.x).astype(dtype)
-        filters = tuple((rng.uniform(-1, 1, shape) * self.scale).astype(dtype) for shape in self.filters)
+        made = []
+
+        def make(shape: Shape) -> np.ndarray:  # the first array in [-1, 1], the others scaled
+            made.append(shape)
+            return (rng.uniform(-1, 1, shape) * (self.scale if len(made) > 1 else 1.0)).astype(dtype)
+
+        values = call_values(self.op, self.leading(), make)
         fused = {}
         if self.bias is not None:
             fused["bias"] = rng.uniform(-1, 1, self.bias).astype(np.float32)
         if self.prelu is not None:
             fused["prelu_weights"] = rng.uniform(-1, 1, self.prelu).astype(np.float32)
-        return (x,) + filters, fused
+        return values, fused
 
     def describe(self) -> str:
         """The call, readable: ``gpuconv.conv2d(x 1x5x5x3 float32, filter 3x3x3x2, strides=2, ...)``."""
         def shape(s: Shape) -> str:
             return shape_text(s) or "scalar"
 
-        names = registry.get(self.op).filters
-        parts = [f"x {shape(self.x)} {self.dtype}"]
-        parts += [f"{name} {shape(s)}" for name, s in zip(names, self.filters)]
+        entry = registry.get(self.op)
+        parts = []
+        for name, value in self.leading().items():
+            if name == entry.shape_argument:
+                parts.append(f"{name}={value!r}")
+            else:
+                parts.append(f"{name} {shape(value)}" + (f" {self.dtype}" if name == entry.arrays[0] else ""))
         parts += [f"{k}={v!r}" for k, v in self.kwargs]
         if self.bias is not None:
             parts.append(f"bias {shape(self.bias)}")
@@ -477,8 +576,58 @@ def _prelu_shape(rng: np.random.Generator, out_shape: Sequence[int], channel_axi
     return shape[drop:] if all(s == 1 for s in shape[:drop]) else shape
 
 
-def _draw(rng: np.random.Generator, entry: registry.OpEntry) -> Tuple[Shape, Tuple[Shape, ...], Dict[str, Any], bool]:
-    """Shapes and options for ``entry``'s op (not yet checked to fit): ``(x, filters, kwargs, unbatched)``."""
+def _triple_form(rng: np.random.Generator, triple: Shape, data_format: str) -> Any:
+    """3-D strides or dilations ``(d, h, w)`` in one of the forms the 3-D ops accept."""
+    form = _choice(rng, ["triple", "5-list"] + (["int"] if len(set(triple)) == 1 else []))
+    if form == "int":
+        return int(triple[0])
+    if form == "triple":
+        return tuple(int(v) for v in triple)
+    return [1, *map(int, triple), 1] if data_format == "NDHWC" else [1, 1, *map(int, triple)]
+
+
+def _padding_3d(rng: np.random.Generator, data_format: str) -> Tuple[Any, Optional[str]]:
+    kind = rng.integers(5)
+    if kind == 0:
+        return str(rng.choice(["SAME", "same"])), None
+    if kind == 1:
+        return str(rng.choice(["VALID", "valid"])), None
+    if kind == 2:
+        return int(rng.integers(0, 3)), _choice(rng, (None,) + ROUNDING_MODES)
+    pads = [[int(v) for v in rng.integers(0, 3, 2)] for _ in range(3)]
+    if kind == 3:
+        return pads, None
+    return ([[0, 0], *pads, [0, 0]] if data_format == "NDHWC" else [[0, 0], [0, 0], *pads]), None
+
+
+_Drawn = Tuple[Shape, Tuple[Shape, ...], Dict[str, Any], bool]
+
+
+def _draw_3d(rng: np.random.Generator, entry: registry.OpEntry) -> _Drawn:
+    """A 3-D forward convolution (small: a GL driver compiles each shape's program)."""
+    batch = int(rng.integers(1, 3)) if rng.random() > 0.15 else None
+    channels = int(rng.integers(1, 7))
+    data_format = _choice(rng, entry.data_formats)
+    spatial = tuple(int(v) for v in rng.integers(1, 7, 3))
+    x = spatial + (channels,) if data_format == "NDHWC" else (channels,) + spatial
+    filters = (tuple(int(v) for v in rng.integers(1, 4, 3)) + (channels, int(rng.integers(1, 6))),)
+    strides, dilations = _strides_dilations(rng, 3)
+    padding, rounding = _padding_3d(rng, data_format)
+    kwargs: Dict[str, Any] = {"strides": _triple_form(rng, strides, data_format), "padding": padding,
+                              "data_format": data_format, "dilations": _triple_form(rng, dilations, data_format)}
+    if rounding is not None:
+        kwargs["dim_rounding_mode"] = rounding
+    return (x if batch is None else (batch,) + x), filters, kwargs, batch is None
+
+
+def _draw(rng: np.random.Generator, entry: registry.OpEntry, grouped: bool = True) -> _Drawn:
+    """Shapes and options for ``entry``'s op (not yet checked to fit): ``(x, filters, kwargs, unbatched)``;
+    for a gradient or transposed op, those of its forward convolution (without groups)."""
+    forward = registry.get(entry.forward) if entry.forward else entry
+    if forward.spatial == 3:
+        return _draw_3d(rng, forward)
+    if forward is not entry:
+        return _draw(rng, forward, grouped=False)
     batch = int(rng.integers(1, 4)) if rng.random() > 0.15 else None
     channels = int(rng.integers(1, 10))
     filters: Tuple[Shape, ...]
@@ -507,7 +656,7 @@ def _draw(rng: np.random.Generator, entry: registry.OpEntry) -> Tuple[Shape, Tup
             if entry.pointwise:
                 filters += ((1, 1, channels * multiplier, int(rng.integers(1, 10))),)
         else:
-            divisors = [g for g in range(2, channels + 1) if channels % g == 0] if entry.grouped else []
+            divisors = [g for g in range(2, channels + 1) if channels % g == 0] if entry.grouped and grouped else []
             groups = int(rng.choice(divisors)) if divisors and rng.random() < 0.3 else 1
             out_c = groups * int(rng.integers(1, max(2, 10 // groups)))
             filters = ((fh, fw, channels // groups, out_c),)
@@ -519,7 +668,7 @@ def _draw(rng: np.random.Generator, entry: registry.OpEntry) -> Tuple[Shape, Tup
                   dilation_name: _pair_form(rng, (dilations[0], dilations[1]), data_format)}
         if rounding is not None:
             kwargs["dim_rounding_mode"] = rounding
-        if entry.grouped and (groups > 1 or rng.random() < 0.1):
+        if entry.grouped and grouped and (groups > 1 or rng.random() < 0.1):
             kwargs["groups"] = groups
     if batch is not None:
         x = (batch,) + x
@@ -532,7 +681,17 @@ def plan_call(op: str, x: Sequence[int], filters: Sequence[Sequence[int]], kwarg
 
     Without ``fused`` the epilogue is left out (it changes no shape)."""
     options = {k: v for k, v in kwargs.items() if fused or k not in _FUSED}
-    return registry.get(op).plan((tuple(x),) + tuple(tuple(f) for f in filters), **options)
+    return plan_leading(op, leading_shapes(op, x, filters, options), options)
+
+
+def _bias_shape(rng: np.random.Generator, out_shape: Sequence[int], channel_axis: int) -> Shape:
+    """A fused bias: one per channel mostly, else a scalar, ``[1]``, or a shape that broadcasts to the output."""
+    kind = rng.integers(6)
+    if kind <= 2:
+        return (int(out_shape[channel_axis]),)
+    if kind == 3:
+        return _choice(rng, [(), (1,)])
+    return _prelu_shape(rng, out_shape, channel_axis)
 
 
 def _algorithm(rng: np.random.Generator, op: str, x: Shape, filters: Tuple[Shape, ...], kwargs: Dict[str, Any],
@@ -575,9 +734,9 @@ def random_config(rng: np.random.Generator, op: Optional[str] = None) -> Config:
     scale = 1.0
     if entry.fused:
         out_shape = plan.out_shape
-        channels = plan.geometry.out_channels
+        channel_axis = -1 if kwargs["data_format"].endswith("C") else -(entry.spatial + 1)
         if rng.random() < 0.5:
-            bias = (channels,)
+            bias = _bias_shape(rng, out_shape, channel_axis)
         activation = ([None] + list(ACTIVATIONS))[rng.integers(len(ACTIVATIONS) + 1)]
         if activation is not None:
             kwargs["activation"] = activation
@@ -585,9 +744,9 @@ def random_config(rng: np.random.Generator, op: Optional[str] = None) -> Config:
         if activation == "leakyrelu":
             kwargs["leakyrelu_alpha"] = round(float(rng.uniform(0, 1)), 3)
         if activation == "prelu":
-            channel_axis = (3 if plan.geometry.channels_last else 1) - (1 if unbatched else 0)
-            prelu = _prelu_shape(rng, out_shape, channel_axis)
-    kwargs["algorithm"] = _algorithm(rng, op, x, filters, kwargs, bias, prelu)
+            prelu = _prelu_shape(rng, out_shape, channel_axis % len(out_shape))
+    if entry.algorithms:
+        kwargs["algorithm"] = _algorithm(rng, op, x, filters, kwargs, bias, prelu)
     dtype = np.dtype(_DTYPES[rng.choice(3, p=[0.7, 0.15, 0.15])]).name
     return Config(op, tuple(x), tuple(filters), tuple(sorted(kwargs.items())), dtype, bias, prelu, scale,
                   data_seed=int(rng.integers(2 ** 31)))

@@ -83,11 +83,12 @@ def parse_shape(text: str) -> Tuple[int, ...]:
 
 
 def parse_pair(text: str) -> Union[int, Tuple[int, ...]]:
-    """``"2"`` -> ``2``; ``"2x1"`` -> ``(2, 1)`` (height, width)."""
-    values = _positive_ints(text, "x", "one integer or an HxW pair", "2 or 2x1")
-    if len(values) > 2:
+    """``"2"`` -> ``2``; ``"2x1"`` -> ``(2, 1)`` (height, width); ``"1x2x2"`` -> ``(1, 2, 2)``
+    (depth, height, width: the 3-D ops)."""
+    values = _positive_ints(text, "x", "one integer, an HxW pair or a DxHxW triple", "2, 2x1 or 1x2x2")
+    if len(values) > 3:
         raise argparse.ArgumentTypeError(
-            f"expected one integer or an HxW pair written like 2 or 2x1, got {text!r}")
+            f"expected one integer, an HxW pair or a DxHxW triple written like 2, 2x1 or 1x2x2, got {text!r}")
     return values[0] if len(values) == 1 else values
 
 
@@ -101,13 +102,14 @@ def parse_padding(text: str) -> Any:
         values = [int(p) for p in word.split(",")]
     except ValueError:
         values = []
-    if len(values) in (1, 2, 4) and min(values) >= 0:
+    if len(values) in (1, 2, 4, 6) and min(values) >= 0:
         if len(values) == 1:
             return values[0]
-        return values if len(values) == 2 else [values[0:2], values[2:4]]
+        return values if len(values) == 2 else [values[i:i + 2] for i in range(0, len(values), 2)]
     raise argparse.ArgumentTypeError(
         f"expected same, valid, a number of pixels (1), explicit pads top,bottom,left,right "
-        f"(1,0,2,1) or, for conv1d, left,right (2,1), got {text!r}")
+        f"(1,0,2,1), for conv1d left,right (2,1), for the 3-D ops front,back,top,bottom,left,right "
+        f"(1,1,0,0,2,1), got {text!r}")
 
 
 def _upper(text: str) -> str:
@@ -139,6 +141,69 @@ def _positive_int(text: str) -> int:
 
 
 # ---------------------------------------------------------------------------
+# the options of the ops' leading arguments (arrays, and the shape of the gradient and transposed ops)
+
+#: Every leading argument's option, in the order the ops name them (--input, --filter, --dy, ...).
+LEADING_OPTIONS: Tuple[str, ...] = tuple(dict.fromkeys(
+    ["--input", "--filter"] + [registry.array_option(n) for e in OPS.values() for n in e.leading]))
+
+_LEADING_HELP = {
+    "--input": "the input x, {metavar}, in --data-format order, e.g. 1x7x7x6 (NHWC), 1x6x7x7 (NCHW), "
+               "1x20x3 (conv1d, NWC) or 1x5x7x7x6 (NDHWC); the batch may be left out",
+    "--filter": "the filter, {metavar}, e.g. 3x3x6x4 ("
+                + "; ".join(f"{n}: {e.first_layout or e.filter_layouts[0]}" for n, e in OPS.items()
+                            if "filter" in e.arrays or "depthwise_filter" in e.arrays) + ")",
+    "--dy": "the gradient of the forward output, {metavar}, of the forward convolution's output shape "
+            "in --data-format order",
+    "--pointwise-filter": "the second filter, {metavar}, 1 x 1 x in_channels*channel_multiplier x out_channels, "
+                          "e.g. 1x1x6x8",
+    "--output-shape": "the result's shape in --data-format order (the forward convolution's input), "
+                      "e.g. 1x7x7x3; the batch may be left out",
+    "--input-shape": "the forward input's shape in --data-format order, the result's, e.g. 1x7x7x3; "
+                     "the batch may be left out",
+    "--filter-shape": "the filter's shape, the result's, e.g. 3x3x3x6",
+}
+
+
+def _dest(option: str) -> str:
+    return option[2:].replace("-", "_")
+
+
+def _option_owners(option: str) -> List[str]:
+    """The ops that take ``option``."""
+    return [name for name, e in OPS.items() if option in {registry.array_option(n) for n in e.leading}]
+
+
+def _leading_text(entry: registry.OpEntry, name: str) -> str:
+    """What the value of leading argument ``name`` of ``entry`` is, for a message."""
+    if name == entry.shape_argument:
+        return f"its {name}, a shape like {'3x3x3x6' if name == 'filter_shape' else '1x7x7x3'}"
+    if name in entry.filters:
+        return entry.filter_layouts[entry.filters.index(name)]
+    return entry.first_layout or f"the {name}, in --data-format order"
+
+
+def leading_values(args: argparse.Namespace, load: Callable[[Any, str], Any]) -> Dict[str, Any]:
+    """The op's leading arguments by name from their options (``load(value, option)`` each array;
+    shapes as parsed).  A missing one, or the option of another op's argument, is a UsageError
+    naming the option."""
+    entry = OPS[args.op]
+    mine = [registry.array_option(n) for n in entry.leading]
+    for option in LEADING_OPTIONS:
+        if option not in mine and getattr(args, _dest(option), None) is not None:
+            raise UsageError(f"{option} is an option of {_with(_option_owners(option))} only, not of {args.op} "
+                             f"(it takes {', '.join(mine)})")
+    values: Dict[str, Any] = {}
+    for name in entry.leading:
+        option = registry.array_option(name)
+        value = getattr(args, _dest(option), None)
+        if value is None:
+            raise UsageError(f"{args.op} needs {option} ({_leading_text(entry, name)})")
+        values[name] = value if name == entry.shape_argument else load(value, option)
+    return values
+
+
+# ---------------------------------------------------------------------------
 # argument parser
 
 
@@ -155,15 +220,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_conv_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("convolution")
-    g.add_argument("--strides", type=parse_pair, default=1, metavar="S|HxW",
-                   help="stride, one for both axes (2) or height x width (2x1); default 1; "
-                        f"one integer for {_ops_with('one_d')} (its stride=)")
-    g.add_argument("--dilations", type=parse_pair, default=1, metavar="D|HxW",
+    three_d = _with(name for name, e in OPS.items() if e.spatial == 3)
+    g.add_argument("--strides", type=parse_pair, default=1, metavar="S|HxW|DxHxW",
+                   help="stride, one for every axis (2) or height x width (2x1); default 1; "
+                        f"one integer for {_ops_with('one_d')} (its stride=); depth x height x width "
+                        f"(1x2x2) for {three_d}")
+    g.add_argument("--dilations", type=parse_pair, default=1, metavar="D|HxW|DxHxW",
                    help="dilation rate, like --strides")
     g.add_argument("--padding", type=parse_padding, default="VALID", metavar="PAD",
                    help="same, valid (default), a number of pixels on every side (1), "
                         "or explicit pads top,bottom,left,right (1,0,2,1); "
-                        f"for {_ops_with('one_d')}: a number, or left,right (2,1)")
+                        f"for {_ops_with('one_d')}: a number, or left,right (2,1); for {three_d}: "
+                        f"front,back,top,bottom,left,right (1,1,0,0,2,1)")
     g.add_argument("--dim-rounding-mode", type=_lower, choices=ROUNDING_MODES, default=None,
                    help="rounding of the output size when --padding is a number (default: truncate); "
                         f"for {_ops_with('rounding')}")
@@ -180,7 +248,8 @@ def _add_conv_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--algorithm", type=_lower, choices=ALGORITHMS, default=None,
                    help="direct: TF.js's programs (one output per fragment); packed: the fast "
                         "shape-generic programs; auto: packed where it applies. Default: direct "
-                        "for 'shader' (the TF.js-style source), auto for 'run' (what the API runs)")
+                        "for 'shader' (the TF.js-style source), auto for 'run' (what the API runs); "
+                        f"{_ops_with('algorithms')} only (the others run their direct program)")
 
 
 def _add_limit_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -229,9 +298,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     ops_help = "; ".join(f"{name}: {entry.summary}" for name, entry in OPS.items())
-    second_filters = [(entry, name, layout) for entry in OPS.values()
-                      for name, layout in zip(entry.filters[1:], entry.filter_layouts[1:])]
-    extra_filters = sorted({name for _, name, _ in second_filters})
 
     def add(name: str, help: str, description: str, example: str,
             func: Callable[[Args], int]) -> argparse.ArgumentParser:
@@ -241,13 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    def add_extra_filters(p: argparse.ArgumentParser, metavar: str,
-                          kind: Callable[[str], Any] = str) -> None:
-        for name in extra_filters:
-            owners = [(e, layout) for e, n, layout in second_filters if n == name]
-            p.add_argument(option_name(name), metavar=metavar, dest=name, type=kind,
-                           help=f"the second filter of {_with([e.name for e, _ in owners])}, "
-                                f"{owners[0][1]}, e.g. 1x1x6x8")
+    def add_leading(p: argparse.ArgumentParser, metavar: str, kind: Callable[[str], Any] = str) -> None:
+        """--input, --filter and the options of the other leading arguments (--dy,
+        --pointwise-filter, --output-shape, ...): arrays as ``kind`` gives them, shapes as shapes."""
+        for option in LEADING_OPTIONS:
+            owners = _option_owners(option)
+            names = {n for e in OPS.values() for n in e.leading if registry.array_option(n) == option}
+            is_shape = all(n == OPS[o].shape_argument for o in owners for n in OPS[o].leading
+                           if registry.array_option(n) == option)
+            p.add_argument(option, metavar="SHAPE" if is_shape else metavar, dest=_dest(option),
+                           type=parse_shape if is_shape else kind, default=None,
+                           help=_LEADING_HELP.get(option, "").format(metavar=metavar)
+                           + f" ({_with(owners)}{'; ' + ', '.join(sorted(names)) if len(names) > 1 else ''})")
 
     multi = [e for e in OPS.values() if len(e.programs) > 1]
     p = add("shader", "print the GLSL fragment program an op runs",
@@ -260,13 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
             "gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same --annotate", cmd_shader)
     def add_shapes(p: argparse.ArgumentParser) -> None:
         p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
-        p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
-                       help="input shape, e.g. 1x7x7x6 (NHWC), 1x6x7x7 (NCHW) or 1x20x3 (conv1d, NWC); "
-                            "the batch may be left out")
-        p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
-                       help="filter shape, e.g. 3x3x6x4 (" + "; ".join(
-                           f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
-        add_extra_filters(p, "SHAPE", parse_shape)
+        add_leading(p, "SHAPE", parse_shape)
         _add_conv_options(p)
         p.add_argument("--bias", action="store_true", help=f"fuse a per-channel bias ({_ops_with('fused')})")
 
@@ -301,14 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
             "gpuconv run conv2d --input x.npy --filter w.npy --padding same --output y.npy --check",
             cmd_run)
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
-    p.add_argument("--input", required=True, metavar="X.npy", help="the input tensor")
-    p.add_argument("--filter", required=True, metavar="W.npy",
-                   help="the filter (" + "; ".join(f"{e.name}: the {e.filters[0].replace('_', ' ')}"
-                                                  for e in OPS.values() if e.filters[0] != "filter") + ")")
-    add_extra_filters(p, "W2.npy")
+    add_leading(p, "FILE.npy")
     _add_conv_options(p)
     p.add_argument("--bias", metavar="B.npy",
-                   help=f"fused bias, one value per output channel ({_ops_with('fused')})")
+                   help=f"fused bias: one value per output channel, or any shape that broadcasts to the "
+                        f"output, a scalar included ({_ops_with('fused')})")
     p.add_argument("--prelu-weights", metavar="P.npy", help="weights for --activation prelu")
     p.add_argument("--output", metavar="Y.npy", help="save the float32 result in this file (numpy.save)")
     p.add_argument("--check", action="store_true", help="compare with the float64 oracle")
@@ -384,12 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
             "gpuconv export conv2d --input 1x64x64x16 --filter 3x3x16x32 --padding same --format html "
             "--output conv.html", cmd_export)
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
-    p.add_argument("--input", type=parse_shape, required=True, metavar="SHAPE",
-                   help="input shape, e.g. 1x64x64x16 (NHWC), 1x16x64x64 (NCHW) or 1x20x3 (conv1d, NWC)")
-    p.add_argument("--filter", type=parse_shape, required=True, metavar="SHAPE",
-                   help="filter shape, e.g. 3x3x16x32 (" + "; ".join(
-                       f"{n}: {e.filter_layout}" for n, e in OPS.items()) + ")")
-    add_extra_filters(p, "SHAPE", parse_shape)
+    add_leading(p, "SHAPE", parse_shape)
     _add_conv_options(p)
     p.add_argument("--bias", action="store_true",
                    help=f"fuse a per-channel bias, an input of the module ({_ops_with('fused')})")
@@ -428,15 +485,28 @@ def op_kwargs(op: str, strides: Any = 1, dilations: Any = 1, padding: Any = "VAL
         raise UsageError(f"--data-format {data_format} is not a data format of {op}: "
                          f"it takes {' or '.join(entry.data_formats)}")
     explicit = isinstance(padding, list)
-    if entry.one_d:
+    if entry.spatial == 3:
+        for option, value in (("--strides", strides), ("--dilations", dilations)):
+            if not isinstance(value, int) and len(value) != 3:
+                raise UsageError(f"{option} {pair_text(value)}: {op} takes one integer or depth x height x width "
+                                 f"(e.g. 1x2x2)")
+        if explicit and (len(padding) != 3 or not all(isinstance(v, list) for v in padding)):
+            raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are "
+                             f"front,back,top,bottom,left,right (e.g. 1,1,0,0,2,1)")
+    elif entry.one_d:
         for option, value in (("--strides", strides), ("--dilations", dilations)):
             if not isinstance(value, int):
                 raise UsageError(f"{option} {pair_text(value)}: {op} takes one integer (along the width)")
         if explicit and not all(isinstance(v, int) for v in padding):
             raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are left,right (e.g. 2,1)")
-    elif explicit and not all(isinstance(v, list) for v in padding):
-        raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are "
-                         f"top,bottom,left,right (e.g. 1,0,2,1); left,right is for {_ops_with('one_d')}")
+    else:
+        for option, value in (("--strides", strides), ("--dilations", dilations)):
+            if not isinstance(value, int) and len(value) != 2:
+                raise UsageError(f"{option} {pair_text(value)}: {op} takes one integer or height x width "
+                                 f"(e.g. 2x1)")
+        if explicit and (len(padding) != 2 or not all(isinstance(v, list) for v in padding)):
+            raise UsageError(f"--padding {padding_text(padding)}: {op}'s explicit pads are "
+                             f"top,bottom,left,right (e.g. 1,0,2,1); left,right is for {_ops_with('one_d')}")
     if not entry.rounding and dim_rounding_mode is not None:
         only("--dim-rounding-mode", "rounding")
     if not entry.grouped and groups != 1:
@@ -450,6 +520,17 @@ def op_kwargs(op: str, strides: Any = 1, dilations: Any = 1, padding: Any = "VAL
 def _conv_kwargs(args: Args) -> Dict[str, Any]:
     return op_kwargs(args.op, args.strides, args.dilations, args.padding, args.data_format,
                      args.dim_rounding_mode, args.groups)
+
+
+def _algorithm(args: Args, default: str) -> Dict[str, Any]:
+    """``algorithm=`` for the op: --algorithm or ``default``; none for an op without a packed
+    program (--algorithm direct is what it runs; packed and auto are refused)."""
+    if OPS[args.op].algorithms:
+        return {"algorithm": args.algorithm or default}
+    if args.algorithm not in (None, "direct"):
+        raise UsageError(f"--algorithm {args.algorithm}: {args.op} runs its direct program only "
+                         f"(--algorithm is for {_ops_with('algorithms')})")
+    return {}
 
 
 def _check_fused_options(args: Args) -> None:
@@ -466,25 +547,6 @@ def _check_fused_options(args: Args) -> None:
         if getattr(args, option, None) is not None and activation != needs:
             raise UsageError(f"{option_name(option)} is only used with --activation {needs}, "
                              f"got --activation {activation}")
-
-
-def _extra_filters(args: Args, load: Callable[[str, str], Any]) -> Tuple[Any, ...]:
-    """The filters after the first that the op needs (``load(value, option)`` each); the
-    options of other ops' second filters are refused."""
-    entry = OPS[args.op]
-    values: List[Any] = []
-    for name in entry.filters[1:]:
-        value = getattr(args, name, None)
-        if value is None:
-            raise UsageError(f"{args.op} needs {option_name(name)} "
-                             f"({entry.filter_layouts[len(values) + 1]})")
-        values.append(load(value, option_name(name)))
-    for other in OPS.values():
-        for name in other.filters[1:]:
-            if name not in entry.filters and getattr(args, name, None) is not None:
-                raise UsageError(f"{option_name(name)} is an option of "
-                                 f"{_with(e.name for e in OPS.values() if name in e.filters)} only, not of {args.op}")
-    return tuple(values)
 
 
 def _ms(seconds: float) -> str:
@@ -607,9 +669,47 @@ def annotation(op: str, spec: Any, dim_rounding_mode: Optional[str] = None, step
     entry = OPS[op]
     title = op
     if steps > 1:
-        title = f"{op}, program {step} of {steps}: {entry.programs[step - 1]}"
+        role = (entry.programs[step - 1] if step <= len(entry.programs) else
+                "partial filter gradients over slices of the dy positions" if step < steps else
+                "the sum of the partial filter gradients")
+        title = f"{op}, program {step} of {steps}: {role}"
+    if entry.signature or entry.spatial == 3:
+        return _forward_annotation(entry, spec, title, dim_rounding_mode)
     layout = entry.filter_layouts[min(step, len(entry.filter_layouts)) - 1]
     return annotate(spec, title, layout, dim_rounding_mode=dim_rounding_mode, one_d=entry.one_d)
+
+
+def _forward_annotation(entry: registry.OpEntry, spec: Any, title: str, dim_rounding_mode: Optional[str]) -> List[str]:
+    """The ``//`` lines of a gradient, transposed or 3-D op's program: the forward convolution's
+    shapes (the geometry these programs are planned on), strides, dilations, pads and textures."""
+    from . import __version__
+
+    g = spec.geometry
+    axes = ("depth", "height", "width") if entry.spatial == 3 else ("height", "width")
+
+    def per_axis(what: str) -> str:
+        return "x".join(str(getattr(g, f"{what}_{axis}")) for axis in axes)
+
+    sides = (("front", "back"),) * (entry.spatial == 3) + (("top", "bottom"), ("left", "right"))
+    pads = ", ".join(f"{side} {getattr(g, 'pad_' + side)}" for pair in sides for side in pair)
+    kind = g.padding_kind.lower() + (f" (output size rounding: {dim_rounding_mode or 'truncate'})"
+                                     if g.padding_kind == "NUMBER" else "")
+    textures = ", ".join(f"{i.name} {i.layout.rows}x{i.layout.cols}" for i in spec.inputs)
+    output = spec.output_layouts[0]
+    epilogue = getattr(spec, "epilogue", None)
+    fused = [] if epilogue is None else (["bias"] if epilogue.has_bias else []) + (
+        [f"activation {epilogue.activation}"] if epilogue.activation != "linear" else [])
+    rows = [("op", f"{title} ({spec.name}, template {spec.template})"),
+            ("forward x", f"{shape_text(g.in_shape)} ({g.data_format})"),
+            ("forward filter", shape_text(g.filter_shape)),
+            ("forward output", f"{shape_text(g.out_shape)} ({g.data_format})"),
+            ("textures", f"{textures}, output {output.rows}x{output.cols} (rows x cols)"),
+            ("strides", per_axis("stride")), ("dilations", per_axis("dilation")), ("pads", pads),
+            ("padding", kind), ("fused", ", ".join(fused) or "none")]
+    width = max(len(k) for k, _ in rows) + 1
+    rule = "// " + "-" * 70
+    return [rule, f"// gpuconv {__version__}: the parameters that shaped this program", rule] + \
+           [f"// {k + ':':<{width}} {v}" for k, v in rows] + [rule]
 
 
 def _validate(sources: Sequence[str]) -> int:
@@ -633,43 +733,55 @@ def _validate(sources: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _shape_arguments(args: Args, limits: Dict[str, int]) -> Dict[str, Any]:
-    """The keyword arguments of ``registry.plan_shapes`` for ``shader``/``warmup``'s options
-    (zero-filled fused inputs, which need only the output channels)."""
+def _channel_count(entry: registry.OpEntry, plan: Any, data_format: Optional[str]) -> int:
+    """The channels of a plan's result (the fused inputs' size)."""
+    data_format = data_format or entry.data_formats[0]
+    axis = -1 if data_format.endswith("C") else -(entry.spatial + 1)
+    return int(plan.out_shape[axis])
+
+
+def _shape_call(args: Args, limits: Dict[str, int]) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+    """The positional and keyword arguments of ``registry.plan_shapes`` (after the op) for
+    ``shader``/``warmup``'s options (zero-filled fused inputs, which need only the output channels)."""
     entry = OPS[args.op]
     conv = _conv_kwargs(args)
     _check_fused_options(args)
-    extra = dict(zip((f"{name}_shape" for name in entry.filters[1:]), _extra_filters(args, lambda v, _: v)))
+    positional, extra = registry.shape_call(args.op, leading_values(args, lambda v, _: v))
     fused: Dict[str, Any] = {}
     if entry.fused:
         # A plan without the epilogue tells the output channels; the dummy fused inputs need only that.
-        out_channels = registry.plan_shapes(args.op, args.input, args.filter, **conv, **extra,
-                                            **limits).geometry.out_channels
+        plain = registry.plan_shapes(args.op, positional[0], positional[1], *positional[2:],
+                                     **{**conv, **extra, **limits})
+        out_channels = _channel_count(entry, plain, args.data_format)
         fused = {"activation": args.activation, "leakyrelu_alpha": args.leakyrelu_alpha}
         if args.bias:
             fused["bias"] = np.zeros(out_channels, np.float32)
         if args.activation == "prelu":  # one weight per channel, in either data format
             fused["prelu_weights"] = np.zeros(out_channels, np.float32)
-    return {**conv, **fused, **extra}
+    return positional, {**conv, **fused, **extra}
 
 
 def cmd_warmup(args: Args) -> int:
+    algorithm = _algorithm(args, "auto")
     with _runtime(args) as runtime:
         limits = {"max_texture_size": runtime.max_texture_size, "max_draw_buffers": runtime.max_draw_buffers}
+        positional, kwargs = _shape_call(args, limits)
         start = time.perf_counter()
-        compiled = precompile(args.op, args.input, args.filter, **_shape_arguments(args, limits),
-                              algorithm=args.algorithm or "auto", runtime=runtime)
+        compiled = precompile(args.op, positional[0], positional[1], *positional[2:], runtime=runtime,
+                              **{**kwargs, **algorithm})
         seconds = time.perf_counter() - start
         renderer = runtime.info()["renderer"]
-    print(f"warmup: {args.op} {shape_text(args.input)} * {shape_text(args.filter)}: {compiled} program(s) "
-          f"compiled in {_ms(seconds)} on {renderer}")
+    shapes = " * ".join(shape_text(v) for v in positional)
+    print(f"warmup: {args.op} {shapes}: {compiled} program(s) compiled in {_ms(seconds)} on {renderer}")
     return EXIT_OK
 
 
 def cmd_shader(args: Args) -> int:
     limits = _limits(args)
-    plan = registry.plan_shapes(args.op, args.input, args.filter, **_shape_arguments(args, limits),
-                                algorithm=args.algorithm or "direct", **limits)
+    algorithm = _algorithm(args, "direct")
+    positional, kwargs = _shape_call(args, limits)
+    plan = registry.plan_shapes(args.op, positional[0], positional[1], *positional[2:],
+                                **{**kwargs, **algorithm, **limits})
     sources = plan.sources()
     texts = []
     for step, (spec, source) in enumerate(zip(plan.specs, sources), 1):
@@ -702,15 +814,16 @@ def cmd_run(args: Args) -> int:
     if args.output and os.path.isdir(args.output):  # before any work: np.save would write DIR.npy
         raise UsageError(f"--output: cannot write {args.output!r}: it is a directory "
                          f"(give a file name, e.g. {os.path.join(args.output, 'y.npy')!r})")
-    x, w = _load(args.input, "--input"), _load(args.filter, "--filter")
-    arrays = (x, w) + _extra_filters(args, _load)
+    algorithm = _algorithm(args, "auto")
+    values = leading_values(args, _load)
+    arrays = entry.positional(values)
     fused: Dict[str, Any] = {}
     if entry.fused:
         fused = dict(bias=_load_optional(args.bias, "--bias"), activation=args.activation,
                      leakyrelu_alpha=args.leakyrelu_alpha,
                      prelu_weights=_load_optional(args.prelu_weights, "--prelu-weights"))
     def call() -> np.ndarray:
-        return entry.gpu(*arrays, **conv, **fused, algorithm=args.algorithm or "auto", runtime=runtime)
+        return entry.gpu(*arrays, **conv, **fused, **algorithm, runtime=runtime)
 
     with _runtime(args) as runtime:
         start = time.perf_counter()
@@ -721,8 +834,13 @@ def cmd_run(args: Args) -> int:
     if args.output:
         _save(args.output, y)
     saved = f" -> {args.output}" if args.output else " (not saved: use --output)"
-    filters = " then ".join(shape_text(a.shape) for a in arrays[1:])
-    print(f"{args.op}: x {shape_text(x.shape)}, filter {filters} -> {shape_text(y.shape)} "
+    if entry.signature:  # name each leading argument
+        given = ", ".join(f"{name} {shape_text(values[name] if name == entry.shape_argument else values[name].shape)}"
+                          for name in entry.leading)
+    else:
+        filters = " then ".join(shape_text(values[name].shape) for name in entry.filters)
+        given = f"x {shape_text(values['x'].shape)}, filter {filters}"
+    print(f"{args.op}: {given} -> {shape_text(y.shape)} "
           f"float32 in {_ms(gpu_s)} on the GPU (first call: includes compiling the program){saved}")
     if repeat_line:
         print(repeat_line)
@@ -801,7 +919,8 @@ def cmd_export(args: Args) -> int:
     entry = OPS[args.op]
     conv = _conv_kwargs(args)
     _check_fused_options(args)
-    extra = dict(zip((f"{name}_shape" for name in entry.filters[1:]), _extra_filters(args, lambda v, _: v)))
+    algorithm = _algorithm(args, "auto")
+    positional, extra = registry.shape_call(args.op, leading_values(args, lambda v, _: v))
     format = args.format or ("html" if str(args.output or "").lower().endswith((".html", ".htm")) else "js")
     if format != "html":
         for option in ("seed", "tolerance"):
@@ -817,10 +936,10 @@ def cmd_export(args: Args) -> int:
             fused["bias"] = True  # one value per output channel
         if args.activation == "prelu":
             fused["prelu_weights"] = True  # one weight per output channel
-    exported = build(args.op, args.input, args.filter, format=format,
+    exported = build(args.op, positional[0], positional[1], *positional[2:], format=format,
                      seed=0 if args.seed is None else args.seed,
                      tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
-                     algorithm=args.algorithm or "auto", **conv, **fused, **extra, **_limits(args))
+                     **{**algorithm, **conv, **fused, **extra, **_limits(args)})
     _emit(exported.text, args.output)
     print(f"gpuconv: {exported.summary()}", file=sys.stderr)
     return EXIT_OK

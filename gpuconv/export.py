@@ -249,6 +249,9 @@ def _other_planners() -> Mapping[str, Callable[..., Plan]]:
     planners: Dict[str, Callable[..., Plan]] = {}
     for table in ("SHADER_ONLY_PLANNERS", "GRADIENT_PLANNERS"):
         planners.update(getattr(registry, table, {}))
+    # the registry's ops with a shape among their leading arguments, or without algorithm=
+    planners.update({name: entry.planner for name, entry in registry.OPS.items()
+                     if entry.signature or not entry.algorithms})
     return planners
 
 
@@ -262,7 +265,7 @@ def _resolve(op: str, x_shape: Any, filter_shape: Any, args: Sequence[Any], kwar
     fused = {name: value for name, value in fused.items() if value is not None and value is not False}
     entry = registry.OPS.get(op) if isinstance(op, str) else None
     planner = _other_planners().get(op) if isinstance(op, str) else None
-    if entry is not None:
+    if entry is not None and planner is None:
         shapes = [_shape(x_shape, entry.arrays[0] + " shape"), _shape(filter_shape, entry.arrays[1] + " shape")]
         for name in entry.filters[1:]:
             value = kwargs.pop(f"{name}_shape", None)

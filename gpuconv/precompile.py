@@ -33,7 +33,12 @@ def precompile(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *ar
         1
     """
     runtime = runtime or get_runtime()
-    plan = registry.plan_shapes(op, x_shape, filter_shape, *args, algorithm=algorithm,
+    entry = registry.OPS.get(op) if isinstance(op, str) else None
+    if entry is None or entry.algorithms:
+        kwargs["algorithm"] = algorithm
+    elif algorithm not in ("auto", "direct"):  # an op with its direct program only
+        raise ValueError(f"{op} runs its direct program only, got algorithm={algorithm!r}")
+    plan = registry.plan_shapes(op, x_shape, filter_shape, *args,
                                 max_texture_size=runtime.max_texture_size,
                                 max_draw_buffers=runtime.max_draw_buffers, **kwargs)
     steps = []

@@ -34,11 +34,17 @@ POINTWISE_LAYOUT = "1 x 1 x in_channels*channel_multiplier x out_channels"
 class OpEntry:
     """One op: how to call it, plan it and describe it.
 
-    ``gpu`` and ``oracle`` take the arrays positionally, in the order of ``arrays``
-    (``x`` first, then the filters), and keyword arguments named as the op names them
-    (``stride_names``: ``("strides", "dilations")`` or conv1d's ``("stride", "dilation")``).
-    ``planner`` takes the same positional values as shapes, ``limits=`` and
-    ``shapes_only=True`` (see :meth:`plan`).
+    ``gpu`` and ``oracle`` take the op's leading arguments positionally, in the order of
+    ``signature`` (by default ``arrays``: ``x`` first, then the filters), and keyword
+    arguments named as the op names them (``stride_names``: ``("strides", "dilations")``
+    or conv1d's ``("stride", "dilation")``).  ``planner`` takes the same positional
+    values, arrays as shapes, ``limits=`` and ``shapes_only=True`` (see :meth:`plan`).
+
+    The gradient and transposed ops have one shape among their leading arguments
+    (:attr:`shape_argument`): ``conv2d_transpose(x, filter, output_shape)``,
+    ``conv2d_backprop_input(input_shape, filter, dy)``,
+    ``conv2d_backprop_filter(x, filter_shape, dy)``; ``arrays`` names the others, in order.
+    ``filter_layouts`` describes each array after the first (``dy`` included).
     """
 
     name: str
@@ -59,6 +65,27 @@ class OpEntry:
     pointwise: bool = False   # needs a second filter (--pointwise-filter)
     multiplier: bool = False  # the (first) filter's last axis is a channel multiplier (depthwise)
     random_weight: int = 1    # how often the random checks draw it, relative to the others
+    #: the op's leading positional arguments, in order, where one is a shape (empty: ``arrays``)
+    signature: Tuple[str, ...] = ()
+    spatial: int = 2          # spatial axes: 3 for the 3-D ops (--strides DxHxW), 1 for conv1d
+    algorithms: bool = True   # takes algorithm= (a packed program); the others run the direct one only
+    #: the forward op whose gradient or transpose this is (its geometry gives the shapes)
+    forward: Optional[str] = None
+    first_layout: str = ""    # the first array's layout where it is not x (backprop_input: the filter)
+
+    @property
+    def leading(self) -> Tuple[str, ...]:
+        """The op's leading positional arguments, in order (arrays and the shape argument)."""
+        return self.signature or self.arrays
+
+    @property
+    def shape_argument(self) -> Optional[str]:
+        """The leading argument that is a shape (``output_shape``, ``input_shape``, ``filter_shape``), if any."""
+        return next((name for name in self.leading if name not in self.arrays), None)
+
+    def positional(self, values: Dict[str, Any]) -> Tuple[Any, ...]:
+        """The leading positional values of a call, from ``values`` by argument name."""
+        return tuple(values[name] for name in self.leading)
 
     @property
     def filters(self) -> Tuple[str, ...]:
@@ -73,14 +100,20 @@ class OpEntry:
                   for name, layout in zip(self.filters[1:], self.filter_layouts[1:])]
         return ", ".join(parts)
 
-    def plan(self, shapes: Sequence[Sequence[int]], *, limits: Optional[Limits] = None, **kwargs: Any) -> Plan:
-        """The plan of a call given the shapes of its arrays (``x`` first), without GL
-        (for ``limits``, default :class:`~gpuconv.limits.Limits`'s defaults)."""
+    def plan(self, shapes: Sequence[Sequence[int]], *, shape: Optional[Sequence[int]] = None,
+             limits: Optional[Limits] = None, **kwargs: Any) -> Plan:
+        """The plan of a call given the shapes of its arrays (in ``arrays`` order) and, for an
+        op with a :attr:`shape_argument`, that ``shape``, without GL (for ``limits``, default
+        :class:`~gpuconv.limits.Limits`'s defaults)."""
         if len(shapes) != len(self.arrays):
             raise TypeError(f"{self.name} takes {len(self.arrays)} arrays ({', '.join(self.arrays)}), "
                             f"got {len(shapes)} shapes")
-        return self.planner(*(tuple(int(d) for d in s) for s in shapes), limits=limits or Limits(),
-                            shapes_only=True, **kwargs)
+        values: Dict[str, Any] = {name: tuple(int(d) for d in s) for name, s in zip(self.arrays, shapes)}
+        if self.shape_argument is not None:
+            if shape is None:
+                raise TypeError(f"{self.name} needs shape= (its {self.shape_argument})")
+            values[self.shape_argument] = tuple(int(d) for d in shape)
+        return self.planner(*self.positional(values), limits=limits or Limits(), shapes_only=True, **kwargs)
 
     def call_kwargs(self, strides: Any = 1, dilations: Any = 1, padding: Any = "VALID",
                     data_format: Optional[str] = None, dim_rounding_mode: Optional[str] = None,
@@ -104,7 +137,23 @@ def option_name(argument: str) -> str:
     return "--" + argument.replace("_", "-")
 
 
+#: The options of the arrays whose option is not named after them.
+_ARRAY_OPTIONS = {"x": "--input", "filter": "--filter", "depthwise_filter": "--filter"}
+
+
+def array_option(argument: str) -> str:
+    """The command-line option of a leading argument: ``x`` -> ``--input``, ``filter`` and
+    ``depthwise_filter`` -> ``--filter``, any other as :func:`option_name` (``--dy``,
+    ``--pointwise-filter``, ``--output-shape``)."""
+    return _ARRAY_OPTIONS.get(argument) or option_name(argument)
+
+
 _DEPTHWISE_LAYOUT = "filter_height x filter_width x in_channels x channel_multiplier"
+_GRADIENT_LAYOUT = "filter_height x filter_width x in_channels x out_channels"
+_FILTER_LAYOUT_3D = "filter_depth x filter_height x filter_width x in_channels x out_channels"
+_DY_LAYOUT = "dy: the forward output's shape, in --data-format order (e.g. 1x5x5x4)"
+_DY_LAYOUT_3D = "dy: the forward output's shape, in --data-format order (e.g. 1x3x5x5x4)"
+DATA_FORMATS_3D = ("NDHWC", "NCDHW")
 
 OPS: Dict[str, OpEntry] = {entry.name: entry for entry in (
     OpEntry("conv2d", ops.conv2d, oracle.conv2d, functools.partial(ops.plan_conv2d, depthwise=False),
@@ -126,29 +175,60 @@ OPS: Dict[str, OpEntry] = {entry.name: entry for entry in (
     OpEntry("conv1d", ops.conv1d, oracle.conv1d, ops.plan_conv1d,
             arrays=("x", "filter"), filter_layouts=("filter_width x in_channels x out_channels",),
             summary="1-D convolution, run as a conv2d of height 1 (tf.conv1d)",
-            stride_names=("stride", "dilation"), data_formats=("NWC", "NCW"), one_d=True, random_weight=3),
+            stride_names=("stride", "dilation"), data_formats=("NWC", "NCW"), one_d=True, spatial=1,
+            random_weight=3),
+    # The transposed and gradient convolutions (TF.js's Conv2DDerInputProgram, Conv2DDerFilterProgram
+    # and their depthwise twins) and the 3-D convolutions (Conv3DProgram and its gradients).
+    OpEntry("conv2d_transpose", ops.conv2d_transpose, oracle.conv2d_transpose, ops.plan_conv2d_transpose,
+            arrays=("x", "filter"), signature=("x", "filter", "output_shape"),
+            filter_layouts=("filter_height x filter_width x out_channels x in_channels",),
+            summary="transposed 2-D convolution, the input gradient of a conv2d of output_shape "
+                    "(tf.nn.conv2d_transpose; fused bias/activation as TF.js's conv2dTranspose)",
+            fused=True, algorithms=False, forward="conv2d", random_weight=2),
+    OpEntry("conv2d_backprop_input", ops.conv2d_backprop_input, oracle.conv2d_backprop_input,
+            ops.plan_conv2d_backprop_input, arrays=("filter", "dy"), signature=("input_shape", "filter", "dy"),
+            filter_layouts=(_DY_LAYOUT,), first_layout=_GRADIENT_LAYOUT,
+            summary="gradient of conv2d with respect to its input (tf.raw_ops.Conv2DBackpropInput)",
+            algorithms=False, forward="conv2d", random_weight=2),
+    OpEntry("conv2d_backprop_filter", ops.conv2d_backprop_filter, oracle.conv2d_backprop_filter,
+            ops.plan_conv2d_backprop_filter, arrays=("x", "dy"), signature=("x", "filter_shape", "dy"),
+            filter_layouts=(_DY_LAYOUT,),
+            summary="gradient of conv2d with respect to its filter (tf.raw_ops.Conv2DBackpropFilter)",
+            algorithms=False, forward="conv2d", random_weight=2),
+    OpEntry("depthwise_conv2d_backprop_input", ops.depthwise_conv2d_backprop_input,
+            oracle.depthwise_conv2d_backprop_input, ops.plan_depthwise_conv2d_backprop_input,
+            arrays=("filter", "dy"), signature=("input_shape", "filter", "dy"),
+            filter_layouts=(_DY_LAYOUT,), first_layout=_DEPTHWISE_LAYOUT,
+            summary="gradient of depthwise_conv2d with respect to its input "
+                    "(tf.raw_ops.DepthwiseConv2dNativeBackpropInput)",
+            multiplier=True, algorithms=False, forward="depthwise_conv2d"),
+    OpEntry("depthwise_conv2d_backprop_filter", ops.depthwise_conv2d_backprop_filter,
+            oracle.depthwise_conv2d_backprop_filter, ops.plan_depthwise_conv2d_backprop_filter,
+            arrays=("x", "dy"), signature=("x", "filter_shape", "dy"), filter_layouts=(_DY_LAYOUT,),
+            summary="gradient of depthwise_conv2d with respect to its filter "
+                    "(tf.raw_ops.DepthwiseConv2dNativeBackpropFilter)",
+            multiplier=True, algorithms=False, forward="depthwise_conv2d"),
+    OpEntry("conv3d", ops.conv3d, oracle.conv3d, ops.plan_conv3d, arrays=("x", "filter"),
+            filter_layouts=(_FILTER_LAYOUT_3D,), summary="3-D convolution (tf.nn.conv3d)",
+            data_formats=DATA_FORMATS_3D, spatial=3, algorithms=False, random_weight=2),
+    OpEntry("conv3d_transpose", ops.conv3d_transpose, oracle.conv3d_transpose, ops.plan_conv3d_transpose,
+            arrays=("x", "filter"), signature=("x", "filter", "output_shape"),
+            filter_layouts=("filter_depth x filter_height x filter_width x out_channels x in_channels",),
+            summary="transposed 3-D convolution (tf.nn.conv3d_transpose)",
+            data_formats=DATA_FORMATS_3D, spatial=3, algorithms=False, forward="conv3d"),
+    OpEntry("conv3d_backprop_input", ops.conv3d_backprop_input, oracle.conv3d_backprop_input,
+            ops.plan_conv3d_backprop_input, arrays=("filter", "dy"), signature=("input_shape", "filter", "dy"),
+            filter_layouts=(_DY_LAYOUT_3D,), first_layout=_FILTER_LAYOUT_3D,
+            summary="gradient of conv3d with respect to its input (tf.raw_ops.Conv3DBackpropInputV2)",
+            data_formats=DATA_FORMATS_3D, spatial=3, algorithms=False, forward="conv3d"),
+    OpEntry("conv3d_backprop_filter", ops.conv3d_backprop_filter, oracle.conv3d_backprop_filter,
+            ops.plan_conv3d_backprop_filter, arrays=("x", "dy"), signature=("x", "filter_shape", "dy"),
+            filter_layouts=(_DY_LAYOUT_3D,),
+            summary="gradient of conv3d with respect to its filter (tf.raw_ops.Conv3DBackpropFilterV2)",
+            data_formats=DATA_FORMATS_3D, spatial=3, algorithms=False, forward="conv3d"),
 )}
 
-#: The ops beyond :data:`OPS` (the gradient and transposed convolutions, conv3d), by their
-#: shapes-only planners: :func:`plan_shapes`, :func:`shader_source` and :func:`shader_sources`
-#: know them (the command line, the self-test and the random checks do not yet).  Each takes
-#: the op's own leading arguments, arrays as shapes: ``conv3d(x, filter)``,
-#: ``conv2d_transpose(x, filter, output_shape)`` (and conv3d's), the ``*_backprop_input`` ops
-#: ``(input_shape, filter, dy)``, the ``*_backprop_filter`` ops ``(x, filter_shape, dy)``.
-SHADER_ONLY_PLANNERS: Dict[str, Callable[..., Plan]] = {
-    "conv3d": ops.plan_conv3d,
-    "conv3d_transpose": ops.plan_conv3d_transpose,
-    "conv3d_backprop_input": ops.plan_conv3d_backprop_input,
-    "conv3d_backprop_filter": ops.plan_conv3d_backprop_filter,
-    "conv2d_transpose": ops.plan_conv2d_transpose,
-    "conv2d_backprop_input": ops.plan_conv2d_backprop_input,
-    "conv2d_backprop_filter": ops.plan_conv2d_backprop_filter,
-    "depthwise_conv2d_backprop_input": ops.plan_depthwise_conv2d_backprop_input,
-    "depthwise_conv2d_backprop_filter": ops.plan_depthwise_conv2d_backprop_filter,
-}
-
-#: The ops whose programs :func:`shader_source` can show (every op of :data:`OPS`; the
-#: gradient ops of :data:`SHADER_ONLY_PLANNERS` too).
+#: The ops whose programs :func:`shader_source` can show (every op of :data:`OPS`).
 SHADER_OPS = tuple(OPS)
 
 #: Every data format any op accepts.
@@ -173,8 +253,8 @@ def ops_with(flag: str) -> Tuple[str, ...]:
 
 
 def pair_text(value: Any) -> str:
-    """``(2, 1)`` -> ``"2x1"``, ``2`` -> ``"2"``."""
-    return f"{value[0]}x{value[1]}" if isinstance(value, tuple) else str(value)
+    """``(2, 1)`` -> ``"2x1"``, ``(1, 2, 2)`` -> ``"1x2x2"``, ``2`` -> ``"2"``."""
+    return "x".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
 
 
 def padding_text(padding: Any) -> str:
@@ -193,22 +273,21 @@ def plan_shapes(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *a
                 max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> Plan:
     """The plan of a call of ``op`` given shapes instead of arrays (no GL needed).
 
-    ``op`` is one of :data:`SHADER_OPS` or :data:`SHADER_ONLY_PLANNERS`; the other arguments are the op's own, the
+    ``op`` is one of :data:`SHADER_OPS`; the other arguments are the op's own, the
     shapes of filters after the first as ``<name>_shape=`` (``pointwise_filter_shape=``
     for ``separable_conv2d``).  ``max_texture_size`` and ``max_draw_buffers`` describe the
     device to generate for (WebGL2 guarantees 2048 and 4).  Raises what the op raises.
-    For a gradient op (:data:`SHADER_ONLY_PLANNERS`) ``x_shape``, ``filter_shape`` and the
-    first of ``args`` are its three leading arguments (``input_shape``, ``filter``'s shape and
-    ``dy``'s for ``conv2d_backprop_input``).
+    For an op with a shape among its leading arguments (:attr:`OpEntry.shape_argument`)
+    ``x_shape``, ``filter_shape`` and the first of ``args`` are its three leading arguments,
+    in its order (``input_shape``, ``filter``'s shape and ``dy``'s for ``conv2d_backprop_input``).
     """
-    planner = SHADER_ONLY_PLANNERS.get(op) if isinstance(op, str) else None
-    if planner is not None:
-        return planner(tuple(x_shape), tuple(filter_shape), *args,
-                        limits=Limits(max_texture_size, max_draw_buffers), shapes_only=True, **kwargs)
     if not isinstance(op, str) or op not in OPS:
-        known = ", ".join(map(repr, tuple(OPS) + tuple(SHADER_ONLY_PLANNERS)))
-        raise ValueError(f"op must be one of {known}, got {op!r}")
+        raise ValueError(f"op must be one of {', '.join(map(repr, OPS))}, got {op!r}")
     entry = get(op)
+    limits = Limits(max_texture_size, max_draw_buffers)
+    if entry.signature:
+        return entry.planner(tuple(x_shape), tuple(filter_shape), *args, limits=limits, shapes_only=True,
+                             **kwargs)
     shapes = [tuple(x_shape), tuple(filter_shape)]
     for name in entry.filters[1:]:
         shape = kwargs.pop(f"{name}_shape", None)
@@ -217,8 +296,18 @@ def plan_shapes(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *a
             raise TypeError(f"{op} needs {name}_shape=[{layout}]")
         shapes.append(tuple(shape))
     planner_args = tuple(shapes) + args
-    return entry.planner(*planner_args, limits=Limits(max_texture_size, max_draw_buffers), shapes_only=True,
-                         **kwargs)
+    return entry.planner(*planner_args, limits=limits, shapes_only=True, **kwargs)
+
+
+def shape_call(op: str, values: Dict[str, Any]) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+    """The positional and keyword arguments of :func:`plan_shapes` (after ``op``) for the
+    shapes of a call's leading arguments, by name (``{"x": ..., "filter": ..., "pointwise_filter": ...}``,
+    ``{"input_shape": ..., "filter": ..., "dy": ...}``)."""
+    entry = get(op)
+    if entry.signature:
+        return entry.positional(values), {}
+    return (values[entry.arrays[0]], values[entry.arrays[1]]), {f"{name}_shape": values[name]
+                                                              for name in entry.filters[1:]}
 
 
 def shader_sources(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *args: Any,
@@ -239,11 +328,10 @@ def shader_source(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], 
                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> str:
     """The complete GLSL ES 3.00 fragment program that ``op`` runs for these shapes.
 
-    ``op`` is one of ``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"`` or
-    ``"separable_conv2d"``, or one of :data:`SHADER_ONLY_PLANNERS` (``"conv3d"``,
-    ``"conv2d_transpose"``, ``"conv2d_backprop_input"``, ...; a gradient op's third
-    argument is a shape too); the other arguments are the op's own (shapes instead
-    of arrays; fused ``bias``/``prelu_weights`` as arrays).  Needs no GL context.
+    ``op`` is one of :data:`SHADER_OPS` (``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"``,
+    ``"separable_conv2d"``, ``"conv3d"``, ``"conv2d_transpose"``, ``"conv2d_backprop_input"``,
+    ...; a gradient or transposed op's third argument is a shape too); the other arguments
+    are the op's own (shapes instead of arrays; fused ``bias``/``prelu_weights`` as arrays).  Needs no GL context.
     By default it shows the direct program, TF.js's Conv2DProgram or
     DepthwiseConv2DProgram (``algorithm="direct"``); pass ``algorithm="packed"``
     (or ``"auto"``, which the ops use by default) for the fast packed program.

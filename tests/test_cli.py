@@ -66,8 +66,10 @@ def test_parse_helpers():
     for bad in ("1x7x", "", "1x0x3", "ax3"):
         with pytest.raises(argparse.ArgumentTypeError, match="1x7x7x6"):
             parse_shape(bad)
-    with pytest.raises(argparse.ArgumentTypeError, match="one integer or an HxW pair"):
-        parse_pair("1x2x3")
+    assert parse_pair("1x2x3") == (1, 2, 3)  # the 3-D ops' depth x height x width
+    assert parse_padding("1,1,0,0,2,1") == [[1, 1], [0, 0], [2, 1]]  # the 3-D ops' explicit pads
+    with pytest.raises(argparse.ArgumentTypeError, match="one integer, an HxW pair or a DxHxW triple"):
+        parse_pair("1x2x3x4")
     for bad in ("1,2,3", "-1", "1,a", "full"):
         with pytest.raises(argparse.ArgumentTypeError, match="top,bottom,left,right"):
             parse_padding(bad)
@@ -198,7 +200,37 @@ def test_shader_output_file(tmp_path, capsys):
     (["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3xx4"], "--filter"),
     (["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x4", "--strides", "1x2x3"], "--strides"),
     (["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x4", "--padding", "1,2"], "--padding"),
-    (["shader", "conv3d", "--input", "1x7x7x6", "--filter", "3x3x6x4"], "conv3d"),
+    (["shader", "conv4d", "--input", "1x7x7x6", "--filter", "3x3x6x4"], "conv4d"),
+    (["shader", "conv3d", "--input", "1x7x7x6", "--filter", "3x3x6x4"], "filter must be rank 5"),
+    # the gradient, transposed and 3-D ops: their options by name, each refused for another op
+    (["shader", "conv2d_transpose", "--input", "1x4x4x6", "--filter", "3x3x3x6"],
+     "conv2d_transpose needs --output-shape"),
+    (["shader", "conv2d_backprop_filter", "--input", "1x7x7x3", "--dy", "1x5x5x6"],
+     "conv2d_backprop_filter needs --filter-shape"),
+    (["shader", "conv2d_backprop_input", "--filter", "3x3x3x6", "--dy", "1x5x5x6"],
+     "conv2d_backprop_input needs --input-shape"),
+    (["shader", "conv2d_backprop_input", "--input-shape", "1x7x7x3", "--filter", "3x3x3x6"],
+     "conv2d_backprop_input needs --dy"),
+    (["shader", "conv2d_backprop_filter", "--input", "1x7x7x3", "--filter", "3x3x3x6", "--dy", "1x5x5x6"],
+     "--filter is an option of conv2d, "),
+    (["shader", "conv2d_backprop_input", "--input", "1x7x7x3", "--input-shape", "1x7x7x3", "--filter", "3x3x3x6",
+      "--dy", "1x5x5x6"], "not of conv2d_backprop_input (it takes --input-shape, --filter, --dy)"),
+    (SHADER + ["--output-shape", "1x7x7x6"], "--output-shape is an option of conv2d_transpose, conv3d_transpose only"),
+    (SHADER + ["--dy", "1x5x5x4"], "--dy is an option of conv2d_backprop_input, "),
+    (["shader", "conv3d", "--input", "1x5x5x5x2", "--filter", "3x3x3x2x4", "--strides", "2x1"],
+     "--strides 2x1: conv3d takes one integer or depth x height x width"),
+    (["shader", "conv3d", "--input", "1x5x5x5x2", "--filter", "3x3x3x2x4", "--padding", "1,0,2,1"],
+     "front,back,top,bottom,left,right"),
+    (["shader", "conv3d", "--input", "1x5x5x5x2", "--filter", "3x3x3x2x4", "--data-format", "nhwc"],
+     "NDHWC or NCDHW"),
+    (["shader", "conv3d", "--input", "1x5x5x5x2", "--filter", "3x3x3x2x4", "--algorithm", "packed"],
+     "--algorithm packed: conv3d runs its direct program only"),
+    (SHADER + ["--strides", "1x2x2"], "--strides 1x2x2: conv2d takes one integer or height x width"),
+    (SHADER + ["--padding", "1,1,0,0,2,1"], "top,bottom,left,right"),
+    (["shader", "conv2d_backprop_filter", "--input", "1x7x7x3", "--filter-shape", "3x3x3x6", "--dy", "1x5x5x6",
+      "--bias"], "--bias is an option of conv2d, depthwise_conv2d, conv2d_transpose only"),
+    (["shader", "conv2d_backprop_input", "--input-shape", "1x7x7x3", "--filter", "3x3x3x6", "--dy", "1x4x4x6"],
+     "dy must have shape (1, 5, 5, 6)"),
     (["shader", "conv2d", "--input", "1x7x7x6"], "--filter"),
     (["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x5x4"], "in_channels"),
     (["shader", "depthwise_conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x1", "--strides", "2",
@@ -209,7 +241,7 @@ def test_shader_output_file(tmp_path, capsys):
     # the newer ops: options they do not have are refused by name
     (["shader", "separable_conv2d", "--input", "1x7x7x3", "--filter", "3x3x3x2"], "--pointwise-filter"),
     (SEPARABLE[:8] + ["--pointwise-filter", "1x1x5x8"], "[1, 1, 6, out_channels], got (1, 1, 5, 8)"),
-    (SEPARABLE + ["--bias"], "--bias is an option of conv2d, depthwise_conv2d only"),
+    (SEPARABLE + ["--bias"], "--bias is an option of conv2d, depthwise_conv2d, conv2d_transpose only"),
     (SEPARABLE + ["--activation", "relu"], "--activation"),
     (SEPARABLE + ["--dim-rounding-mode", "ceil"], "--dim-rounding-mode"),
     (SHADER + ["--pointwise-filter", "1x1x4x4"], "--pointwise-filter is an option of separable_conv2d only"),
@@ -337,13 +369,25 @@ def test_selftest_quick(capsys, runtime):
 
 def test_selftest_matrix_covers_the_brief():
     cases = checks.SELFTEST_CASES
-    assert 30 <= len(cases) <= 60 and 8 <= sum(c.quick for c in cases) <= 12
+    assert 30 <= len(cases) <= 80 and 8 <= sum(c.quick for c in cases) <= 22
 
     def depth(c):
-        return registry.get(c.op).plan(c.shapes, **c.kwargs()).geometry.in_channels
+        return c.plan().geometry.in_channels
 
     def pairs(value):
         return value if isinstance(value, tuple) else (value, value)
+
+    # the gradient, transposed and 3-D ops: each padding form, strides, dilations, both data
+    # formats (NDHWC and NCDHW for 3-D), with and without the batch, the fused epilogue of conv2d_transpose
+    newer = [c for c in cases if registry.get(c.op).forward or registry.get(c.op).spatial == 3]
+    assert {c.data_format for c in newer} == {"NHWC", "NCHW", "NDHWC", "NCDHW"}
+    assert {c.padding if isinstance(c.padding, str) else type(c.padding).__name__ for c in newer} \
+        >= {"SAME", "VALID", "int", "list"}
+    assert {max(pairs(c.dilations)) for c in newer} >= {1, 2, 3}
+    assert any(len(c.x) == 3 for c in newer if c.op.startswith("conv2d"))  # no batch
+    assert any(len(c.x) == 4 for c in newer if c.op.startswith("conv3d"))
+    assert {c.bias for c in newer if c.op == "conv2d_transpose"} == {True, False}
+    assert {c.activation for c in newer if c.op == "conv2d_transpose"} >= {"relu", "prelu"}
 
     assert {depth(c) for c in cases} >= set(range(1, 10))
     assert {op for op in registry.OPS} == {c.op for c in cases} == {c.op for c in cases if c.quick}
@@ -352,7 +396,7 @@ def test_selftest_matrix_covers_the_brief():
     assert not any(max(pairs(c.strides)) > 1 and max(pairs(c.dilations)) > 1 for c in cases)
     assert {c.padding if isinstance(c.padding, str) else type(c.padding).__name__ for c in cases} \
         >= {"SAME", "VALID", "int", "list"}
-    assert {c.data_format for c in cases} == {"NHWC", "NCHW", "NWC", "NCW"}
+    assert {c.data_format for c in cases} == {"NHWC", "NCHW", "NWC", "NCW", "NDHWC", "NCDHW"}
     assert {c.x[0] for c in cases} >= {1, 3}
     assert any(len(c.x) == 2 for c in cases if c.op == "conv1d")  # no batch
     assert {type(c.padding).__name__ for c in cases if c.op == "conv1d"} >= {"str", "int", "list"}

@@ -91,7 +91,7 @@ def test_wrapped_layout_when_texture_limit_is_small():
 
 def test_shader_source_rejects_unknown_op():
     with pytest.raises(ValueError, match="op must be one of"):
-        gpuconv.shader_source("conv4d", (1, 4, 4, 1), (1, 1, 1, 1))  # (conv3d is known: SHADER_ONLY_PLANNERS)
+        gpuconv.shader_source("conv4d", (1, 4, 4, 1), (1, 1, 1, 1))  # (conv3d is known: an entry of registry.OPS)
 
 
 def _configs():

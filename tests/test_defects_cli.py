@@ -488,8 +488,10 @@ def test_every_part_reads_the_one_op_table():
     for name, entry in registry.OPS.items():
         assert entry.name == name and entry.gpu is getattr(gpuconv.ops, name)
         assert entry.oracle is getattr(gpuconv.oracle, name)
-        assert entry.arrays[0] == "x" and len(entry.filter_layouts) == len(entry.filters)
-        assert entry.pointwise == (len(entry.filters) > 1)
+        assert len(entry.filter_layouts) == len(entry.filters)
+        assert entry.arrays[0] == "x" or entry.arrays == ("filter", "dy")  # the backprop_input ops
+        assert set(entry.arrays) <= set(entry.leading) and len(entry.leading) - len(entry.arrays) <= 1
+        assert entry.pointwise == (len(entry.filters) > 1 and "dy" not in entry.filters)
         assert len(entry.programs) in (0, len(entry.filters))
 
 

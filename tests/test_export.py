@@ -155,7 +155,7 @@ class Case(NamedTuple):
         kwargs = dict(self.kwargs)
         names = [v for v in self.leading if isinstance(v, str)]
         positional = [self.shapes[v] if isinstance(v, str) else v for v in self.leading]
-        if self.op in registry.OPS:
+        if self.op in registry.OPS and not registry.OPS[self.op].signature:
             for name in names[2:]:
                 kwargs[f"{name}_shape"] = self.shapes[name]
             positional = positional[:2]
@@ -236,7 +236,7 @@ MODULE_RUNS = [(case, algorithm) for case in CASES + OTHER_CASES for algorithm i
 
 def _export(case: Case, algorithm: Optional[str], **options: Any):
     positional, kwargs = case.export_args()
-    if case.op in registry.OPS and algorithm is not None:
+    if case.op in registry.OPS and registry.OPS[case.op].algorithms and algorithm is not None:
         kwargs["algorithm"] = algorithm
     return build(case.op, *positional, **kwargs, **options)
 
@@ -511,3 +511,23 @@ def test_readme_section_runs(page, tmp_path, monkeypatch, capsys):
     length = page.evaluate(f"async (source) => {{ {body}\n return [y.length, shapes.output]; }}",
                            (tmp_path / "conv.mjs").read_text(encoding="utf-8"))
     assert length == [64 * 64 * 32, [1, 64, 64, 32]]
+
+
+@pytest.mark.parametrize("argv", [
+    ["conv2d_transpose", "--input", "1x4x4x6", "--filter", "3x3x3x6", "--output-shape", "1x7x7x3", "--strides", "2",
+     "--padding", "same", "--bias", "--activation", "relu"],
+    ["conv2d_backprop_filter", "--input", "2x7x7x3", "--filter-shape", "3x3x3x4", "--dy", "2x3x3x4",
+     "--strides", "2"],
+    ["depthwise_conv2d_backprop_input", "--input-shape", "1x6x6x3", "--filter", "3x3x3x2", "--dy", "1x6x6x6",
+     "--padding", "same", "--data-format", "nhwc"],
+    ["conv3d", "--input", "1x5x5x5x2", "--filter", "3x3x3x2x4", "--strides", "1x2x2", "--padding", "same"],
+    ["conv3d_backprop_input", "--input-shape", "1x2x4x5x5", "--filter", "2x3x3x2x3", "--dy", "1x3x3x3x3",
+     "--data-format", "ncdhw"],
+], ids=lambda argv: argv[0])
+def test_cli_exports_the_gradient_transposed_and_3d_ops(page_tab, tmp_path, capsys, argv):
+    page = tmp_path / "op.html"
+    code = cli.main(["export", *argv, "--output", str(page)])
+    assert code == 0, capsys.readouterr().err
+    result = run_page(page_tab, page.read_text(encoding="utf-8"))
+    assert result.get("error") is None, result
+    assert result["status"] == "PASS" and result["maxError"] <= TOLERANCE, result

@@ -29,7 +29,7 @@ import pytest
 from helpers import assert_close
 
 import gpuconv
-from gpuconv import codegen, validate
+from gpuconv import checks, codegen, registry, validate
 from gpuconv.arguments import ACTIVATIONS
 from gpuconv.layout import DEFAULT_MAX_TEXTURE_SIZE, TextureLayout
 from gpuconv.limits import DEFAULT_MAX_DRAW_BUFFERS
@@ -209,6 +209,8 @@ class Call:
     prelu: tuple[int, ...] | None = None
     max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE
     max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS
+    #: a gradient, transposed or 3-D op's leading shapes in its order (x, filters: its forward convolution's)
+    leading: tuple[tuple[int, ...], ...] = ()
 
     def arguments(self, algorithm: str) -> dict[str, Any]:
         kwargs = {k: v for k, v in self.kwargs.items() if k != "algorithm"}
@@ -218,13 +220,18 @@ class Call:
             kwargs["prelu_weights"] = np.zeros(self.prelu, np.float32)
         if self.op == "separable_conv2d":
             kwargs["pointwise_filter_shape"] = self.filters[1]
-        return dict(kwargs, algorithm=algorithm, max_texture_size=self.max_texture_size,
+        if not self.leading:
+            kwargs["algorithm"] = algorithm  # (the gradient, transposed and 3-D ops run their direct program)
+        return dict(kwargs, max_texture_size=self.max_texture_size,
                     max_draw_buffers=self.max_draw_buffers)
 
     def sources(self, algorithm: str) -> tuple[str, ...]:
         """The programs of this call, or none where the packed programs cannot run it."""
+        if self.leading and algorithm != "direct":
+            return ()
         try:
-            return gpuconv.shader_sources(self.op, self.x, self.filters[0], **self.arguments(algorithm))
+            shapes = self.leading or (self.x, self.filters[0])
+            return gpuconv.shader_sources(self.op, *shapes, **self.arguments(algorithm))
         except ValueError as exc:
             if algorithm == "packed" and "algorithm='packed' cannot run" in str(exc):
                 return ()
@@ -232,10 +239,22 @@ class Call:
 
     def plan(self, algorithm: str) -> Any:
         arguments = self.arguments(algorithm)
-        return plan_shapes(self.op, self.x, self.filters[0], **arguments)
+        return plan_shapes(self.op, *(self.leading or (self.x, self.filters[0])), **arguments)
+
+
+def _newer(op: str) -> bool:
+    """A gradient, transposed or 3-D op (one with a shape argument, or only its direct program)."""
+    return not registry.get(op).algorithms
+
+
+def _leading(op: str, x, filters, kwargs) -> tuple[tuple[int, ...], ...]:
+    return tuple(checks.leading_shapes(op, x, filters, kwargs).values()) if _newer(op) else ()
 
 
 def _out_channels(op: str, x, filters, kwargs) -> int:
+    if _newer(op):
+        plan = checks.plan_call(op, x, filters, kwargs)
+        return checks.result_channels(op, plan, kwargs.get("data_format"))
     extra = {"pointwise_filter_shape": filters[1]} if op == "separable_conv2d" else {}
     return plan_shapes(op, x, filters[0], **kwargs, **extra).geometry.out_channels
 
@@ -248,14 +267,16 @@ def selftest_calls() -> Iterator[Call]:
             kwargs["activation"] = case.activation
         yield Call(f"selftest case {number} ({case.op} x {case.x})", case.op, tuple(case.x), tuple(case.filters),
                    kwargs, bias=(channels,) if case.bias else None,
-                   prelu=(channels,) if case.activation == "prelu" else None)
+                   prelu=(channels,) if case.activation == "prelu" else None,
+                   leading=_leading(case.op, case.x, case.filters, case.kwargs()))
 
 
 def random_calls() -> Iterator[Call]:
     for index in range(RANDOM_COUNT):
         config = config_at(RANDOM_SEED, index)
         yield Call(f"random config seed {RANDOM_SEED} index {index}: {config.describe()}", config.op,
-                   tuple(config.x), tuple(config.filters), dict(config.options), config.bias, config.prelu)
+                   tuple(config.x), tuple(config.filters), dict(config.options), config.bias, config.prelu,
+                   leading=_leading(config.op, config.x, config.filters, config.options))
 
 
 def _fused(op: str, x, f, activation, bias: bool, per_element: bool = False, **kwargs) -> Call:

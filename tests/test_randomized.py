@@ -9,10 +9,15 @@ import numpy as np
 
 import gpuconv.ops
 
-from gpuconv import checks, cli, geometry
+from gpuconv import checks, cli, geometry, registry
 from gpuconv.arguments import ACTIVATIONS
 
 SEED, COUNT = 20240601, 200
+
+#: The ops of one forward 2-D convolution that takes algorithm= (their geometry's every field is checked below).
+FORWARD_2D = {name for name, e in registry.OPS.items() if e.algorithms}
+#: The gradient, transposed and 3-D ops.
+NEWER = set(registry.OPS) - FORWARD_2D
 
 
 def test_the_generator_is_seeded_and_deterministic():
@@ -36,6 +41,8 @@ def test_the_generator_covers_every_op_and_argument():
                                    "prelu", "dtype", "unbatched", "groups", "multiplier", "stride",
                                    "dilation", "stride_form", "bias", "filter_size", "spatial", "algorithm")}
     for c in configs:
+        if c.op not in FORWARD_2D:
+            continue
         o = c.options
         plan = checks.plan_call(c.op, c.x, c.filters, o)
         g = plan.steps[0][0].geometry
@@ -63,7 +70,8 @@ def test_the_generator_covers_every_op_and_argument():
         seen["algorithm"].add((c.op, o.get("algorithm")))
         # never a stride and a dilation both above 1; the generator only makes valid calls
         assert not (max(g.stride_height, g.stride_width) > 1 and max(g.dilation_height, g.dilation_width) > 1)
-    ops = set(checks.OP_WEIGHTS)
+    assert {c.op for c in configs} == set(checks.OP_WEIGHTS)
+    ops = FORWARD_2D
     assert seen["op"] == ops
     assert seen["depth_mod_4"] >= {(op, r) for op in ops for r in range(4)}
     assert seen["format"] == {"NHWC", "NCHW", "NWC", "NCW"}
@@ -85,6 +93,65 @@ def test_the_generator_covers_every_op_and_argument():
     # every op with each algorithm= (packed only where it applies)
     assert seen["algorithm"] >= {(op, a) for op in ops for a in ("auto", "direct")}
     assert {a for _, a in seen["algorithm"]} == set(gpuconv.ops.ALGORITHMS)
+
+
+def test_the_generator_covers_the_gradient_transposed_and_3d_ops():
+    configs = [checks.config_at(SEED, i) for i in range(1500)]
+    seen = {key: set() for key in ("format", "padding", "rounding", "unbatched", "stride", "dilation",
+                                   "stride_form", "bias", "activation", "dtype", "multiplier", "algorithm")}
+    for c in configs:
+        if c.op not in NEWER:
+            continue
+        o = c.options
+        entry = registry.get(c.op)
+        plan = checks.plan_call(c.op, c.x, c.filters, o)
+        g = plan.steps[0][0].geometry
+        axes = ("depth", "height", "width") if entry.spatial == 3 else ("height", "width")
+        strides = [getattr(g, f"stride_{a}") for a in axes]
+        dilations = [getattr(g, f"dilation_{a}") for a in axes]
+        assert not (max(strides) > 1 and max(dilations) > 1)
+        padding = o["padding"]
+        seen["format"].add((c.op, o["data_format"]))
+        seen["padding"].add((c.op, "str" if isinstance(padding, str) else "int" if isinstance(padding, int)
+                             else f"list{len(padding)}"))
+        seen["rounding"].add(o.get("dim_rounding_mode"))
+        seen["unbatched"].add((c.op, len(c.x) == entry.spatial + 1))
+        seen["stride"].add((c.op, max(strides)))
+        seen["dilation"].add((c.op, max(dilations)))
+        seen["stride_form"].add((entry.spatial, type(o["strides"]).__name__))
+        seen["bias"].add((c.op, "none" if c.bias is None else "channel" if c.bias == (plan.out_shape[-1 if
+                          o["data_format"].endswith("C") else -(entry.spatial + 1)],) else "broadcast"))
+        seen["activation"].add((c.op, o.get("activation")))
+        seen["dtype"].add(c.dtype)
+        seen["multiplier"].add(g.channel_multiplier if getattr(g, "depthwise", False) else None)
+        seen["algorithm"].add(o.get("algorithm"))
+    assert {op for op, _ in seen["format"]} == NEWER
+    assert seen["format"] >= {(op, f) for op in NEWER for f in registry.get(op).data_formats}
+    assert seen["padding"] >= {(op, kind) for op in NEWER for kind in ("str", "int", "list2" if registry.get(op)
+                                                                       .spatial == 2 else "list3")}
+    assert {kind for _, kind in seen["padding"]} >= {"list4", "list5"}
+    assert seen["rounding"] == {None, *geometry.ROUNDING_MODES}
+    assert seen["unbatched"] >= {(op, True) for op in NEWER} | {(op, False) for op in NEWER}
+    assert seen["stride"] >= {(op, s) for op in NEWER for s in (1, 2, 3)}
+    assert seen["dilation"] >= {(op, d) for op in NEWER for d in (2, 3)}
+    assert seen["stride_form"] >= {(2, "int"), (2, "tuple"), (2, "list"), (3, "int"), (3, "tuple"), (3, "list")}
+    assert seen["bias"] >= {("conv2d_transpose", kind) for kind in ("none", "channel", "broadcast")}
+    assert {a for op, a in seen["activation"] if op == "conv2d_transpose"} == {None, *ACTIVATIONS}
+    assert seen["dtype"] == {"float16", "float32", "float64"}
+    assert seen["multiplier"] >= {1, 2, 3}
+    assert seen["algorithm"] == {None}  # they run their direct programs only
+
+
+def test_the_generator_draws_a_bias_that_broadcasts():
+    kinds = set()
+    for i in range(1500):
+        c = checks.config_at(SEED, i)
+        if c.bias is not None:
+            out = checks.plan_call(c.op, c.x, c.filters, c.options).out_shape
+            kinds.add((c.op, "channel" if len(c.bias) == 1 and c.bias != (1,) else
+                       "scalar" if c.bias in ((), (1,)) else "full" if c.bias == tuple(out) else "broadcast"))
+    assert kinds >= {(op, kind) for op in ("conv2d", "depthwise_conv2d", "conv2d_transpose")
+                     for kind in ("channel", "scalar", "full", "broadcast")}
 
 
 def test_random_configurations_agree_with_the_oracle(runtime):
