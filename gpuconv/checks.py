@@ -414,7 +414,12 @@ def run_selftest(cases: Sequence[Case] = SELFTEST_CASES, seed: int = 0, toleranc
             ok, error = False, f"{type(exc).__name__}: {exc}"[:60]
         failed += not ok
         padding = registry.padding_text(case.padding) + (f" ({case.rounding})" if case.rounding else "")
-        rows.append([case.label, shape_text(case.x), " + ".join(map(shape_text, case.filters)),
+        if registry.get(case.op).forward:  # the call's own shapes, by name (the case is its forward convolution)
+            (first, x), *rest = case.leading().items()
+            x_text, filter_text = f"{first} {shape_text(x)}", ", ".join(f"{n} {shape_text(v)}" for n, v in rest)
+        else:
+            x_text, filter_text = shape_text(case.x), " + ".join(map(shape_text, case.filters))
+        rows.append([case.label, x_text, filter_text,
                      registry.pair_text(case.strides), registry.pair_text(case.dilations), padding,
                      case.data_format, error, "PASS" if ok else "FAIL"])
     if progress is not None and progress.isatty():

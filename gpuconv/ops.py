@@ -228,7 +228,8 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
             ``[[top, bottom], [left, right]]`` (or TF's 4x2 list).
         groups: grouped convolution; ``in_channels`` and ``out_channels`` divisible by it.
         bias, activation, leakyrelu_alpha, prelu_weights: a fused epilogue (TF.js's
-            ``fused.conv2d``): bias per output channel, then one of ``"linear"``,
+            ``fused.conv2d``): a bias (one per output channel, or any shape that broadcasts
+            to the output: a scalar, ``[1]``, the output's shape, ...), then one of ``"linear"``,
             ``"relu"``, ``"relu6"``, ``"elu"``, ``"sigmoid"``, ``"leakyrelu"``, ``"prelu"``.
         algorithm: ``"direct"`` runs TF.js's Conv2DProgram (one output per fragment);
             ``"packed"`` the fast program (4 channels per texel, 8 pixels x 4 channels
