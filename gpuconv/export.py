@@ -46,6 +46,7 @@ from .layout import (
 from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
 from .plan import Plan
 from .programs import PackedProgramSpec, Program, ProgramSpec
+from .storage import check_storage
 
 Shape = Tuple[int, ...]
 
@@ -116,16 +117,23 @@ def environment() -> jinja2.Environment:
 # what the browser needs of each texture
 
 
-def texture_format(layout: Layout) -> Dict[str, Any]:
+def texture_format(layout: Layout, storage: str = "float32") -> Dict[str, Any]:
     """A texture of ``layout`` in WebGL terms: size, components and the GL format names.
 
-    Float32 storage: ``R32F``/``RGBA32F``, uploaded and read as ``FLOAT``.  This is the one
-    place that picks them: half-float storage would return ``R16F``/``RGBA16F`` here (WebGL2
-    uploads ``FLOAT`` data into them, and EXT_color_buffer_float renders to them).
+    Float32 storage: ``R32F``/``RGBA32F``, uploaded and read as ``FLOAT``.  Half-float
+    storage (``"float16"``): ``R16F``/``RGBA16F``, uploaded as ``HALF_FLOAT`` (the module
+    rounds the Float32Array's values to the nearest half, ties to even, as NumPy and the
+    oracle do; WebGL2 would also take ``FLOAT`` data into a half texture, but rounds it as the
+    implementation likes) and read back as ``FLOAT`` (EXT_color_buffer_float renders to them
+    and reads them so).  This is the one place that picks them.
     """
     if layout.components not in (1, 4):
         raise NotImplementedError(f"cannot export a texture of {layout.components} components (1 or 4 are known)")
     one = layout.components == 1
+    if check_storage(storage) == "float16":
+        return {"rows": int(layout.rows), "cols": int(layout.cols), "components": int(layout.components),
+                "internalFormat": "R16F" if one else "RGBA16F", "format": "RED" if one else "RGBA",
+                "type": "HALF_FLOAT"}
     return {"rows": int(layout.rows), "cols": int(layout.cols), "components": int(layout.components),
             "internalFormat": "R32F" if one else "RGBA32F", "format": "RED" if one else "RGBA", "type": "FLOAT"}
 
@@ -360,10 +368,11 @@ def _embedded(values: np.ndarray, dtype: str) -> str:
 
 def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
           tolerance: float = DEFAULT_TOLERANCE, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-          max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> Exported:
+          max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, storage: str = "float32", **kwargs: Any) -> Exported:
     """:func:`export`, with what the kernel needs of a device (:class:`Exported`)."""
     from . import __version__
 
+    storage = check_storage(storage)
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
     if format == "html" and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
@@ -397,7 +406,7 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
     for name, shape in call.shapes.items():
         given = fused_values.get(name)
         arrays[name] = given if given is not None else rng.uniform(-1, 1, size=shape).astype(np.float32)
-    plan = call.plan(arrays, limits, fused={name: arrays[name] for name in call.fused})
+    plan = call.plan(arrays, limits, fused={name: arrays[name] for name in call.fused}).with_storage(storage)
     if tuple(plan.out_shape) != out_shape:  # pragma: no cover - a planner that plans shapes differently
         raise RuntimeError(f"{op}: the plan's output shape {plan.out_shape} differs from the shapes-only plan's")
 
@@ -407,16 +416,17 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
     sources: List[str] = []
     pending_input: List[Tuple[str, str]] = []  # (program, input) of the upload being recorded
 
-    def upload(array: np.ndarray, layout: Any) -> Dict[str, int]:
+    def upload(array: np.ndarray, layout: Any, storage: str = "float32") -> Dict[str, int]:
         program, input_name = pending_input.pop(0)
         if tuple(array.shape) != tuple(layout.shape):
             raise NotImplementedError(f"{program}'s input {input_name} has shape {array.shape}, its layout "
                                       f"{tuple(layout.shape)}")
         uploads.append({"input": _source_of(array, arrays, program, input_name), "program": program,
-                        "name": input_name, "pack": pack_description(layout), "texture": texture_format(layout)})
+                        "name": input_name, "pack": pack_description(layout),
+                        "texture": texture_format(layout, storage)})
         return {"upload": len(uploads) - 1}
 
-    def draw(spec: Program, inputs: Dict[str, Dict[str, int]]) -> List[Dict[str, int]]:
+    def draw(spec: Program, inputs: Dict[str, Dict[str, int]], storage: str = "float32") -> List[Dict[str, int]]:
         source = codegen.fragment_source(spec)
         if source not in sources:
             sources.append(source)
@@ -424,7 +434,7 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
         steps.append({"name": spec.name, "program": sources.index(source), "samplers": list(spec.variable_names),
                       "inputs": [inputs[name] for name in spec.variable_names],
                       "uniforms": {name: _uniform(v) for name, v in spec.uniforms.items()},
-                      "outputs": [texture_format(layout) for layout in spec.output_layouts]})
+                      "outputs": [texture_format(layout, storage) for layout in spec.output_layouts]})
         return [{"step": step, "output": j} for j in range(len(spec.output_layouts))]
 
     for position, (spec, _) in enumerate(plan.steps):  # the inputs Plan.chain uploads, in its order
@@ -439,15 +449,18 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
     textures = [u["texture"] for u in uploads] + [o for s in steps for o in s["outputs"]]
     requirements = {
         "webgl2": True,
-        "extensions": ["EXT_color_buffer_float"],
+        "extensions": ["EXT_color_buffer_float"] if storage == "float32" else
+                      ["EXT_color_buffer_float or EXT_color_buffer_half_float"],
         "maxDrawBuffers": max(len(s["outputs"]) for s in steps),
         "maxTextureSize": max(max(t["rows"], t["cols"]) for t in textures),
         "maxTextureImageUnits": max(len(s["samplers"]) for s in steps),
+        "storage": storage,
     }
     inputs = {name: list(shape) for name, shape in call.shapes.items()}
     shapes = {**inputs, "output": list(out_shape)}
     names = tuple(s["name"] for s in steps)
-    about = {"op": op, "call": _call_text(call), "programs": list(names), "gpuconv": __version__,
+    call_text = _call_text(call) + (f", storage={storage!r}" if storage != "float32" else "")
+    about = {"op": op, "call": call_text, "programs": list(names), "gpuconv": __version__,
              "limits": {"maxTextureSize": limits.max_texture_size, "maxDrawBuffers": limits.max_draw_buffers}}
     plan_data = {"inputs": {name: {"shape": shape, "size": math.prod(shape)} for name, shape in inputs.items()},
                  "uploads": uploads, "steps": steps, "result": result}
@@ -473,7 +486,7 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
 
 def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
            tolerance: float = DEFAULT_TOLERANCE, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-           max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> str:
+           max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, storage: str = "float32", **kwargs: Any) -> str:
     """The programs of one call of ``op`` as a dependency-free ES module (``format="js"``) or as one
     self-contained page that runs them on load and checks them against the oracle (``"html"``).
 
@@ -486,11 +499,16 @@ def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "
     ``max_draw_buffers`` describe the device to generate for (``max_draw_buffers=4``: every
     WebGL2 device, phones included).  The page's inputs are seeded (``seed``) uniform values in
     [-1, 1]; it passes when the error relative to the output's largest magnitude is at most
-    ``tolerance``.  A page refuses to embed over :data:`MAX_EMBEDDED_BYTES` of data (``ValueError``).
+    ``tolerance``.  ``storage="float16"`` makes every texture half-float (R16F/RGBA16F, as
+    TF.js on phones without float32 render targets; see :mod:`gpuconv.storage`): the module
+    rounds its inputs to halves as it uploads them, and the page then needs a tolerance that
+    allows for it (about 1e-2 for the default data: see :func:`gpuconv.oracle.float16_error_bound`).
+    A page refuses to embed over :data:`MAX_EMBEDDED_BYTES` of data (``ValueError``).
 
     Example:
         >>> text = gpuconv.export("conv2d", (1, 64, 64, 16), (3, 3, 16, 32), padding="SAME", format="js")
     """
     return build(op, x_shape, filter_shape, *args, format=format, seed=seed, tolerance=tolerance,
-                 max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers, **kwargs).text
+                 max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers, storage=storage,
+                 **kwargs).text
 

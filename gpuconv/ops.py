@@ -41,6 +41,7 @@ from .programs import (
     packed_unsupported,
 )
 from .runtimes import BaseRuntime, get_runtime
+from .storage import check_storage, resolve_storage
 from .tensor import Tensor, collect, split_input_fold, tensors_in
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
@@ -178,16 +179,22 @@ def _check_tensors(tensors: List[Tensor], runtime: BaseRuntime) -> None:
             raise ValueError(f"{name} is a Tensor of a runtime that has been released")
 
 
-def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime]) -> Any:
+def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime],
+             storage: Optional[str] = None) -> Any:
     """Plan (which checks every argument before any GL is touched), then run.
 
     ``make_plan(limits)`` builds the plan; it is planned again only when the
     runtime's device has smaller limits than the defaults.  ``op`` names the call
-    for :func:`gpuconv.profile`.
+    for :func:`gpuconv.profile`.  ``storage`` ("float32", "float16" or ``None``: the
+    runtime's :attr:`~gpuconv.BaseRuntime.storage`) is how every texture of the plan
+    stores its values (:mod:`gpuconv.storage`).
 
     With a :class:`~gpuconv.Tensor` among the inputs, the call runs on the Tensors' runtime
-    (every Tensor must be on the one used) and returns a Tensor (the result stays on the GPU).
+    (every Tensor must be on the one used) and returns a Tensor (the result stays on the GPU);
+    Tensors hold float32, so half-float storage is refused with them.
     """
+    if storage is not None:
+        check_storage(storage)
     plan = make_plan(Limits())
     tensors = tensors_in(plan.steps)
     if runtime is None:
@@ -198,8 +205,15 @@ def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[Bas
                         f"got {type(runtime).__name__}")
     if tensors:
         _check_tensors(tensors, runtime)
+    storage = resolve_storage(storage, getattr(runtime, "storage", "float32"))
+    if tensors and storage != "float32":
+        names = ", ".join(sorted({t.argument or "an argument" for t in tensors}))
+        raise ValueError(f"storage={storage!r} cannot be used with gpuconv Tensors ({names}): a Tensor holds "
+                         f"float32 textures; pass NumPy arrays to emulate half-float storage, or "
+                         f"storage='float32' on a runtime whose default is {storage!r}")
     if runtime.limits != Limits():
         plan = make_plan(runtime.limits)
+    plan = plan.with_storage(runtime.require_storage(storage))
     plan.check_loops(runtime.max_loop_iterations)
     if tensors:
         collect(runtime)
@@ -214,7 +228,8 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
            data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None, *,
            groups: int = 1, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
            leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
-           algorithm: str = "auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+           algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """2-D convolution on the GPU, as ``tf.nn.conv2d`` / ``tf.conv2d`` define it.
 
     Args:
@@ -236,6 +251,11 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
             per fragment, one program for every shape); ``"auto"`` (default) the packed
             one wherever it applies (not for groups > 1 or per-element PReLU weights).
         runtime: the :class:`~gpuconv.Runtime` to run on (default: headless EGL).
+        storage: how every texture (inputs, intermediates, the output) stores its values:
+            ``"float32"`` (R32F/RGBA32F) or ``"float16"`` (R16F/RGBA16F, as TF.js on devices
+            without float32 render targets: the result drifts as it does on such a phone;
+            :func:`gpuconv.oracle.conv2d` predicts it with the same ``storage=``); ``None``
+            (default): the runtime's ``storage``.  Every op takes it.
 
     Returns:
         float32 array ``[batch, out_height, out_width, out_channels]`` (NHWC) or
@@ -250,14 +270,15 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
     return _execute("conv2d", lambda limits: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, groups=groups,
         bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
-        prelu_weights=prelu_weights, algorithm=algorithm, limits=limits), runtime)
+        prelu_weights=prelu_weights, algorithm=algorithm, limits=limits), runtime, storage)
 
 
 def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: PaddingLike = "VALID",
                      data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
                      *, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
                      leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
-                     algorithm: str = "auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                     algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """Depthwise 2-D convolution on the GPU, as ``tf.nn.depthwise_conv2d`` defines it.
 
     ``filter`` is ``[filter_height, filter_width, in_channels, channel_multiplier]``;
@@ -274,7 +295,7 @@ def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, pad
     return _execute("depthwise_conv2d", lambda limits: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
-        depthwise=True, algorithm=algorithm, limits=limits), runtime)
+        depthwise=True, algorithm=algorithm, limits=limits), runtime, storage)
 
 
 def plan_separable_conv2d(x: Any, depthwise_filter: Any, pointwise_filter: Any, strides: IntsLike = 1,
@@ -360,7 +381,8 @@ def plan_conv1d(x: Any, filter: Any, stride: int = 1, padding: PaddingLike = "VA
 def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter: ArrayLike,
                      strides: IntsLike = 1, padding: PaddingLike = "VALID", data_format: str = "NHWC",
                      dilations: IntsLike = 1, *, algorithm: str = "auto",
-                     runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                     runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """Depthwise then pointwise (1x1) convolution, as ``tf.nn.separable_conv2d`` defines it.
 
     ``depthwise_filter`` is ``[FH, FW, in_channels, channel_multiplier]``,
@@ -376,12 +398,13 @@ def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter
     """
     return _execute("separable_conv2d", lambda limits: plan_separable_conv2d(
         x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations,
-        algorithm=algorithm, limits=limits), runtime)
+        algorithm=algorithm, limits=limits), runtime, storage)
 
 
 def conv1d(x: ArrayLike, filter: ArrayLike, stride: int = 1, padding: PaddingLike = "VALID",
            data_format: str = "NWC", dilation: int = 1, dim_rounding_mode: Optional[str] = None, *,
-           algorithm: str = "auto", runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+           algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """1-D convolution as ``tf.conv1d`` (TF.js) defines it, run as a conv2d of height 1.
 
     ``x`` is ``[batch, width, channels]`` (NWC) or ``[batch, channels, width]``
@@ -396,7 +419,7 @@ def conv1d(x: ArrayLike, filter: ArrayLike, stride: int = 1, padding: PaddingLik
     """
     return _execute("conv1d", lambda limits: plan_conv1d(
         x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
-        algorithm=algorithm, limits=limits), runtime)
+        algorithm=algorithm, limits=limits), runtime, storage)
 
 
 # ---------------------------------------------------------------------------
@@ -574,7 +597,8 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
 
 def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                           data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
-                          *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                          *, runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """The gradient of :func:`conv2d` with respect to its input, on the GPU
     (``tf.raw_ops.Conv2DBackpropInput``; TF.js's Conv2DDerInputProgram).
 
@@ -598,12 +622,13 @@ def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
     """
     return _execute("conv2d_backprop_input", lambda limits: plan_conv2d_backprop_input(
         input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime)
+        runtime, storage)
 
 
 def conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                            data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
-                           *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                           *, runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """The gradient of :func:`conv2d` with respect to its filter, on the GPU
     (``tf.raw_ops.Conv2DBackpropFilter``; TF.js's Conv2DDerFilterProgram).
 
@@ -619,13 +644,14 @@ def conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1,
     """
     return _execute("conv2d_backprop_filter", lambda limits: plan_conv2d_backprop_filter(
         x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime)
+        runtime, storage)
 
 
 def depthwise_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1,
                                     padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
                                     dim_rounding_mode: Optional[str] = None, *,
-                                    runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                                    runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """The gradient of :func:`depthwise_conv2d` with respect to its input, on the GPU
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropInput``; TF.js's DepthwiseConv2DDerInputProgram).
 
@@ -635,13 +661,14 @@ def depthwise_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, stri
     """
     return _execute("depthwise_conv2d_backprop_input", lambda limits: plan_depthwise_conv2d_backprop_input(
         input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime)
+        runtime, storage)
 
 
 def depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1,
                                      padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
                                      dim_rounding_mode: Optional[str] = None, *,
-                                     runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                                     runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """The gradient of :func:`depthwise_conv2d` with respect to its filter, on the GPU
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropFilter``; TF.js's DepthwiseConv2DDerFilterProgram):
     float32 of ``filter_shape`` ``[FH, FW, in_channels, channel_multiplier]``.  Otherwise as
@@ -649,13 +676,14 @@ def depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides
     """
     return _execute("depthwise_conv2d_backprop_filter", lambda limits: plan_depthwise_conv2d_backprop_filter(
         x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime)
+        runtime, storage)
 
 
 def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
                      data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
                      bias: Any = None, activation: Optional[str] = None, leakyrelu_alpha: Optional[float] = None,
-                     prelu_weights: Any = None, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                     prelu_weights: Any = None, runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """Transposed convolution on the GPU (TF.js ``conv2dTranspose``, ``tf.nn.conv2d_transpose``).
 
     ``x``: ``[N, H, W, inC]`` / ``[N, inC, H, W]`` (or without ``N``); ``filter``:
@@ -674,7 +702,7 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
     return _execute("conv2d_transpose", lambda limits: plan_conv2d_transpose(
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, limits=limits),
-        runtime)
+        runtime, storage)
 
 
 # ---------------------------------------------------------------------------
@@ -716,7 +744,8 @@ def plan_conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", d
 
 def conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", data_format: str = "NDHWC",
            dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
-           runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+           runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """3-D convolution on the GPU, as ``tf.nn.conv3d`` / TF.js ``conv3d`` define it (TF.js's Conv3DProgram).
 
     Args:
@@ -737,7 +766,7 @@ def conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", data_f
         (1, 3, 3, 3, 4)
     """
     return _execute("conv3d", lambda limits: plan_conv3d(x, filter, strides, padding, data_format, dilations,
-                                               dim_rounding_mode, limits=limits), runtime)
+                                               dim_rounding_mode, limits=limits), runtime, storage)
 
 
 # The 3-D gradients and the transposed 3-D convolution (TF.js's Conv3DDerInputProgram and
@@ -832,33 +861,36 @@ def plan_conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
 
 def conv3d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                           data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
-                          *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                          *, runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its input, on the GPU
     (``tf.raw_ops.Conv3DBackpropInputV2``; TF.js's Conv3DDerInputProgram): as
     :func:`conv2d_backprop_input` with a filter ``[FD, FH, FW, inC, outC]``; float32 of
     ``input_shape`` (rank 4 when ``dy`` is), as :func:`gpuconv.oracle.conv3d_backprop_input`."""
     return _execute("conv3d_backprop_input", lambda limits: plan_conv3d_backprop_input(
         input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime)
+        runtime, storage)
 
 
 def conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                            data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
-                           *, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                           *, runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its filter, on the GPU
     (``tf.raw_ops.Conv3DBackpropFilterV2``; TF.js's Conv3DDerFilterProgram): float32 of
     ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`gpuconv.oracle.conv3d_backprop_filter`."""
     return _execute("conv3d_backprop_filter", lambda limits: plan_conv3d_backprop_filter(
         x, filter_shape, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime)
+        runtime, storage)
 
 
 def conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
                      data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
-                     runtime: Optional[BaseRuntime] = None) -> np.ndarray:
+                     runtime: Optional[BaseRuntime] = None,
+        storage: Optional[str] = None) -> np.ndarray:
     """Transposed 3-D convolution on the GPU (TF.js ``conv3dTranspose``, ``tf.nn.conv3d_transpose``):
     ``conv3d_backprop_input(output_shape, filter, x, ...)`` with a filter ``[FD, FH, FW, outC, inC]``,
     as :func:`gpuconv.oracle.conv3d_transpose` (no fused epilogue, as there)."""
     return _execute("conv3d_transpose", lambda limits: plan_conv3d_transpose(
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime)
+        runtime, storage)

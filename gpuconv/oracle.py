@@ -29,10 +29,12 @@ is added and an activation applied (:func:`apply_activation`), as TF.js's fused 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import numbers
 from collections.abc import Callable, Iterator
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +61,7 @@ from .geometry import (
     normalize_data_format_3d,
     normalize_padding_1d,
 )
+from .storage import FLOAT16_MAX, FLOAT16_UNIT_ROUNDOFF, check_storage
 
 __all__ = [
     "METHODS",
@@ -78,6 +81,9 @@ __all__ = [
     "depthwise_conv2d_backprop_input",
     "separable_conv2d",
     "relative_error",
+    "float16_error_bound",
+    "float16_prediction_tolerance",
+    "float16_overflows",
 ]
 
 #: The implementations that ``method=`` selects.
@@ -396,12 +402,101 @@ def _convolve(x4: np.ndarray, f: np.ndarray, g: Conv2DGeometry, method: str, bat
 
 
 # ---------------------------------------------------------------------------
+# half-float storage: what a device storing every texture as float16 computes
+
+
+def _half(value: Any) -> Any:
+    """``value`` rounded to the nearest float16 (as a half-float texture holds it), as float64;
+    beyond 65504 it is infinity, as there.  ``None`` (and what is no array of numbers) as it is."""
+    if value is None:
+        return None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):  # the op's own check says what is wrong with it
+        return value
+    with np.errstate(over="ignore"):
+        return array.astype(np.float16).astype(np.float64)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _storage_aware(*arrays: str, sliced: bool = False) -> Callable[[_F], _F]:
+    """Give an op ``storage=``: with ``"float16"`` the named array arguments (and ``bias`` and
+    ``prelu_weights``) are rounded to float16 before the float64 computation and the result
+    after it, as a device storing every texture in half floats gives them (a filter gradient
+    that the GPU sums in slices, ``sliced``, has each partial sum rounded too)."""
+    def decorate(func: _F) -> _F:
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            storage = check_storage(kwargs.pop("storage", "float32"))
+            if storage == "float32":
+                return func(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            for name in arrays + ("bias", "prelu_weights"):
+                if bound.arguments.get(name) is not None:
+                    bound.arguments[name] = _half(bound.arguments[name])
+            if sliced:
+                return _half(_sliced_filter_gradient(func, bound))
+            return _half(func(*bound.args, **bound.kwargs))
+        return cast(_F, wrapper)
+    return decorate
+
+
+def _gradient_slices(func: Callable[..., Any], bound: inspect.BoundArguments) -> Tuple[int, int, np.ndarray]:
+    """How the GPU splits a filter gradient's sum (:func:`gpuconv.programs.filter_gradient_slices`):
+    ``(slices, slice_length, dy)`` with ``dy`` channels-last and batched."""
+    from .programs import filter_gradient_slices
+
+    dy = np.asarray(bound.arguments["dy"], dtype=np.float64)
+    data_format = str(bound.arguments.get("data_format", signature_default(func, "data_format"))).upper()
+    channels_first = data_format.startswith("NC")
+    spatial = len(tuple(bound.arguments["filter_shape"])) - 2
+    if dy.ndim == spatial + 1:
+        dy = dy[np.newaxis]
+    if channels_first:
+        dy = np.moveaxis(dy, 1, -1)
+    positions = int(np.prod(dy.shape[:-1]))
+    slices = filter_gradient_slices(positions, int(np.prod(tuple(bound.arguments["filter_shape"]))))
+    return slices, -(-positions // slices), dy
+
+
+def signature_default(func: Callable[..., Any], name: str) -> Any:
+    return inspect.signature(func).parameters[name].default
+
+
+def _sliced_filter_gradient(func: Callable[..., Any], bound: inspect.BoundArguments) -> np.ndarray:
+    """A filter gradient as the GPU sums it with half-float storage: each slice's partial sum
+    rounded to float16, the partial sums added (float64 here) and the result rounded."""
+    slices, length, dy_last = _gradient_slices(func, bound)
+    if slices == 1:
+        return func(*bound.args, **bound.kwargs)
+    original = np.asarray(bound.arguments["dy"])
+    data_format = str(bound.arguments.get("data_format", signature_default(func, "data_format"))).upper()
+    total = None
+    flat = np.arange(int(np.prod(dy_last.shape[:-1]))).reshape(dy_last.shape[:-1] + (1,))
+    for s in range(slices):
+        mask = ((flat >= s * length) & (flat < (s + 1) * length)).astype(np.float64)
+        part = dy_last * mask
+        if data_format.startswith("NC"):
+            part = np.moveaxis(part, -1, 1)
+        bound.arguments["dy"] = part.reshape(original.shape)
+        partial = _half(func(*bound.args, **bound.kwargs))
+        total = partial if total is None else total + partial
+    bound.arguments["dy"] = original
+    return np.asarray(total)
+
+
+# ---------------------------------------------------------------------------
 # public ops
 
 
+@_storage_aware('x', 'filter')
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
            dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-           leakyrelu_alpha=None, prelu_weights=None, method="vectorized"):
+           leakyrelu_alpha=None, prelu_weights=None, method="vectorized", storage="float32"):
     """2-D (grouped) convolution, ``tf.nn.conv2d`` / ``tf.fused.conv2d`` semantics.
 
     ``x``: ``[N, H, W, C]`` / ``[N, C, H, W]`` per ``data_format`` (or without ``N``);
@@ -418,9 +513,10 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
     return epilogue(_convolve(x4, f, g, method, batched))
 
 
+@_storage_aware('x', 'filter')
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
                      dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=None,
-                     prelu_weights=None, method="vectorized"):
+                     prelu_weights=None, method="vectorized", storage="float32"):
     """Depthwise convolution, ``tf.nn.depthwise_conv2d`` semantics.
 
     ``filter``: ``[FH, FW, C, multiplier]``; output channel ``k*multiplier + q`` is
@@ -435,12 +531,15 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
 
 
 def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
-                     data_format="NHWC", dilations=1, *, method="vectorized"):
+                     data_format="NHWC", dilations=1, *, method="vectorized", storage="float32"):
     """Depthwise convolution followed by a 1x1 VALID convolution (``tf.nn.separable_conv2d``).
 
     ``depthwise_filter``: ``[FH, FW, C, multiplier]``; ``pointwise_filter``:
-    ``[1, 1, C * multiplier, outC]``.  Returns float64 with ``outC`` channels.
+    ``[1, 1, C * multiplier, outC]``.  Returns float64 with ``outC`` channels.  With
+    ``storage="float16"`` the depthwise result (the texture between the two programs) is
+    rounded to float16 too, as are the inputs, the filters and the result.
     """
+    storage = check_storage(storage)
     dw = as_tensor(depthwise_filter, "depthwise_filter", ranks=(4,), layout=_DEPTHWISE_FILTER_LAYOUT)
     pw = as_tensor(pointwise_filter, "pointwise_filter", ranks=(4,),
                    layout="[1, 1, in_channels * channel_multiplier, out_channels]")
@@ -450,12 +549,13 @@ def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="
             f"= [1, 1, {dw.shape[2] * dw.shape[3]}, out_channels] for a depthwise_filter of shape "
             f"{dw.shape}, got shape {pw.shape}"
         )
-    depthwise = depthwise_conv2d(x, dw, strides, padding, data_format, dilations, method=method)
-    return conv2d(depthwise, pw, 1, "VALID", data_format, 1, method=method)
+    depthwise = depthwise_conv2d(x, dw, strides, padding, data_format, dilations, method=method, storage=storage)
+    return conv2d(depthwise, pw, 1, "VALID", data_format, 1, method=method, storage=storage)
 
 
+@_storage_aware('x', 'filter')
 def conv1d(x, filter, stride=1, padding="VALID", data_format="NWC", dilation=1,
-           dim_rounding_mode=None, *, method="vectorized"):
+           dim_rounding_mode=None, *, method="vectorized", storage="float32"):
     """1-D convolution, ``tf.conv1d`` (TF.js) semantics.
 
     ``x``: ``[N, W, C]`` or ``[W, C]`` (``"NWC"``), ``[N, C, W]`` or ``[C, W]`` (``"NCW"``);
@@ -679,11 +779,12 @@ def _backprop_filter(x: np.ndarray, dy: np.ndarray, g: Conv2DGeometry | Conv3DGe
     return _run(method, _backprop_filter_loops, _backprop_filter_taps, x_last, dy_last, g)
 
 
+@_storage_aware('filter', 'dy')
 def conv2d_backprop_input(
         input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """The gradient of :func:`conv2d` with respect to its input (``tf.raw_ops.Conv2DBackpropInput``).
 
@@ -704,11 +805,12 @@ def conv2d_backprop_input(
     return _backprop_input(dy, f, g, batched, method)
 
 
+@_storage_aware('x', 'dy', sliced=True)
 def conv2d_backprop_filter(
         x: npt.ArrayLike, filter_shape: ShapeLike, dy: npt.ArrayLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """The gradient of :func:`conv2d` with respect to its filter (``tf.raw_ops.Conv2DBackpropFilter``).
 
@@ -726,13 +828,14 @@ def conv2d_backprop_filter(
     return _backprop_filter(x, dy, g, batched, method)
 
 
+@_storage_aware('x', 'filter')
 def conv2d_transpose(
         x: npt.ArrayLike, filter: npt.ArrayLike, output_shape: ShapeLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
         *, bias: Optional[npt.ArrayLike] = None, activation: Optional[str] = None,
         leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[npt.ArrayLike] = None,
-        method: str = "vectorized",
+        method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """Transposed convolution, TF.js ``conv2dTranspose`` / ``tf.nn.conv2d_transpose``.
 
@@ -757,11 +860,12 @@ def conv2d_transpose(
     return epilogue(_backprop_input(x, f, g, batched, method))
 
 
+@_storage_aware('filter', 'dy')
 def depthwise_conv2d_backprop_input(
         input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """The gradient of :func:`depthwise_conv2d` with respect to its input
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropInput``).
@@ -779,11 +883,12 @@ def depthwise_conv2d_backprop_input(
     return _backprop_input(dy, f, g, batched, method)
 
 
+@_storage_aware('x', 'dy', sliced=True)
 def depthwise_conv2d_backprop_filter(
         x: npt.ArrayLike, filter_shape: ShapeLike, dy: npt.ArrayLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """The gradient of :func:`depthwise_conv2d` with respect to its filter
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropFilter``): float64 of ``filter_shape``
@@ -798,11 +903,12 @@ def depthwise_conv2d_backprop_filter(
     return _backprop_filter(x, dy, g, batched, method)
 
 
+@_storage_aware('x', 'filter')
 def conv3d(
         x: npt.ArrayLike, filter: npt.ArrayLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """3-D convolution, ``tf.nn.conv3d`` / TF.js ``conv3d`` semantics.
 
@@ -823,11 +929,12 @@ def conv3d(
     return _from_channels_last(y, g, batched)
 
 
+@_storage_aware('filter', 'dy')
 def conv3d_backprop_input(
         input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its input (``tf.raw_ops.Conv3DBackpropInputV2``):
     as :func:`conv2d_backprop_input` with filter ``[FD, FH, FW, inC, outC]``."""
@@ -840,11 +947,12 @@ def conv3d_backprop_input(
     return _backprop_input(dy, f, g, batched, method)
 
 
+@_storage_aware('x', 'dy', sliced=True)
 def conv3d_backprop_filter(
         x: npt.ArrayLike, filter_shape: ShapeLike, dy: npt.ArrayLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its filter (``tf.raw_ops.Conv3DBackpropFilterV2``):
     float64 of ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`conv2d_backprop_filter`."""
@@ -857,11 +965,12 @@ def conv3d_backprop_filter(
     return _backprop_filter(x, dy, g, batched, method)
 
 
+@_storage_aware('x', 'filter')
 def conv3d_transpose(
         x: npt.ArrayLike, filter: npt.ArrayLike, output_shape: ShapeLike,
         strides: IntsLike = 1, padding: PaddingLike = "VALID",
         data_format: str = "NDHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
-        *, method: str = "vectorized",
+        *, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """Transposed 3-D convolution, TF.js ``conv3dTranspose`` / ``tf.nn.conv3d_transpose``.
 
@@ -909,3 +1018,233 @@ def compare(result: npt.ArrayLike, expected: npt.ArrayLike) -> Tuple[float, floa
 def relative_error(result: npt.ArrayLike, expected: npt.ArrayLike) -> float:
     """The max abs error relative to the largest finite magnitude of ``expected`` (see :func:`compare`)."""
     return compare(result, expected)[1]
+
+
+# ---------------------------------------------------------------------------
+# how far half-float storage may take a result from the float64 one
+
+#: Each op's two factors: every output is a sum over products of one value of each.
+_FACTORS = {
+    "conv2d": ("x", "filter"), "depthwise_conv2d": ("x", "filter"), "conv1d": ("x", "filter"),
+    "conv2d_transpose": ("x", "filter"), "conv3d": ("x", "filter"), "conv3d_transpose": ("x", "filter"),
+    "conv2d_backprop_input": ("filter", "dy"), "depthwise_conv2d_backprop_input": ("filter", "dy"),
+    "conv3d_backprop_input": ("filter", "dy"),
+    "conv2d_backprop_filter": ("x", "dy"), "depthwise_conv2d_backprop_filter": ("x", "dy"),
+    "conv3d_backprop_filter": ("x", "dy"),
+}
+_SLICED = {"conv2d_backprop_filter", "depthwise_conv2d_backprop_filter", "conv3d_backprop_filter"}
+_EPILOGUE = ("bias", "activation", "leakyrelu_alpha", "prelu_weights")
+#: float32's unit roundoff (the arithmetic inside a program) and float16's smallest subnormal / 2.
+_U32 = 2.0 ** -24
+_TINY16 = 2.0 ** -25
+
+
+def _op_function(op: Any) -> Tuple[str, Callable[..., Any]]:
+    name = op if isinstance(op, str) else getattr(op, "__name__", "")
+    if name not in _FACTORS and name != "separable_conv2d":
+        raise ValueError(f"op must be one of {', '.join(map(repr, sorted(list(_FACTORS) + ['separable_conv2d'])))}, "
+                         f"got {op!r}")
+    return name, globals()[name]
+
+
+def _ulp16(values: np.ndarray) -> np.ndarray:
+    """The spacing of float16 at each magnitude (2^-24 in the subnormal range)."""
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log2(np.where(magnitude > 0, magnitude, 1.0)))
+    return np.where(magnitude >= 2.0 ** -14, 2.0 ** (exponent - 10), 2.0 ** -24)
+
+
+def _finite_max(values: np.ndarray) -> float:
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size else 0.0
+
+
+class _Sums:
+    """One call's sums: ``y`` (float64), ``S`` = sum of |products| per output, the sums of the
+    factors' magnitudes per output (for subnormal roundings) and the terms per output ``n``."""
+
+    def __init__(self, func: Callable[..., Any], name: str, args: Sequence[Any], kwargs: dict) -> None:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound.arguments.pop("storage", None)
+        self.y = np.asarray(func(*bound.args, **bound.kwargs), dtype=np.float64)
+        a, b = _FACTORS[name]
+        plain = inspect.signature(func).bind(*bound.args, **bound.kwargs)
+        for key in _EPILOGUE:
+            plain.arguments.pop(key, None)
+        A = np.asarray(plain.arguments[a], dtype=np.float64)
+        B = np.asarray(plain.arguments[b], dtype=np.float64)
+        self.z = np.asarray(func(*plain.args, **plain.kwargs), dtype=np.float64)  # before the epilogue
+
+        def linear(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+            plain.arguments[a], plain.arguments[b] = first, second
+            return np.asarray(func(*plain.args, **plain.kwargs), dtype=np.float64)
+
+        self.S = linear(np.abs(A), np.abs(B))
+        self.magnitudes = linear(np.ones_like(A), np.abs(B)) + linear(np.abs(A), np.ones_like(B))
+        self.n = float(linear(np.ones_like(A), np.ones_like(B)).max(initial=0.0))
+        self.bias = bound.arguments.get("bias")
+        self.activation = normalize_activation(bound.arguments.get("activation"))
+        alpha = bound.arguments.get("leakyrelu_alpha")
+        self.lipschitz = 1.0
+        self.prelu_extra = 0.0
+        if self.activation == "leakyrelu":
+            self.lipschitz = max(1.0, abs(0.2 if alpha is None else float(alpha)))
+        elif self.activation == "prelu":
+            weights = np.abs(np.asarray(bound.arguments.get("prelu_weights"), dtype=np.float64))
+            self.lipschitz = max(1.0, float(weights.max(initial=0.0)))
+            # the weights' own rounding, times the largest value they multiply
+            self.prelu_extra = FLOAT16_UNIT_ROUNDOFF * float(weights.max(initial=0.0)) * (
+                _finite_max(self.z) + (0.0 if self.bias is None else _finite_max(np.asarray(self.bias, np.float64))))
+        self.slices = 1
+        if name in _SLICED:
+            self.slices = _gradient_slices(func, bound)[0]
+
+    @property
+    def gamma32(self) -> float:
+        """The float32 summation's relative error bound for ``n`` terms (any order)."""
+        return self.n * _U32 / (1 - self.n * _U32)
+
+    def activation_term(self) -> float:
+        """elu and sigmoid run exp() in float32 on the device: a few float32 ulps of slack."""
+        return 2.0 ** -18 * max(1.0, _finite_max(self.y)) if self.activation in ("elu", "sigmoid") else 0.0
+
+    def element_bound(self) -> np.ndarray:
+        """Per output, the error of the value the program computes (before it is stored)."""
+        u = FLOAT16_UNIT_ROUNDOFF
+        linear = (2 * u + u * u + (1 + 2 * u + u * u) * self.gamma32) * self.S + _TINY16 * self.magnitudes
+        if self.slices > 1:  # each partial sum is rounded to a half too
+            linear = linear + u * self.S + self.slices * _TINY16
+        bias = 0.0
+        if self.bias is not None:
+            b = np.abs(np.asarray(self.bias, dtype=np.float64))
+            bias = u * _finite_max(b) + _TINY16 + _U32 * (_finite_max(self.z) + _finite_max(b))
+        return self.lipschitz * (linear + bias) + self.prelu_extra + self.activation_term()
+
+
+def _stored(value_bound: float, magnitude: float) -> float:
+    """The bound once the value is rounded to a half: its rounding (u of the largest magnitude,
+    or half a subnormal step) on top of the value's own error."""
+    u = FLOAT16_UNIT_ROUNDOFF
+    return u * magnitude + (1 + u) * value_bound + _TINY16
+
+
+def float16_error_bound(op: Any, *args: Any, **kwargs: Any) -> float:
+    """How far an op's result with half-float storage may be from the float64 oracle's, for
+    these arrays: a bound on ``max |y_float16 - y_float64|`` computed from the data.
+
+    ``op`` is the op's name (``"conv2d"``, ...) or this module's function; ``args`` and
+    ``kwargs`` are the op's own arguments (arrays, strides, padding, bias, activation, ...).
+    With ``u = 2**-11`` (float16's unit roundoff), for every output ``y = sum_k a_k b_k``
+    (``a``, ``b`` the op's two factors: x and the filter, or dy and one of them):
+
+        |error| <= u * max|y| + max over outputs of L * ((2u + u^2 + g32) * sum_k |a_k b_k|
+                   + 2^-25 * sum_k (|a_k| + |b_k|) + u * max|bias|) + small terms
+
+    ``u * max|y|`` is the output's rounding to a half; ``2u * sum_k |a_k b_k|`` the rounding of
+    both factors (each stored in a half-float texture); ``g32 = n * 2^-24 / (1 - n * 2^-24)``
+    the float32 sum over the ``n`` terms inside the program (the reduction length);
+    ``2^-25 * ...`` the roundings of values in float16's subnormal range; ``L`` the
+    activation's Lipschitz constant (1, or the largest PReLU/leaky-ReLU slope above 1);
+    elu and sigmoid get ``2^-18 * max(1, max|y|)`` for the device's float32 exp().  A filter
+    gradient summed in slices adds ``u * sum_k |a_k b_k|`` (each partial sum is a half);
+    separable_conv2d bounds the depthwise result so, then carries that bound through the
+    pointwise filter (``sum_c |p_c| * bound_c``) as another rounded factor.
+    The bound is rigorous for finite results (no value beyond 65504).
+    """
+    name, func = _op_function(op)
+    u = FLOAT16_UNIT_ROUNDOFF
+    if name == "separable_conv2d":
+        return _separable_bounds(func, args, kwargs)[0]
+    sums = _Sums(func, name, args, kwargs)
+    return float(_stored(float(np.max(sums.element_bound(), initial=0.0)), _finite_max(sums.y))) + 0.0 * u
+
+
+def float16_prediction_tolerance(op: Any, *args: Any, **kwargs: Any) -> float:
+    """How far the GPU's half-float-storage result may be from the oracle's prediction
+    (``storage="float16"``): both store the same halves, but the device sums in float32
+    (the oracle in float64) and may round a tie the other way, so a stored value may be a
+    neighbouring half:
+
+        |y_gpu - y_predicted| <= 2 * ulp16(max|y_predicted|) + g32 * max_k sum |a_k b_k|
+
+    (``ulp16(v)``: the spacing of float16 at ``v``; ``g32`` as in :func:`float16_error_bound`),
+    plus, for a filter gradient summed in slices, ``2u * max sum |a_k b_k|`` (each partial
+    sum may be a neighbouring half) and, for separable_conv2d, the depthwise result's
+    neighbouring halves carried through the pointwise filter (``sum_c |p_c| ulp16(d_c)``).
+    """
+    name, func = _op_function(op)
+    if name == "separable_conv2d":
+        return _separable_bounds(func, args, kwargs)[1]
+    kwargs = dict(kwargs, storage="float16")
+    predicted = np.asarray(func(*args, **kwargs), dtype=np.float64)
+    kwargs.pop("storage")
+    sums = _Sums(func, name, args, kwargs)
+    tolerance = 2 * float(_ulp16(np.array(_finite_max(predicted)))) + sums.gamma32 * _finite_max(sums.S)
+    if sums.slices > 1:
+        tolerance += 2 * FLOAT16_UNIT_ROUNDOFF * _finite_max(sums.S) + sums.slices * 2.0 ** -24
+    return tolerance + sums.activation_term()
+
+
+def _separable_bounds(func: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Tuple[float, float]:
+    """separable_conv2d's (error bound, prediction tolerance): the depthwise step's, carried
+    through the pointwise filter."""
+    bound = inspect.signature(func).bind(*args, **kwargs)
+    bound.arguments.pop("storage", None)
+    options = {key: bound.arguments[key] for key in ("strides", "padding", "data_format", "dilations")
+               if key in bound.arguments}
+    data_format = options.get("data_format", "NHWC")
+    x, dw, pw = (bound.arguments[key] for key in ("x", "depthwise_filter", "pointwise_filter"))
+    pw = np.asarray(pw, dtype=np.float64)
+    depthwise = _Sums(depthwise_conv2d, "depthwise_conv2d", (x, dw), options)
+    d = depthwise.y
+    pointwise = _Sums(conv2d, "conv2d", (d, pw), {"data_format": data_format})
+    u = FLOAT16_UNIT_ROUNDOFF
+    # the stored depthwise result: its own error and its rounding, per element
+    d_error = u * np.abs(d) + (1 + u) * depthwise.element_bound() + _TINY16
+    carried = conv2d(d_error, np.abs(pw), 1, "VALID", data_format)
+    value_bound = (1 + u) * carried + pointwise.element_bound() + \
+        pointwise.gamma32 * conv2d(d_error, np.abs(pw), 1, "VALID", data_format)
+    error_bound = _stored(float(np.max(value_bound, initial=0.0)), _finite_max(pointwise.y))
+    predicted = np.asarray(func(*args, **dict(kwargs, storage="float16")), dtype=np.float64)
+    d_predicted = depthwise_conv2d(x, dw, storage="float16", **options)
+    neighbours = conv2d(_ulp16(d_predicted) + depthwise.gamma32 * depthwise.S, np.abs(pw), 1, "VALID", data_format)
+    tolerance = 2 * float(_ulp16(np.array(_finite_max(predicted)))) + _finite_max(neighbours) + \
+        pointwise.gamma32 * _finite_max(pointwise.S)
+    return float(error_bound), float(tolerance)
+
+
+def float16_overflows(op: Any, *args: Any, **kwargs: Any) -> List[Tuple[str, int]]:
+    """What half-float storage cannot hold: ``[(what, count)]`` for each input, filter,
+    intermediate (separable's depthwise result) and the output with values beyond
+    float16's largest finite value (65504), which become infinity in a half-float texture."""
+    name, func = _op_function(op)
+    bound = inspect.signature(func).bind(*args, **kwargs)
+    bound.arguments.pop("storage", None)
+    found: List[Tuple[str, int]] = []
+
+    def count(what: str, value: Any) -> None:
+        if value is None or isinstance(value, str):
+            return
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            return
+        over = int(np.count_nonzero(np.isfinite(array) & (np.abs(array) > FLOAT16_MAX)))
+        if over:
+            found.append((what, over))
+
+    arrays = ("x", "depthwise_filter", "pointwise_filter") if name == "separable_conv2d" else _FACTORS[name]
+    for key in arrays + ("bias", "prelu_weights"):
+        count(key, bound.arguments.get(key))
+    y = func(*bound.args, **bound.kwargs)
+    if name == "separable_conv2d":
+        options = {key: bound.arguments[key] for key in ("strides", "padding", "data_format", "dilations")
+                   if key in bound.arguments}
+        count("the depthwise result (intermediate)",
+              depthwise_conv2d(bound.arguments["x"], bound.arguments["depthwise_filter"], **options))
+    elif name in _SLICED:
+        count("the output", y)
+        return found
+    count("the output", y)
+    return found

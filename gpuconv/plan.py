@@ -8,7 +8,7 @@ program's outputs are read back.  It speaks to a runtime only through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 import numpy as np
@@ -17,6 +17,7 @@ from . import codegen
 from .geometry import Conv2DGeometry
 from .layout import InputLayout
 from .programs import Program
+from .storage import check_storage
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +35,10 @@ class Plan:
 
     steps: Tuple[Step, ...]
     out_shape: Tuple[int, ...]
+    #: How every texture of the plan stores its values: "float32" (R32F/RGBA32F) or "float16"
+    #: (R16F/RGBA16F, as TF.js stores tensors on devices without float32 render targets).
+    #: Set by the ops from their ``storage=`` or the runtime's default (gpuconv.storage).
+    storage: str = "float32"
 
     @property
     def spec(self) -> Program:
@@ -73,16 +78,22 @@ class Plan:
                     raise ValueError(f"{spec.name} expects {name} laid out as {wanted[name]}, "
                                      f"but {before.name} writes {written}")
 
-    def chain(self, upload: Callable[[np.ndarray, InputLayout], T],
-              draw: Callable[[Any, Dict[str, T]], List[T]], made: List[T]) -> List[T]:
+    def with_storage(self, storage: str) -> "Plan":
+        """This plan with every texture stored as ``storage`` ("float32" or "float16")."""
+        return self if storage == self.storage else replace(self, storage=check_storage(storage))
+
+    def chain(self, upload: Callable[..., T], draw: Callable[..., List[T]], made: List[T]) -> List[T]:
         """Walk the steps: upload each host input, draw each program on its inputs (a chained
         input is the previous program's output texture, never the host's).  Every texture
         made is appended to ``made`` as it is made (so a failure can free them); returns the
         last program's outputs.  Runtimes that record the calls instead of making them (the
         browser page, in one round trip) pass their own ``upload`` and ``draw``.  A
         :class:`~gpuconv.Tensor` input is its own texture where it is stored as the program
-        reads it, else a conversion program's output (drawn with ``draw``, and in ``made``)."""
+        reads it, else a conversion program's output (drawn with ``draw``, and in ``made``).
+        ``upload(array, layout)`` and ``draw(program, inputs)`` get the plan's :attr:`storage` as a
+        third argument when it is not "float32" (two-argument ones keep working for float32 plans)."""
         self.check_chaining()
+        storage: Tuple[str, ...] = () if self.storage == "float32" else (self.storage,)
         previous: List[T] = []
         for position, (spec, arrays) in enumerate(self.steps):
             inputs: Dict[str, T] = dict(zip(spec.chained_inputs, previous)) if position else {}
@@ -90,6 +101,7 @@ class Plan:
                 if item.name not in inputs:
                     value = arrays[item.name]
                     if isinstance(value, Tensor):
+                        # Tensors hold float32 (ops refuse storage="float16" with Tensor inputs)
                         texture, converted = value.texture_for(item.layout, draw)
                         inputs[item.name] = texture
                         if converted:
@@ -98,9 +110,9 @@ class Plan:
                     if not isinstance(item.layout, InputLayout):
                         raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
                                          f"so it cannot be the plan's first program")
-                    inputs[item.name] = upload(arrays[item.name], item.layout)
+                    inputs[item.name] = upload(arrays[item.name], item.layout, *storage)
                     made.append(inputs[item.name])
-            previous = draw(spec, inputs)
+            previous = draw(spec, inputs, *storage)
             made.extend(previous)
         return previous
 

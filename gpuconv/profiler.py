@@ -98,18 +98,18 @@ class Profile:
         uploads: Dict[str, float] = {"pending": 0.0}
         steps: List[Dict[str, Any]] = []
 
-        def upload(array: np.ndarray, layout: InputLayout) -> Any:
+        def upload(array: np.ndarray, layout: InputLayout, storage: str = "float32") -> Any:
             runtime.finish()
             start = time.perf_counter()
-            texture = runtime.upload(array, layout)
+            texture = runtime.upload(array, layout, storage)
             runtime.finish()
             uploads["pending"] += time.perf_counter() - start
             return texture
 
-        def draw(spec: Program, inputs: Dict[str, Any]) -> List[Any]:
+        def draw(spec: Program, inputs: Dict[str, Any], storage: str = "float32") -> List[Any]:
             runtime.finish()
             compiled = runtime.compiled_programs
-            outputs, seconds, timing = runtime.timed_draw(spec, inputs)
+            outputs, seconds, timing = runtime.timed_draw(spec, inputs, storage)
             steps.append(dict(spec=spec, upload=uploads["pending"], draw=seconds, timing=timing,
                               compiled=runtime.compiled_programs != compiled))
             uploads["pending"] = 0.0

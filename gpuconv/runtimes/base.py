@@ -18,6 +18,7 @@ import numpy as np
 
 from ..layout import InputLayout, Layout
 from ..limits import Limits
+from ..storage import check_storage, component_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan import Plan
@@ -44,6 +45,10 @@ class BaseRuntime(abc.ABC):
     #: Loop iterations a fragment may run here, all loops together, or ``None`` for no known
     #: limit: Mesa's llvmpipe silently ends every loop after 65535 (wrong results, no error).
     max_loop_iterations: Optional[int] = None
+    #: How the ops store textures here unless told otherwise (their ``storage=``): "float32"
+    #: (R32F/RGBA32F) or "float16" (R16F/RGBA16F, as TF.js on devices without float32 render
+    #: targets).  Set with the runtime's ``storage=`` argument.
+    storage: str = "float32"
 
     @property
     def max_texture_size(self) -> int:
@@ -62,17 +67,21 @@ class BaseRuntime(abc.ABC):
         """Facts about the device: renderer, version, limits, backend."""
 
     @abc.abstractmethod
-    def upload(self, array: np.ndarray, layout: InputLayout) -> Any:
-        """A new texture holding ``array`` (of ``layout.shape``) as ``layout`` lays it out."""
+    def upload(self, array: np.ndarray, layout: InputLayout, storage: str = "float32") -> Any:
+        """A new texture holding ``array`` (of ``layout.shape``) as ``layout`` lays it out,
+        stored as ``storage`` ("float32": R32F/RGBA32F; "float16": R16F/RGBA16F, the values
+        rounded to the nearest half)."""
 
     @abc.abstractmethod
-    def draw(self, program: "Drawable", inputs: Mapping[str, Any]) -> List[Any]:
+    def draw(self, program: "Drawable", inputs: Mapping[str, Any], storage: str = "float32") -> List[Any]:
         """Run ``program`` (compiled once per source) over its whole output, reading ``inputs``
-        (texture handles by input name); returns its new output textures, one per output layout."""
+        (texture handles by input name); returns its new output textures, one per output layout,
+        stored as ``storage`` (see :meth:`upload`)."""
 
     @abc.abstractmethod
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
-        """The texels of ``texture`` as a float32 ``(rows, cols, components)`` array."""
+        """The texels of ``texture`` as a float32 ``(rows, cols, components)`` array (whatever
+        the texture's storage: a half-float texture's values are read back as float32)."""
 
     @abc.abstractmethod
     def free(self, textures: Iterable[Any]) -> None:
@@ -86,14 +95,20 @@ class BaseRuntime(abc.ABC):
     def release(self) -> None:
         """Release everything this runtime holds; it cannot be used afterwards."""
 
-    def timed_draw(self, program: "Program", inputs: Mapping[str, Any]) -> Tuple[List[Any], float, str]:
+    def timed_draw(self, program: "Program", inputs: Mapping[str, Any],
+                   storage: str = "float32") -> Tuple[List[Any], float, str]:
         """:meth:`draw`, timed: ``(outputs, seconds, how)``.  Here synchronized wall time
         (finish, draw, finish); a runtime with GPU timers overrides it."""
         self.finish()
         start = time.perf_counter()
-        outputs = self.draw(program, inputs)
+        outputs = self.draw(program, inputs, storage)
         self.finish()
         return outputs, time.perf_counter() - start, "synchronized wall time"
+
+    def require_storage(self, storage: str) -> str:
+        """``storage`` checked (a ValueError names the choices) and renderable here: a runtime
+        whose device cannot render to half-float textures refuses "float16" (GLUnavailableError)."""
+        return check_storage(storage)
 
     def run(self, plan: "Plan") -> np.ndarray:
         """Run a whole plan and return its result (the plan does the chaining)."""
@@ -105,11 +120,12 @@ class BaseRuntime(abc.ABC):
         return plan.execute_to_tensor(self)
 
     # -- what gpuconv holds here (gpuconv.memory) -------------------------------------------------
-    def _count_made(self, textures: Iterable[Any], layouts: Iterable[Layout]) -> None:
+    def _count_made(self, textures: Iterable[Any], layouts: Iterable[Layout], storage: str = "float32") -> None:
         """Implementations call this for each texture they make (upload, draw)."""
         live = self.__dict__.setdefault("_live_textures", {})
+        size = component_bytes(storage)
         for texture, layout in zip(textures, layouts):
-            live[id(texture)] = (texture, layout.rows * layout.cols * layout.components * 4)
+            live[id(texture)] = (texture, layout.rows * layout.cols * layout.components * size)
 
     def _count_freed(self, textures: Iterable[Any]) -> None:
         """Implementations call this for each texture they free."""

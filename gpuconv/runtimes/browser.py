@@ -33,6 +33,7 @@ from .. import codegen
 from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..programs import LLVMPIPE_LOOP_LIMIT, Drawable
+from ..storage import check_storage
 from .base import BaseRuntime, GLUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,8 +158,12 @@ class BrowserTexture:
     runtime: "BrowserRuntime"
 
 
-def _encode(texels: np.ndarray) -> str:
-    data = np.ascontiguousarray(texels, dtype="<f4")
+def _encode(texels: np.ndarray, storage: str = "float32") -> str:
+    """Base64 of the texels' float32 bytes, or (float16 storage) of their float16 bytes: the
+    page uploads those as HALF_FLOAT, rounded here as NumPy rounds (to the nearest half)."""
+    with np.errstate(over="ignore"):  # beyond 65504 a half is infinity, as the GPU stores it
+        data = np.ascontiguousarray(np.asarray(texels, dtype=np.float32),
+                                    dtype="<f2" if storage == "float16" else "<f4")
     return base64.b64encode(data.tobytes()).decode("ascii")
 
 
@@ -186,7 +191,9 @@ class BrowserRuntime(BaseRuntime):
     ``executable``: the browser to launch (default: ``chromium`` or ``chromium-browser``
     on PATH; a browser is never downloaded).  ``headless=False`` opens a window (needs a
     display).  ``max_draw_buffers`` / ``max_texture_size`` emulate a smaller device
-    (``max_draw_buffers=4``: a phone).  Use it from the thread that created it, and
+    (``max_draw_buffers=4``: a phone); ``storage="float16"`` stores every texture as a phone
+    without float32 render targets does (R16F/RGBA16F; an op's ``storage=`` overrides it).
+    Use it from the thread that created it, and
     :meth:`release` it (or use ``with``) to close the browser.
     """
 
@@ -196,7 +203,9 @@ class BrowserRuntime(BaseRuntime):
     PROGRAM_CACHE_SIZE = 64
 
     def __init__(self, gl: str = "angle-egl", executable: Optional[str] = None, headless: bool = True,
-                 max_draw_buffers: Optional[int] = None, max_texture_size: Optional[int] = None):
+                 max_draw_buffers: Optional[int] = None, max_texture_size: Optional[int] = None,
+                 storage: str = "float32"):
+        self.storage = check_storage(storage)
         flags = launch_flags(gl)
         self.gl = gl
         self.headless = headless
@@ -225,6 +234,23 @@ class BrowserRuntime(BaseRuntime):
                                     max_texture_size, max_draw_buffers)
         if "llvmpipe" in str(result.get("webgl_renderer", "")) + str(result.get("renderer", "")):
             self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT  # ANGLE over Mesa's llvmpipe
+        if self.storage == "float16":
+            try:
+                self.require_storage("float16")
+            except BaseException:
+                self.release()
+                raise
+
+    def require_storage(self, storage: str) -> str:
+        """As :meth:`BaseRuntime.require_storage`: "float16" needs R16F render targets, which the
+        page checked at start (EXT_color_buffer_float, or EXT_color_buffer_half_float)."""
+        check_storage(storage)
+        if storage == "float16" and not self._device.get("half_float_render"):
+            raise GLUnavailableError(
+                f"storage='float16': this WebGL2 context ({self._device.get('webgl_renderer')}) cannot render "
+                f"to half-float (R16F/RGBA16F) textures (neither EXT_color_buffer_float nor "
+                f"EXT_color_buffer_half_float makes them complete framebuffers); use storage='float32'")
+        return storage
 
     def _launch(self, flags: List[str]) -> None:
         from playwright.sync_api import Error as PlaywrightError
@@ -328,20 +354,24 @@ class BrowserRuntime(BaseRuntime):
             "page_programs": int(device["programs"]),
             "page_textures": int(device["textures"]),
             "max_loop_iterations": self.max_loop_iterations,
+            "half_float_render": bool(device.get("half_float_render")),
+            "storage": self.storage,
         }
 
     # -- ops the page runs ---------------------------------------------------------
     def _new_texture(self, layout: Layout) -> BrowserTexture:
         return BrowserTexture(next(self._ids), layout.cols, layout.rows, layout.components, self)
 
-    def _upload_op(self, array: np.ndarray, layout: InputLayout) -> Tuple[BrowserTexture, Dict[str, Any]]:
+    def _upload_op(self, array: np.ndarray, layout: InputLayout, storage: str = "float32"
+                   ) -> Tuple[BrowserTexture, Dict[str, Any]]:
         if tuple(array.shape) != tuple(layout.shape):
             raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
         if layout.components not in (1, 4):
             raise ValueError(f"textures hold 1 or 4 components, not {layout.components}")
         texture = self._new_texture(layout)
         return texture, {"op": "upload", "id": texture.id, "cols": layout.cols, "rows": layout.rows,
-                         "components": layout.components, "data": _encode(layout.pack(array))}
+                         "components": layout.components, "storage": check_storage(storage),
+                         "data": _encode(layout.pack(array), storage)}
 
     def _program_ref(self, spec: Drawable, pending: List[Hashable]) -> Dict[str, Any]:
         """The page's program for ``spec``: its id, with the sources when the page has not compiled it."""
@@ -360,8 +390,8 @@ class BrowserRuntime(BaseRuntime):
         return {"id": program_id, "name": spec.name, "source": codegen.fragment_source(spec),
                 "samplers": list(spec.variable_names)}
 
-    def _draw_op(self, spec: Drawable, inputs: Mapping[str, Any], pending: List[Hashable]
-                 ) -> Tuple[List[BrowserTexture], Dict[str, Any]]:
+    def _draw_op(self, spec: Drawable, inputs: Mapping[str, Any], pending: List[Hashable],
+                 storage: str = "float32") -> Tuple[List[BrowserTexture], Dict[str, Any]]:
         missing = set(spec.variable_names) - set(inputs)
         if missing:
             raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
@@ -377,8 +407,8 @@ class BrowserRuntime(BaseRuntime):
         outputs = [self._new_texture(layout) for layout in spec.output_layouts]
         op = {"op": "draw", "program": self._program_ref(spec, pending), "inputs": ids,
               "uniforms": {name: _uniform_value(value) for name, value in spec.uniforms.items()},
-              "outputs": [{"id": t.id, "cols": t.cols, "rows": t.rows, "components": t.components}
-                          for t in outputs]}
+              "outputs": [{"id": t.id, "cols": t.cols, "rows": t.rows, "components": t.components,
+                           "storage": check_storage(storage)} for t in outputs]}
         return outputs, op
 
     def _call_compiling(self, ops: List[Dict[str, Any]], pending: List[Hashable], free: Sequence[int] = ()
@@ -394,23 +424,25 @@ class BrowserRuntime(BaseRuntime):
             raise
 
     # -- the runtime interface -----------------------------------------------------
-    def upload(self, array: np.ndarray, layout: InputLayout) -> BrowserTexture:
+    def upload(self, array: np.ndarray, layout: InputLayout, storage: str = "float32") -> BrowserTexture:
         self._check_usable()
-        texture, op = self._upload_op(array, layout)
+        self.require_storage(storage)
+        texture, op = self._upload_op(array, layout, storage)
         self._call([op])
-        self._count_made([texture], [layout])
+        self._count_made([texture], [layout], storage)
         return texture
 
-    def draw(self, program: Drawable, inputs: Mapping[str, Any]) -> List[BrowserTexture]:
+    def draw(self, program: Drawable, inputs: Mapping[str, Any], storage: str = "float32") -> List[BrowserTexture]:
         self._check_usable()
+        self.require_storage(storage)
         pending: List[Hashable] = []
-        outputs, op = self._draw_op(program, inputs, pending)
+        outputs, op = self._draw_op(program, inputs, pending, storage)
         try:
             self._call_compiling([op], pending)
         except BaseException:
             self.free(outputs)  # the page may have made some of them before it failed
             raise
-        self._count_made(outputs, program.output_layouts)
+        self._count_made(outputs, program.output_layouts, storage)
         return outputs
 
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
@@ -439,16 +471,17 @@ class BrowserRuntime(BaseRuntime):
         made: List[BrowserTexture] = []
         pending: List[Hashable] = []
 
-        def upload(array: np.ndarray, layout: InputLayout) -> BrowserTexture:
-            texture, op = self._upload_op(array, layout)
+        def upload(array: np.ndarray, layout: InputLayout, storage: str = "float32") -> BrowserTexture:
+            texture, op = self._upload_op(array, layout, storage)
             ops.append(op)
             return texture
 
-        def draw(spec: Drawable, inputs: Dict[str, BrowserTexture]) -> List[BrowserTexture]:
-            outputs, op = self._draw_op(spec, inputs, pending)
+        def draw(spec: Drawable, inputs: Dict[str, BrowserTexture], storage: str = "float32") -> List[BrowserTexture]:
+            outputs, op = self._draw_op(spec, inputs, pending, storage)
             ops.append(op)
             return outputs
 
+        self.require_storage(plan.storage)
         previous = plan.chain(upload, draw, made)
         last = plan.spec
         reads = [{"op": "read", "id": texture.id} for texture in previous]
@@ -467,13 +500,13 @@ class BrowserRuntime(BaseRuntime):
         pending: List[Hashable] = []
         drawn: List[Tuple[List[BrowserTexture], Tuple[Layout, ...]]] = []
 
-        def upload(array: np.ndarray, layout: InputLayout) -> BrowserTexture:
-            texture, op = self._upload_op(array, layout)
+        def upload(array: np.ndarray, layout: InputLayout, storage: str = "float32") -> BrowserTexture:
+            texture, op = self._upload_op(array, layout, storage)
             ops.append(op)
             return texture
 
-        def draw(spec: Drawable, inputs: Dict[str, BrowserTexture]) -> List[BrowserTexture]:
-            outputs, op = self._draw_op(spec, inputs, pending)
+        def draw(spec: Drawable, inputs: Dict[str, BrowserTexture], storage: str = "float32") -> List[BrowserTexture]:
+            outputs, op = self._draw_op(spec, inputs, pending, storage)
             ops.append(op)
             drawn.append((outputs, spec.output_layouts))
             return outputs
@@ -489,7 +522,7 @@ class BrowserRuntime(BaseRuntime):
             forget_conversions(tensors_in(plan.steps), lost)
             raise
         for textures, layouts in drawn:  # the outputs, and conversions an uploaded Tensor keeps
-            self._count_made(textures, layouts)
+            self._count_made(textures, layouts, plan.storage)
         self._count_freed(freed)
         return Tensor.from_program(self, outputs, plan.spec, plan.out_shape)
 

@@ -7,7 +7,10 @@
 // an error).  Every call answers {ok: true, results: [...]} (one entry per op) or
 // {ok: false, kind, message, ...} (after a short wait when the WebGL context may be being
 // lost); it never throws.  Arrays cross as base64 strings of
-// little-endian float32 bytes.
+// little-endian float32 bytes (an upload to a half-float texture: float16 bytes, rounded
+// by gpuconv; read-backs are always float32).  A texture's storage is "float32"
+// (R32F/RGBA32F) or "float16" (R16F/RGBA16F, as TF.js stores tensors on devices without
+// float32 render targets).
 "use strict";
 
 (() => {
@@ -37,6 +40,11 @@
 
   // ---- base64 <-> Float32Array ------------------------------------------------
   function decodeFloats(text) {
+    const bytes = decodeBytes(text);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  }
+
+  function decodeBytes(text) {
     let bytes;
     if (typeof Uint8Array.fromBase64 === "function") {
       bytes = Uint8Array.fromBase64(text);
@@ -45,7 +53,12 @@
       bytes = new Uint8Array(binary.length);
       for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
     }
-    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    return bytes;
+  }
+
+  function decodeHalfs(text) {  // float16 bits, as Uint16 (uploaded as HALF_FLOAT)
+    const bytes = decodeBytes(text);
+    return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
   }
 
   function encodeFloats(floats) {
@@ -106,7 +119,27 @@
     state.framebuffer = gl.createFramebuffer();
     state.readFramebuffer = gl.createFramebuffer();
     state.scratch = makeTexture(1, 1, 4, null);
+    state.halfFloatRender = halfRenderable();
     return describe();
+  }
+
+  // Whether R16F and RGBA16F textures are complete render targets (EXT_color_buffer_float makes
+  // them so in WebGL2; EXT_color_buffer_half_float where only that one is offered).
+  function halfRenderable() {
+    const gl = state.gl;
+    gl.getExtension("EXT_color_buffer_half_float");
+    let ok = true;
+    for (const components of [1, 4]) {
+      const made = makeTexture(1, 1, components, null, "float16");
+      gl.bindFramebuffer(gl.FRAMEBUFFER, state.framebuffer);
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, made.texture, 0);
+      ok = ok && gl.checkFramebufferStatus(gl.FRAMEBUFFER) === gl.FRAMEBUFFER_COMPLETE;
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, null, 0);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      gl.deleteTexture(made.texture);
+    }
+    state.attached = 0;
+    return ok;
   }
 
   function renderer(gl) {
@@ -135,11 +168,13 @@
       supported_extensions: supported,
       programs: state.programs.size,
       textures: state.textures.size,
+      half_float_render: !!state.halfFloatRender,
     };
   }
 
   // ---- textures -----------------------------------------------------------------
-  function makeTexture(cols, rows, components, floats) {
+  function makeTexture(cols, rows, components, floats, storage) {
+    const half = storage === "float16";
     const gl = state.gl;
     const texture = gl.createTexture();
     gl.bindTexture(gl.TEXTURE_2D, texture);
@@ -147,14 +182,14 @@
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-    const internal = components === 4 ? gl.RGBA32F : gl.R32F;
+    const internal = half ? (components === 4 ? gl.RGBA16F : gl.R16F) : (components === 4 ? gl.RGBA32F : gl.R32F);
     gl.texStorage2D(gl.TEXTURE_2D, 1, internal, cols, rows);
-    if (floats) {
+    if (floats) {  // a Float32Array, or (half) a Uint16Array of float16 bits
       const format = components === 4 ? gl.RGBA : gl.RED;
-      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, cols, rows, format, gl.FLOAT, floats);
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, cols, rows, format, half ? gl.HALF_FLOAT : gl.FLOAT, floats);
     }
     gl.bindTexture(gl.TEXTURE_2D, null);
-    return { texture, cols, rows, components };
+    return { texture, cols, rows, components, half };
   }
 
   function texture(id) {
@@ -165,12 +200,13 @@
 
   function upload(op) {
     if (state.textures.has(op.id)) throw new GpuconvError("error", "texture " + op.id + " exists already");
-    const floats = decodeFloats(op.data);
+    const half = op.storage === "float16";
+    const floats = half ? decodeHalfs(op.data) : decodeFloats(op.data);
     const expected = op.cols * op.rows * op.components;
     if (floats.length !== expected) {
-      throw new GpuconvError("error", "texture " + op.id + ": got " + floats.length + " floats, expected " + expected);
+      throw new GpuconvError("error", "texture " + op.id + ": got " + floats.length + " values, expected " + expected);
     }
-    state.textures.set(op.id, makeTexture(op.cols, op.rows, op.components, floats));
+    state.textures.set(op.id, makeTexture(op.cols, op.rows, op.components, floats, op.storage));
     return null;
   }
 
@@ -183,9 +219,11 @@
   }
 
   // How readPixels may read a float texture with this many components: RGBA/FLOAT always
-  // works; the implementation's own format (RED/FLOAT for R32F on most) reads 4x less.
-  function readFormat(components) {
+  // works (half-float textures too, read as float32); the implementation's own format
+  // (RED/FLOAT for R32F on most) reads 4x less.
+  function readFormat(components, half) {
     const gl = state.gl;
+    if (half) return [gl.RGBA, gl.FLOAT, 4];
     let cached = state.readFormats.get(components);
     if (cached) return cached;
     cached = [gl.RGBA, gl.FLOAT, 4];
@@ -202,7 +240,7 @@
     const gl = state.gl;
     gl.bindFramebuffer(gl.READ_FRAMEBUFFER, state.readFramebuffer);
     gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, entry.texture, 0);
-    const [format, type, channels] = readFormat(entry.components);
+    const [format, type, channels] = readFormat(entry.components, entry.half);
     const pixels = new Float32Array(cols * rows * channels);
     gl.readPixels(0, 0, cols, rows, format, type, pixels);
     gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, null, 0);
@@ -296,7 +334,7 @@
     }
     const outputs = op.outputs.map((o) => {
       if (state.textures.has(o.id)) throw new GpuconvError("error", "texture " + o.id + " exists already");
-      const made = makeTexture(o.cols, o.rows, o.components, null);
+      const made = makeTexture(o.cols, o.rows, o.components, null, o.storage);
       state.textures.set(o.id, made);
       return made;
     });
@@ -314,7 +352,8 @@
     const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
       throw new GpuconvError("error", entry.name + ": the framebuffer of its " + outputs.length +
-                             " float32 render targets is incomplete (status 0x" + status.toString(16) + ")");
+                             (outputs[0] && outputs[0].half ? " half-float" : " float32") +
+                             " render targets is incomplete (status 0x" + status.toString(16) + ")");
     }
     op.inputs.forEach((id, unit) => {
       gl.activeTexture(gl.TEXTURE0 + unit);

@@ -27,6 +27,7 @@ from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..plan import Plan
 from ..programs import LLVMPIPE_LOOP_LIMIT, Drawable, Program
+from ..storage import check_storage
 from .base import BaseRuntime, GLUnavailableError
 
 #: Debian/Ubuntu packages that provide headless GL (Mesa's EGL and the llvmpipe driver).
@@ -262,6 +263,9 @@ def _current(method: _Method) -> _Method:
     return wrapper  # type: ignore[return-value]
 
 
+#: The texel type of each storage (moderngl's dtype is its ``str`` without the byte order).
+_TEXTURE_DTYPES: Dict[str, np.dtype] = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
+
 # A quad covering clip space, drawn as a triangle strip.
 _QUAD = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
 
@@ -272,7 +276,10 @@ class NativeRuntime(BaseRuntime):
     ``context`` is a moderngl context of yours (gpuconv restores the viewport and the
     framebuffer binding it changes; see :func:`gpuconv.use_context`) or ``None`` for a
     new headless one (``backend``: ``"egl"``, ``"glfw"``).  ``max_texture_size`` and
-    ``max_draw_buffers`` emulate a smaller device.  Use it from the thread that created
+    ``max_draw_buffers`` emulate a smaller device.  ``storage``: how the ops store textures
+    here unless an op's ``storage=`` says otherwise ("float32", or "float16": R16F/RGBA16F,
+    as TF.js on phones without float32 render targets; refused where the driver cannot
+    render to them).  Use it from the thread that created
     it: moderngl contexts are bound to one thread, and another thread's call is refused.
     """
 
@@ -284,7 +291,9 @@ class NativeRuntime(BaseRuntime):
     PROGRAM_CACHE_SIZE = 64
 
     def __init__(self, context: Any = None, backend: Optional[str] = None, *,
-                 max_texture_size: Optional[int] = None, max_draw_buffers: Optional[int] = None):
+                 max_texture_size: Optional[int] = None, max_draw_buffers: Optional[int] = None,
+                 storage: str = "float32"):
+        self.storage = check_storage(storage)
         self.owns_context = context is None
         callers = _egl_state()  # a new context is made current: the caller's comes back below
         if context is None:
@@ -296,6 +305,8 @@ class NativeRuntime(BaseRuntime):
         self._egl = _EGLCurrent()  # the context is current now: remember it
         try:
             self._setup(backend, max_texture_size, max_draw_buffers)
+            if self.storage == "float16":
+                self._require_half_targets()
         except BaseException:
             if self.owns_context:  # refused (limits, float targets): give the context back
                 self._egl.unbind()
@@ -317,6 +328,7 @@ class NativeRuntime(BaseRuntime):
         self._quad = self.ctx.buffer(_QUAD.tobytes())
         self._timer: Any = None  # a GL timer query, made by the first profiled draw
         self._released = False
+        self._half_targets: Optional[str] = None  # "" once R16F rendering worked, else why not
         self._mesa = _is_mesa(self.ctx)
         if self._mesa:
             _guard_imports()
@@ -341,6 +353,7 @@ class NativeRuntime(BaseRuntime):
             "max_texture_image_units": int(self.ctx.info["GL_MAX_TEXTURE_IMAGE_UNITS"]),
             "cached_programs": len(self._programs),
             "max_loop_iterations": self.max_loop_iterations,
+            "storage": self.storage,
         }
 
     def _check_usable(self) -> None:
@@ -366,20 +379,51 @@ class NativeRuntime(BaseRuntime):
         finally:
             texture.release()
 
+    def _require_half_targets(self) -> None:
+        """Refuse float16 storage where the driver cannot render to R16F (checked once)."""
+        if self._half_targets is None:
+            texture = self.ctx.texture((1, 1), 1, dtype="f2")
+            try:
+                fbo = self.ctx.framebuffer(color_attachments=[texture])
+                fbo.release()
+                self._half_targets = ""
+            except Exception as exc:
+                self._half_targets = str(exc) or type(exc).__name__
+            finally:
+                texture.release()
+        if self._half_targets:
+            raise GLUnavailableError(
+                f"storage='float16': the GL driver ({self.ctx.info['GL_RENDERER']}) cannot render to "
+                f"half-float (R16F) textures ({self._half_targets}); use storage='float32'")
+
+    def require_storage(self, storage: str) -> str:
+        check_storage(storage)
+        if storage == "float16":
+            self._check_usable()
+            with self._egl:
+                self._require_half_targets()
+        return storage
+
     # -- textures --------------------------------------------------------------
     @_current
-    def upload(self, array: np.ndarray, layout: InputLayout) -> Any:
+    def upload(self, array: np.ndarray, layout: InputLayout, storage: str = "float32") -> Any:
         if tuple(array.shape) != tuple(layout.shape):
             raise ValueError(f"array of shape {array.shape} does not match layout {layout.shape}")
-        texels = np.ascontiguousarray(layout.pack(array), dtype=np.float32)
-        texture = self.ctx.texture((layout.cols, layout.rows), layout.components, texels.tobytes(), dtype="f4")
+        dtype = _TEXTURE_DTYPES[check_storage(storage)]
+        if storage == "float16":
+            self._require_half_targets()
+        with np.errstate(over="ignore"):  # beyond 65504 a half is infinity, as the GPU stores it
+            texels = np.ascontiguousarray(np.asarray(layout.pack(array), dtype=np.float32).astype(dtype))
+        texture = self.ctx.texture((layout.cols, layout.rows), layout.components, texels.tobytes(),
+                                   dtype=dtype.str[1:])
         texture.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
-        self._count_made([texture], [layout])
+        self._count_made([texture], [layout], storage)
         return texture
 
     @_current
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
-        data = np.frombuffer(texture.read(), dtype=np.float32)
+        dtype = np.float16 if texture.dtype == "f2" else np.float32  # as the texture stores them
+        data = np.frombuffer(texture.read(), dtype=dtype).astype(np.float32, copy=False)
         return data.reshape(layout.rows, layout.cols, layout.components)
 
     @_current
@@ -416,8 +460,11 @@ class NativeRuntime(BaseRuntime):
         return cached
 
     @_current
-    def draw(self, program: Drawable, inputs: Mapping[str, Any]) -> List[Any]:
+    def draw(self, program: Drawable, inputs: Mapping[str, Any], storage: str = "float32") -> List[Any]:
         spec = program
+        dtype = _TEXTURE_DTYPES[check_storage(storage)].str[1:]
+        if storage == "float16":
+            self._require_half_targets()
         missing = set(spec.variable_names) - set(inputs)
         if missing:
             raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
@@ -428,7 +475,7 @@ class NativeRuntime(BaseRuntime):
         for name, value in spec.uniforms.items():
             if name in compiled:
                 compiled[name].value = value
-        outputs = [self.ctx.texture((layout.cols, layout.rows), layout.components, dtype="f4")
+        outputs = [self.ctx.texture((layout.cols, layout.rows), layout.components, dtype=dtype)
                    for layout in spec.output_layouts]
         for output in outputs:  # a chained program samples them: nearest, never filtered
             output.filter = (self.ctx.NEAREST, self.ctx.NEAREST)
@@ -455,11 +502,12 @@ class NativeRuntime(BaseRuntime):
             self.ctx.viewport = viewport
             if fbo is not None:
                 fbo.release()
-        self._count_made(outputs, spec.output_layouts)
+        self._count_made(outputs, spec.output_layouts, storage)
         return outputs
 
     @_current
-    def timed_draw(self, program: Program, inputs: Mapping[str, Any]) -> Tuple[List[Any], float, str]:
+    def timed_draw(self, program: Program, inputs: Mapping[str, Any],
+                   storage: str = "float32") -> Tuple[List[Any], float, str]:
         """:meth:`draw`, timed by a GL timer query (``GL_TIME_ELAPSED``) where the driver has one."""
         if self._timer is None:
             try:
@@ -467,10 +515,10 @@ class NativeRuntime(BaseRuntime):
             except Exception:  # no GL_ARB_timer_query: wall time, synchronized
                 self._timer = False
         if not self._timer:
-            return super().timed_draw(program, inputs)
+            return super().timed_draw(program, inputs, storage)
         start = time.perf_counter()
         with self._timer:
-            outputs = self.draw(program, inputs)
+            outputs = self.draw(program, inputs, storage)
         elapsed = self._timer.elapsed
         if elapsed >= 0xFFFFFFFF:  # moderngl reads the query as 32 bits: 4.29 s at most
             self.ctx.finish()

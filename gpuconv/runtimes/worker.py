@@ -29,6 +29,7 @@ from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..plan import Plan
 from ..programs import Drawable
+from ..storage import check_storage
 from .base import BaseRuntime, GLUnavailableError
 
 _HEADER = struct.Struct("<Q")
@@ -52,7 +53,7 @@ def _receive(stream: BinaryIO) -> Any:
 class WorkerRuntime(BaseRuntime):
     """The native runtime, run in a separate process; the same calls, the same results.
 
-    ``backend``, ``max_texture_size`` and ``max_draw_buffers`` are passed to the
+    ``backend``, ``max_texture_size``, ``max_draw_buffers`` and ``storage`` are passed to the
     worker's :class:`~gpuconv.runtimes.native.NativeRuntime`.  Texture handles are the
     worker's ids.  Use it from the thread that created it.
     """
@@ -60,7 +61,8 @@ class WorkerRuntime(BaseRuntime):
     kind = "native"
 
     def __init__(self, backend: Optional[str] = None, *, max_texture_size: Optional[int] = None,
-                 max_draw_buffers: Optional[int] = None):
+                 max_draw_buffers: Optional[int] = None, storage: str = "float32"):
+        self.storage = check_storage(storage)
         self.thread_id = threading.get_ident()
         self._lock = threading.Lock()
         env = dict(os.environ)
@@ -71,7 +73,8 @@ class WorkerRuntime(BaseRuntime):
             [sys.executable, "-c", "import sys; from gpuconv.runtimes.worker import main; sys.exit(main())"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._released = False
-        options = dict(backend=backend, max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers)
+        options = dict(backend=backend, max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers,
+                       storage=storage)
         facts: Dict[str, Any] = self._call("start", options)
         self._info = facts
         self.backend = str(facts.get("backend"))
@@ -104,15 +107,19 @@ class WorkerRuntime(BaseRuntime):
         facts["process"] = f"worker (pid {self._process.pid if self._process else '-'})"
         return facts
 
-    def upload(self, array: np.ndarray, layout: InputLayout) -> Any:
-        texture = self._call("upload", np.asarray(array), layout)
-        self._count_made([texture], [layout])
+    def upload(self, array: np.ndarray, layout: InputLayout, storage: str = "float32") -> Any:
+        texture = self._call("upload", np.asarray(array), layout, storage)
+        self._count_made([texture], [layout], storage)
         return texture
 
-    def draw(self, program: Drawable, inputs: Mapping[str, Any]) -> List[Any]:
-        outputs = self._call("draw", program, dict(inputs))
-        self._count_made(outputs, program.output_layouts)
+    def draw(self, program: Drawable, inputs: Mapping[str, Any], storage: str = "float32") -> List[Any]:
+        outputs = self._call("draw", program, dict(inputs), storage)
+        self._count_made(outputs, program.output_layouts, storage)
         return outputs
+
+    def require_storage(self, storage: str) -> str:
+        check_storage(storage)
+        return storage if storage == "float32" else self._call("require_storage", storage)
 
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
         return self._call("read", texture, layout)
@@ -182,8 +189,11 @@ def _serve(requests: BinaryIO, replies: BinaryIO) -> None:
             elif method == "upload":
                 value = keep(runtime.upload(*args))
             elif method == "draw":
-                program, inputs = args
-                value = [keep(t) for t in runtime.draw(program, {k: textures[v] for k, v in inputs.items()})]
+                program, inputs, storage = args
+                value = [keep(t) for t in runtime.draw(program, {k: textures[v] for k, v in inputs.items()},
+                                                       storage)]
+            elif method == "require_storage":
+                value = runtime.require_storage(args[0])
             elif method == "read":
                 value = runtime.read(textures[args[0]], args[1])
             elif method == "free":
