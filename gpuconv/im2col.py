@@ -35,24 +35,27 @@ AUTO_MAX_MATRIX_TEXELS = 1 << 20
 
 def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
     """The cost rule of ``algorithm="auto"``: im2col + matmul where it measured faster than the
-    packed program on llvmpipe (2 cores, LLVM 15; draw-only medians, both in the same run,
-    ``benchmarks/im2col_vs_packed.py --extra``; ratio = packed ms / im2col ms):
+    packed program on llvmpipe (2 cores, LLVM 15; draw-only medians, both timed in the same run
+    taking turns, ``benchmarks/im2col_vs_packed.py --extra``; ratio = packed ms / im2col ms,
+    runs of 2026-12-01 on a shared machine):
 
     * the 1x1, stride-1, unpadded shortcut (the matrix multiply alone, no window arithmetic):
-      1x56x56x128 -> 128 1.41x and 1.55x, 1x64x64x16 -> 32 1.62x, 4x28x28x64 -> 64 2.77x;
+      1x56x56x128 -> 128 1.41x, 1.45x, 1.55x, 1.55x (and 0.56x in one run under a load of 8 on
+      the 2 cores), 1x64x64x16 -> 32 1.35-1.62x (once 0.99x), 4x28x28x64 -> 64 1.53x and 2.77x;
     * a strided filter (the packed program then reuses no input columns) over at most 4 input
-      channels (one texel per tap: the packed program's per-tap bounds and loop work is then
+      channels (one texel per tap: the packed program's per-tap bounds checks and loops are then
       most of its time, the matmul has none) into at least 16 output channels (each copied
       texel serves 4+ blocks of them) with a matrix of at most :data:`AUTO_MAX_MATRIX_TEXELS`:
-      3x3 s2 1x128x128x3 -> 16 1.11-1.15x, 3x3 s2 1x224x224x3 -> 32 (MobileNet's first layer)
-      1.40x, 7x7 s2 1x224x224x3 -> 64 (ResNet's) 2.03x, 11x11 s4 1x224x224x3 -> 96 (AlexNet's)
-      2.27x.
+      3x3 s2 1x128x128x3 -> 16 1.11-1.24x, 3x3 s2 1x224x224x3 -> 32 (MobileNet's first layer)
+      1.40x, 7x7 s2 1x224x224x3 -> 64 (ResNet's) 2.00x and 2.03x, 11x11 s4 1x224x224x3 -> 96
+      (AlexNet's) 1.86x and 2.27x.
 
     Never elsewhere: where the packed program reuses input columns (stride 1 across, filter
-    width 2-7) im2col was 0.53-0.60x (3x3 1x64x64x16 -> 32, 3x3 4x32x32x64 -> 64, 5x5
-    1x56x56x32 -> 32, 7x7 1x224x224x3 -> 32); a stride-1 11x11 0.71x (224x224x3) and 0.90x
-    (64x64x3); more input channels 0.93x (5x5 s2 1x112x112x8 -> 16) and 1.08x (3x3 s2
-    1x56x56x32 -> 64, within the noise); dilation 2 across 0.99x (3x3 1x64x64x16 -> 32).
+    width 2-7) im2col was 0.33-0.73x (3x3 1x64x64x16 -> 32, 3x3 4x32x32x64 -> 64, 5x5
+    1x56x56x32 -> 32, 7x7 1x224x224x3 -> 32); a stride-1 11x11 0.65-0.71x (224x224x3) and
+    0.90-0.99x (64x64x3); more input channels 0.78-0.93x (5x5 s2 1x112x112x8 -> 16) and
+    1.08x / 1.21x (3x3 s2 1x56x56x32 -> 64: not measurably faster in every run); dilation 2
+    across 0.99-1.00x (3x3 1x64x64x16 -> 32).
     """
     g = geometry
     if g.depthwise or g.groups > 1:

@@ -304,3 +304,36 @@ def test_the_profile_names_both_programs(runtime, rng):
     assert (im2col_record.program, matmul_record.program) == ("Im2ColPackedProgram", "MatMulPackedProgram")
     assert im2col_record.algorithm == matmul_record.algorithm == "im2col"
     assert im2col_record.flops == 0 and matmul_record.flops == 2 * 10 * 10 * 8 * 9 * 5
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, picked", [
+    ((1, 56, 56, 128), (1, 1, 128, 128), dict(padding="VALID"), True),        # the shortcut
+    ((1, 128, 128, 3), (3, 3, 3, 16), dict(padding="SAME", strides=2), True),
+    ((1, 224, 224, 3), (7, 7, 3, 64), dict(padding="SAME", strides=2), True),
+    ((1, 224, 224, 3), (11, 11, 3, 96), dict(padding="VALID", strides=4), True),
+    ((1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME"), False),           # packed reuses columns
+    ((1, 224, 224, 3), (11, 11, 3, 16), dict(padding="SAME"), False),         # stride 1: a 97 MiB matrix
+    ((1, 112, 112, 8), (5, 5, 8, 16), dict(padding="SAME", strides=2), False),  # 8 input channels
+    ((1, 128, 128, 3), (3, 3, 3, 8), dict(padding="SAME", strides=2), False),   # 8 output channels
+    ((1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME", dilations=2), False),
+    ((1, 56, 56, 3), (1, 1, 3, 16), dict(padding="VALID", strides=2), True),    # 1x1 strided: a matrix
+])
+def test_auto_picks_im2col_where_it_measured_faster(x_shape, w_shape, kwargs, picked):
+    w = np.ones(w_shape, np.float32)
+    plan = plan_conv2d(np.zeros(x_shape, np.float32), w, algorithm="auto", **kwargs)
+    assert (plan.spec.name == "MatMulPackedProgram") == picked, [s.name for s in plan.specs]
+    shapes = plan_conv2d(x_shape, w_shape, algorithm="auto", shapes_only=True, **kwargs)
+    padded = any(kwargs.get("padding") == p for p in ("SAME",)) and w_shape[0] > 1
+    # shapes only (no filter to check for non-finite values): a padded convolution stays packed
+    assert (shapes.spec.name == "MatMulPackedProgram") == (picked and not padded)
+
+
+def test_auto_results_agree_and_a_packed_output_is_read_in_place(runtime, rng):
+    x, w1, w2 = _data(rng, (1, 17, 18, 3), (3, 3, 3, 16), (1, 1, 16, 24))
+    y = gpuconv.conv2d(x, w1, strides=2, padding="SAME")                        # auto: im2col
+    assert_close(y, gpuconv.oracle.conv2d(x, w1, strides=2, padding="SAME"))
+    with gpuconv.to_gpu(x) as t, gpuconv.conv2d(t, w1, padding="SAME") as h:     # auto: packed (stride 1)
+        assert plan_conv2d(h, w2, algorithm="auto").spec.name == "PackedConv2DProgram"  # h read in place
+        with gpuconv.conv2d(h, w2) as out:
+            assert_close(out.numpy(), gpuconv.oracle.conv2d(gpuconv.oracle.conv2d(x, w1, padding="SAME"), w2))
+    assert plan_conv2d(np.zeros((1, 9, 9, 16), np.float32), w2, algorithm="auto").spec.name == "MatMulPackedProgram"
