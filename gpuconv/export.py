@@ -45,7 +45,7 @@ from .layout import (
 )
 from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
 from .plan import Plan
-from .programs import PackedProgramSpec, Program, ProgramSpec
+from .programs import MatMulProgramSpec, PackedProgramSpec, Program, ProgramSpec
 from .storage import check_storage
 
 Shape = Tuple[int, ...]
@@ -161,7 +161,7 @@ def assembly_description(spec: Program, out_shape: Shape) -> Dict[str, Any]:
     """How the module assembles the result from the last program's render targets, as
     ``spec.assemble`` does in Python."""
     size = math.prod(out_shape)
-    if isinstance(spec, PackedProgramSpec):
+    if isinstance(spec, (PackedProgramSpec, MatMulProgramSpec)):  # the split layout (im2col's matmul too)
         out = spec.output
         description: Dict[str, Any] = {
             "kind": "split", "batch": out.batch, "height": out.height, "width": out.width,

@@ -6,12 +6,14 @@ device, and its two programs through glslang."""
 import numpy as np
 import pytest
 from helpers import assert_close
+from test_export import HELPERS, run_module
 from test_gpu_conv import CONV2D_CASES, _ids
 from test_gpu_ops import ACTIVATIONS, CONV1D_CASES, NCHW_CASES
 
 import gpuconv
 from gpuconv import im2col, validate
 from gpuconv.cli import main
+from gpuconv.export import build
 from gpuconv.im2col import choose_im2col
 from gpuconv.limits import Limits
 from gpuconv.ops import plan_conv2d
@@ -337,3 +339,33 @@ def test_auto_results_agree_and_a_packed_output_is_read_in_place(runtime, rng):
         with gpuconv.conv2d(h, w2) as out:
             assert_close(out.numpy(), gpuconv.oracle.conv2d(gpuconv.oracle.conv2d(x, w1, padding="SAME"), w2))
     assert plan_conv2d(np.zeros((1, 9, 9, 16), np.float32), w2, algorithm="auto").spec.name == "MatMulPackedProgram"
+
+
+@pytest.fixture(scope="module")
+def module_page(browser):
+    """A page of the session's Chromium with test_export's helpers, for exported modules."""
+    page = browser._browser.new_page()
+    page.set_content("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body></body></html>")
+    page.evaluate(HELPERS)
+    yield page
+    page.close()
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((2, 9, 8, 5), (3, 3, 5, 6), dict(strides=2, padding="SAME", data_format="NCHW")),
+    ((1, 7, 7, 6), (1, 1, 6, 5), dict(padding="VALID")),                 # the shortcut
+    ((1, 12, 40, 3), (11, 11, 3, 4), dict(padding="SAME", max_texture_size=2048)),  # rows split
+])
+def test_exported_module_runs_both_programs_in_the_browser(module_page, x_shape, w_shape, kwargs):
+    kwargs = dict(kwargs)
+    rng = np.random.default_rng(3)
+    x, w, b = _data(rng, x_shape, w_shape, (w_shape[3],))
+    if kwargs.get("data_format") == "NCHW":
+        x = _nchw(x)
+    exported = build("conv2d", x.shape, w.shape, format="js", algorithm="im2col", bias=True, activation="relu",
+                     **kwargs)
+    assert exported.programs[-1] == "MatMulPackedProgram"
+    kwargs.pop("max_texture_size", None)
+    output = run_module(module_page, exported.text, {"x": x, "filter": w, "bias": b})
+    expected = gpuconv.oracle.conv2d(x, w, bias=b, activation="relu", **kwargs)
+    assert_close(output.reshape(expected.shape), expected)
