@@ -161,7 +161,7 @@ def _upload_inputs(runtime, plan):
     for position, (spec, arrays) in enumerate(plan.steps):
         for item in spec.inputs:
             if position == 0 or item.name not in spec.chained_inputs:
-                textures.append((spec, item.name, runtime.upload(arrays[item.name], item.layout)))
+                textures.append((spec, item.name, runtime.upload(arrays[item.name], item.layout, runtime.storage)))
     runtime.finish()
     return textures
 
@@ -193,7 +193,7 @@ def time_phases(runtime, plan, repeat: int, draw_only: bool = False) -> Dict[str
             inputs = dict(by_step[position])
             if position:
                 inputs.update(zip(spec.chained_inputs, previous))
-            previous = runtime.draw(spec, inputs)
+            previous = runtime.draw(spec, inputs, runtime.storage)
             made.extend(previous)
         runtime.finish()
         return previous, made
@@ -265,7 +265,7 @@ def time_in_page(browser, plan, repeat: int, warmup: int = 5) -> List[float]:
     pending: List[Any] = []
 
     def record(spec, inputs):
-        outputs, op = browser._draw_op(spec, inputs, pending)
+        outputs, op = browser._draw_op(spec, inputs, pending, browser.storage)
         ops.append(op)
         return outputs
 
@@ -565,6 +565,10 @@ def main(argv=None) -> int:
                         help="time the side-by-side series (gpuconv native and browser, TF.js) in N rounds over "
                              "all the layers, each --repeat runs, and take medians over all of them, so that a "
                              "burst of load on a shared machine falls on every series alike; default 1")
+    parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
+                        help="how gpuconv's textures store values (gpuconv.storage): float32 (default) or float16 "
+                             "(R16F/RGBA16F, as TF.js on phones without float32 render targets); TF.js's own "
+                             "series keep their defaults")
     args = parser.parse_args(argv)
 
     layers = QUICK_LAYERS if args.quick else LAYERS
@@ -584,6 +588,7 @@ def main(argv=None) -> int:
         parser.error("--rounds must be at least 1")
     repeat = 2 if args.quick else args.repeat
     runtime = gpuconv.get_runtime()
+    runtime.storage = args.storage  # every gpuconv call and upload/draw below stores textures so
     info = runtime.info()
     print(f"gpuconv benchmark on {info['renderer']} ({info['backend']}), {platform.processor() or platform.machine()}, "
           f"numpy {np.__version__}; median of {repeat} warm runs"
@@ -593,7 +598,7 @@ def main(argv=None) -> int:
     report: Dict[str, Any] = {"device": info, "repeat": repeat, "load_before": _load()}
     try:
         if args.browser or args.tfjs:
-            browser = gpuconv.BrowserRuntime(gl="angle-egl")
+            browser = gpuconv.BrowserRuntime(gl="angle-egl", storage=args.storage)
             report["browser"] = browser.info()
             print(f"browser: Chromium {browser.browser_version}, {report['browser']['renderer']} "
                   f"(gpuconv.BrowserRuntime, gl='angle-egl')", flush=True)

@@ -37,11 +37,17 @@ from . import __version__, checks, registry
 from .arguments import ACTIVATIONS
 from .geometry import ROUNDING_MODES
 from .ops import ALGORITHMS
+from .precision import DEFAULT_PRECISION_TOLERANCE
 from .precompile import precompile
 from .profiler import profile
 from .programs import annotate, shape_text
 from .registry import OPS, option_name, padding_text, pair_text
 from .runtimes import BACKEND_ENV, RUNTIME_KINDS, BaseRuntime, GLUnavailableError, make_runtime
+from .storage import STORAGES
+
+#: The default tolerance of run --check, selftest, random and export's page with --storage float16:
+#: float16 keeps 11 significant bits, and a sum of many rounded products drifts further.
+FLOAT16_TOLERANCE = 1e-2
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_GL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 DEFAULT_TOLERANCE = checks.DEFAULT_TOLERANCE
@@ -272,8 +278,23 @@ def _add_runtime_options(p: argparse.ArgumentParser, limits: bool = True) -> Non
                    help="the GL under the runtime: " + "; ".join(
                        f"{kind}: {' or '.join(names)}" for kind, names in GL_CHOICES.items())
                    + " (the first is the default)")
+    _add_storage_option(g)
     if limits:
         _add_limit_options(p, "the runtime lays out and generates for")
+
+
+def _add_storage_option(g: Any) -> None:
+    g.add_argument("--storage", type=_lower, choices=STORAGES, default=None,
+                   help="how every texture stores its values: float32 (R32F/RGBA32F, the default) or float16 "
+                        "(R16F/RGBA16F, as TF.js stores tensors on phones without float32 render targets); "
+                        f"with float16 the default tolerance is {FLOAT16_TOLERANCE:g}")
+
+
+def _tolerance(args: Args, given: Optional[float]) -> float:
+    """--tolerance, or its default for --storage (float16's is looser)."""
+    if given is not None:
+        return given
+    return FLOAT16_TOLERANCE if getattr(args, "storage", None) == "float16" else DEFAULT_TOLERANCE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -391,8 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help=f"run only {sum(c.quick for c in SELFTEST_CASES)} of the cases")
     p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
-    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
-                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
+                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g}; "
+                        f"{FLOAT16_TOLERANCE:g} with --storage float16)")
     _add_runtime_options(p)
 
     p = add("random", "run seeded random configurations and compare with the oracle",
@@ -407,8 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the configurations and data (default 0)")
     p.add_argument("--start", type=int, default=0, metavar="I",
                    help="index of the first configuration (to repeat one: --start I --count 1)")
-    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
-                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
+                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g}; "
+                        f"{FLOAT16_TOLERANCE:g} with --storage float16)")
     p.add_argument("--verbose", action="store_true", help="print every configuration, not only failures")
     p.add_argument("--compare-native", action="store_true",
                    help="with --backend browser: run each configuration on a native runtime too and "
@@ -457,9 +480,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the page's inputs, uniform in [-1, 1] (default 0); --format html only")
     p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
-                   help=f"largest relative error the page accepts (default {DEFAULT_TOLERANCE:g}); "
-                        f"--format html only")
+                   help=f"largest relative error the page accepts (default {DEFAULT_TOLERANCE:g}; "
+                        f"{FLOAT16_TOLERANCE:g} with --storage float16); --format html only")
+    _add_storage_option(p.add_argument_group("storage"))
     _add_limit_options(p, "to generate for")
+
+    p = add("precision", "will a layer survive phones? its error in float32 and in float16 storage",
+            "Run one configuration of OP with float32 storage and with float16 storage (R16F/RGBA16F "
+            "textures, as TF.js stores tensors on phones without float32 render targets) on the native "
+            "runtime and in the browser's WebGL2, and print for each the largest error against the float64 "
+            "oracle, absolute and relative to the output's largest magnitude, float16's error bound "
+            "(gpuconv.oracle.float16_error_bound) and the distance from the oracle's float16 prediction, "
+            "with a verdict per storage against --tolerance (relative; default "
+            f"{DEFAULT_PRECISION_TOLERANCE:g}). Values beyond float16's range (65504) in an input, filter, "
+            "intermediate or the output are reported. Each array option takes a .npy file or a shape "
+            "(1x64x64x16: seeded uniform values in [-1, 1], times --scale). Without --backend both runtimes "
+            "run, and a missing Chromium is a note; --backend browser without one exits 3. Exits 1 if a "
+            "verdict is FAIL.",
+            "gpuconv precision conv2d --input 1x64x64x16 --filter 3x3x16x32 --padding same", cmd_precision)
+    p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
+    add_leading(p, "FILE.npy|SHAPE")
+    _add_conv_options(p)
+    p.add_argument("--bias", metavar="B.npy|SHAPE", help=f"fused bias ({_ops_with('fused')})")
+    p.add_argument("--prelu-weights", metavar="P.npy|SHAPE", help="weights for --activation prelu")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random arrays given as shapes (default 0)")
+    p.add_argument("--scale", type=_positive_float, default=1.0, metavar="S",
+                   help="multiply the random arrays by S (default 1: uniform in [-1, 1])")
+    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_PRECISION_TOLERANCE, metavar="T",
+                   help=f"largest relative error a storage may have to pass (default {DEFAULT_PRECISION_TOLERANCE:g})")
+    g = p.add_argument_group("runtime")
+    g.add_argument("--backend", type=_lower, choices=RUNTIME_KINDS, default=None,
+                   help="measure on this runtime only (default: native, and the browser where Chromium is)")
     return parser
 
 
@@ -624,8 +675,9 @@ def _runtime(args: Args, kind: Optional[str] = None) -> BaseRuntime:
             owner = next(k for k, names in GL_CHOICES.items() if gl in names)
             raise UsageError(f"--gl {gl} is a GL of --backend {owner}; --backend {kind} takes "
                              f"{' or '.join(GL_CHOICES[kind])}")
+    storage = {"storage": args.storage} if getattr(args, "storage", None) else {}
     try:
-        return make_runtime(kind, gl=gl, **_limits(args))
+        return make_runtime(kind, gl=gl, **_limits(args), **storage)
     except ImportError as exc:  # the browser runtime (or what it needs) is not installed
         raise GLUnavailableError(f"gpuconv's {kind} runtime is not available: {exc}") from exc
 
@@ -639,6 +691,8 @@ def _runtime_options(args: Args) -> List[str]:
         words += ["--gl", args.gl]
     for name, value in _limits(args).items():
         words += [option_name(name), str(value)]
+    if getattr(args, "storage", None):
+        words += ["--storage", args.storage]
     return words
 
 
@@ -808,7 +862,7 @@ def cmd_run(args: Args) -> int:
     _check_fused_options(args)
     if args.tolerance is not None and not args.check:
         raise UsageError("--tolerance is only used with --check")
-    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    tolerance = _tolerance(args, args.tolerance)
     if args.repeat < 0:
         raise UsageError(f"--repeat must be 0 or more, got {args.repeat}")
     if args.output and os.path.isdir(args.output):  # before any work: np.save would write DIR.npy
@@ -883,7 +937,8 @@ def _repeat(call: Callable[[], Any], runtime: BaseRuntime, count: int) -> str:
 def cmd_selftest(args: Args) -> int:
     cases = [c for c in SELFTEST_CASES if c.quick or not args.quick]
     with _runtime(args) as runtime:
-        report = checks.run_selftest(cases, args.seed, args.tolerance, runtime, progress=sys.stderr)
+        report = checks.run_selftest(cases, args.seed, _tolerance(args, args.tolerance), runtime,
+                                     progress=sys.stderr)
     print(report.table())
     print(report.summary())
     return EXIT_FAILED if report.failed else EXIT_OK
@@ -899,7 +954,8 @@ def cmd_random(args: Args) -> int:
     with _runtime(args) as runtime:
         other = _runtime(args, "native") if args.compare_native else None
         try:
-            report = checks.run_many(args.count, args.seed, args.tolerance, start=args.start, runtime=runtime,
+            report = checks.run_many(args.count, args.seed, _tolerance(args, args.tolerance), start=args.start,
+                                     runtime=runtime,
                                      other=other, repeat_options=options, verbose=args.verbose,
                                      progress=sys.stderr, out=sys.stdout)
         finally:
@@ -938,11 +994,68 @@ def cmd_export(args: Args) -> int:
             fused["prelu_weights"] = True  # one weight per output channel
     exported = build(args.op, positional[0], positional[1], *positional[2:], format=format,
                      seed=0 if args.seed is None else args.seed,
-                     tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+                     tolerance=_tolerance(args, args.tolerance), storage=args.storage or "float32",
                      **{**algorithm, **conv, **fused, **extra, **_limits(args)})
     _emit(exported.text, args.output)
     print(f"gpuconv: {exported.summary()}", file=sys.stderr)
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gpuconv precision
+
+
+def cmd_precision(args: Args) -> int:
+    from . import precision
+
+    entry = OPS[args.op]
+    conv = _conv_kwargs(args)
+    _check_fused_options(args)
+    algorithm = _algorithm(args, "auto")
+    rng = np.random.default_rng(args.seed)
+
+    def load(value: str, option: str) -> np.ndarray:
+        """A .npy file, or a shape: seeded uniform values in [-1, 1] times --scale."""
+        if os.path.exists(value) or value.lower().endswith(".npy"):
+            return _load(value, option)
+        try:
+            shape = parse_shape(value)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise UsageError(f"{option}: {value!r} is neither a .npy file nor a shape like 1x64x64x16") from exc
+        return (rng.uniform(-1, 1, size=shape) * args.scale).astype(np.float32)
+
+    values = leading_values(args, load)
+    arrays = entry.positional(values)
+    fused: Dict[str, Any] = {}
+    if entry.fused:
+        fused = dict(activation=args.activation, leakyrelu_alpha=args.leakyrelu_alpha)
+        if args.bias is not None:
+            fused["bias"] = load(args.bias, "--bias")
+        if args.prelu_weights is not None:
+            fused["prelu_weights"] = load(args.prelu_weights, "--prelu-weights")
+    given = ", ".join(f"{name} {shape_text(values[name] if name == entry.shape_argument else values[name].shape)}"
+                      for name in entry.leading)
+    options = " ".join(f"{key}={value}" for key, value in {**conv, **algorithm}.items()
+                       if value not in (None, 1, "VALID") and key != "data_format" or
+                       (key == "data_format" and value != entry.data_formats[0]))
+    kinds = [args.backend] if args.backend else ["native", "browser"]
+    runtimes: List[Tuple[str, Any]] = []
+    try:
+        for kind in kinds:
+            try:
+                runtimes.append((kind, make_runtime(kind)))
+            except (GLUnavailableError, ImportError) as exc:
+                if args.backend:  # asked for explicitly: no runtime is an error (exit 3)
+                    raise GLUnavailableError(f"gpuconv precision --backend {kind}: {exc}") from exc
+                runtimes.append((kind, f"no {kind} runtime ({str(exc).split(';')[0][:100]})"))
+        result = precision.measure(args.op, entry.gpu, arrays, {**conv, **fused}, runtimes,
+                                   call=f"{given}{'; ' + options if options else ''}", gpu_kwargs=algorithm)
+    finally:
+        for _, runtime in runtimes:
+            if not isinstance(runtime, str):
+                runtime.release()
+    print("\n".join(precision.report(result, args.tolerance)))
+    return EXIT_OK if precision.passed(result, args.tolerance) else EXIT_FAILED
 
 
 # ---------------------------------------------------------------------------

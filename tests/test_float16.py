@@ -251,3 +251,111 @@ def test_tensors_refuse_float16(runtime, rng):
 def test_oracle_helpers_refuse_unknown_ops():
     with pytest.raises(ValueError, match="op must be one of"):
         oracle.float16_error_bound("conv4d", np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1)))
+
+
+# ---------------------------------------------------------------------------
+# the command line: --storage, gpuconv precision
+
+
+def _main(argv):
+    from gpuconv.cli import main
+
+    return main(argv)
+
+
+def test_precision_command(capsys, runtime, browser):
+    code = _main(["precision", "conv2d", "--input", "1x16x16x16", "--filter", "3x3x16x8", "--padding", "same"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("conv2d: x 1x16x16x16, filter 3x3x16x8")
+    assert "tolerance 0.001 relative to it" in lines[1]
+    rows = {tuple(line.split()[:2]): line for line in lines if line.startswith(("float32 ", "float16 "))}
+    assert set(rows) == {("float32", "native"), ("float16", "native"), ("float32", "browser"), ("float16", "browser")}
+    assert all(row.endswith("PASS") for row in rows.values())
+    # the numbers are the errors of the calls themselves
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (1, 16, 16, 16)).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 3, 16, 8)).astype(np.float32)
+    y16 = gpuconv.conv2d(x, w, padding="SAME", runtime=runtime, storage="float16")
+    max_abs, relative = oracle.compare(y16, oracle.conv2d(x, w, padding="SAME"))
+    assert f"{max_abs:.3g}" in rows[("float16", "native")] and f"{relative:.3g}" in rows[("float16", "native")]
+    assert f"{oracle.float16_error_bound('conv2d', x, w, padding='SAME'):.3g}" in rows[("float16", "native")]
+    assert "verdict float32: PASS" in out and "verdict float16: PASS" in out
+    # a tolerance float16 cannot meet: exit 1, the verdict says so
+    code = _main(["precision", "conv2d", "--input", "1x16x16x16", "--filter", "3x3x16x8", "--padding", "same",
+                  "--tolerance", "1e-5", "--backend", "native"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "verdict float32: PASS" in out
+    assert "verdict float16: FAIL" in out and "does not survive phones" in out
+    assert "browser" not in out.split("verdict")[0].split("\n", 2)[2]  # --backend native: only native rows
+
+
+def test_precision_reports_float16_overflow(capsys, runtime, tmp_path):
+    """Inputs scaled to 1e3 make a 3x3x16 conv's outputs exceed 65504: reported, not silently inf."""
+    rng = np.random.default_rng(5)
+    x = (rng.uniform(0.5, 1, (1, 8, 8, 16)) * 1e3).astype(np.float32)
+    w = rng.uniform(0.5, 1, (3, 3, 16, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "w.npy", w)
+    over = int(np.count_nonzero(np.abs(oracle.conv2d(x, w, padding="SAME")) > 65504))
+    assert over > 0
+    code = _main(["precision", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+                  "--padding", "same", "--backend", "native"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert (f"float16 overflow: {over} values of the output exceed float16's largest finite value 65504: "
+            f"they become inf in half-float storage") in out
+    assert "verdict float16: FAIL" in out and "verdict float32: PASS" in out
+    # an input beyond 65504 is named too
+    np.save(tmp_path / "x.npy", np.where(np.arange(x.size).reshape(x.shape) < 3, 7e4, x).astype(np.float32))
+    _main(["precision", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+           "--backend", "native"])
+    assert "float16 overflow: 3 values of x exceed float16's largest finite value 65504" in capsys.readouterr().out
+
+
+def test_precision_browser_missing(capsys, monkeypatch):
+    """Without Chromium: a note when not asked for, exit 3 with --backend browser."""
+    from gpuconv.runtimes import browser as browser_module
+
+    def missing(executable=None):
+        raise gpuconv.GLUnavailableError("gpuconv's browser runtime needs Chromium, and none is on PATH")
+
+    monkeypatch.setattr(browser_module, "find_chromium", missing)
+    argv = ["precision", "depthwise_conv2d", "--input", "1x8x8x4", "--filter", "3x3x4x1"]
+    assert _main(argv) == 0
+    out = capsys.readouterr().out
+    assert "float16  browser  -" in out and "skipped: no browser runtime" in out
+    assert _main(argv + ["--backend", "browser"]) == 3
+    assert "Chromium" in capsys.readouterr().err
+
+
+def test_storage_option_of_run_selftest_random_export(capsys, runtime, tmp_path):
+    rng = np.random.default_rng(2)
+    x, w = _n(rng, 1, 8, 8, 4), _n(rng, 3, 3, 4, 4)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "w.npy", w)
+    assert _main(["run", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+                  "--output", str(tmp_path / "y.npy"), "--storage", "float16", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "(tolerance 0.01;" in out
+    y = np.load(tmp_path / "y.npy")
+    assert np.array_equal(y, gpuconv.conv2d(x, w, runtime=runtime, storage="float16"))
+    # float16 fails float32's tolerance
+    assert _main(["run", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+                  "--storage", "float16", "--check", "--tolerance", "1e-5"]) == 1
+    capsys.readouterr()
+    assert _main(["selftest", "--quick", "--storage", "float16"]) == 0
+    assert "tolerance 0.01" in capsys.readouterr().out
+    assert _main(["random", "--count", "6", "--storage", "float16"]) == 0
+    capsys.readouterr()
+    out_file = tmp_path / "m.mjs"
+    assert _main(["export", "conv2d", "--input", "1x8x8x4", "--filter", "3x3x4x4", "--storage", "float16",
+                  "--output", str(out_file)]) == 0
+    text = out_file.read_text()
+    assert '"internalFormat": "RGBA16F"' in text and '"internalFormat": "R32F"' not in text
+    assert "EXT_color_buffer_half_float" in capsys.readouterr().err
+    assert _main(["run", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+                  "--storage", "half"]) == 2
+    assert "--storage" in capsys.readouterr().err
