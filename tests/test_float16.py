@@ -359,3 +359,21 @@ def test_storage_option_of_run_selftest_random_export(capsys, runtime, tmp_path)
     assert _main(["run", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
                   "--storage", "half"]) == 2
     assert "--storage" in capsys.readouterr().err
+
+
+def test_readme_half_float_block(runtime):
+    """README's "Half-float storage" Python block runs as written, and says what is true."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Half-float storage", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    rng = np.random.default_rng(0)
+    namespace = {"gpuconv": gpuconv, "x": _n(rng, 1, 16, 16, 8), "w": _n(rng, 3, 3, 8, 8)}
+    exec(compile(block, "README.md", "exec"), namespace)
+    exact = oracle.conv2d(namespace["x"], namespace["w"], padding="SAME")
+    assert np.max(np.abs(namespace["y16"] - exact)) <= namespace["bound"]
+    assert np.max(np.abs(namespace["y16"] - namespace["predicted"])) <= oracle.float16_prediction_tolerance(
+        "conv2d", namespace["x"], namespace["w"], padding="SAME")
+    assert np.max(np.abs(namespace["y32"] - exact)) < 1e-4
