@@ -942,18 +942,22 @@ def _blocks_of_4(n: int) -> int:
 
 @dataclass(frozen=True)
 class Im2ColLayout:
-    """Where the im2col matrix lives: texel ``(col = (w % row_pixels) * depth4 + k4,
-    row = (b * out_height + h) * row_split + w // row_pixels)`` holds columns ``4 k4 .. 4 k4 + 3``
-    of the matrix row of output pixel ``(b, h, w)``; column block ``k4 = (fh * FW + fw) *
+    """Where the im2col matrix lives: ``count`` RGBA textures, one per pixel of each group of
+    ``count`` neighbouring output pixels (as the packed programs' :class:`SplitImageLayout`).
+    Texture ``j`` at texel ``(col = q * depth4 + k4, row = (b * out_height + h) * row_split +
+    part)`` holds columns ``4 k4 .. 4 k4 + 3`` of the matrix row of output pixel
+    ``(b, h, part * row_pixels + count * q + j)``; column block ``k4 = (fh * FW + fw) *
     ceil(inC / 4) + c // 4``.  An output row's pixels share one texture row (``row_split`` 1)
     unless that would be wider than the texture limit: then ``row_split`` rows of
-    ``row_pixels`` pixels (a multiple of 8) each."""
+    ``row_pixels`` pixels (a multiple of ``count``) each.  Pixels past the output's width (the
+    last group's padding) hold zeros."""
 
     batch: int
     out_height: int
     out_width: int
     depth4: int                  # texels per matrix row: filter taps * ceil(inC / 4)
     row_pixels: int              # output pixels per texture row
+    count: int = PACKED_PIXELS   # textures: pixels per group
     components = 4
 
     @property
@@ -961,12 +965,17 @@ class Im2ColLayout:
         return -(-self.out_width // self.row_pixels)
 
     @property
+    def row_groups(self) -> int:
+        """Groups of ``count`` pixels per texture row."""
+        return -(-self.row_pixels // self.count)
+
+    @property
     def rows(self) -> int:
         return self.batch * self.out_height * self.row_split
 
     @property
     def cols(self) -> int:
-        return self.row_pixels * self.depth4
+        return self.row_groups * self.depth4
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -976,16 +985,28 @@ class Im2ColLayout:
     def storage(self) -> Hashable:
         return self
 
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        """``[batch * out_height * out_width, 4 * depth4]`` from the ``count`` textures' texels."""
+        stacked = np.stack([np.asarray(p, np.float32).reshape(self.rows, self.row_groups, self.depth4 * 4)
+                            for p in parts], axis=2)       # [rows, groups, count, 4 depth4]
+        pixels = stacked.reshape(self.batch * self.out_height, self.row_split * self.row_groups * self.count,
+                                 self.depth4 * 4)
+        if self.row_split > 1:  # each part holds row_pixels pixels (a multiple of count)
+            pixels = pixels.reshape(self.batch * self.out_height, self.row_split, self.row_groups * self.count,
+                                    -1)[:, :, : self.row_pixels].reshape(self.batch * self.out_height, -1,
+                                                                          self.depth4 * 4)
+        return np.ascontiguousarray(pixels[:, : self.out_width].reshape(self.shape))
 
-def im2col_layout(geometry: Conv2DGeometry, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE) -> Im2ColLayout:
-    """The im2col matrix's layout for ``geometry`` (:class:`Im2ColLayout`)."""
+
+def im2col_layout(geometry: Conv2DGeometry, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                  pixels: int = PACKED_PIXELS) -> Im2ColLayout:
+    """The im2col matrix's layout for ``geometry``, in ``pixels`` textures (:class:`Im2ColLayout`)."""
     g = geometry
     depth4 = g.filter_height * g.filter_width * _blocks_of_4(g.in_channels)
     row_pixels = g.out_width
-    if row_pixels * depth4 > max_texture_size:
-        row_pixels = max(1, max_texture_size // depth4 // 8 * 8) if depth4 * 8 <= max_texture_size else \
-            max(1, max_texture_size // depth4)
-    return Im2ColLayout(g.batch, g.out_height, g.out_width, depth4, row_pixels)
+    if -(-row_pixels // pixels) * depth4 > max_texture_size:
+        row_pixels = max(1, max_texture_size // depth4) * pixels
+    return Im2ColLayout(g.batch, g.out_height, g.out_width, depth4, row_pixels, pixels)
 
 
 def im2col_shortcut(geometry: Conv2DGeometry) -> bool:
@@ -1009,7 +1030,7 @@ def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
         return "PReLU weights that vary within a channel run only on the direct program"
     if epilogue.has_bias and not getattr(epilogue, "bias_per_channel", True):
         return "a bias that varies within a channel runs only on the direct program"
-    matrix = im2col_layout(g, max_texture_size)
+    matrix = im2col_layout(g, max_texture_size, packed_pixels(max_draw_buffers))
     layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels), matrix,
                      PackedFilterLayout(g.filter_shape),
                      SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
@@ -1025,13 +1046,16 @@ def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
 
 @dataclass(frozen=True)
 class Im2ColProgramSpec:
-    """TF.js's Im2ColPackedProgram: one RGBA texel of the im2col matrix per fragment (a texel
-    of the packed x, or zeros for a tap on the padding).  Sizes are uniforms: one compiled
-    program serves every shape.  NCHW inputs are packed channels-last on upload (or by the
-    conversion program for a Tensor), so the program reads both formats alike."""
+    """TF.js's Im2ColPackedProgram: per fragment one RGBA texel of the im2col matrix for each of
+    ``pixels`` neighbouring output pixels (4 columns of their rows: the same tap and block of
+    channels), one render target each (:class:`Im2ColLayout`): a texel of the packed x, or
+    zeros for a tap on the padding.  Sizes are uniforms: one compiled program serves every
+    shape.  NCHW inputs are packed channels-last on upload (or by the conversion program for a
+    Tensor), so the program reads both formats alike."""
 
     geometry: Conv2DGeometry
     max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE
+    pixels: int = PACKED_PIXELS
     name: str = "Im2ColPackedProgram"
     template: str = "im2col.glsl"
     epilogue: Epilogue = field(default_factory=Epilogue)
@@ -1050,11 +1074,11 @@ class Im2ColProgramSpec:
 
     @property
     def output(self) -> Im2ColLayout:
-        return im2col_layout(self.geometry, self.max_texture_size)
+        return im2col_layout(self.geometry, self.max_texture_size, self.pixels)
 
     @property
     def output_layouts(self) -> Tuple[Layout, ...]:
-        return (self.output,)
+        return (self.output,) * self.pixels
 
     @property
     def output_shape(self) -> Tuple[int, ...]:
@@ -1064,52 +1088,50 @@ class Im2ColProgramSpec:
 
     @property
     def loop_iterations(self) -> int:
-        return 0  # no loop: one fetch per fragment
+        return 0  # no loop: one fetch per pixel
 
     @property
     def flops(self) -> int:
         return 0  # a copy
 
     def source_key(self) -> Hashable:
-        return (self.template, self.name)
+        return (self.template, self.name, self.pixels)
 
     def describe(self) -> str:
-        return ("gpuconv Im2ColPackedProgram: one RGBA texel (4 columns) of the im2col matrix per fragment, "
-                "sizes as uniforms")
+        return (f"gpuconv Im2ColPackedProgram: one RGBA texel (4 columns) of the im2col matrix for each of "
+                f"{self.pixels} output pixels per fragment, sizes as uniforms")
 
     def template_context(self) -> Dict[str, Any]:
-        return {"description": self.describe()}
+        return {"description": self.describe(), "pixels": self.pixels}
 
     @property
     def uniforms(self) -> Dict[str, Any]:
         g = self.geometry
         x = self.inputs[0].layout
+        out = self.output
         return {
             "inSize": (g.in_height, g.in_width),
             "inDepth4": _blocks_of_4(g.in_channels),
             "outHeight": g.out_height,
-            "patchDepth4": self.output.depth4,
+            "patchDepth4": out.depth4,
             "outWidth": g.out_width,
-            "rowPixels": self.output.row_pixels,
-            "rowSplit": self.output.row_split,
+            "rowPixels": out.row_pixels,
+            "rowSplit": out.row_split,
             "filterWidth": g.filter_width,
             "strides": (g.stride_height, g.stride_width),
             "dilations": (g.dilation_height, g.dilation_width),
             "pads": (g.pad_top, g.pad_left),
             "xTexelSize": (1 / x.cols, 1 / x.rows),
-            "inverses": (1 / self.output.depth4, 1 / _blocks_of_4(g.in_channels), 1 / g.filter_width,
-                         1 / g.out_height),
-            "inverseRowSplit": 1 / self.output.row_split,
+            "inverses": (1 / out.depth4, 1 / _blocks_of_4(g.in_channels), 1 / g.filter_width, 1 / g.out_height),
+            "inverseRowSplit": 1 / out.row_split,
         }
 
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
-        """The im2col matrix (``output_shape``) from the texels, the channel padding dropped."""
-        g, layout = self.geometry, self.output
+        """The im2col matrix (``output_shape``) from the textures, the channel padding dropped."""
+        g = self.geometry
         rows, _ = self.output_shape
-        texels = np.asarray(parts[0], np.float32).reshape(g.batch * g.out_height, layout.row_split * layout.row_pixels,
-                                                          layout.depth4 * 4)[:, : g.out_width]
-        texels = texels.reshape(rows, g.filter_height * g.filter_width, -1)
-        return np.ascontiguousarray(texels[:, :, : g.in_channels].reshape(self.output_shape))
+        matrix = self.output.assemble(parts).reshape(rows, g.filter_height * g.filter_width, -1)
+        return np.ascontiguousarray(matrix[:, :, : g.in_channels].reshape(self.output_shape))
 
 
 @dataclass(frozen=True)
@@ -1130,7 +1152,6 @@ class MatMulProgramSpec:
     max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE
     name: str = "MatMulPackedProgram"
     template: str = "matmul.glsl"
-    chained_inputs: Tuple[str, ...] = ("A",)
     algorithm = "im2col"
 
     @property
@@ -1140,7 +1161,12 @@ class MatMulProgramSpec:
         g = self.geometry
         if self.shortcut:
             return PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, g.data_format)
-        return im2col_layout(g, self.max_texture_size)
+        return im2col_layout(g, self.max_texture_size, self.pixels)
+
+    @property
+    def chained_inputs(self) -> Tuple[str, ...]:
+        """The im2col program's ``pixels`` outputs, ``A0`` ..; the shortcut reads x as ``A``."""
+        return ("A",) if self.shortcut else tuple(f"A{j}" for j in range(self.pixels))
 
     @property
     def row_pixels(self) -> int:
@@ -1149,7 +1175,8 @@ class MatMulProgramSpec:
     @property
     def inputs(self) -> Tuple[ProgramInput, ...]:
         g = self.geometry
-        items = [ProgramInput("A", self.a_layout), ProgramInput("W", PackedFilterLayout(g.filter_shape))]
+        items = [ProgramInput(name, self.a_layout) for name in self.chained_inputs]
+        items.append(ProgramInput("W", PackedFilterLayout(g.filter_shape)))
         if self.epilogue.has_bias:
             items.append(ProgramInput("bias", PackedVectorLayout(g.out_channels)))
         if self.epilogue.activation == "prelu":
@@ -1190,7 +1217,8 @@ class MatMulProgramSpec:
                 f"x 4 columns (output channels) per fragment, sizes as uniforms")
 
     def template_context(self) -> Dict[str, Any]:
-        return {"description": self.describe(), "epilogue": self.epilogue, "pixels": self.pixels}
+        return {"description": self.describe(), "epilogue": self.epilogue, "pixels": self.pixels,
+                "shortcut": self.shortcut}
 
     @property
     def uniforms(self) -> Dict[str, Any]:
@@ -1229,4 +1257,4 @@ def im2col_programs(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = Non
     fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
     shortcut = im2col_shortcut(g)
     matmul = MatMulProgramSpec(g, epilogue, shortcut, pixels, fold, max_texture_size)
-    return (matmul,) if shortcut else (Im2ColProgramSpec(g, max_texture_size), matmul)
+    return (matmul,) if shortcut else (Im2ColProgramSpec(g, max_texture_size, pixels), matmul)

@@ -10,8 +10,14 @@
 {% include "header.glsl" %}
 
 // {{ description }}
-uniform sampler2D A;        // texel (col = (outCol % rowPixels) * patchDepth4 + k4,
-                            //        row = (batch * outHeight + outRow) * rowSplit + outCol / rowPixels)
+{% if shortcut %}
+uniform sampler2D A;        // x: texel (col = outCol * patchDepth4 + k4, row = batch * outHeight + outRow)
+{% else %}
+{% for j in range(pixels) %}
+uniform sampler2D A{{ j }};       // the im2col matrix's rows of output pixels part * rowPixels + {{ pixels }}q + {{ j }}
+{% endfor %}
+{% endif %}
+// (texel col = q * patchDepth4 + k4, row = (batch * outHeight + outRow) * rowSplit + part)
 uniform sampler2D W;        // texel (col = d2Block, row = 4 * k4 + c % 4)
 {% if epilogue.has_bias %}
 uniform sampler2D bias;
@@ -38,9 +44,11 @@ layout(location = {{ j }}) out vec4 result{{ j }};  // output pixel {{ pixels }}
 
 {{ fused.activation_function(epilogue) }}
 
+{% if shortcut %}
 vec4 fetchA(int col, int row) {
   return texture(A, (vec2(col, row) + 0.5) * aTexelSize);
 }
+{% endif %}
 
 vec4 fetchW(int col, int row) {
   return texture(W, (vec2(col, row) + 0.5) * wTexelSize);
@@ -49,13 +57,11 @@ vec4 fetchW(int col, int row) {
 void main() {
 {{ packed.fragment_position(pixels) }}
 
-  // Where each pixel's row of the matrix starts in A's texture; a pixel past the output's
-  // width (the last group's padding) reads the last one's.
+{% if shortcut %}
+  // Pixel j's row of the matrix is x's pixel: texture row texRow, column (outCol0 + j) * patchDepth4;
+  // a pixel past the output's width (the last group's padding) reads the last one's.
 {% for j in range(pixels) %}
-  int pixel{{ j }} = min(outCol0 + {{ j }}, outWidth - 1);
-  int aRowPart{{ j }} = pixel{{ j }} / rowPixels;
-  int aRow{{ j }} = texRow * rowSplit + aRowPart{{ j }};
-  int aCol{{ j }} = (pixel{{ j }} - aRowPart{{ j }} * rowPixels) * patchDepth4;
+  int aCol{{ j }} = min(outCol0 + {{ j }}, outWidth - 1) * patchDepth4;
   vec4 acc{{ j }} = vec4(0.0);
 {% endfor %}
   for (int k4 = 0; k4 < patchDepth4; k4++) {
@@ -63,9 +69,27 @@ void main() {
     mat4 w = mat4(fetchW(d2Block, wRow), fetchW(d2Block, wRow + 1),
                   fetchW(d2Block, wRow + 2), fetchW(d2Block, wRow + 3));
 {% for j in range(pixels) %}
-    acc{{ j }} += w * fetchA(aCol{{ j }} + k4, aRow{{ j }});
+    acc{{ j }} += w * fetchA(aCol{{ j }} + k4, texRow);
 {% endfor %}
   }
+{% else %}
+  // The group's rows of the matrix: one texel column in all {{ pixels }} textures A0 ...
+  int part = outCol0 / rowPixels;
+  vec2 aUV = vec2(float((outCol0 - part * rowPixels) / {{ pixels }} * patchDepth4) + 0.5,
+                  float(texRow * rowSplit + part) + 0.5) * aTexelSize;
+{% for j in range(pixels) %}
+  vec4 acc{{ j }} = vec4(0.0);
+{% endfor %}
+  for (int k4 = 0; k4 < patchDepth4; k4++) {
+    int wRow = k4 * 4;
+    mat4 w = mat4(fetchW(d2Block, wRow), fetchW(d2Block, wRow + 1),
+                  fetchW(d2Block, wRow + 2), fetchW(d2Block, wRow + 3));
+    vec2 uv = aUV + vec2(float(k4) * aTexelSize.x, 0.0);
+{% for j in range(pixels) %}
+    acc{{ j }} += w * texture(A{{ j }}, uv);
+{% endfor %}
+  }
+{% endif %}
 
 {{ packed.write_results(fused, epilogue, pixels) }}
 }

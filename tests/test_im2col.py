@@ -121,7 +121,7 @@ def _numpy_im2col(x, g):
 @pytest.mark.parametrize("x_shape, w_shape, kwargs, limit", [
     ((2, 7, 6, 3), (3, 2, 3, 4), dict(strides=(1, 2), padding="SAME"), None),
     ((1, 9, 8, 6), (3, 3, 6, 2), dict(dilations=2, padding=[[1, 2], [2, 0]]), None),
-    ((2, 9, 21, 6), (3, 3, 6, 5), dict(padding="SAME"), 100),   # rows split: 5 pixels per texture row
+    ((2, 9, 40, 6), (3, 3, 6, 5), dict(padding="SAME"), 80),    # rows split: 4 groups of 8 pixels a row
 ])
 def test_the_im2col_matrix_itself(runtime, rng, x_shape, w_shape, kwargs, limit):
     x, w = _data(rng, x_shape, w_shape)
@@ -135,8 +135,9 @@ def test_the_im2col_matrix_itself(runtime, rng, x_shape, w_shape, kwargs, limit)
         assert layout.row_split > 1 and layout.row_pixels < plan.geometry.out_width
     texture = runtime.upload(arrays["x"], spec.inputs[0].layout)
     outputs = runtime.draw(spec, {"x": texture})
+    assert len(outputs) == 8
     try:
-        matrix = spec.assemble([runtime.read(outputs[0], layout)])
+        matrix = spec.assemble([runtime.read(output, layout) for output in outputs])
     finally:
         runtime.free([texture, *outputs])
     np.testing.assert_array_equal(matrix, _numpy_im2col(x, plan.geometry))
@@ -144,10 +145,10 @@ def test_the_im2col_matrix_itself(runtime, rng, x_shape, w_shape, kwargs, limit)
 
 
 def test_rows_too_wide_for_one_texture_row_are_split(runtime, rng):
-    # 11x11x3 on 40 columns: a row of the matrix is 121 texels, 40 of them 4840 > 2048
-    x, w = _data(rng, (1, 12, 40, 3), (11, 11, 3, 4))
+    # 11x11x3 on 300 columns: a row of the matrix is 121 texels, 38 groups of 8 pixels 4598 > 2048
+    x, w = _data(rng, (1, 12, 300, 3), (11, 11, 3, 4))
     layout = im2col_layout(plan_conv2d(x.shape, w.shape, padding="SAME", shapes_only=True).geometry, 2048)
-    assert (layout.row_pixels, layout.row_split, layout.cols) == (16, 3, 16 * 121)
+    assert (layout.row_pixels, layout.row_split, layout.cols) == (128, 3, 16 * 121)
     y = gpuconv.conv2d(x, w, padding="SAME", algorithm="im2col", runtime=gpuconv.Runtime(max_texture_size=2048))
     assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME"))
 
@@ -354,7 +355,7 @@ def module_page(browser):
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", [
     ((2, 9, 8, 5), (3, 3, 5, 6), dict(strides=2, padding="SAME", data_format="NCHW")),
     ((1, 7, 7, 6), (1, 1, 6, 5), dict(padding="VALID")),                 # the shortcut
-    ((1, 12, 40, 3), (11, 11, 3, 4), dict(padding="SAME", max_texture_size=2048)),  # rows split
+    ((1, 12, 300, 3), (11, 11, 3, 4), dict(padding="SAME", max_texture_size=2048)),  # rows split
 ])
 def test_exported_module_runs_both_programs_in_the_browser(module_page, x_shape, w_shape, kwargs):
     kwargs = dict(kwargs)
