@@ -50,6 +50,9 @@ from .storage import check_storage
 
 Shape = Tuple[int, ...]
 
+#: The page's default tolerance with half-float storage (float16 keeps 11 significant bits).
+FLOAT16_PAGE_TOLERANCE = 1e-2
+
 #: ``format=`` values: an ES module (``.mjs``) or a self-checking HTML page.
 FORMATS = ("js", "html")
 
@@ -367,12 +370,14 @@ def _embedded(values: np.ndarray, dtype: str) -> str:
 
 
 def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
-          tolerance: float = DEFAULT_TOLERANCE, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+          tolerance: Optional[float] = None, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
           max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, storage: str = "float32", **kwargs: Any) -> Exported:
     """:func:`export`, with what the kernel needs of a device (:class:`Exported`)."""
     from . import __version__
 
     storage = check_storage(storage)
+    if tolerance is None:
+        tolerance = FLOAT16_PAGE_TOLERANCE if storage == "float16" else DEFAULT_TOLERANCE
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
     if format == "html" and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
@@ -485,7 +490,7 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
 
 
 def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
-           tolerance: float = DEFAULT_TOLERANCE, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+           tolerance: Optional[float] = None, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
            max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, storage: str = "float32", **kwargs: Any) -> str:
     """The programs of one call of ``op`` as a dependency-free ES module (``format="js"``) or as one
     self-contained page that runs them on load and checks them against the oracle (``"html"``).
@@ -501,8 +506,8 @@ def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "
     [-1, 1]; it passes when the error relative to the output's largest magnitude is at most
     ``tolerance``.  ``storage="float16"`` makes every texture half-float (R16F/RGBA16F, as
     TF.js on phones without float32 render targets; see :mod:`gpuconv.storage`): the module
-    rounds its inputs to halves as it uploads them, and the page then needs a tolerance that
-    allows for it (about 1e-2 for the default data: see :func:`gpuconv.oracle.float16_error_bound`).
+    rounds its inputs to halves as it uploads them, and the page's default ``tolerance`` is then
+    :data:`FLOAT16_PAGE_TOLERANCE` (1e-2; else 1e-5: see :func:`gpuconv.oracle.float16_error_bound`).
     A page refuses to embed over :data:`MAX_EMBEDDED_BYTES` of data (``ValueError``).
 
     Example:

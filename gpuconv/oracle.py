@@ -470,12 +470,18 @@ def signature_default(func: Callable[..., Any], name: str) -> Any:
 def _sliced_filter_gradient(func: Callable[..., Any], bound: inspect.BoundArguments) -> np.ndarray:
     """A filter gradient as the GPU sums it with half-float storage: each slice's partial sum
     rounded to float16, the partial sums added (float64 here) and the result rounded."""
+    partials = _filter_gradient_partials(func, bound)
+    return np.asarray(sum(partials[1:], partials[0]))
+
+
+def _filter_gradient_partials(func: Callable[..., Any], bound: inspect.BoundArguments) -> List[np.ndarray]:
+    """A sliced filter gradient's partial sums, each rounded to float16 (one when unsliced, unrounded)."""
     slices, length, dy_last = _gradient_slices(func, bound)
     if slices == 1:
-        return func(*bound.args, **bound.kwargs)
+        return [np.asarray(func(*bound.args, **bound.kwargs))]
     original = np.asarray(bound.arguments["dy"])
     data_format = str(bound.arguments.get("data_format", signature_default(func, "data_format"))).upper()
-    total = None
+    partials = []
     flat = np.arange(int(np.prod(dy_last.shape[:-1]))).reshape(dy_last.shape[:-1] + (1,))
     for s in range(slices):
         mask = ((flat >= s * length) & (flat < (s + 1) * length)).astype(np.float64)
@@ -483,10 +489,9 @@ def _sliced_filter_gradient(func: Callable[..., Any], bound: inspect.BoundArgume
         if data_format.startswith("NC"):
             part = np.moveaxis(part, -1, 1)
         bound.arguments["dy"] = part.reshape(original.shape)
-        partial = _half(func(*bound.args, **bound.kwargs))
-        total = partial if total is None else total + partial
+        partials.append(np.asarray(_half(func(*bound.args, **bound.kwargs))))
     bound.arguments["dy"] = original
-    return np.asarray(total)
+    return partials
 
 
 # ---------------------------------------------------------------------------
@@ -1169,8 +1174,9 @@ def float16_prediction_tolerance(op: Any, *args: Any, **kwargs: Any) -> float:
         |y_gpu - y_predicted| <= 2 * ulp16(max|y_predicted|) + g32 * max_k sum |a_k b_k|
 
     (``ulp16(v)``: the spacing of float16 at ``v``; ``g32`` as in :func:`float16_error_bound`),
-    plus, for a filter gradient summed in slices, ``2u * max sum |a_k b_k|`` (each partial
-    sum may be a neighbouring half) and, for separable_conv2d, the depthwise result's
+    plus, for a filter gradient summed in slices, ``max over outputs of sum_s ulp16(partial_s)``
+    (each partial sum may be a neighbouring half; ``+ slices 2^-24 sum_s |partial_s|`` for
+    their float32 sum) and, for separable_conv2d, the depthwise result's
     neighbouring halves carried through the pointwise filter (``sum_c |p_c| ulp16(d_c)``).
     """
     name, func = _op_function(op)
@@ -1181,8 +1187,13 @@ def float16_prediction_tolerance(op: Any, *args: Any, **kwargs: Any) -> float:
     kwargs.pop("storage")
     sums = _Sums(func, name, args, kwargs)
     tolerance = 2 * float(_ulp16(np.array(_finite_max(predicted)))) + sums.gamma32 * _finite_max(sums.S)
-    if sums.slices > 1:
-        tolerance += 2 * FLOAT16_UNIT_ROUNDOFF * _finite_max(sums.S) + sums.slices * 2.0 ** -24
+    if sums.slices > 1:  # each partial sum may be a neighbouring half too; they are added in float32
+        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound.arguments["x"], bound.arguments["dy"] = _half(bound.arguments["x"]), _half(bound.arguments["dy"])
+        partials = _filter_gradient_partials(func, bound)
+        neighbours = sum((_ulp16(p) for p in partials), np.zeros_like(partials[0]))
+        magnitudes = sum((np.abs(p) for p in partials), np.zeros_like(partials[0]))
+        tolerance += _finite_max(neighbours + sums.slices * _U32 * magnitudes)
     return tolerance + sums.activation_term()
 
 

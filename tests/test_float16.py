@@ -24,7 +24,7 @@ import pytest
 
 import gpuconv
 from gpuconv import oracle
-from test_export import page, run_module  # noqa: F401  (a page of the session's Chromium, the module's run())
+from test_export import page, page_tab, run_module  # noqa: F401  (a page of the session's Chromium, the module's run())
 
 
 def _n(rng, *shape):
@@ -168,6 +168,29 @@ def test_worker_runtime_storage(rng):
         assert np.array_equal(gpuconv.conv2d(x, w, runtime=worker),
                               gpuconv.conv2d(x, w, runtime=native, storage="float16"))
         assert np.array_equal(gpuconv.conv2d(x, w, runtime=worker, storage="float32"), gpuconv.conv2d(x, w, runtime=native))
+
+
+def test_worker_per_call_float16_and_profile(rng):
+    """A float32 worker asked for float16 per call (checked in the worker), and a profiled float16 call."""
+    x, w = _n(rng, 1, 6, 6, 4), _n(rng, 3, 3, 4, 4)
+    with gpuconv.WorkerRuntime() as worker, gpuconv.NativeRuntime() as native:
+        expected = gpuconv.conv2d(x, w, runtime=native, storage="float16")
+        assert np.array_equal(gpuconv.conv2d(x, w, runtime=worker, storage="float16"), expected)
+        with gpuconv.profile(native) as prof:
+            profiled = gpuconv.conv2d(x, w, runtime=native, storage="float16")
+        assert np.array_equal(profiled, expected) and prof.records
+
+
+def test_exported_page_float16_passes(page_tab):
+    from test_export import run_page
+
+    from gpuconv.export import FLOAT16_PAGE_TOLERANCE, build
+
+    text = build("separable_conv2d", (1, 12, 12, 8), (3, 3, 8, 1), format="html", padding="SAME",
+                 pointwise_filter_shape=(1, 1, 8, 8), storage="float16").text
+    result = run_page(page_tab, text)
+    assert result["status"] == "PASS", result
+    assert result["tolerance"] == FLOAT16_PAGE_TOLERANCE and 1e-5 < result["maxError"] <= FLOAT16_PAGE_TOLERANCE
 
 
 def test_oracle_prediction_rounds_every_stored_value():
