@@ -449,8 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
             "default headless GPU, time it and check it against the float64 oracle.",
             "gpuconv demo", cmd_demo)
     p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
-    p.add_argument("--tolerance", type=_positive_float, default=DEFAULT_TOLERANCE, metavar="T",
-                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
+                   help=f"largest relative error accepted (default {DEFAULT_TOLERANCE:g}; "
+                        f"{FLOAT16_TOLERANCE:g} with --storage float16)")
     _add_runtime_options(p, limits=False)
 
     from .export import FORMATS, MAX_EMBEDDED_TEXT
@@ -1122,7 +1123,7 @@ def cmd_info(args: Args) -> int:
 
 def cmd_demo(args: Args) -> int:
     with _runtime(args) as runtime:
-        lines, ok = checks.run_demo(runtime, args.seed, args.tolerance)
+        lines, ok = checks.run_demo(runtime, args.seed, _tolerance(args, args.tolerance))
     for line in lines:
         print(line)
     return EXIT_OK if ok else EXIT_FAILED
