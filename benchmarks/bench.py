@@ -586,9 +586,16 @@ def main(argv=None) -> int:
             parser.error(problem)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    repeat = 2 if args.quick else args.repeat
     runtime = gpuconv.get_runtime()
-    runtime.storage = args.storage  # every gpuconv call and upload/draw below stores textures so
+    saved_storage, runtime.storage = runtime.storage, args.storage  # every call, upload and draw below
+    try:
+        return _main(args, layers, runner, runtime)
+    finally:
+        runtime.storage = saved_storage  # the thread's default runtime, as it was
+
+
+def _main(args, layers, runner, runtime) -> int:
+    repeat = 2 if args.quick else args.repeat
     info = runtime.info()
     print(f"gpuconv benchmark on {info['renderer']} ({info['backend']}), {platform.processor() or platform.machine()}, "
           f"numpy {np.__version__}; median of {repeat} warm runs"

@@ -400,3 +400,26 @@ def test_readme_half_float_block(runtime):
     assert np.max(np.abs(namespace["y16"] - namespace["predicted"])) <= oracle.float16_prediction_tolerance(
         "conv2d", namespace["x"], namespace["w"], padding="SAME")
     assert np.max(np.abs(namespace["y32"] - exact)) < 1e-4
+
+
+def test_bench_storage_passes_through(runtime, tmp_path, capsys):
+    """benchmarks/bench.py --storage float16 stores gpuconv's textures so (its error is float16's), and
+    leaves the thread's default runtime as it was."""
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+    spec = importlib.util.spec_from_file_location("gpuconv_bench_float16", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    default = gpuconv.get_runtime()
+    assert default.storage == "float32"
+    assert bench.main(["--quick", "--layers", "conv3x3", "--storage", "float16",
+                       "--json", str(tmp_path / "b.json")]) == 0
+    capsys.readouterr()
+    assert default.storage == "float32"
+    (row,) = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert 1e-4 < row["rel_error"] < 1e-2
