@@ -27,44 +27,53 @@ def _padded(geometry: Conv2DGeometry) -> bool:
     return any((g.pad_top, g.pad_bottom, g.pad_left, g.pad_right))
 
 
-#: The largest im2col matrix (texels; 16 MiB of RGBA32F) "auto" writes: the strided layers
-#: measured faster had at most 615k texels; a stride-1 11x11 over 224x224x3 (6.1M texels, 97 MiB)
-#: was 0.71x, memory-bound on writing and reading the matrix back.
-AUTO_MAX_MATRIX_TEXELS = 1 << 20
+#: The largest im2col matrix (texels; 128 MiB of RGBA32F) "auto" writes: the largest measured,
+#: 6.1M texels (97 MiB: an 11x11 over 224x224x3, stride 1), was 1.39x faster, but the matrix is
+#: memory the packed program never needs.
+AUTO_MAX_MATRIX_TEXELS = 1 << 23
+
+
+def packed_reuses_columns(geometry: Conv2DGeometry) -> bool:
+    """Whether the packed conv2d program fetches each input column once for its 8 pixels
+    (:attr:`gpuconv.programs.PackedProgramSpec.reuse_width`: stride 1 and no dilation across,
+    a filter 2-7 wide)."""
+    g = geometry
+    return g.stride_width == 1 and g.dilation_width == 1 and 1 < g.filter_width <= 7
 
 
 def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
     """The cost rule of ``algorithm="auto"``: im2col + matmul where it measured faster than the
     packed program on llvmpipe (2 cores, LLVM 15; draw-only medians, both timed in the same run
-    taking turns, ``benchmarks/im2col_vs_packed.py --extra``; ratio = packed ms / im2col ms,
-    runs of 2026-12-01 on a shared machine):
+    taking turns, ``benchmarks/im2col_vs_packed.py --extra``, 2026-12-01; ratio = packed ms /
+    im2col ms; the first figure from the run in README's Benchmarks, the second from another):
 
     * the 1x1, stride-1, unpadded shortcut (the matrix multiply alone, no window arithmetic):
-      1x56x56x128 -> 128 1.41x, 1.45x, 1.55x, 1.55x (and 0.56x in one run under a load of 8 on
-      the 2 cores), 1x64x64x16 -> 32 1.35-1.62x (once 0.99x), 4x28x28x64 -> 64 1.53x and 2.77x;
-    * a strided filter (the packed program then reuses no input columns) over at most 4 input
-      channels (one texel per tap: the packed program's per-tap bounds checks and loops are then
-      most of its time, the matmul has none) into at least 16 output channels (each copied
-      texel serves 4+ blocks of them) with a matrix of at most :data:`AUTO_MAX_MATRIX_TEXELS`:
-      3x3 s2 1x128x128x3 -> 16 1.11-1.24x, 3x3 s2 1x224x224x3 -> 32 (MobileNet's first layer)
-      1.40x, 7x7 s2 1x224x224x3 -> 64 (ResNet's) 2.00x and 2.03x, 11x11 s4 1x224x224x3 -> 96
-      (AlexNet's) 1.86x and 2.27x.
+      1x56x56x128 -> 128 1.38x (1.41-1.55x in four runs before), 1x64x64x16 -> 32 1.46x,
+      4x28x28x64 -> 64 1.26x;
+    * a filter the packed program reuses no input columns for (stride or dilation across > 1,
+      or wider than 7) over at most 4 input channels (one texel per tap: the packed program's
+      per-tap bounds checks and loops are then most of its time; the matrix multiply has none)
+      into at least 16 output channels, with a matrix of at most :data:`AUTO_MAX_MATRIX_TEXELS`:
+      3x3 s2 1x128x128x3 -> 16 1.49x / 1.27x, 3x3 s2 1x224x224x3 -> 32 (MobileNet's first
+      layer) 2.12x, 7x7 s2 1x224x224x3 -> 64 (ResNet's) 2.36x, 11x11 s4 1x224x224x3 -> 96
+      (AlexNet's) 2.57x, 11x11 1x224x224x3 -> 16 1.39x, 11x11 1x64x64x3 -> 16 1.50x / 1.38x.
 
-    Never elsewhere: where the packed program reuses input columns (stride 1 across, filter
-    width 2-7) im2col was 0.33-0.73x (3x3 1x64x64x16 -> 32, 3x3 4x32x32x64 -> 64, 5x5
-    1x56x56x32 -> 32, 7x7 1x224x224x3 -> 32); a stride-1 11x11 0.65-0.71x (224x224x3) and
-    0.90-0.99x (64x64x3); more input channels 0.78-0.93x (5x5 s2 1x112x112x8 -> 16) and
-    1.08x / 1.21x (3x3 s2 1x56x56x32 -> 64: not measurably faster in every run); dilation 2
-    across 0.99-1.00x (3x3 1x64x64x16 -> 32).
+    Never elsewhere: where the packed program reuses input columns im2col was 0.59-0.97x
+    (3x3 1x64x64x16 -> 32 0.68x / 0.81x, 3x3 4x32x32x64 -> 64 0.81x / 0.51x, 5x5 1x56x56x32
+    -> 32 0.59x, 7x7 1x224x224x3 -> 32 0.97x); without reuse but over more input channels it
+    was faster, but by little and unevenly (3x3 s2 1x56x56x32 -> 64 1.05x / 1.37x, 5x5 s2
+    1x112x112x8 -> 16 1.06x / 1.25x, 3x3 dilation 2 1x64x64x16 -> 32 1.17x / 1.24x), so the
+    packed program keeps those.  1x1 filters that are strided or padded were not measured.
     """
     g = geometry
     if g.depthwise or g.groups > 1:
         return False
     if im2col_shortcut(g):
         return True
+    if packed_reuses_columns(g) or g.filter_height * g.filter_width == 1:
+        return False
     matrix = g.batch * g.out_height * g.out_width * g.filter_height * g.filter_width * -(-g.in_channels // 4)
-    return (g.stride_width > 1 and g.in_channels <= 4 and g.out_channels >= 16
-            and matrix <= AUTO_MAX_MATRIX_TEXELS)
+    return g.in_channels <= 4 and g.out_channels >= 16 and matrix <= AUTO_MAX_MATRIX_TEXELS
 
 
 def choose_im2col(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, limits: Limits,

@@ -315,18 +315,21 @@ def test_the_profile_names_both_programs(runtime, rng):
     ((1, 224, 224, 3), (7, 7, 3, 64), dict(padding="SAME", strides=2), True),
     ((1, 224, 224, 3), (11, 11, 3, 96), dict(padding="VALID", strides=4), True),
     ((1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME"), False),           # packed reuses columns
-    ((1, 224, 224, 3), (11, 11, 3, 16), dict(padding="SAME"), False),         # stride 1: a 97 MiB matrix
+    ((1, 224, 224, 3), (11, 11, 3, 16), dict(padding="SAME"), True),          # wider than 7: no reuse
+    ((1, 64, 64, 3), (7, 7, 3, 32), dict(padding="SAME"), False),             # 7 wide: reused
+    ((4, 224, 224, 3), (11, 11, 3, 16), dict(padding="SAME"), False),         # a 388 MiB matrix
     ((1, 112, 112, 8), (5, 5, 8, 16), dict(padding="SAME", strides=2), False),  # 8 input channels
     ((1, 128, 128, 3), (3, 3, 3, 8), dict(padding="SAME", strides=2), False),   # 8 output channels
     ((1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME", dilations=2), False),
-    ((1, 56, 56, 3), (1, 1, 3, 16), dict(padding="VALID", strides=2), True),    # 1x1 strided: a matrix
+    ((1, 64, 64, 3), (3, 3, 3, 32), dict(padding="VALID", dilations=2), True),
+    ((1, 56, 56, 3), (1, 1, 3, 16), dict(padding="VALID", strides=2), False),   # 1x1 strided: not measured
 ])
 def test_auto_picks_im2col_where_it_measured_faster(x_shape, w_shape, kwargs, picked):
     w = np.ones(w_shape, np.float32)
     plan = plan_conv2d(np.zeros(x_shape, np.float32), w, algorithm="auto", **kwargs)
     assert (plan.spec.name == "MatMulPackedProgram") == picked, [s.name for s in plan.specs]
     shapes = plan_conv2d(x_shape, w_shape, algorithm="auto", shapes_only=True, **kwargs)
-    padded = any(kwargs.get("padding") == p for p in ("SAME",)) and w_shape[0] > 1
+    padded = kwargs.get("padding") == "SAME" and w_shape[0] > 1
     # shapes only (no filter to check for non-finite values): a padded convolution stays packed
     assert (shapes.spec.name == "MatMulPackedProgram") == (picked and not padded)
 
