@@ -423,3 +423,14 @@ def test_bench_storage_passes_through(runtime, tmp_path, capsys):
     assert default.storage == "float32"
     (row,) = json.loads((tmp_path / "b.json").read_text())["rows"]
     assert 1e-4 < row["rel_error"] < 1e-2
+
+
+def test_browser_runtime_default_storage(browser, rng):
+    """BrowserRuntime(storage="float16"): the runtime's default, an op's storage= overriding it."""
+    x, w = _n(rng, 1, 8, 8, 4), _n(rng, 3, 3, 4, 4)
+    with gpuconv.BrowserRuntime(storage="float16") as phone:
+        assert phone.info()["storage"] == "float16"
+        halves = gpuconv.conv2d(x, w, runtime=phone)
+        assert np.array_equal(halves, gpuconv.conv2d(x, w, runtime=browser, storage="float16"))
+        assert np.array_equal(gpuconv.conv2d(x, w, runtime=phone, storage="float32"),
+                              gpuconv.conv2d(x, w, runtime=browser))
