@@ -63,6 +63,7 @@ class WorkerRuntime(BaseRuntime):
     def __init__(self, backend: Optional[str] = None, *, max_texture_size: Optional[int] = None,
                  max_draw_buffers: Optional[int] = None, storage: str = "float32"):
         self.storage = check_storage(storage)
+        self._renderable = {self.storage}  # storages the worker's device renders to (it checked them)
         self.thread_id = threading.get_ident()
         self._lock = threading.Lock()
         env = dict(os.environ)
@@ -119,7 +120,9 @@ class WorkerRuntime(BaseRuntime):
 
     def require_storage(self, storage: str) -> str:
         check_storage(storage)
-        return storage if storage == "float32" else self._call("require_storage", storage)
+        if storage != "float32" and storage not in self._renderable:  # asked of the worker once
+            self._renderable.add(self._call("require_storage", storage))
+        return storage
 
     def read(self, texture: Any, layout: Layout) -> np.ndarray:
         return self._call("read", texture, layout)
