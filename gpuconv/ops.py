@@ -248,8 +248,12 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
             ``"relu"``, ``"relu6"``, ``"elu"``, ``"sigmoid"``, ``"leakyrelu"``, ``"prelu"``.
         algorithm: ``"direct"`` runs TF.js's Conv2DProgram (one output per fragment);
             ``"packed"`` the fast program (4 channels per texel, 8 pixels x 4 channels
-            per fragment, one program for every shape); ``"auto"`` (default) the packed
-            one wherever it applies (not for groups > 1 or per-element PReLU weights).
+            per fragment, one program for every shape); ``"im2col"`` TF.js's default path
+            (Im2ColPackedProgram writes the im2col matrix, MatMulPackedProgram multiplies it
+            by the filter; a 1x1, stride-1, unpadded filter runs the matrix multiply alone);
+            ``"auto"`` (default) im2col where it measured faster
+            (:func:`gpuconv.im2col.auto_prefers_im2col`), else the packed one wherever it
+            applies (not for groups > 1 or per-element PReLU weights).
         runtime: the :class:`~gpuconv.Runtime` to run on (default: headless EGL).
         storage: how every texture (inputs, intermediates, the output) stores its values:
             ``"float32"`` (R32F/RGBA32F) or ``"float16"`` (R16F/RGBA16F, as TF.js on devices
