@@ -251,8 +251,9 @@ class Convolution(_ConvolutionLayer):
         return self.geometry(input_shape).out_shape
 
     # -- forward -----------------------------------------------------------------
-    def __call__(self, bottom: npt.ArrayLike) -> np.ndarray:
-        """The top blob (float32 ``[num, num_output, out_h, out_w]``), computed on the GPU."""
+    def __call__(self, bottom: npt.ArrayLike) -> ops.Result:
+        """The top blob (float32 ``[num, num_output, out_h, out_w]``), computed on the GPU
+        (a :class:`~gpuconv.Tensor` for a Tensor ``bottom``)."""
         return ops.conv2d(**self._tf_arguments(bottom))
 
     forward = __call__

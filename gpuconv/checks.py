@@ -349,7 +349,7 @@ def run_case(case: Case, seed: int, runtime: Optional[BaseRuntime] = None) -> fl
         kwargs["activation"] = case.activation
     if case.activation == "prelu":
         kwargs["prelu_weights"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
-    y = entry.gpu(*arrays, **kwargs, runtime=_runtime(runtime))
+    y = np.asarray(entry.gpu(*arrays, **kwargs, runtime=_runtime(runtime)))  # arrays in: an array out
     return compare(y, entry.oracle(*arrays, **kwargs))[1]
 
 
@@ -765,7 +765,10 @@ def config_at(seed: int, index: int, op: Optional[str] = None) -> Config:
 def gpu_result(config: Config, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """``config`` run on ``runtime`` (float32, checked)."""
     arrays, fused = config.arrays()
-    y = registry.get(config.op).gpu(*arrays, **dict(config.kwargs, **fused), runtime=_runtime(runtime))
+    result = registry.get(config.op).gpu(*arrays, **dict(config.kwargs, **fused), runtime=_runtime(runtime))
+    if not isinstance(result, np.ndarray):
+        raise AssertionError(f"arrays in gave a {type(result).__name__} out, not an array")
+    y = result
     if y.dtype != np.float32:
         raise AssertionError(f"the GPU result is {y.dtype}, not float32")
     return y
@@ -900,9 +903,9 @@ def run_demo(runtime: Optional[BaseRuntime] = None, seed: int = 0,
     entry = registry.get("conv2d")
     kwargs: Dict[str, Any] = dict(strides=1, padding="SAME")
 
-    def timed(fn: Callable[[], np.ndarray]) -> Tuple[np.ndarray, float]:
+    def timed(fn: Callable[[], Any]) -> Tuple[np.ndarray, float]:
         start = time.perf_counter()
-        value = fn()
+        value = np.asarray(fn())  # arrays in: an array out (np.asarray of it is itself)
         return value, time.perf_counter() - start
 
     y, cold = timed(lambda: entry.gpu(x, w, **kwargs, runtime=runtime))

@@ -878,7 +878,7 @@ def cmd_run(args: Args) -> int:
                      leakyrelu_alpha=args.leakyrelu_alpha,
                      prelu_weights=_load_optional(args.prelu_weights, "--prelu-weights"))
     def call() -> np.ndarray:
-        return entry.gpu(*arrays, **conv, **fused, **algorithm, runtime=runtime)
+        return np.asarray(entry.gpu(*arrays, **conv, **fused, **algorithm, runtime=runtime))
 
     with _runtime(args) as runtime:
         start = time.perf_counter()

@@ -9,7 +9,7 @@ without GL and returns the generated fragment program(s).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -43,6 +43,10 @@ from .programs import (
 from .runtimes import BaseRuntime, get_runtime
 from .storage import check_storage, resolve_storage
 from .tensor import Tensor, collect, split_input_fold, tensors_in
+
+#: What an op returns: a float32 array for arrays in, a :class:`~gpuconv.Tensor` (the result
+#: kept on the GPU) when any input is a Tensor.
+Result = Union[np.ndarray, Tensor]
 
 _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, channels]",
               "NCHW": "[batch, channels, height, width] or [channels, height, width]"}
@@ -229,7 +233,7 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
            groups: int = 1, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
            leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
            algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """2-D convolution on the GPU, as ``tf.nn.conv2d`` / ``tf.conv2d`` define it.
 
     Args:
@@ -282,7 +286,7 @@ def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, pad
                      *, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
                      leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
                      algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """Depthwise 2-D convolution on the GPU, as ``tf.nn.depthwise_conv2d`` defines it.
 
     ``filter`` is ``[filter_height, filter_width, in_channels, channel_multiplier]``;
@@ -386,7 +390,7 @@ def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter
                      strides: IntsLike = 1, padding: PaddingLike = "VALID", data_format: str = "NHWC",
                      dilations: IntsLike = 1, *, algorithm: str = "auto",
                      runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """Depthwise then pointwise (1x1) convolution, as ``tf.nn.separable_conv2d`` defines it.
 
     ``depthwise_filter`` is ``[FH, FW, in_channels, channel_multiplier]``,
@@ -408,7 +412,7 @@ def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter
 def conv1d(x: ArrayLike, filter: ArrayLike, stride: int = 1, padding: PaddingLike = "VALID",
            data_format: str = "NWC", dilation: int = 1, dim_rounding_mode: Optional[str] = None, *,
            algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """1-D convolution as ``tf.conv1d`` (TF.js) defines it, run as a conv2d of height 1.
 
     ``x`` is ``[batch, width, channels]`` (NWC) or ``[batch, channels, width]``
@@ -602,7 +606,7 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
 def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                           data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
                           *, runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """The gradient of :func:`conv2d` with respect to its input, on the GPU
     (``tf.raw_ops.Conv2DBackpropInput``; TF.js's Conv2DDerInputProgram).
 
@@ -632,7 +636,7 @@ def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
 def conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                            data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
                            *, runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """The gradient of :func:`conv2d` with respect to its filter, on the GPU
     (``tf.raw_ops.Conv2DBackpropFilter``; TF.js's Conv2DDerFilterProgram).
 
@@ -655,7 +659,7 @@ def depthwise_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, stri
                                     padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
                                     dim_rounding_mode: Optional[str] = None, *,
                                     runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """The gradient of :func:`depthwise_conv2d` with respect to its input, on the GPU
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropInput``; TF.js's DepthwiseConv2DDerInputProgram).
 
@@ -672,7 +676,7 @@ def depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides
                                      padding: Any = "VALID", data_format: str = "NHWC", dilations: Any = 1,
                                      dim_rounding_mode: Optional[str] = None, *,
                                      runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """The gradient of :func:`depthwise_conv2d` with respect to its filter, on the GPU
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropFilter``; TF.js's DepthwiseConv2DDerFilterProgram):
     float32 of ``filter_shape`` ``[FH, FW, in_channels, channel_multiplier]``.  Otherwise as
@@ -687,7 +691,7 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
                      data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
                      bias: Any = None, activation: Optional[str] = None, leakyrelu_alpha: Optional[float] = None,
                      prelu_weights: Any = None, runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """Transposed convolution on the GPU (TF.js ``conv2dTranspose``, ``tf.nn.conv2d_transpose``).
 
     ``x``: ``[N, H, W, inC]`` / ``[N, inC, H, W]`` (or without ``N``); ``filter``:
@@ -749,7 +753,7 @@ def plan_conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", d
 def conv3d(x: Any, filter: Any, strides: Any = 1, padding: Any = "VALID", data_format: str = "NDHWC",
            dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
            runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """3-D convolution on the GPU, as ``tf.nn.conv3d`` / TF.js ``conv3d`` define it (TF.js's Conv3DProgram).
 
     Args:
@@ -866,7 +870,7 @@ def plan_conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
 def conv3d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                           data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
                           *, runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """The gradient of :func:`conv3d` with respect to its input, on the GPU
     (``tf.raw_ops.Conv3DBackpropInputV2``; TF.js's Conv3DDerInputProgram): as
     :func:`conv2d_backprop_input` with a filter ``[FD, FH, FW, inC, outC]``; float32 of
@@ -879,7 +883,7 @@ def conv3d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
 def conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                            data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
                            *, runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """The gradient of :func:`conv3d` with respect to its filter, on the GPU
     (``tf.raw_ops.Conv3DBackpropFilterV2``; TF.js's Conv3DDerFilterProgram): float32 of
     ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`gpuconv.oracle.conv3d_backprop_filter`."""
@@ -891,7 +895,7 @@ def conv3d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1,
 def conv3d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
                      data_format: str = "NDHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
                      runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> np.ndarray:
+        storage: Optional[str] = None) -> Result:
     """Transposed 3-D convolution on the GPU (TF.js ``conv3dTranspose``, ``tf.nn.conv3d_transpose``):
     ``conv3d_backprop_input(output_shape, filter, x, ...)`` with a filter ``[FD, FH, FW, outC, inC]``,
     as :func:`gpuconv.oracle.conv3d_transpose` (no fused epilogue, as there)."""

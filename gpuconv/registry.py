@@ -48,7 +48,7 @@ class OpEntry:
     """
 
     name: str
-    gpu: Callable[..., np.ndarray]      # gpuconv.ops.<op>
+    gpu: Callable[..., ops.Result]      # gpuconv.ops.<op>
     oracle: Callable[..., np.ndarray]   # gpuconv.oracle.<op>, same signature, float64
     planner: Callable[..., Plan]        # gpuconv.ops.plan_<op>
     arrays: Tuple[str, ...]             # the array arguments' names, x first

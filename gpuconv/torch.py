@@ -143,7 +143,7 @@ def _tf_arguments(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[np
 
 
 def conv2d(input: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[npt.ArrayLike] = None, stride: IntsLike = 1,
-           padding: TorchPadding = 0, dilation: IntsLike = 1, groups: int = 1) -> np.ndarray:
+           padding: TorchPadding = 0, dilation: IntsLike = 1, groups: int = 1) -> ops.Result:
     """``torch.nn.functional.conv2d`` on NumPy arrays, run on the GPU.
 
     Args:
