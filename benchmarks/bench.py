@@ -4,7 +4,9 @@ Prints one table over a fixed set of layers, each timed warm (median of
 ``--repeat`` runs after a warm-up) on the current GL device:
 
 * ``direct`` / ``packed``: draw-only time with the inputs already in textures
-  (what TF.js's own timings measure): the median and the best run, and GFLOP/s =
+  (what TF.js's own timings measure) of the direct programs and of the fast path
+  (``algorithm="auto"``: the packed programs, or im2col + matmul, or a matmul, where auto
+  picks them; the side-by-side table names them): the median and the best run, and GFLOP/s =
   2 * multiply-adds / median time (llvmpipe's draw times vary by up to 2x run to run);
 * ``call``: a whole ``gpuconv`` call on the fast path, split into upload, draw
   and read-back;
@@ -350,7 +352,9 @@ def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, t
     flops = _flops(packed)
     row: Dict[str, object] = {"layer": layer.name, "op": layer.op, "mflop": flops / 1e6,
                               "rel_error": error, "cold_s": cold, "cold_compiles": compiled,
-                              "algorithm": "+".join(sorted({type(s).__name__ for s in packed.specs}))}
+                              "algorithm": "+".join(sorted({type(s).__name__ for s in packed.specs})),
+                              "programs": " > ".join(type(s).__name__.replace("ProgramSpec", "")
+                                                     for s in packed.specs)}
     phases = time_phases(runtime, packed, repeat)
     row["samples"] = {"packed_draw": phases.pop("draw_samples")}
     row.update({f"packed_{k}_s": v for k, v in phases.items()})
@@ -447,7 +451,7 @@ def format_side_by_side(rows: List[Dict[str, object]]) -> str:
 
     header = ["layer", "MFLOP", "native ms (GF/s)", "browser ms (GF/s)", "+ Python ms",
               "TF.js default ms (GF/s)", "TF.js direct ms (GF/s)", "numpy f32 ms", "native/TF.js",
-              "browser/TF.js", "TF.js default programs", "TF.js direct programs"]
+              "browser/TF.js", "gpuconv programs (auto)", "TF.js default programs", "TF.js direct programs"]
     lines = []
     for r in rows:
         on_top = (r["browser_python_draw_s"] - r["browser_draw_s"]) if r.get("browser_draw_s") else None
@@ -455,7 +459,7 @@ def format_side_by_side(rows: List[Dict[str, object]]) -> str:
             r["layer"], f"{r['mflop']:.1f}", ms(r, "packed_draw_s"), ms(r, "browser_draw_s"),
             f"{on_top * 1e3:+.1f}" if on_top is not None else "-",
             ms(r, "tfjs_default_s"), ms(r, "tfjs_direct_s"), f"{r['numpy_f32_s'] * 1e3:.1f}",
-            ratio(r, "packed_draw_s"), ratio(r, "browser_draw_s"),
+            ratio(r, "packed_draw_s"), ratio(r, "browser_draw_s"), r["programs"],
             r.get("tfjs_default_programs", "-"), r.get("tfjs_direct_programs", "-"),
         ])
     return _markdown(header, lines)
