@@ -335,8 +335,9 @@ SELFTEST_CASES = (
 )
 
 
-def run_case(case: Case, seed: int, runtime: Optional[BaseRuntime] = None) -> float:
-    """The relative error of one case, GPU against the oracle."""
+def run_case(case: Case, seed: int, runtime: Optional[BaseRuntime] = None, algorithm: Optional[str] = None) -> float:
+    """The relative error of one case, GPU against the oracle (``algorithm``: the op's default
+    unless given)."""
     rng = np.random.default_rng(seed)
     arrays = call_values(case.op, case.leading(), lambda shape: rng.uniform(-1, 1, shape).astype(np.float32))
     entry = registry.get(case.op)
@@ -349,7 +350,8 @@ def run_case(case: Case, seed: int, runtime: Optional[BaseRuntime] = None) -> fl
         kwargs["activation"] = case.activation
     if case.activation == "prelu":
         kwargs["prelu_weights"] = rng.uniform(-1, 1, out_channels).astype(np.float32)
-    y = np.asarray(entry.gpu(*arrays, **kwargs, runtime=_runtime(runtime)))  # arrays in: an array out
+    algorithm_kwargs = {} if algorithm is None else {"algorithm": algorithm}
+    y = np.asarray(entry.gpu(*arrays, **kwargs, **algorithm_kwargs, runtime=_runtime(runtime)))  # an array out
     return compare(y, entry.oracle(*arrays, **kwargs))[1]
 
 
