@@ -60,6 +60,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import gpuconv
 from gpuconv.ops import plan_conv2d, plan_separable_conv2d
+from gpuconv.runtimes import BACKEND_ENV, RUNTIME_KINDS, make_runtime
 
 
 @dataclass
@@ -569,6 +570,11 @@ def main(argv=None) -> int:
                         help="time the side-by-side series (gpuconv native and browser, TF.js) in N rounds over "
                              "all the layers, each --repeat runs, and take medians over all of them, so that a "
                              "burst of load on a shared machine falls on every series alike; default 1")
+    parser.add_argument("--backend", choices=RUNTIME_KINDS, default=None,
+                        help="the runtime the main table measures: native (default; browser when "
+                             "GPUCONV_BACKEND=browser) or browser (gpuconv.BrowserRuntime)")
+    parser.add_argument("--gl", default=None, metavar="NAME",
+                        help="its GL: egl or glfw (native), angle-egl or swiftshader (browser)")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
                         help="how gpuconv's textures store values (gpuconv.storage): float32 (default) or float16 "
                              "(R16F/RGBA16F, as TF.js on phones without float32 render targets); TF.js's own "
@@ -590,12 +596,20 @@ def main(argv=None) -> int:
             parser.error(problem)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    runtime = gpuconv.get_runtime()
-    saved_storage, runtime.storage = runtime.storage, args.storage  # every call, upload and draw below
+    backend = args.backend or ("browser" if os.environ.get(BACKEND_ENV) == "browser" else "native")
+    if args.backend is None and args.gl is None and backend == "native":
+        runtime = gpuconv.get_runtime()
+        saved_storage, runtime.storage = runtime.storage, args.storage  # every call, upload and draw below
+        try:
+            return _main(args, layers, runner, runtime)
+        finally:
+            runtime.storage = saved_storage  # the thread's default runtime, as it was
     try:
-        return _main(args, layers, runner, runtime)
-    finally:
-        runtime.storage = saved_storage  # the thread's default runtime, as it was
+        own = make_runtime(backend, gl=args.gl, storage=args.storage)
+    except (ValueError, TypeError) as exc:
+        parser.error(f"--backend {backend} --gl {args.gl}: {exc}")
+    with own:
+        return _main(args, layers, runner, own)
 
 
 def _main(args, layers, runner, runtime) -> int:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def test_quick_browser_run_times_gpuconv_inside_the_page(bench, runtime, browser
 def test_quick_tfjs_run_puts_tfjs_beside_gpuconv(bench, runtime, browser, tmp_path, capsys):
     runner = bench.load_tfjs_runner()
     if runner.missing():
+        if os.environ.get("CI"):  # .ci/run installs them: running this is the point there
+            pytest.fail("TF.js's npm packages are not installed on CI (bash benchmarks/tfjs/setup.sh)")
         pytest.skip("TF.js's npm packages are not installed (bash benchmarks/tfjs/setup.sh)")
     assert bench.main(["--quick", "--tfjs", "--json", str(tmp_path / "bench.json")]) == 0
     out = capsys.readouterr().out
@@ -88,3 +91,12 @@ def test_quick_tfjs_run_puts_tfjs_beside_gpuconv(bench, runtime, browser, tmp_pa
     programs = {r["layer"]: r for r in report["rows"]}
     assert programs["conv3x3"]["tfjs_default_programs"] == "Im2ColPacked > MatMulPacked"
     assert programs["conv3x3"]["tfjs_direct_programs"] == "Conv2D"
+
+
+@pytest.mark.parametrize("gl", ["angle-egl", "swiftshader"])
+def test_quick_run_on_the_browser_backend(bench, browser, tmp_path, capsys, gl):
+    assert bench.main(["--quick", "--backend", "browser", "--gl", gl, "--layers", "conv3x3,dw3x3",
+                       "--json", str(tmp_path / "bench.json")]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["device"]["runtime"] == "browser" and report["device"]["backend"] == gl
+    assert all(row["rel_error"] <= 1e-5 for row in report["rows"]), report["rows"]
