@@ -54,6 +54,8 @@ def layout_text(layout: Layout, data_format: str = "NHWC") -> str:
         text += f" ({layout.data_format}{f', repeat {layout.repeat}' if layout.repeat > 1 else ''})"
     if isinstance(layout, PackedFilterLayout) and layout.depthwise:
         text += " (depthwise)"
+    if isinstance(layout, PackedFilterLayout) and layout.swapped:
+        text += " (swapped)"
     return text
 
 
@@ -109,8 +111,12 @@ def _target_context(layout: Layout) -> Dict[str, Any]:
         fh, fw, c, o = layout.filter_shape
         if layout.depthwise:
             context.update(kind="filter_depthwise", out_channels=c * o)
+        elif layout.swapped:  # [FH, FW, C, O] read as its mat4s of O (rows) -> C (columns)
+            context.update(kind="filter_conv", channels=o, out_channels=c, rows_per_tap=-(-o // 4) * 4,
+                           swapped=True)
         else:
-            context.update(kind="filter_conv", channels=c, out_channels=o, rows_per_tap=-(-c // 4) * 4)
+            context.update(kind="filter_conv", channels=c, out_channels=o, rows_per_tap=-(-c // 4) * 4,
+                           swapped=False)
     elif isinstance(layout, PackedVectorLayout):
         context.update(kind="vector", length=layout.length)
     else:

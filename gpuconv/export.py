@@ -152,7 +152,8 @@ def pack_description(layout: Layout) -> Dict[str, Any]:
                 "depth4": layout.depth4}
     if isinstance(layout, PackedFilterLayout):
         fh, fw, c, o = layout.filter_shape
-        return {"kind": "depthwise_filter" if layout.depthwise else "filter", "filterHeight": fh,
+        kind = "depthwise_filter" if layout.depthwise else "swapped_filter" if layout.swapped else "filter"
+        return {"kind": kind, "filterHeight": fh,
                 "filterWidth": fw, "inChannels": c, "outChannels": o, "cols": layout.cols}
     if isinstance(layout, PackedVectorLayout):
         return {"kind": "vector", "length": layout.length, "cols": layout.cols}

@@ -389,16 +389,33 @@ class PackedFilterLayout(_StoredAsLaidOut):
     ``depthwise``: texel ``(col = o // 4, row = fh * FW + fw)`` holds the weights of
     output channels ``o .. o + 3`` (output channel ``k * multiplier + q`` is
     ``filter[fh, fw, k, q]``).
+    ``swapped`` (conv only): the filter's last two axes trade places, for the packed input
+    gradient / transposed convolution, whose mat4 maps 4 of dy's channels (the filter's
+    last axis) to 4 of dx's (its third): texel ``(col = c // 4, row = ((fh * FW + fw) *
+    depth4(O) + o // 4) * 4 + o % 4)`` holds ``filter[fh, fw, c .. c + 3, o]``.
     """
 
     filter_shape: Tuple[int, int, int, int]
     depthwise: bool = False
+    swapped: bool = False
     components = 4
+
+    def __post_init__(self) -> None:
+        if self.swapped and self.depthwise:
+            raise ValueError("a depthwise PackedFilterLayout cannot be swapped")
 
     @property
     def out_channels(self) -> int:
         fh, fw, c, o = self.filter_shape
+        if self.swapped:
+            return c
         return c * o if self.depthwise else o
+
+    @property
+    def in_channels(self) -> int:
+        """The channels each mat4 reads, 4 at a time (a depthwise filter's: 1)."""
+        fh, fw, c, o = self.filter_shape
+        return o if self.swapped else (1 if self.depthwise else c)
 
     @property
     def cols(self) -> int:
@@ -406,8 +423,10 @@ class PackedFilterLayout(_StoredAsLaidOut):
 
     @property
     def rows(self) -> int:
-        fh, fw, c, _ = self.filter_shape
-        return fh * fw if self.depthwise else fh * fw * blocks_of_4(c) * 4
+        fh, fw, c, o = self.filter_shape
+        if self.depthwise:
+            return fh * fw
+        return fh * fw * blocks_of_4(self.in_channels) * 4
 
     @property
     def shape(self):
@@ -419,6 +438,10 @@ class PackedFilterLayout(_StoredAsLaidOut):
         if self.depthwise:
             texels = np.zeros((fh * fw, out4), np.float32)
             texels[:, : c * o] = filter.reshape(fh * fw, c * o)
+            return texels.reshape(self.rows, self.cols, 4)
+        if self.swapped:
+            texels = np.zeros((fh * fw, blocks_of_4(o) * 4, out4), np.float32)
+            texels[:, :o, :c] = filter.reshape(fh * fw, c, o).transpose(0, 2, 1)
             return texels.reshape(self.rows, self.cols, 4)
         texels = np.zeros((fh * fw, blocks_of_4(c) * 4, out4), np.float32)
         texels[:, :c, :o] = filter.reshape(fh * fw, c, o)

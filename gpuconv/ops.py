@@ -36,6 +36,8 @@ from .programs import (
     conv2d_backprop_input_program,
     conv2d_program,
     depthwise_conv2d_program,
+    packed_backprop_input_program,
+    packed_backprop_input_unsupported,
     packed_pixels,
     packed_program,
     packed_unsupported,
@@ -67,6 +69,24 @@ def _choose_packed(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue,
         raise ValueError("algorithm='im2col' runs conv2d and conv1d only (TF.js's im2col + matrix multiply); "
                          "use algorithm='auto', 'packed' or 'direct' for this op")
     reason = packed_unsupported(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
+    if reason and algorithm == "packed":
+        raise ValueError(f"algorithm='packed' cannot run this call: {reason}; use algorithm='auto' or 'direct'")
+    return reason is None
+
+
+def _choose_packed_backprop_input(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, limits: Limits,
+                                  bias_full: bool = False) -> bool:
+    """Whether conv2d_backprop_input / conv2d_transpose run PackedConv2DDerInputProgram."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
+    if algorithm == "direct":
+        return False
+    if algorithm == "im2col":
+        raise ValueError("algorithm='im2col' runs conv2d and conv1d only (TF.js's im2col + matrix multiply); "
+                         "use algorithm='auto', 'packed' or 'direct' for this op")
+    reason = packed_backprop_input_unsupported(geometry, epilogue, bias_full=bias_full,
+                                               max_texture_size=limits.max_texture_size,
+                                               max_draw_buffers=limits.max_draw_buffers)
     if reason and algorithm == "packed":
         raise ValueError(f"algorithm='packed' cannot run this call: {reason}; use algorithm='auto' or 'direct'")
     return reason is None
@@ -466,7 +486,7 @@ _TRANSPOSE_FILTER_LAYOUT = "[filter_height, filter_width, out_channels, in_chann
 
 def _plan_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any, padding: Any, data_format: Any,
                          dilations: Any, dim_rounding_mode: Optional[str], limits: Limits, shapes_only: bool,
-                         depthwise: bool) -> Plan:
+                         depthwise: bool, algorithm: str = "direct") -> Plan:
     from .geometry import conv2d_backprop_input_geometry
 
     layout = _DEPTHWISE_GRADIENT_FILTER_LAYOUT if depthwise else _GRADIENT_FILTER_LAYOUT
@@ -480,7 +500,11 @@ def _plan_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any, p
     geometry, batched = conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides, padding,
                                                        data_format, dilations, dim_rounding_mode,
                                                        depthwise=depthwise)
-    spec = conv2d_backprop_input_program(geometry, Epilogue(), limits.max_texture_size)
+    spec: Program
+    if not depthwise and _choose_packed_backprop_input(algorithm, geometry, Epilogue(), limits):
+        spec = packed_backprop_input_program(geometry, Epilogue(), limits.max_texture_size, limits.max_draw_buffers)
+    else:
+        spec = conv2d_backprop_input_program(geometry, Epilogue(), limits.max_texture_size)
     return _gradient_plan(spec, arrays, shapes_only, geometry, geometry.in_shape, batched)
 
 
@@ -518,13 +542,14 @@ def _sum_slices(plan: Plan, limits: Limits) -> Plan:
 
 def plan_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                                data_format: str = "NHWC", dilations: Any = 1,
-                               dim_rounding_mode: Optional[str] = None, *, limits: Limits = Limits(),
-                               shapes_only: bool = False) -> Plan:
-    """Validate a conv2d_backprop_input call and choose its program (Conv2DDerInputProgram).
+                               dim_rounding_mode: Optional[str] = None, *, algorithm: str = "direct",
+                               limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
+    """Validate a conv2d_backprop_input call and choose its program (Conv2DDerInputProgram, or
+    with ``algorithm`` "packed"/"auto" PackedConv2DDerInputProgram).
 
     With ``shapes_only``, ``filter`` and ``dy`` are shapes, not arrays."""
     return _plan_backprop_input(input_shape, filter, dy, strides, padding, data_format, dilations,
-                                dim_rounding_mode, limits, shapes_only, False)
+                                dim_rounding_mode, limits, shapes_only, False, algorithm)
 
 
 def plan_depthwise_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1,
@@ -560,10 +585,11 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
                           data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
                           *, bias: Any = None, activation: Optional[str] = None,
                           leakyrelu_alpha: Optional[float] = None, prelu_weights: Any = None,
-                          limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
+                          algorithm: str = "direct", limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
     """Validate a conv2d_transpose call and choose its program: Conv2DDerInputProgram with the
-    fused epilogue.  With ``shapes_only``, ``x`` and ``filter`` are shapes (bias and PReLU
-    weights are still arrays, as for :func:`plan_conv2d`)."""
+    fused epilogue (``algorithm`` "packed", or "auto" where it applies: PackedConv2DDerInputProgram).
+    With ``shapes_only``, ``x`` and ``filter`` are shapes (bias and PReLU weights are still
+    arrays, as for :func:`plan_conv2d`)."""
     from .geometry import conv2d_transpose_geometry
 
     if shapes_only:
@@ -596,7 +622,11 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
     if bias_array is not None:
         fused["bias"] = bias_array if (not bias_full or batched) else bias_array.reshape((1,) + bias_array.shape)
     epilogue = Epilogue(activation, bias_array is not None, alpha, per_channel)
-    spec = conv2d_backprop_input_program(geometry, epilogue, limits.max_texture_size, bias_full=bias_full)
+    spec: Program
+    if _choose_packed_backprop_input(algorithm, geometry, epilogue, limits, bias_full):
+        spec = packed_backprop_input_program(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
+    else:
+        spec = conv2d_backprop_input_program(geometry, epilogue, limits.max_texture_size, bias_full=bias_full)
     plan = _gradient_plan(spec, arrays, shapes_only, geometry, geometry.in_shape, batched)
     if not shapes_only:
         plan = Plan(((spec, {**plan.steps[0][1], **fused}),), plan.out_shape)
@@ -605,7 +635,7 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
 
 def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                           data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
-                          *, runtime: Optional[BaseRuntime] = None,
+                          *, algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
         storage: Optional[str] = None) -> Result:
     """The gradient of :func:`conv2d` with respect to its input, on the GPU
     (``tf.raw_ops.Conv2DBackpropInput``; TF.js's Conv2DDerInputProgram).
@@ -618,6 +648,10 @@ def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
             (without the batch, the result has none either).
         strides, padding, data_format, dilations, dim_rounding_mode: the forward
             convolution's, as for :func:`conv2d` (strides and dilations may both exceed 1).
+        algorithm: ``"direct"`` TF.js's Conv2DDerInputProgram, ``"packed"``
+            PackedConv2DDerInputProgram (dy 4 channels per texel, 8 dx pixels x 4 channels
+            per fragment, the filter swapped on upload), ``"auto"`` (default) the packed one
+            wherever it runs.
 
     Returns:
         float32 array of ``input_shape``: ``dx[b, i, c] = sum dy[b, o, k] * filter[t, c, k]``
@@ -629,8 +663,8 @@ def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
         (1, 5, 5, 3)
     """
     return _execute("conv2d_backprop_input", lambda limits: plan_conv2d_backprop_input(
-        input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, limits=limits),
-        runtime, storage)
+        input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, algorithm=algorithm,
+        limits=limits), runtime, storage)
 
 
 def conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
@@ -690,7 +724,7 @@ def depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides
 def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
                      data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
                      bias: Any = None, activation: Optional[str] = None, leakyrelu_alpha: Optional[float] = None,
-                     prelu_weights: Any = None, runtime: Optional[BaseRuntime] = None,
+                     prelu_weights: Any = None, algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
         storage: Optional[str] = None) -> Result:
     """Transposed convolution on the GPU (TF.js ``conv2dTranspose``, ``tf.nn.conv2d_transpose``).
 
@@ -701,6 +735,9 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
     the fused epilogue: ``bias`` (one per output channel, or anything that broadcasts to
     the output) and the activation, as in :func:`conv2d`.  Returns float32 of
     ``output_shape`` (rank 3 when ``x`` is), as :func:`gpuconv.oracle.conv2d_transpose`.
+    ``algorithm``: ``"direct"`` (Conv2DDerInputProgram), ``"packed"`` (PackedConv2DDerInputProgram:
+    not for a bias or PReLU weights varying within a channel) or ``"auto"`` (default: packed
+    wherever it runs), as :func:`conv2d_backprop_input`.
 
     Example:
         >>> gpuconv.conv2d_transpose(np.ones((1, 3, 3, 2), np.float32), np.ones((3, 3, 4, 2), np.float32),
@@ -709,8 +746,8 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
     """
     return _execute("conv2d_transpose", lambda limits: plan_conv2d_transpose(
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
-        activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, limits=limits),
-        runtime, storage)
+        activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, algorithm=algorithm,
+        limits=limits), runtime, storage)
 
 
 # ---------------------------------------------------------------------------

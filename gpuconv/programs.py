@@ -466,6 +466,118 @@ def packed_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None
                              epilogue or Epilogue(), x_split, pixels=pixels, fold=fold)
 
 
+@dataclass(frozen=True)
+class PackedGradientProgramSpec(PackedProgramSpec):
+    """The packed input gradient (PackedConv2DDerInputProgram; also the transposed convolution,
+    with its fused epilogue).  Its geometry is the forward convolution's, as for
+    :class:`GradientProgramSpec`: it reads dy (``geometry.out_shape``, packed 4 channels per
+    texel) and the filter swapped (:class:`PackedFilterLayout` ``swapped``: 4 dy channels to 4
+    dx channels per mat4), and writes dx (``geometry.in_shape``), ``pixels`` columns x 4
+    channels per fragment.  Sizes are uniforms, as for every packed program."""
+
+    @property
+    def inputs(self) -> Tuple[ProgramInput, ...]:
+        g = self.geometry
+        items = [ProgramInput("dy", PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
+                                                      g.data_format)),
+                 ProgramInput("W", PackedFilterLayout(g.filter_shape, swapped=True))]
+        if self.epilogue.has_bias:
+            items.append(ProgramInput("bias", PackedVectorLayout(g.in_channels)))
+        if self.epilogue.activation == "prelu":
+            items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(g.in_channels)))
+        return tuple(items)
+
+    @property
+    def chained_inputs(self) -> Tuple[str, ...]:
+        return ("dy",)
+
+    @property
+    def output(self) -> SplitImageLayout:
+        g = self.geometry
+        return SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, self.pixels, self.fold)
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return self.geometry.in_shape
+
+    @property
+    def reuse_width(self) -> int:
+        return 0
+
+    @property
+    def loop_iterations(self) -> int:
+        """Filter rows, their taps, and at each tap dy's blocks of four channels."""
+        g = self.geometry
+        depth4 = -(-g.out_channels // 4)
+        return g.filter_height + g.filter_height * g.filter_width * (1 + depth4)
+
+    def describe(self) -> str:
+        return (f"gpuconv {self.name}: {self.pixels} dx pixels x 4 dx channels per fragment, "
+                f"dy 4 channels per texel, the filter swapped and flipped by index, sizes as uniforms")
+
+    def template_context(self) -> Dict[str, Any]:
+        return {"description": self.describe(), "epilogue": self.epilogue, "x_split": False,
+                "pixels": self.pixels, "x_name": "dy"}
+
+    @property
+    def uniforms(self) -> Dict[str, Any]:
+        g = self.geometry
+        layouts = {item.name: item.layout for item in self.inputs}
+        return {
+            "inSize": (g.out_height, g.out_width),
+            "inDepth4": -(-g.out_channels // 4),
+            "outHeight": g.in_height,
+            "outDepth4": -(-g.in_channels // 4),
+            "filterSize": (g.filter_height, g.filter_width),
+            "strides": (g.stride_height, g.stride_width),
+            "dilations": (g.dilation_height, g.dilation_width),
+            # the transposed pads: dy's window corner for dx[r, c]
+            "pads": (g.effective_filter_height - 1 - g.pad_top, g.effective_filter_width - 1 - g.pad_left),
+            "outRows": self.output.unfolded_rows,
+            "outCols": self.output.unfolded_cols,
+            "outBandRows": self.output.rows,
+            "dyTexelSize": (1 / layouts["dy"].cols, 1 / layouts["dy"].rows),
+            "wTexelSize": (1 / layouts["W"].cols, 1 / layouts["W"].rows),
+        }
+
+
+def packed_backprop_input_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue, *, bias_full: bool = False,
+                                      max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                                      max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Optional[str]:
+    """Why the packed input gradient / transposed convolution cannot run, or ``None`` if it can."""
+    g = geometry
+    if g.depthwise:
+        return "the depthwise input gradient runs only on the direct program"
+    if g.groups > 1:
+        return "grouped convolution (groups > 1) runs only on the direct program"
+    if bias_full or (epilogue.has_bias and not epilogue.bias_per_channel):
+        return "a bias that varies within a channel runs only on the direct program"
+    if epilogue.activation == "prelu" and not epilogue.prelu_per_channel:
+        return "PReLU weights that vary within a channel run only on the direct program"
+    out = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, packed_pixels(max_draw_buffers))
+    layouts: list = [PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels),
+                     PackedFilterLayout(g.filter_shape, swapped=True), out]
+    for layout in layouts:
+        if layout.rows > max_texture_size or layout.cols > max_texture_size:
+            return (f"a packed texture would be {layout.rows}x{layout.cols} texels, over the "
+                    f"{max_texture_size} limit")
+    return None
+
+
+def packed_backprop_input_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
+                                  max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                                  max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> PackedGradientProgramSpec:
+    """The packed Conv2DDerInputProgram for ``geometry`` (the forward convolution's)."""
+    g = geometry
+    if g.depthwise or g.groups > 1:
+        raise ValueError("the packed input gradient needs an ungrouped conv2d geometry")
+    pixels = packed_pixels(max_draw_buffers)
+    out = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, pixels)
+    fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
+    return PackedGradientProgramSpec("PackedConv2DDerInputProgram", "packed_conv2d_backprop_input.glsl",
+                                     geometry, epilogue or Epilogue(), pixels=pixels, fold=fold)
+
+
 def annotate(spec: Program, op_title: str, filter_layout: str, *, dim_rounding_mode: Optional[str] = None,
              one_d: bool = False) -> list[str]:
     """``//`` comment lines with the parameters that shaped one program (``gpuconv shader --annotate``).
@@ -489,7 +601,11 @@ def annotate(spec: Program, op_title: str, filter_layout: str, *, dim_rounding_m
     if len(outputs) > 1:
         textures += f" x {len(outputs)} render targets"
     split: Tuple[str, str]
-    if isinstance(spec, PackedProgramSpec):
+    if isinstance(spec, PackedGradientProgramSpec):
+        depth = (f"dy's {g.out_channels} channels in blocks of 4 (one RGBA texel each); "
+                 f"{spec.pixels} dx pixels x 4 dx channels per fragment, fold {spec.fold}")
+        split = ("groups", str(g.groups))
+    elif isinstance(spec, PackedProgramSpec):
         depth = (f"{g.in_channels} channels in blocks of 4 (one RGBA texel each); "
                  f"{spec.pixels} pixels x 4 output channels per fragment, fold {spec.fold}")
         split = ("groups", str(g.groups)) if not g.depthwise else ("channel multiplier", str(g.channel_multiplier))

@@ -111,7 +111,12 @@ int targetIndex(int row, int col, int k) {
   if (o >= {{ target.out_channels }} || c >= {{ target.channels }}) {
     return -1;
   }
+{% if target.swapped %}
+  // swapped: the filter is [.., {{ target.out_channels }}, {{ target.channels }}], element (tap, o, c)
+  return (tap * {{ target.out_channels }} + o) * {{ target.channels }} + c;
+{% else %}
   return (tap * {{ target.channels }} + c) * {{ target.out_channels }} + o;
+{% endif %}
 {% elif target.kind == "filter_depthwise" %}
   int o = col * 4 + k;
   return o < {{ target.out_channels }} ? row * {{ target.out_channels }} + o : -1;

@@ -12,7 +12,7 @@
 uniform sampler2D x{{ j }};  // the previous program's output {{ j }}: pixels {{ pixels }}q + {{ j }}
 {% endfor %}
 {% else %}
-uniform sampler2D x;   // texel (col = c * inDepth4 + d / 4, row = b * inSize.x + r)
+uniform sampler2D {{ x_name | default("x") }};   // texel (col = c * inDepth4 + d / 4, row = b * inSize.x + r)
 {% endif %}
 uniform sampler2D W;
 {% if epilogue.has_bias %}

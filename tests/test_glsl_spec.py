@@ -220,14 +220,14 @@ class Call:
             kwargs["prelu_weights"] = np.zeros(self.prelu, np.float32)
         if self.op == "separable_conv2d":
             kwargs["pointwise_filter_shape"] = self.filters[1]
-        if not self.leading:
-            kwargs["algorithm"] = algorithm  # (the gradient, transposed and 3-D ops run their direct program)
+        if registry.get(self.op).algorithms:
+            kwargs["algorithm"] = algorithm  # (the other gradient and 3-D ops run their direct program)
         return dict(kwargs, max_texture_size=self.max_texture_size,
                     max_draw_buffers=self.max_draw_buffers)
 
     def sources(self, algorithm: str) -> tuple[str, ...]:
         """The programs of this call, or none where the packed programs cannot run it."""
-        if self.leading and algorithm != "direct":
+        if not registry.get(self.op).algorithms and algorithm != "direct":
             return ()
         try:
             shapes = self.leading or (self.x, self.filters[0])
@@ -244,7 +244,7 @@ class Call:
 
 def _newer(op: str) -> bool:
     """A gradient, transposed or 3-D op (one with a shape argument, or only its direct program)."""
-    return not registry.get(op).algorithms
+    return bool(registry.get(op).signature) or not registry.get(op).algorithms
 
 
 def _leading(op: str, x, filters, kwargs) -> tuple[tuple[int, ...], ...]:

@@ -15,7 +15,7 @@ from gpuconv.arguments import ACTIVATIONS
 SEED, COUNT = 20240601, 200
 
 #: The ops of one forward 2-D convolution that takes algorithm= (their geometry's every field is checked below).
-FORWARD_2D = {name for name, e in registry.OPS.items() if e.algorithms}
+FORWARD_2D = {name for name, e in registry.OPS.items() if e.algorithms and not e.signature}
 #: The gradient, transposed and 3-D ops.
 NEWER = set(registry.OPS) - FORWARD_2D
 
@@ -124,7 +124,7 @@ def test_the_generator_covers_the_gradient_transposed_and_3d_ops():
         seen["activation"].add((c.op, o.get("activation")))
         seen["dtype"].add(c.dtype)
         seen["multiplier"].add(g.channel_multiplier if getattr(g, "depthwise", False) else None)
-        seen["algorithm"].add(o.get("algorithm"))
+        seen["algorithm"].add((c.op, o.get("algorithm")))
     assert {op for op, _ in seen["format"]} == NEWER
     assert seen["format"] >= {(op, f) for op in NEWER for f in registry.get(op).data_formats}
     assert seen["padding"] >= {(op, kind) for op in NEWER for kind in ("str", "int", "list2" if registry.get(op)
@@ -139,7 +139,13 @@ def test_the_generator_covers_the_gradient_transposed_and_3d_ops():
     assert {a for op, a in seen["activation"] if op == "conv2d_transpose"} == {None, *ACTIVATIONS}
     assert seen["dtype"] == {"float16", "float32", "float64"}
     assert seen["multiplier"] >= {1, 2, 3}
-    assert seen["algorithm"] == {None}  # they run their direct programs only
+    # conv2d_transpose and conv2d_backprop_input take algorithm= (no im2col), the others run
+    # their direct programs only
+    packed = {op for op in NEWER if registry.get(op).algorithms}
+    assert packed == {"conv2d_transpose", "conv2d_backprop_input"}
+    assert seen["algorithm"] >= {(op, a) for op in packed for a in ("auto", "direct", "packed")}
+    assert {a for op, a in seen["algorithm"] if op not in packed} == {None}
+    assert "im2col" not in {a for _, a in seen["algorithm"]}
 
 
 def test_the_generator_draws_a_bias_that_broadcasts():
