@@ -109,6 +109,9 @@ class LifetimeReport:
     cache_size: int
     live_after_release: Dict[str, int] = field(default_factory=dict)  # after Runtime.release()
     rss_before: int = 0        # before the first call
+    pooled_textures: int = 0   # freed textures the runtime kept for reuse at the end (live by design)
+    pooled_bytes: int = 0
+    pool_limit: int = 0        # the runtime's POOL_BYTES
 
     def lines(self) -> List[str]:
         mib = 1 << 20
@@ -122,6 +125,8 @@ class LifetimeReport:
             *(f"  {kind + 's:':<14} {self.created.get(kind, 0):>7} created, {self.released.get(kind, 0):>7} released"
               f", live after the first pass {self.live_start.get(kind, 0)}, at the end "
               f"{self.live_end.get(kind, 0)}, at most {self.live_peak.get(kind, 0)}" for kind in kinds),
+            f"  pooled textures at the end: {self.pooled_textures} ({self.pooled_bytes / mib:.1f} MiB of at most "
+            f"{self.pool_limit / mib:.0f} MiB)",
             f"  cached programs: {self.cached_programs} (cache size {self.cache_size}); live GL objects "
             f"after Runtime.release(): {self.live_after_release or 'none'}",
         ]
@@ -182,13 +187,14 @@ def lifetime(calls: int = 10000, configs: Sequence[Config] = (), *, context: Any
         rss_end, live_end = resident_bytes(), counter.live()
         cached_programs = runtime.info().get("cached_programs", 0)
         cached = cached_programs if isinstance(cached_programs, int) else 0
+        pooled, pooled_bytes = runtime.pooled_textures, runtime.pooled_bytes
     finally:
         runtime.release()
     if not rss_start:
         live_start, rss_start = live_end, rss_end
     return LifetimeReport(calls, len(configs), seconds, rss_start, rss_end, live_start, live_end, dict(peak),
                           dict(counter.created), dict(counter.released), cached, runtime.PROGRAM_CACHE_SIZE,
-                          counter.live(), rss_before)
+                          counter.live(), rss_before, pooled, pooled_bytes, runtime.POOL_BYTES)
 
 
 @dataclass

@@ -490,3 +490,31 @@ def test_gpuconv_backend_browser_makes_the_default_runtime_a_browser(monkeypatch
     kind, y = results[0]
     assert kind == "browser"
     assert_close(y, gpuconv.oracle.conv2d(x, w))
+
+
+def test_freed_textures_are_pooled_reused_and_reported(browser, rng):
+    x, w = _data(rng, (1, 10, 9, 6), (3, 3, 6, 5))
+    plan = plan_conv2d(x, w, padding="SAME", algorithm="packed", limits=browser.limits)
+    expected = browser.run(plan)
+    before = browser.info()
+    assert before["page_textures"] == 0 and before["page_pooled_textures"] > 0  # the run's, freed
+    for _ in range(5):  # the same plan again: taken from the pool and given back, no new ones
+        np.testing.assert_array_equal(browser.run(plan), expected)
+        np.testing.assert_array_equal(plan.execute(browser), expected)
+    info = browser.info()
+    assert info["page_pooled_textures"] == before["page_pooled_textures"] and info["page_textures"] == 0
+    assert browser.memory()["page_textures"] == 0 and "page_pooled_textures" not in browser.memory()
+    assert 0 < info["page_pooled_bytes"] <= info["pool_bytes_limit"] == browser.POOL_BYTES
+
+
+def test_the_page_pool_is_bounded(monkeypatch, rng):
+    monkeypatch.setattr(gpuconv.BrowserRuntime, "POOL_BYTES", 4096)
+    x, w = _data(rng, (1, 10, 9, 6), (3, 3, 6, 5))
+    from conftest import _browser_runtime
+
+    with _browser_runtime(gl="angle-egl") as small:
+        plan = plan_conv2d(x, w, padding="SAME", algorithm="packed", limits=small.limits)
+        np.testing.assert_array_equal(small.run(plan), plan.execute(small))
+        facts = small.info()
+        assert facts["page_textures"] == 0 and facts["page_pooled_bytes"] <= 4096
+        assert facts["pool_bytes_limit"] == 4096

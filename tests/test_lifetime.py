@@ -80,16 +80,23 @@ def test_no_gl_object_or_memory_grows_with_use(runtime):
     configs = _configs(20, seed=3)
     seen = []
     report = lifetime.lifetime(300, configs, every=20,
-                                 check=lambda rt, counter: seen.append((counter.live(), len(rt._programs))))
-    # After the first pass over the 20 configurations (every program compiled), nothing changes:
-    assert seen and all(live == report.live_start for live, _ in seen), seen
+                                 check=lambda rt, counter: seen.append((counter.live(), len(rt._programs),
+                                                                        rt.pooled_textures)))
+    # After the first pass over the 20 configurations (every program compiled, the texture pool
+    # filled with what one call needs at once), nothing changes:
+    assert seen and all(live == report.live_start for live, _, _ in seen), seen
     assert report.live_end == report.live_start
-    # no texture or framebuffer outlives its call, and every compiled program is a cached one
-    assert report.live_end.get("texture", 0) == report.live_end.get("framebuffer", 0) == 0
-    assert report.created["texture"] >= 300 and report.created["framebuffer"] >= 300
+    # no framebuffer outlives its call; the only live textures are the pooled ones (bounded, flat),
+    # and the pool is reused: far fewer textures made than drawn into
+    assert report.live_end.get("framebuffer", 0) == 0
+    assert 0 < report.pooled_textures == report.live_end.get("texture", 0)
+    assert all(pooled == report.pooled_textures for _, _, pooled in seen), seen
+    assert report.pooled_bytes <= report.pool_limit
+    assert report.created["framebuffer"] >= 300 and report.created["texture"] < 300
+    # every compiled program is a cached one
     assert report.live_end.get("program", 0) == report.cached_programs <= report.cache_size
     assert report.live_peak.get("program", 0) == report.cached_programs
-    # Runtime.release() gives everything back
+    # Runtime.release() gives everything back, the pool included
     assert report.live_after_release == {}
     # resident memory stays flat (generous bound: the allocator keeps some slack)
     assert report.rss_end - report.rss_start < 16 << 20, report.lines()
@@ -114,6 +121,40 @@ def test_the_program_cache_is_a_bounded_lru_whose_evictions_free_memory(runtime)
         assert live.get("program", 0) == live.get("vertex_array", 0) == size
     assert report.live_after_release == {}
     assert max(rss[8:]) - rss[8] < 32 << 20, [f"{value >> 20} MiB" for value in rss[::8]]
+
+
+def test_the_texture_pool_is_reused_bounded_and_keyed_by_storage(runtime, rng):
+    x, w = _data(rng, (1, 12, 10, 3), (3, 3, 3, 8))
+    expected = gpuconv.oracle.conv2d(x, w, padding="SAME")
+    counter = lifetime.CountingContext(runtime.ctx)
+    own = gpuconv.NativeRuntime(counter)
+    try:
+        assert_close(gpuconv.conv2d(x, w, padding="SAME", runtime=own), expected)
+        made, pooled = counter.created["texture"], own.pooled_textures
+        assert pooled > 0 and counter.live()["texture"] == pooled and own.memory()["textures"] == 0
+        for _ in range(5):  # the same call again: every texture comes from the pool
+            assert_close(gpuconv.conv2d(x, w, padding="SAME", runtime=own), expected)
+        assert counter.created["texture"] == made and own.pooled_textures == pooled
+        assert own.info()["pooled_textures"] == pooled and own.info()["pooled_bytes"] == own.pooled_bytes
+        # float16 textures are other pool keys: a float16 call makes its own, a float32 one still reuses
+        try:
+            own.require_storage("float16")
+        except GLUnavailableError:
+            pass
+        else:
+            gpuconv.conv2d(x, w, padding="SAME", runtime=own, storage="float16")
+            assert counter.created["texture"] > made
+            assert {key[3] for key in own._pool} == {"f4", "f2"}
+            made = counter.created["texture"]
+            assert_close(gpuconv.conv2d(x, w, padding="SAME", runtime=own), expected)
+            assert counter.created["texture"] == made
+        # the bound: beyond POOL_BYTES the least recently freed textures are released
+        own.POOL_BYTES = 2048
+        assert_close(gpuconv.conv2d(x, w, padding="SAME", runtime=own), expected)
+        assert own.pooled_bytes <= 2048 and counter.live().get("texture", 0) == own.pooled_textures
+    finally:
+        own.release()
+    assert counter.live() == {} and own.pooled_textures == 0
 
 
 # -- threads ---------------------------------------------------------------------------------------------
