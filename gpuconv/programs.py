@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Hashable, Optional, Protocol, Sequence, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -277,8 +277,40 @@ def packed_pixels(max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> int:
     return max(1, min(PACKED_PIXELS, max_draw_buffers))
 
 
+def packed_epilogue_inputs(epilogue: Epilogue, out_channels: int) -> List[ProgramInput]:
+    """The fused epilogue's inputs of a packed program: bias and PReLU weights, four channels a texel."""
+    items = []
+    if epilogue.has_bias:
+        items.append(ProgramInput("bias", PackedVectorLayout(out_channels)))
+    if epilogue.activation == "prelu":
+        items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(out_channels)))
+    return items
+
+
+class _SplitOutput:
+    """The output of a program writing the packed programs' split layout: ``pixels`` render
+    targets of one :class:`~gpuconv.layout.SplitImageLayout` (needs ``geometry``, ``pixels``, ``fold``)."""
+
+    geometry: Conv2DGeometry
+    pixels: int
+    fold: int
+
+    @property
+    def output(self) -> SplitImageLayout:
+        g = self.geometry
+        return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels, self.fold)
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]:
+        return (self.output,) * self.output.count
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return self.geometry.out_shape
+
+
 @dataclass(frozen=True)
-class PackedProgramSpec:
+class PackedProgramSpec(_SplitOutput):
     """A packed program: its source depends only on the op, the epilogue and a few flags.
 
     Sizes are uniforms, so every shape of a family shares one compiled program.
@@ -307,11 +339,7 @@ class PackedProgramSpec:
             xs = [ProgramInput("x", PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels,
                                                       g.data_format, repeat))]
         items = xs + [ProgramInput("W", PackedFilterLayout(g.filter_shape, g.depthwise))]
-        if self.epilogue.has_bias:
-            items.append(ProgramInput("bias", PackedVectorLayout(g.out_channels)))
-        if self.epilogue.activation == "prelu":
-            items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(g.out_channels)))
-        return tuple(items)
+        return tuple(items + packed_epilogue_inputs(self.epilogue, g.out_channels))
 
     @property
     def chained_inputs(self) -> Tuple[str, ...]:
@@ -321,18 +349,6 @@ class PackedProgramSpec:
     def variable_names(self) -> Tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
-    @property
-    def output(self) -> SplitImageLayout:
-        g = self.geometry
-        return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels, self.fold)
-
-    @property
-    def output_layouts(self) -> Tuple[Layout, ...]:
-        return (self.output,) * self.output.count
-
-    @property
-    def output_shape(self) -> Tuple[int, ...]:
-        return self.geometry.out_shape
 
     @property
     def reuse_width(self) -> int:
@@ -481,11 +497,7 @@ class PackedGradientProgramSpec(PackedProgramSpec):
         items = [ProgramInput("dy", PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
                                                       g.data_format)),
                  ProgramInput("W", PackedFilterLayout(g.filter_shape, swapped=True))]
-        if self.epilogue.has_bias:
-            items.append(ProgramInput("bias", PackedVectorLayout(g.in_channels)))
-        if self.epilogue.activation == "prelu":
-            items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(g.in_channels)))
-        return tuple(items)
+        return tuple(items + packed_epilogue_inputs(self.epilogue, g.in_channels))  # dx's channels
 
     @property
     def chained_inputs(self) -> Tuple[str, ...]:
@@ -1251,7 +1263,7 @@ class Im2ColProgramSpec:
 
 
 @dataclass(frozen=True)
-class MatMulProgramSpec:
+class MatMulProgramSpec(_SplitOutput):
     """TF.js's MatMulPackedProgram, as the second half of im2col: the im2col matrix ``A``
     times the filter ``W`` (``[FH * FW * inC, outC]``, PackedFilterLayout), with the fused
     bias and activation in its epilogue.  Each fragment computes ``pixels`` rows of the
@@ -1293,28 +1305,12 @@ class MatMulProgramSpec:
         g = self.geometry
         items = [ProgramInput(name, self.a_layout) for name in self.chained_inputs]
         items.append(ProgramInput("W", PackedFilterLayout(g.filter_shape)))
-        if self.epilogue.has_bias:
-            items.append(ProgramInput("bias", PackedVectorLayout(g.out_channels)))
-        if self.epilogue.activation == "prelu":
-            items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(g.out_channels)))
-        return tuple(items)
+        return tuple(items + packed_epilogue_inputs(self.epilogue, g.out_channels))
 
     @property
     def variable_names(self) -> Tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
-    @property
-    def output(self) -> SplitImageLayout:
-        g = self.geometry
-        return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels, self.fold)
-
-    @property
-    def output_layouts(self) -> Tuple[Layout, ...]:
-        return (self.output,) * self.output.count
-
-    @property
-    def output_shape(self) -> Tuple[int, ...]:
-        return self.geometry.out_shape
 
     @property
     def loop_iterations(self) -> int:
