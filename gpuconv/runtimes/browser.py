@@ -470,39 +470,12 @@ class BrowserRuntime(BaseRuntime):
     def finish(self) -> None:
         self._call([{"op": "finish"}])
 
-    def run(self, plan: "Plan") -> np.ndarray:
-        """The whole plan in one round trip: upload every array, draw each program (each after
-        the first reads the previous one's outputs, as :meth:`Plan.execute` chains them), read
-        the last program's outputs back and delete every texture."""
-        self._check_usable()
-        ops: List[Dict[str, Any]] = []
-        made: List[BrowserTexture] = []
-        pending: List[Hashable] = []
-
-        def upload(array: np.ndarray, layout: InputLayout, storage: str = "float32") -> BrowserTexture:
-            texture, op = self._upload_op(array, layout, storage)
-            ops.append(op)
-            return texture
-
-        def draw(spec: Drawable, inputs: Dict[str, BrowserTexture], storage: str = "float32") -> List[BrowserTexture]:
-            outputs, op = self._draw_op(spec, inputs, pending, storage)
-            ops.append(op)
-            return outputs
-
-        self.require_storage(plan.storage)
-        previous = plan.chain(upload, draw, made)
-        last = plan.spec
-        reads = [{"op": "read", "id": texture.id} for texture in previous]
-        results = self._call_compiling(ops + reads, pending, free=[texture.id for texture in made])[len(ops):]
-        parts = [_decode(text, layout) for text, layout in zip(results, last.output_layouts)]
-        return last.assemble(parts).reshape(plan.out_shape)
-
-    def run_to_tensor(self, plan: "Plan") -> Any:
-        """The whole plan in one round trip (conversions of Tensor inputs included), its last
-        program's outputs kept in the page as a :class:`~gpuconv.Tensor`."""
-        from ..tensor import Tensor, forget_conversions, tensors_in
-
-        self._check_usable()
+    def _record_chain(self, plan: "Plan") -> Tuple[List[Dict[str, Any]], List[BrowserTexture], List[Hashable],
+                                                     List[BrowserTexture],
+                                                     List[Tuple[List[BrowserTexture], Tuple[Layout, ...]]]]:
+        """Walk ``plan`` (:meth:`Plan.chain`) recording the page's uploads and draws instead of
+        making them: ``(ops, textures made, programs to compile, the last outputs, each draw's
+        outputs and layouts)``, for one round trip."""
         ops: List[Dict[str, Any]] = []
         made: List[BrowserTexture] = []
         pending: List[Hashable] = []
@@ -520,6 +493,28 @@ class BrowserRuntime(BaseRuntime):
             return outputs
 
         outputs = plan.chain(upload, draw, made)
+        return ops, made, pending, outputs, drawn
+
+    def run(self, plan: "Plan") -> np.ndarray:
+        """The whole plan in one round trip: upload every array, draw each program (each after
+        the first reads the previous one's outputs, as :meth:`Plan.execute` chains them), read
+        the last program's outputs back and delete every texture."""
+        self._check_usable()
+        self.require_storage(plan.storage)
+        ops, made, pending, previous, _ = self._record_chain(plan)
+        last = plan.spec
+        reads = [{"op": "read", "id": texture.id} for texture in previous]
+        results = self._call_compiling(ops + reads, pending, free=[texture.id for texture in made])[len(ops):]
+        parts = [_decode(text, layout) for text, layout in zip(results, last.output_layouts)]
+        return last.assemble(parts).reshape(plan.out_shape)
+
+    def run_to_tensor(self, plan: "Plan") -> Any:
+        """The whole plan in one round trip (conversions of Tensor inputs included), its last
+        program's outputs kept in the page as a :class:`~gpuconv.Tensor`."""
+        from ..tensor import Tensor, forget_conversions, tensors_in
+
+        self._check_usable()
+        ops, made, pending, outputs, drawn = self._record_chain(plan)
         kept = {id(texture) for texture in outputs}
         freed = [texture for texture in made if id(texture) not in kept]
         try:
