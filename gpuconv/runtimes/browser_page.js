@@ -32,6 +32,7 @@
     scratch: null,           // a 1x1 RGBA32F texture: finish() reads a pixel of it
     lastOutput: null,        // the id of the last texture drawn into
     readFormats: new Map(),  // components -> [format, type, channels] for readPixels
+    completeFormats: new Set(),  // render-target formats ("4f,4f") the framebuffer was complete with
     pool: new Map(),         // "cols,rows,components,half" -> [texture entry] freed, kept for reuse
     pooled: new Set(),       // every pooled entry, least recently freed first (for the bound)
     pooledBytes: 0,
@@ -320,9 +321,8 @@
   }
 
   function finish() {
-    const gl = state.gl;
-    gl.finish();
-    // gl.finish() alone may return before the GPU process has drawn: reading a pixel waits.
+    // Chromium's gl.finish() only flushes (and costs a synchronous round trip to the GPU
+    // process); reading a pixel of the last output waits until the GPU has drawn it.
     const entry = state.lastOutput !== null && state.textures.has(state.lastOutput)
       ? state.textures.get(state.lastOutput) : state.scratch;
     readTexels(entry, 1, 1);
@@ -412,7 +412,13 @@
     }
     state.attached = outputs.length;
     gl.drawBuffers(buffers);
-    const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+    // checkFramebufferStatus is a synchronous round trip to Chromium's GPU process (it stalls
+    // the command stream): ask once per combination of render-target formats, as TF.js asks
+    // only in debug mode.
+    const formats = outputs.map((made) => made.components + (made.half ? "h" : "f")).join(",");
+    const status = state.completeFormats.has(formats) ? gl.FRAMEBUFFER_COMPLETE
+      : gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+    if (status === gl.FRAMEBUFFER_COMPLETE) state.completeFormats.add(formats);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
       throw new GpuconvError("error", entry.name + ": the framebuffer of its " + outputs.length +
                              (outputs[0] && outputs[0].half ? " half-float" : " float32") +
