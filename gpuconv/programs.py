@@ -424,6 +424,7 @@ class PackedProgramSpec(_SplitOutput):
             split = layouts["x0"]
             assert isinstance(split, SplitImageLayout)
             values["inCols"] = split.unfolded_cols
+            values["xTexelSize"] = (1 / split.cols, 1 / split.rows)
         else:
             values["xTexelSize"] = (1 / layouts["x"].cols, 1 / layouts["x"].rows)
         values["wTexelSize"] = (1 / layouts["W"].cols, 1 / layouts["W"].rows)

@@ -6,9 +6,7 @@
 
 {% block main %}
 {% import "packed_macros.glsl" as packed %}
-{% if not x_split %}
-uniform vec2 xTexelSize;  // 1 / (cols, rows) of x's texture
-{% endif %}
+uniform vec2 xTexelSize;  // 1 / (cols, rows) of x's texture{{ "s" if x_split }}
 uniform vec2 wTexelSize;
 
 // Nearest sampling at the texel centre reads exactly the texel texelFetch would; on
@@ -39,7 +37,7 @@ void main() {
     mat4 w = mat4(fetchW(d2Block, wRow), fetchW(d2Block, wRow + 1),
                   fetchW(d2Block, wRow + 2), fetchW(d2Block, wRow + 3));
 {% for j in range(pixels) %}
-    acc{{ j }} += w * texelFetch(x{{ j }}, ivec2(xCol + d1Block, xTexRow), 0);
+    acc{{ j }} += w * texture(x{{ j }}, (vec2(xCol + d1Block, xTexRow) + 0.5) * xTexelSize);
 {% endfor %}
   }
 {% else %}
