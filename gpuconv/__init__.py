@@ -34,6 +34,7 @@ from .runtimes import (
     use_context,
 )
 from .tensor import Tensor, memory, synchronize, to_gpu
+from .tuning import autotune
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "export",
     "profile",
     "precompile",
+    "autotune",
     "oracle",
     "BaseRuntime",
     "NativeRuntime",

@@ -45,6 +45,7 @@ from .programs import (
 from .runtimes import BaseRuntime, get_runtime
 from .storage import check_storage, resolve_storage
 from .tensor import Tensor, collect, split_input_fold, tensors_in
+from .tuning import autotuning, tuned_plan
 
 #: What an op returns: a float32 array for arrays in, a :class:`~gpuconv.Tensor` (the result
 #: kept on the GPU) when any input is a Tensor.
@@ -203,8 +204,8 @@ def _check_tensors(tensors: List[Tensor], runtime: BaseRuntime) -> None:
             raise ValueError(f"{name} is a Tensor of a runtime that has been released")
 
 
-def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[BaseRuntime],
-             storage: Optional[str] = None) -> Any:
+def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRuntime],
+             storage: Optional[str] = None, algorithm: Optional[str] = None) -> Any:
     """Plan (which checks every argument before any GL is touched), then run.
 
     ``make_plan(limits)`` builds the plan; it is planned again only when the
@@ -216,6 +217,10 @@ def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[Bas
     With a :class:`~gpuconv.Tensor` among the inputs, the call runs on the Tensors' runtime
     (every Tensor must be on the one used) and returns a Tensor (the result stays on the GPU);
     Tensors hold float32, so half-float storage is refused with them.
+
+    ``algorithm`` is the call's, for an op that takes one: ``make_plan(limits, algorithm)``
+    plans another, and an ``"auto"`` call under :func:`gpuconv.autotune` runs the algorithm
+    this device measured fastest (:func:`gpuconv.tuning.tuned_plan`).
     """
     if storage is not None:
         check_storage(storage)
@@ -238,6 +243,9 @@ def _execute(op: str, make_plan: Callable[[Limits], Plan], runtime: Optional[Bas
     if runtime.limits != Limits():
         plan = make_plan(runtime.limits)
     plan = plan.with_storage(runtime.require_storage(storage))
+    if algorithm == "auto" and autotuning():
+        limits = runtime.limits
+        plan = tuned_plan(op, plan, lambda choice: make_plan(limits, choice), runtime)
     plan.check_loops(runtime.max_loop_iterations)
     if tensors:
         collect(runtime)
@@ -295,10 +303,10 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
         >>> y.shape
         (1, 5, 5, 2)
     """
-    return _execute("conv2d", lambda limits: plan_conv2d(
+    return _execute("conv2d", lambda limits, algorithm=algorithm: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, groups=groups,
         bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
-        prelu_weights=prelu_weights, algorithm=algorithm, limits=limits), runtime, storage)
+        prelu_weights=prelu_weights, algorithm=algorithm, limits=limits), runtime, storage, algorithm)
 
 
 def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: PaddingLike = "VALID",
@@ -320,10 +328,10 @@ def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, pad
         >>> y.shape
         (1, 8, 8, 6)
     """
-    return _execute("depthwise_conv2d", lambda limits: plan_conv2d(
+    return _execute("depthwise_conv2d", lambda limits, algorithm=algorithm: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
-        depthwise=True, algorithm=algorithm, limits=limits), runtime, storage)
+        depthwise=True, algorithm=algorithm, limits=limits), runtime, storage, algorithm)
 
 
 def plan_separable_conv2d(x: Any, depthwise_filter: Any, pointwise_filter: Any, strides: IntsLike = 1,
@@ -424,9 +432,9 @@ def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter
         >>> y.shape
         (1, 8, 8, 4)
     """
-    return _execute("separable_conv2d", lambda limits: plan_separable_conv2d(
+    return _execute("separable_conv2d", lambda limits, algorithm=algorithm: plan_separable_conv2d(
         x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations,
-        algorithm=algorithm, limits=limits), runtime, storage)
+        algorithm=algorithm, limits=limits), runtime, storage, algorithm)
 
 
 def conv1d(x: ArrayLike, filter: ArrayLike, stride: int = 1, padding: PaddingLike = "VALID",
@@ -445,9 +453,9 @@ def conv1d(x: ArrayLike, filter: ArrayLike, stride: int = 1, padding: PaddingLik
         >>> gpuconv.conv1d(np.ones((1, 10, 3), np.float32), np.ones((3, 3, 2), np.float32)).shape
         (1, 8, 2)
     """
-    return _execute("conv1d", lambda limits: plan_conv1d(
+    return _execute("conv1d", lambda limits, algorithm=algorithm: plan_conv1d(
         x, filter, stride, padding, data_format, dilation, dim_rounding_mode,
-        algorithm=algorithm, limits=limits), runtime, storage)
+        algorithm=algorithm, limits=limits), runtime, storage, algorithm)
 
 
 # ---------------------------------------------------------------------------
@@ -662,9 +670,9 @@ def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
         ...                               np.ones((1, 3, 3, 2), np.float32)).shape
         (1, 5, 5, 3)
     """
-    return _execute("conv2d_backprop_input", lambda limits: plan_conv2d_backprop_input(
+    return _execute("conv2d_backprop_input", lambda limits, algorithm=algorithm: plan_conv2d_backprop_input(
         input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode, algorithm=algorithm,
-        limits=limits), runtime, storage)
+        limits=limits), runtime, storage, algorithm)
 
 
 def conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
@@ -744,10 +752,10 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
         ...                          (1, 6, 6, 4), strides=2, padding="SAME").shape
         (1, 6, 6, 4)
     """
-    return _execute("conv2d_transpose", lambda limits: plan_conv2d_transpose(
+    return _execute("conv2d_transpose", lambda limits, algorithm=algorithm: plan_conv2d_transpose(
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, algorithm=algorithm,
-        limits=limits), runtime, storage)
+        limits=limits), runtime, storage, algorithm)
 
 
 # ---------------------------------------------------------------------------
