@@ -22,6 +22,7 @@ arguments, 3 no usable OpenGL (or browser, or GLSL validator), 4 an unexpected e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import statistics
@@ -44,6 +45,7 @@ from .programs import annotate, shape_text
 from .registry import OPS, option_name, padding_text, pair_text
 from .runtimes import BACKEND_ENV, RUNTIME_KINDS, BaseRuntime, GLUnavailableError, make_runtime
 from .storage import STORAGES
+from .tuning import autotune
 
 #: The default tolerance of run --check, selftest, random and export's page with --storage float16:
 #: float16 keeps 11 significant bits, and a sum of many rounded products drifts further.
@@ -253,7 +255,8 @@ def _add_conv_options(p: argparse.ArgumentParser) -> None:
                    help="slope for --activation leakyrelu (default 0.2); refused with another activation")
     g.add_argument("--algorithm", type=_lower, choices=ALGORITHMS, default=None,
                    help="direct: TF.js's programs (one output per fragment); packed: the fast "
-                        "shape-generic programs; auto: packed where it applies. Default: direct "
+                        "shape-generic programs; im2col: TF.js's default conv2d path (im2col + matrix "
+                        "multiply); auto: packed or im2col where each measured faster. Default: direct "
                         "for 'shader' (the TF.js-style source), auto for 'run' (what the API runs); "
                         f"{_ops_with('algorithms')} only (the others run their direct program)")
 
@@ -398,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=0, metavar="N",
                    help="after the first call, time N more (warm) calls and print their median, "
                         "the draw time of each program (gpuconv.profile) and GFLOP/s")
+    p.add_argument("--autotune", action="store_true",
+                   help="with --algorithm auto (the default): time the algorithms that can run this call "
+                        "on this device once, run the fastest and keep the choice in the tuning cache "
+                        "(gpuconv.autotune; the cache is in $GPUCONV_CACHE_DIR or ~/.cache/gpuconv)")
     p.add_argument("--tolerance", type=_positive_float, default=None, metavar="T",
                    help=f"largest relative error --check accepts (default {DEFAULT_TOLERANCE:g}); "
                         f"only with --check")
@@ -870,6 +877,9 @@ def cmd_run(args: Args) -> int:
         raise UsageError(f"--output: cannot write {args.output!r}: it is a directory "
                          f"(give a file name, e.g. {os.path.join(args.output, 'y.npy')!r})")
     algorithm = _algorithm(args, "auto")
+    if args.autotune and algorithm.get("algorithm") != "auto":
+        raise UsageError(f"--autotune tunes --algorithm auto; got --algorithm {args.algorithm}"
+                         if algorithm else f"--autotune: {args.op} runs its direct program only")
     values = leading_values(args, _load)
     arrays = entry.positional(values)
     fused: Dict[str, Any] = {}
@@ -878,7 +888,8 @@ def cmd_run(args: Args) -> int:
                      leakyrelu_alpha=args.leakyrelu_alpha,
                      prelu_weights=_load_optional(args.prelu_weights, "--prelu-weights"))
     def call() -> np.ndarray:
-        return np.asarray(entry.gpu(*arrays, **conv, **fused, **algorithm, runtime=runtime))
+        with autotune() if args.autotune else contextlib.nullcontext():
+            return np.asarray(entry.gpu(*arrays, **conv, **fused, **algorithm, runtime=runtime))
 
     with _runtime(args) as runtime:
         start = time.perf_counter()

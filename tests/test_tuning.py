@@ -124,3 +124,18 @@ def test_autotune_refuses_a_non_boolean():
     with pytest.raises(TypeError, match="enabled must be True or False"):
         with gpuconv.autotune("yes"):
             pass
+
+
+def test_run_autotune_tunes_the_call_and_refuses_another_algorithm(runtime, rng, cache, tmp_path, capsys):
+    from gpuconv import cli
+
+    np.save(tmp_path / "x.npy", rng.standard_normal((1, 16, 16, 3)).astype(np.float32))
+    np.save(tmp_path / "w.npy", rng.standard_normal((3, 3, 3, 16)).astype(np.float32))
+    args = ["run", "conv2d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
+            "--strides", "2", "--padding", "same"]
+    assert cli.main(args + ["--autotune", "--check"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    (entry,) = _entries(gpuconv.get_runtime()).values()
+    assert set(entry["times_ms"]) == {"packed", "im2col", "direct"}
+    assert cli.main(args + ["--autotune", "--algorithm", "packed"]) == 2
+    assert "--autotune tunes --algorithm auto" in capsys.readouterr().err
