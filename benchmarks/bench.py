@@ -30,7 +30,9 @@ textures.  Both browser sides follow one timing rule: a timed run is the draws, 
 1-texel ``gl.readPixels`` of the output texture (which waits for the GPU to draw it;
 Chromium's ``gl.finish()`` only flushes); median of ``--repeat`` runs after 5 warm-ups.
 TF.js's ``await y.data()`` (op + full download) goes into ``--json``.  Then a second table
-puts gpuconv (native and browser), TF.js and NumPy side by side.  ``--tfjs`` needs TF.js's
+puts gpuconv (native and browser), TF.js and NumPy side by side.  ``--autotune`` times as the fast path what
+``gpuconv.autotune`` measures fastest for each layer on each runtime, instead of auto's rule.
+``--tfjs`` needs TF.js's
 npm packages: ``bash benchmarks/tfjs/setup.sh`` (gpuconv itself never does).
 
 Usage::
@@ -44,12 +46,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +64,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 import gpuconv
+import gpuconv.tuning
 from gpuconv.ops import plan_conv2d, plan_separable_conv2d
 from gpuconv.runtimes import BACKEND_ENV, RUNTIME_KINDS, make_runtime
 
@@ -150,6 +156,21 @@ def _plan(layer: Layer, arrays, algorithm: str, runtime=None):
         return plan_separable_conv2d(x, w, pw, algorithm=algorithm, **limits, **layer.kwargs)
     return plan_conv2d(x, w, depthwise=layer.op == "depthwise_conv2d", algorithm=algorithm, **limits,
                        **layer.kwargs)
+
+
+#: --autotune: the fast path is what gpuconv.autotune picks on each runtime, not auto's rule.
+AUTOTUNE = False
+
+
+def _fast_plan(layer: Layer, arrays, runtime):
+    """The plan of gpuconv's fast path (``algorithm="auto"``) for this layer on ``runtime``;
+    under ``--autotune`` the algorithm gpuconv.autotune measures fastest there."""
+    plan = _plan(layer, arrays, "auto", runtime).with_storage(runtime.storage)
+    if not AUTOTUNE:
+        return plan
+    with gpuconv.autotune():
+        return gpuconv.tuning.tuned_plan(layer.op, plan, lambda algorithm: _plan(layer, arrays, algorithm, runtime),
+                                         runtime)
 
 
 def _flops(plan) -> int:
@@ -314,9 +335,10 @@ def time_side_by_side(layer: Layer, row: Dict[str, Any], runtime, repeat: int, s
     def add(key, times):
         pooled.setdefault(key, []).extend(times)
 
-    add("packed_draw", time_phases(runtime, _plan(layer, arrays, "auto"), repeat, draw_only=True)["draw_samples"])
+    add("packed_draw", time_phases(runtime, _fast_plan(layer, arrays, runtime), repeat,
+                                   draw_only=True)["draw_samples"])
     if browser is not None:
-        browser_plan = _plan(layer, arrays, "auto", browser)
+        browser_plan = _fast_plan(layer, arrays, browser)
         add("browser_draw", time_in_page(browser, browser_plan, repeat))
         add("browser_python_draw", time_phases(browser, browser_plan, repeat, draw_only=True)["draw_samples"])
     if tfjs is not None:
@@ -349,13 +371,12 @@ def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, t
     expected = oracle_op(*call_args, **layer.kwargs)
     error = gpuconv.oracle.relative_error(y, expected)
 
-    packed, direct = _plan(layer, arrays, "auto"), _plan(layer, arrays, "direct")
+    packed, direct = _fast_plan(layer, arrays, runtime), _plan(layer, arrays, "direct")
     flops = _flops(packed)
     row: Dict[str, object] = {"layer": layer.name, "op": layer.op, "mflop": flops / 1e6,
                               "rel_error": error, "cold_s": cold, "cold_compiles": compiled,
                               "algorithm": "+".join(sorted({type(s).__name__ for s in packed.specs})),
-                              "programs": " > ".join(type(s).__name__.replace("ProgramSpec", "")
-                                                     for s in packed.specs)}
+                              "programs": _programs(s.name for s in packed.specs)}
     phases = time_phases(runtime, packed, repeat)
     row["samples"] = {"packed_draw": phases.pop("draw_samples")}
     row.update({f"packed_{k}_s": v for k, v in phases.items()})
@@ -575,12 +596,22 @@ def main(argv=None) -> int:
                              "GPUCONV_BACKEND=browser) or browser (gpuconv.BrowserRuntime)")
     parser.add_argument("--gl", default=None, metavar="NAME",
                         help="its GL: egl or glfw (native), angle-egl or swiftshader (browser)")
+    parser.add_argument("--autotune", action="store_true",
+                        help="time as gpuconv's fast path what gpuconv.autotune picks for each layer on each "
+                             "runtime (its tuning cache: a new temporary directory unless GPUCONV_CACHE_DIR is "
+                             "set), instead of auto's measured rule")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
                         help="how gpuconv's textures store values (gpuconv.storage): float32 (default) or float16 "
                              "(R16F/RGBA16F, as TF.js on phones without float32 render targets); TF.js's own "
                              "series keep their defaults")
     args = parser.parse_args(argv)
 
+    global AUTOTUNE
+    AUTOTUNE = args.autotune
+    if args.autotune and not os.environ.get(gpuconv.tuning.CACHE_DIR_ENV):
+        directory = tempfile.mkdtemp(prefix="gpuconv-bench-tuning-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ[gpuconv.tuning.CACHE_DIR_ENV] = directory
     layers = QUICK_LAYERS if args.quick else LAYERS
     if args.layers:
         wanted = [n.strip() for n in args.layers.split(",")]

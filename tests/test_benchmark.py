@@ -32,6 +32,18 @@ def test_quick_benchmark_runs_and_agrees_with_the_oracle(bench, runtime, tmp_pat
     assert all("tfjs_default_s" not in r and "browser_draw_s" not in r for r in rows)
 
 
+def test_autotune_times_what_gpuconv_autotune_picks(bench, runtime, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GPUCONV_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(bench, "AUTOTUNE", False)
+    assert bench.main(["--quick", "--autotune", "--layers", "dw3x3", "--json", str(tmp_path / "b.json")]) == 0
+    (row,) = json.loads((tmp_path / "b.json").read_text())["rows"]
+    (cache,) = (tmp_path / "cache").glob("tuning-*.json")
+    (entry,) = json.loads(cache.read_text())["entries"].values()
+    assert set(entry["times_ms"]) == {"packed", "direct"}
+    picked = {"packed": "PackedDepthwiseConv2D", "direct": "DepthwiseConv2D"}[entry["algorithm"]]
+    assert row["programs"] == picked and row["rel_error"] <= 1e-5
+
+
 def test_the_full_layer_set_has_the_layers_tfjs_users_report_slow(bench):
     layers = {layer.name: layer for layer in bench.LAYERS}
     assert {"conv7x7 224", "conv11x11 224", "dw7x7 c256", "conv5x5"} <= set(layers)
