@@ -20,7 +20,7 @@ from .ops import (
     depthwise_conv2d_backprop_input,
     separable_conv2d,
 )
-from .precompile import precompile
+from .precompile import precompile, precompile_all
 from .profiler import profile
 from .registry import shader_source, shader_sources
 from .runtimes import (
@@ -57,6 +57,7 @@ __all__ = [
     "export",
     "profile",
     "precompile",
+    "precompile_all",
     "autotune",
     "oracle",
     "BaseRuntime",

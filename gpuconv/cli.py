@@ -833,8 +833,11 @@ def cmd_warmup(args: Args) -> int:
                               **{**kwargs, **algorithm})
         seconds = time.perf_counter() - start
         renderer = runtime.info()["renderer"]
+        parallel = getattr(runtime, "last_compile_parallel", None)
     shapes = " * ".join(shape_text(v) for v in positional)
-    print(f"warmup: {args.op} {shapes}: {compiled} program(s) compiled in {_ms(seconds)} on {renderer}")
+    how = {None: "", True: " (linked together, KHR_parallel_shader_compile)",
+           False: " (linked together, each waited for: no KHR_parallel_shader_compile)"}[parallel]
+    print(f"warmup: {args.op} {shapes}: {compiled} program(s) compiled in {_ms(seconds)} on {renderer}{how}")
     return EXIT_OK
 
 

@@ -281,6 +281,7 @@ def test_info(browser):
     assert info["browser_version"].split(".")[0].isdigit()
     assert info["extensions"]["EXT_color_buffer_float"] is True
     assert set(info["extensions"]) == {"EXT_color_buffer_float", "EXT_float_blend", "OES_texture_float_linear",
+                                       "KHR_parallel_shader_compile",
                                        "EXT_color_buffer_half_float"}
     assert info["max_draw_buffers"] >= 4 and info["program_draw_buffers"] == min(info["max_draw_buffers"], 8)
     assert info["max_texture_image_units"] >= 16 and info["max_texture_size"] >= 2048

@@ -114,9 +114,59 @@ def test_precompile_compiles_each_program_once_and_covers_the_packed_family(rng)
         assert own.compiled_programs == before
 
 
+CALLS = [("conv2d", (1, 9, 11, 6), (3, 3, 6, 8), {"padding": "SAME"}),
+         ("depthwise_conv2d", (1, 9, 11, 6), (3, 3, 6, 1)),
+         ("conv2d", (1, 9, 11, 6), (1, 1, 6, 8), {"algorithm": "direct"})]
+
+
+def _compiles_then_runs_warm(runtime, rng):
+    compiled = gpuconv.precompile_all(CALLS, runtime=runtime)
+    assert compiled == 3
+    assert gpuconv.precompile_all(CALLS, runtime=runtime) == 0
+    before = runtime.compiled_programs
+    x, w, dw, w1 = _data(rng, (1, 9, 11, 6), (3, 3, 6, 8), (3, 3, 6, 1), (1, 1, 6, 8))
+    y = gpuconv.conv2d(x, w, padding="SAME", runtime=runtime)
+    gpuconv.depthwise_conv2d(x, dw, runtime=runtime)
+    gpuconv.conv2d(x, w1, algorithm="direct", runtime=runtime)
+    assert runtime.compiled_programs == before
+    assert gpuconv.oracle.relative_error(y, gpuconv.oracle.conv2d(x, w, padding="SAME")) <= 1e-5
+
+
+def test_precompile_all_links_several_calls_programs_before_drawing_any(rng):
+    with gpuconv.Runtime() as own:
+        _compiles_then_runs_warm(own, rng)
+
+
+def test_precompile_all_in_the_browser_compiles_in_parallel(browser, rng):
+    # direct programs bake their shapes in: these two are new to the session's page
+    calls = [("conv2d", (1, 9, 13, 6), (2, 3, 6, 7), {"algorithm": "direct"}),
+             ("depthwise_conv2d", (1, 9, 13, 6), (2, 3, 6, 2), {"algorithm": "direct"})]
+    assert gpuconv.precompile_all(calls, runtime=browser) == 2
+    assert browser.last_compile_parallel is browser.info()["extensions"]["KHR_parallel_shader_compile"]
+    assert gpuconv.precompile_all(calls, runtime=browser) == 0
+    before = browser.compiled_programs
+    x, w = _data(rng, (1, 9, 13, 6), (2, 3, 6, 7))
+    y = gpuconv.conv2d(x, w, algorithm="direct", runtime=browser)
+    assert browser.compiled_programs == before
+    assert gpuconv.oracle.relative_error(y, gpuconv.oracle.conv2d(x, w)) <= 1e-5
+
+
+def test_precompile_all_refuses_what_is_not_a_call():
+    with pytest.raises(TypeError, match="each call is a tuple"):
+        gpuconv.precompile_all(["conv2d"])
+    with pytest.raises(TypeError, match="shapes of its leading arguments"):
+        gpuconv.precompile_all([("conv2d", (1, 4, 4, 1))])
+
+
 def test_the_warmup_command(runtime, capsys):
     code = cli.main(["warmup", "depthwise_conv2d", "--input", "1x10x12x3", "--filter", "3x3x3x2", "--padding", "same",
                      "--bias", "--activation", "relu6"])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("warmup: depthwise_conv2d 1x10x12x3 * 3x3x3x2: ")
     assert "program(s) compiled in" in out
+
+
+def test_precompile_on_the_worker_runtime_counts_what_it_compiled(rng):
+    with gpuconv.WorkerRuntime() as worker:
+        assert gpuconv.precompile("conv2d", (1, 6, 7, 3), (3, 3, 3, 4), algorithm="direct", runtime=worker) == 1
+        assert gpuconv.precompile("conv2d", (1, 6, 7, 3), (3, 3, 3, 4), algorithm="direct", runtime=worker) == 0

@@ -95,6 +95,13 @@ class BaseRuntime(abc.ABC):
     def release(self) -> None:
         """Release everything this runtime holds; it cannot be used afterwards."""
 
+    def compile(self, programs: Iterable["Drawable"]) -> int:
+        """Compile and link these programs ahead of their first draw, all at once where the
+        driver can compile in parallel; returns how many were new.  (A driver may still
+        compile again at the first draw: Mesa's llvmpipe generates its machine code there, so
+        :func:`gpuconv.precompile` also draws each program once.)  Here: nothing to do."""
+        return 0
+
     def timed_draw(self, program: "Program", inputs: Mapping[str, Any],
                    storage: str = "float32") -> Tuple[List[Any], float, str]:
         """:meth:`draw`, timed: ``(outputs, seconds, how)``.  Here synchronized wall time

@@ -201,6 +201,9 @@ class BrowserRuntime(BaseRuntime):
 
     #: Compiled programs kept in the page at most (the least recently used are deleted).
     PROGRAM_CACHE_SIZE = 64
+    #: Whether the last :meth:`compile` could let the browser compile in parallel
+    #: (``KHR_parallel_shader_compile``); ``None`` before one.
+    last_compile_parallel: Optional[bool] = None
     #: Bytes of freed textures the page keeps for reuse at most (the least recently freed ones
     #: beyond it are deleted): WebGL zero-fills every new texture, which cost more than the draw
     #: into it (8 new 448x112 RGBA32F outputs: 11.2 ms against 1.3 ms reused).  0: no pool.
@@ -439,6 +442,20 @@ class BrowserRuntime(BaseRuntime):
         self._call([op])
         self._count_made([texture], [layout], storage)
         return texture
+
+    def compile(self, programs: Iterable[Drawable]) -> int:
+        """Compile the programs the page lacks in one round trip: every source is handed to
+        WebGL before any link status is asked, and with ``KHR_parallel_shader_compile`` the page
+        polls for completion instead of waiting on each link, so Chromium may compile them in
+        parallel.  :attr:`last_compile_parallel` says whether it could."""
+        self._check_usable()
+        pending: List[Hashable] = []
+        refs = [ref for ref in (self._program_ref(spec, pending) for spec in programs) if "source" in ref]
+        if not refs:
+            return 0
+        (answer,) = self._call_compiling([{"op": "compile", "programs": refs}], pending)
+        self.last_compile_parallel = bool(answer["parallel"])
+        return len(refs)
 
     def draw(self, program: Drawable, inputs: Mapping[str, Any], storage: str = "float32") -> List[BrowserTexture]:
         self._check_usable()

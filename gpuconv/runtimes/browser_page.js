@@ -85,7 +85,7 @@
 
   // ---- set-up -------------------------------------------------------------------
   const EXTENSIONS = ["EXT_color_buffer_float", "EXT_float_blend", "OES_texture_float_linear",
-                      "EXT_color_buffer_half_float"];
+                      "EXT_color_buffer_half_float", "KHR_parallel_shader_compile"];
 
   function init(op) {
     if (state.gl) return describe();
@@ -330,7 +330,10 @@
   }
 
   // ---- programs -----------------------------------------------------------------
-  function compile(spec) {
+  // Compiling is two halves, so that several programs can be compiled at once: start hands
+  // the sources to the driver; finish asks for the link status (which waits for the compile)
+  // and looks the uniforms up.
+  function startCompile(spec) {
     const gl = state.gl;
     const fs = gl.createShader(gl.FRAGMENT_SHADER);
     gl.shaderSource(fs, spec.source);
@@ -340,6 +343,11 @@
     gl.attachShader(program, fs);
     gl.bindAttribLocation(program, 0, "clipSpacePos");
     gl.linkProgram(program);
+    return { spec, fs, program };
+  }
+
+  function finishCompile({ spec, fs, program }) {
+    const gl = state.gl;
     if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
       const log = (gl.getShaderInfoLog(fs) || "") + (gl.getProgramInfoLog(program) || "");
       const compiled = gl.getShaderParameter(fs, gl.COMPILE_STATUS);
@@ -368,6 +376,35 @@
     return entry;
   }
 
+  function compile(spec) {
+    return finishCompile(startCompile(spec));
+  }
+
+  // Compile several programs at once: every source goes to the driver before any status is
+  // asked, and with KHR_parallel_shader_compile the page polls COMPLETION_STATUS_KHR (yielding
+  // to the event loop) instead of blocking on each link in turn, so that the browser may
+  // compile them in parallel.  Answers how many it compiled and whether it could poll.
+  async function compileMany(op) {
+    const gl = state.gl;
+    const parallel = gl.getExtension("KHR_parallel_shader_compile");
+    const started = op.programs.filter((spec) => !state.programs.has(spec.id)).map(startCompile);
+    if (parallel) {
+      const waiting = new Set(started);
+      while (waiting.size) {
+        for (const item of waiting) {
+          if (gl.getProgramParameter(item.program, parallel.COMPLETION_STATUS_KHR)) waiting.delete(item);
+        }
+        if (waiting.size) await new Promise((resolve) => setTimeout(resolve, 1));
+        if (gl.isContextLost()) throw new GpuconvError("lost", "the WebGL context was lost while compiling");
+      }
+    }
+    let failure = null;
+    for (const item of started) {  // finish all, so that none is left half made
+      try { finishCompile(item); } catch (error) { failure = failure || error; }
+    }
+    if (failure) throw failure;
+    return { compiled: started.length, parallel: !!parallel };
+  }
   function setUniform(gl, uniform, value) {
     const v = Array.isArray(value) ? value : [value];
     switch (uniform.type) {
@@ -440,9 +477,9 @@
     return null;
   }
 
-  const OPS = { init, upload, draw, read, finish, describe, empty_pool: emptyPool };
+  const OPS = { init, upload, draw, read, finish, describe, compile: compileMany, empty_pool: emptyPool };
 
-  function call(message) {
+  async function call(message) {
     try {
       if (state.gl && (state.lost || state.gl.isContextLost())) return LOST;
       if (message.drop) {
@@ -458,7 +495,8 @@
           const run = OPS[op.op];
           if (!run) throw new GpuconvError("error", "unknown operation " + op.op);
           if (!state.gl && op.op !== "init") throw new GpuconvError("error", "the page has no WebGL context yet");
-          results.push(run(op));
+          const result = run(op);
+          results.push(result instanceof Promise ? await result : result);
         }
       } finally {
         for (const id of message.free || []) deleteTexture(id);

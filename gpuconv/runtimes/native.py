@@ -534,6 +534,15 @@ class NativeRuntime(BaseRuntime):
         return cached
 
     @_current
+    def compile(self, programs: Iterable[Drawable]) -> int:
+        """Link each program (moderngl compiles one at a time; llvmpipe makes its machine code
+        at the first draw)."""
+        before = self.compiled_programs
+        for spec in programs:
+            self.program(spec)
+        return self.compiled_programs - before
+
+    @_current
     def draw(self, program: Drawable, inputs: Mapping[str, Any], storage: str = "float32") -> List[Any]:
         spec = program
         dtype = _TEXTURE_DTYPES[check_storage(storage)].str[1:]

@@ -135,6 +135,11 @@ class WorkerRuntime(BaseRuntime):
     def finish(self) -> None:
         self._call("finish")
 
+    def compile(self, programs: Iterable[Drawable]) -> int:
+        compiled = int(self._call("compile", list(programs)))
+        self.compiled_programs += compiled
+        return compiled
+
     def run(self, plan: Plan) -> np.ndarray:
         return self._call("run", plan)  # one round trip for the whole plan
 
@@ -204,6 +209,8 @@ def _serve(requests: BinaryIO, replies: BinaryIO) -> None:
                 value = None
             elif method == "finish":
                 value = runtime.finish()
+            elif method == "compile":
+                value = runtime.compile(args[0])
             elif method == "run":
                 value = runtime.run(args[0])
             elif method == "release":
