@@ -247,10 +247,10 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
         limits = runtime.limits
         plan = tuned_plan(op, plan, lambda choice: make_plan(limits, choice), runtime)
     plan.check_loops(runtime.max_loop_iterations)
+    profile = active_profile(runtime)
     if tensors:
         collect(runtime)
-        return runtime.run_to_tensor(plan)
-    profile = active_profile(runtime)
+        return runtime.run_to_tensor(plan) if profile is None else profile.execute_to_tensor(op, plan, runtime)
     if profile is not None:
         return profile.execute(op, plan, runtime)
     return runtime.run(plan)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import numpy as np
 
+from .convert import ConversionSpec, layout_text
 from .layout import InputLayout
 from .programs import PackedProgramSpec, Program, shape_text
+from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .plan import Plan
@@ -52,6 +54,8 @@ class Record:
 
 
 def _algorithm(spec: Program) -> str:
+    if isinstance(spec, ConversionSpec):
+        return "conversion"
     named = getattr(spec, "algorithm", None)  # the im2col path's two programs say "im2col"
     if isinstance(named, str):
         return named
@@ -59,6 +63,8 @@ def _algorithm(spec: Program) -> str:
 
 
 def _shapes(spec: Program) -> str:
+    if isinstance(spec, ConversionSpec):  # a Tensor input moved to the storage the next program reads
+        return f"{layout_text(spec.source, spec.source_format)} -> {layout_text(spec.target)}"
     names = [item.name for item in spec.inputs]
     split = [name for name in names if name[1:].isdigit() and name[0] == "x"]  # a packed program's x0..x7
     parts = []
@@ -74,7 +80,7 @@ def _flops(spec: Program) -> int:
     own = getattr(spec, "flops", None)  # a program that says (the im2col copy: 0)
     if isinstance(own, int):
         return own
-    return 2 * int(getattr(spec.geometry, "multiply_adds", 0))
+    return 2 * int(getattr(getattr(spec, "geometry", None), "multiply_adds", 0))
 
 
 @dataclass
@@ -94,6 +100,18 @@ class Profile:
 
     def execute(self, op: str, plan: "Plan", runtime: "BaseRuntime") -> np.ndarray:
         """Run ``plan`` step by step on ``runtime``, timing each upload, draw and read-back."""
+        result = self._run(op, plan, runtime, to_tensor=False)
+        assert isinstance(result, np.ndarray)
+        return result
+
+    def execute_to_tensor(self, op: str, plan: "Plan", runtime: "BaseRuntime") -> Tensor:
+        """Run ``plan`` step by step on ``runtime``, timing each upload and draw (a conversion of
+        a Tensor input included), and keep the result on the GPU: no read-back to time."""
+        result = self._run(op, plan, runtime, to_tensor=True)
+        assert isinstance(result, Tensor)
+        return result
+
+    def _run(self, op: str, plan: "Plan", runtime: "BaseRuntime", to_tensor: bool) -> Union[np.ndarray, Tensor]:
         made: List[Any] = []
         uploads: Dict[str, float] = {"pending": 0.0}
         steps: List[Dict[str, Any]] = []
@@ -115,15 +133,27 @@ class Profile:
             uploads["pending"] = 0.0
             return outputs
 
-        try:
-            outputs = plan.chain(upload, draw, made)
-            last = plan.spec
-            start = time.perf_counter()
-            parts = [runtime.read(texture, layout) for texture, layout in zip(outputs, last.output_layouts)]
-            read = time.perf_counter() - start
-            result = last.assemble(parts).reshape(plan.out_shape)
-        finally:
-            runtime.free(made)
+        result: Union[np.ndarray, Tensor]
+        read = 0.0
+        if to_tensor:
+            try:
+                outputs = plan.chain(upload, draw, made)
+            except BaseException:
+                runtime.free(made)
+                raise
+            kept = {id(texture) for texture in outputs}
+            runtime.free([texture for texture in made if id(texture) not in kept])
+            result = Tensor.from_program(runtime, outputs, plan.spec, plan.out_shape)
+        else:
+            try:
+                outputs = plan.chain(upload, draw, made)
+                last = plan.spec
+                start = time.perf_counter()
+                parts = [runtime.read(texture, layout) for texture, layout in zip(outputs, last.output_layouts)]
+                read = time.perf_counter() - start
+                result = last.assemble(parts).reshape(plan.out_shape)
+            finally:
+                runtime.free(made)
         for position, step in enumerate(steps):
             spec = step["spec"]
             self.records.append(Record(

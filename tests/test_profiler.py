@@ -170,3 +170,21 @@ def test_precompile_on_the_worker_runtime_counts_what_it_compiled(rng):
     with gpuconv.WorkerRuntime() as worker:
         assert gpuconv.precompile("conv2d", (1, 6, 7, 3), (3, 3, 3, 4), algorithm="direct", runtime=worker) == 1
         assert gpuconv.precompile("conv2d", (1, 6, 7, 3), (3, 3, 3, 4), algorithm="direct", runtime=worker) == 0
+
+
+def test_profile_records_calls_on_tensors_and_their_conversions(runtime, rng):
+    x, w, dw, pw = _data(rng, (1, 10, 12, 6), (3, 3, 6, 8), (3, 3, 8, 1), (1, 1, 8, 5))
+    with gpuconv.to_gpu(x, runtime) as tx, gpuconv.profile() as prof:
+        with gpuconv.conv2d(tx, w, padding="SAME", runtime=runtime) as ty:
+            with gpuconv.separable_conv2d(ty, dw, pw, padding="SAME") as tz:
+                assert isinstance(tz, gpuconv.Tensor)
+                z = tz.numpy()
+    expected = gpuconv.oracle.separable_conv2d(gpuconv.oracle.conv2d(x, w, padding="SAME"), dw, pw, padding="SAME")
+    assert gpuconv.oracle.relative_error(z, expected) <= 1e-5
+    records = prof.records
+    assert [r.op for r in records if r.algorithm != "conversion"] == ["conv2d", "separable_conv2d", "separable_conv2d"]
+    conversions = [r for r in records if r.algorithm == "conversion"]
+    assert conversions and all(r.program == "ConvertProgram" and r.flops == 0 for r in conversions)
+    assert all(r.read_ms == 0.0 for r in records)  # the results stayed on the GPU
+    assert all(" -> " in r.shapes for r in conversions)
+    assert "conversion" in prof.table()
