@@ -38,7 +38,10 @@ def test_autotune_times_every_algorithm_that_can_run_the_call_and_keeps_the_fast
     assert_close(y, gpuconv.oracle.conv2d(x, w, strides=2, padding="SAME"))
     (entry,) = _entries(runtime).values()
     assert set(entry["times_ms"]) == {"packed", "im2col", "direct"}
-    assert entry["algorithm"] == min(entry["times_ms"], key=entry["times_ms"].get)
+    # the fastest, or the rule's choice (here im2col) within the margin of it
+    times = entry["times_ms"]
+    assert times[entry["algorithm"]] * (1 - tuning.MARGIN) <= min(times.values())
+    assert entry["algorithm"] in ("im2col", min(times, key=times.get))
     assert entry["call"].startswith("conv2d: x 1x17x15x3, W 3x3x3x16, strides 2x2")
     assert tuning.device_description(runtime) == json.loads(tuning.cache_path(runtime).read_text())["device"]
 
