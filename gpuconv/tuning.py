@@ -9,9 +9,9 @@ device instead times every algorithm that can run it (``"packed"``, ``"im2col"``
 :data:`TIMED_RUNS` rounds taking turns; the median decides, and the rule's own choice stays
 unless another is at least :data:`MARGIN` faster), runs the fastest, and remembers it in
 ``tuning-<device>.json`` in the user's cache directory (``$GPUCONV_CACHE_DIR``, else
-``$XDG_CACHE_HOME/gpuconv``, else ``~/.cache/gpuconv``), so a later process on that device skips the timing.  A call is keyed
-by its op, its programs' geometry and epilogue, the storage and any GPU-resident input's
-layout; a device by its runtime kind, renderer, GL version and gpuconv's version.
+``$XDG_CACHE_HOME/gpuconv``, else ``~/.cache/gpuconv``), so a later process on that device
+skips the timing.  A call is keyed by its op, its programs' geometry and epilogue, the
+storage and any GPU-resident input's layout; a device by its runtime kind, renderer, GL version and gpuconv's version.
 
 The algorithms give the same answer with one exception, which tuning respects as the rule
 does: im2col multiplies a tap on the padding (a zero) by its weight, so it is a candidate
