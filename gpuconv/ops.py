@@ -157,9 +157,11 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
     spec: Program
     split_fold = None
     if _choose_packed(algorithm, geometry, epilogue, limits):
-        # A packed program's output Tensor is read in place by a 1x1 one (as separable_conv2d chains)
+        # A packed program's output Tensor is read in place by a 1x1 one (as separable_conv2d
+        # chains) and by a depthwise one that reuses its columns (a MobileNet block's next half)
         split_fold = None if shapes_only else split_input_fold(x, geometry, packed_pixels(limits.max_draw_buffers))
-        spec = packed_program(geometry, epilogue, x_split=split_fold is not None, fold=split_fold,
+        folds = {"x_fold": split_fold} if depthwise else {"fold": split_fold}
+        spec = packed_program(geometry, epilogue, x_split=split_fold is not None, **folds,
                               max_texture_size=limits.max_texture_size, max_draw_buffers=limits.max_draw_buffers)
     else:
         make = depthwise_conv2d_program if depthwise else conv2d_program

@@ -314,8 +314,11 @@ class PackedProgramSpec(_SplitOutput):
     """A packed program: its source depends only on the op, the epilogue and a few flags.
 
     Sizes are uniforms, so every shape of a family shares one compiled program.
-    ``x_split`` means x is the previous packed program's split outputs (only for a
-    1x1, stride-1, unpadded conv2d: the pointwise half of a separable convolution).
+    ``x_split`` means x is a packed program's split outputs, read in place: by a 1x1,
+    stride-1, unpadded conv2d (the pointwise half of a separable convolution), or by a
+    depthwise convolution of multiplier 1 that reuses input columns (a MobileNet block's
+    depthwise half after its pointwise one).  ``x_fold`` is the fold of those textures
+    (0: ``fold``, the output's, as for the 1x1).
     """
 
     name: str
@@ -325,12 +328,32 @@ class PackedProgramSpec(_SplitOutput):
     x_split: bool = False
     pixels: int = PACKED_PIXELS  # output pixels per fragment (and render targets)
     fold: int = 1                # bands of output rows side by side in the render target
+    x_fold: int = 0              # a split input's fold (0: the output's)
+
+    @property
+    def x_layout(self) -> SplitImageLayout:
+        """A split input's textures: the producer's output layout."""
+        g = self.geometry
+        return SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, self.pixels,
+                                self.x_fold or self.fold)
+
+    @property
+    def split_taps(self) -> Tuple[Tuple[int, int], ...]:
+        """For a depthwise program reading a split input: for each input column t of a
+        fragment's window (column ``pixels * q * stride - pad_left + t``), the texture that
+        holds it and its pixel group's offset from ``q * stride``; known when the program
+        is made, since ``pixels * q * stride`` is a multiple of ``pixels``."""
+        if not (self.x_split and self.geometry.depthwise):
+            return ()
+        columns = (self.pixels - 1) * self.reuse_stride + self.reuse_width
+        shift = self.geometry.pad_left
+        return tuple(((t - shift) % self.pixels, (t - shift) // self.pixels) for t in range(columns))
 
     @property
     def inputs(self) -> Tuple[ProgramInput, ...]:
         g = self.geometry
         if self.x_split:
-            split = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, self.pixels, self.fold)
+            split = self.x_layout
             xs = [ProgramInput(f"x{j}", split) for j in range(self.pixels)]
         else:
             # A depthwise multiplier m is packed into x (each channel stored m times), so the
@@ -362,7 +385,8 @@ class PackedProgramSpec(_SplitOutput):
         # Measured on llvmpipe: at stride 2 the 17 columns of 8 pixels pay off for depthwise
         # (20-25% faster) but spill registers in conv2d's mat4 loop (up to 35% slower).
         strides = (1, 2) if g.depthwise else (1,)
-        if not self.x_split and g.stride_width in strides and g.dilation_width == 1 and 1 < g.filter_width <= 7:
+        if (g.depthwise or not self.x_split) and g.stride_width in strides and g.dilation_width == 1 \
+                and 1 < g.filter_width <= 7:
             return g.filter_width
         return 0
 
@@ -376,7 +400,7 @@ class PackedProgramSpec(_SplitOutput):
         where columns are reused) and blocks of four channels (conv2d)."""
         g = self.geometry
         depth4 = -(-g.in_channels // 4)
-        if self.x_split:
+        if self.x_split and not g.depthwise:
             return depth4
         columns = 0 if self.reuse_width else g.filter_width  # a reused row's taps are unrolled
         if g.depthwise:
@@ -401,6 +425,7 @@ class PackedProgramSpec(_SplitOutput):
             "reuse_width": self.reuse_width,
             "reuse_stride": self.reuse_stride,
             "pixels": self.pixels,
+            "split_taps": self.split_taps,
         }
 
     @property
@@ -424,6 +449,7 @@ class PackedProgramSpec(_SplitOutput):
             split = layouts["x0"]
             assert isinstance(split, SplitImageLayout)
             values["inCols"] = split.unfolded_cols
+            values["inBandRows"] = split.rows
             values["xTexelSize"] = (1 / split.cols, 1 / split.rows)
         else:
             values["xTexelSize"] = (1 / layouts["x"].cols, 1 / layouts["x"].rows)
@@ -458,22 +484,29 @@ def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
 def packed_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
                    x_split: bool = False, fold: Optional[int] = None,
                    max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> PackedProgramSpec:
+                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, x_fold: Optional[int] = None
+                   ) -> PackedProgramSpec:
     """The packed conv2d or depthwise program for ``geometry``.
 
-    ``fold`` defaults to :func:`~gpuconv.layout.choose_fold` for the output; a
-    program reading a split input (``x_split``) must use its producer's fold.
+    ``fold`` defaults to :func:`~gpuconv.layout.choose_fold` for the output; a 1x1
+    program reading a split input (``x_split``) must use its producer's fold, and a
+    depthwise one is given the producer's as ``x_fold``.
     """
     g = geometry
     pixels = packed_pixels(max_draw_buffers)
     if fold is None:
-        if x_split:
+        if x_split and not geometry.depthwise:
             raise ValueError("a program reading a split input must be given its producer's fold")
         out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, pixels)
         fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
     if geometry.depthwise:
-        return PackedProgramSpec("PackedDepthwiseConv2DProgram", "packed_depthwise_conv2d.glsl",
-                                 geometry, epilogue or Epilogue(), pixels=pixels, fold=fold)
+        spec = PackedProgramSpec("PackedDepthwiseConv2DProgram", "packed_depthwise_conv2d.glsl",
+                                 geometry, epilogue or Epilogue(), x_split, pixels=pixels, fold=fold,
+                                 x_fold=x_fold or 0)
+        if x_split and not (x_fold and geometry.channel_multiplier == 1 and spec.reuse_width):
+            raise ValueError("a depthwise program reads a split input (given its fold) only at multiplier 1, "
+                             "stride 1 or 2 and no dilation across, 2-7 wide")
+        return spec
     if x_split and not (geometry.filter_height == geometry.filter_width == 1
                         and geometry.stride_height == geometry.stride_width == 1
                         and geometry.out_height == geometry.in_height

@@ -289,15 +289,22 @@ def memory(runtime: Optional["BaseRuntime"] = None) -> Dict[str, int]:
 
 
 def split_input_fold(x: Any, geometry: Any, pixels: int) -> Optional[int]:
-    """The fold of ``x``'s split textures when a packed conv2d of ``geometry`` can read them in
-    place (a Tensor a packed program wrote, read by a 1x1, stride-1, unpadded convolution of
-    the same image and data format, with as many pixels per fragment), else ``None``."""
+    """The fold of ``x``'s split textures when a packed program of ``geometry`` can read them in
+    place (a Tensor a packed program wrote, of the same image and data format, with as many
+    pixels per fragment), else ``None``: a 1x1, stride-1, unpadded conv2d, or a depthwise
+    convolution of multiplier 1 whose columns the packed program reuses (stride 1 or 2, no
+    dilation across, 2-7 wide: each tap's texture is then known when the program is made)."""
     if not isinstance(x, Tensor) or not isinstance(x.layout, SplitImageLayout):
         return None
     g, layout = geometry, x.layout
-    if g.depthwise or g.groups != 1 or (g.filter_height, g.filter_width, g.stride_height, g.stride_width) != (1,) * 4:
+    if g.groups != 1 or layout.count != pixels:
         return None
-    if (g.out_height, g.out_width) != (g.in_height, g.in_width) or layout.count != pixels:
+    if g.depthwise:
+        if g.channel_multiplier != 1 or g.stride_width not in (1, 2) or g.dilation_width != 1 \
+                or not 1 < g.filter_width <= 7:
+            return None
+    elif (g.filter_height, g.filter_width, g.stride_height, g.stride_width) != (1,) * 4 \
+            or (g.out_height, g.out_width) != (g.in_height, g.in_width):
         return None
     if (layout.batch, layout.height, layout.width, layout.channels) != (g.batch, g.in_height, g.in_width,
                                                                          g.in_channels):

@@ -24,9 +24,23 @@ void main() {
 {% for wC in range(reuse_width) %}
     vec4 w{{ wC }} = texelFetch(W, ivec2(d2Block, wRow + {{ wC }}), 0);
 {% endfor %}
+{% if x_split %}
+    // x is a packed program's {{ pixels }} outputs, read in place: input column c is in texture
+    // c % {{ pixels }}, pixel group c / {{ pixels }}.  This window's first column is
+    // {{ pixels }} * q * stride - pads.y with outCol0 = {{ pixels }} * q, so each column's
+    // texture and group offset from q * stride are fixed (split_taps; pads.y baked in).
+    int xBand = xRow / inBandRows;  // the textures' bands of rows, side by side
+    int xTexRow = xRow - xBand * inBandRows;
+    int xGroupCol = xBand * inCols + (outCol0 / {{ pixels }}) * strides.y * inDepth4 + d2Block;
+{% endif %}
 {% for t in range((pixels - 1) * reuse_stride + reuse_width) %}
     if (xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y) {
+{% if x_split %}
+{% set texture, group = split_taps[t] %}
+      vec4 xValue = texelFetch(x{{ texture }}, ivec2(xGroupCol {{ "-" if group < 0 else "+" }} {{ group | abs }} * inDepth4, xTexRow), 0);
+{% else %}
       vec4 xValue = texelFetch(x, ivec2((xCCorner + {{ t }}) * inDepth4 + d2Block, xRow), 0);
+{% endif %}
 {% for j in range(pixels) %}
 {% if 0 <= t - j * reuse_stride < reuse_width %}
       acc{{ j }} += w{{ t - j * reuse_stride }} * xValue;

@@ -31,6 +31,7 @@ uniform int outCols;        // pixel groups per row * outDepth4: the width of on
 uniform int outBandRows;    // rows of each band of the folded render target
 {% if x_split %}
 uniform int inCols;         // the width of one band of the folded input textures
+uniform int inBandRows;     // rows of each band of the folded input textures
 {% endif %}
 uniform ivec2 filterSize;
 uniform ivec2 strides;

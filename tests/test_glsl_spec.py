@@ -423,6 +423,27 @@ def test_every_generated_program_is_valid_glsl_es_300(glslang, collected, group)
     assert not failures, _failure_report(failures, sources, labels)
 
 
+def test_the_depthwise_program_on_split_inputs_is_valid_glsl_es_300(glslang):
+    """A packed depthwise program reading a packed program's outputs in place (a Tensor chain;
+    the shape-only calls above never plan it): each left pad bakes in other taps' textures."""
+    from gpuconv.geometry import conv2d_geometry
+    from gpuconv.programs import packed_program
+
+    sources, labels = [], []
+    for buffers in DRAW_BUFFERS:
+        for window, strides, padding in (((3, 3), 1, "SAME"), ((3, 3), 2, "SAME"), ((7, 7), 1, "SAME"),
+                                         ((2, 5), 2, "VALID"), ((3, 3), 1, [[0, 0], [3, 3]])):
+            geometry = conv2d_geometry((1, 10, 13, 8), (*window, 8, 1), strides, padding, depthwise=True)
+            for activation in (None, "prelu"):
+                epilogue = gpuconv.programs.Epilogue(activation or "linear", has_bias=activation is not None)
+                spec = packed_program(geometry, epilogue, x_split=True, x_fold=2, max_draw_buffers=buffers)
+                sources.append(codegen.fragment_source(spec))
+                labels.append(f"{buffers} buffers, {window} stride {strides} {padding} {activation}")
+    assert len(set(sources)) == len(sources) and "texelFetch(x3" in sources[0]
+    failures = validate.find_errors(sources, "frag")
+    assert not failures, _failure_report(failures, sources, labels)
+
+
 def test_the_vertex_shader_is_valid_glsl_es_300(glslang):
     source = codegen.vertex_source()
     assert "{#" not in source and "{{" not in source, "the vertex template must be rendered"

@@ -507,6 +507,66 @@ def test_a_1x1_packed_conv_reads_split_outputs_in_place(runtime, rng, monkeypatc
             np.testing.assert_array_equal(z.numpy(), expected)
 
 
+# (x shape, depthwise filter, strides, padding): pads 0-3 on the left (the taps' textures are
+# baked in), widths that are no multiple of 8, stride 2, batch 2 and small images (folded outputs)
+SPLIT_DEPTHWISE = [
+    ((1, 9, 11, 5), (3, 3), 1, "SAME"),
+    ((2, 10, 13, 8), (3, 3), 2, "SAME"),
+    ((1, 12, 9, 3), (5, 5), 1, "SAME"),
+    ((1, 11, 17, 4), (5, 5), 2, "VALID"),
+    ((1, 8, 20, 6), (2, 7), 1, [[0, 1], [3, 3]]),
+    ((2, 7, 23, 7), (3, 2), 2, [[1, 1], [1, 0]]),
+    ((1, 30, 30, 16), (3, 3), 1, "SAME"),
+]
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("shape, window, strides, padding", SPLIT_DEPTHWISE)
+def test_a_packed_depthwise_reads_split_outputs_in_place(runtime, rng, monkeypatch, data_format, shape, window,
+                                                         strides, padding):
+    """A MobileNet block's depthwise half after a packed program: no conversion, the same values."""
+    channels = shape[3]
+    x = f32(rng, *shape) if data_format == "NHWC" else f32(rng, *shape).transpose(0, 3, 1, 2).copy()
+    w, dw, bias = f32(rng, 1, 1, channels, channels), f32(rng, *window, channels, 1), f32(rng, channels)
+    with gpuconv.to_gpu(x, runtime) as t, gpuconv.conv2d(t, w, data_format=data_format, algorithm="packed") as y:
+        assert isinstance(y.layout, SplitImageLayout)
+        names = _recording_draws(runtime, monkeypatch)
+        with gpuconv.depthwise_conv2d(y, dw, strides=strides, padding=padding, data_format=data_format,
+                                      bias=bias, activation="relu6", algorithm="packed") as z:
+            assert names == ["PackedDepthwiseConv2DProgram"]  # x0 .. x7 are y's textures
+            expected = oracle.depthwise_conv2d(oracle.conv2d(x, w, data_format=data_format), dw, strides=strides,
+                                               padding=padding, data_format=data_format, bias=bias,
+                                               activation="relu6")
+            assert_close(z.numpy(), expected)
+            np.testing.assert_array_equal(z.numpy(), gpuconv.depthwise_conv2d(
+                y.numpy(), dw, strides=strides, padding=padding, data_format=data_format, bias=bias,
+                activation="relu6", algorithm="packed", runtime=runtime))
+
+
+@pytest.mark.parametrize("multiplier, dilations", [(2, 1), (1, 2)])
+def test_a_depthwise_that_cannot_read_split_outputs_converts_them(runtime, rng, monkeypatch, multiplier, dilations):
+    x, w, dw = f32(rng, 1, 9, 10, 4), f32(rng, 1, 1, 4, 4), f32(rng, 3, 3, 4, multiplier)
+    with gpuconv.to_gpu(x, runtime) as t, gpuconv.conv2d(t, w, algorithm="packed") as y:
+        names = _recording_draws(runtime, monkeypatch)
+        with gpuconv.depthwise_conv2d(y, dw, padding="SAME", dilations=dilations, algorithm="packed") as z:
+            assert names == ["ConvertProgram", "PackedDepthwiseConv2DProgram"]
+            assert_close(z.numpy(), oracle.depthwise_conv2d(oracle.conv2d(x, w), dw, padding="SAME",
+                                                            dilations=dilations))
+
+
+def test_browser_depthwise_reads_split_outputs_in_place(browser, rng):
+    from gpuconv.ops import plan_conv2d
+
+    x, w, dw = f32(rng, 2, 10, 13, 6), f32(rng, 1, 1, 6, 6), f32(rng, 3, 3, 6, 1)
+    with gpuconv.to_gpu(x, browser) as t, gpuconv.conv2d(t, w, algorithm="packed") as y:
+        (spec, _), = plan_conv2d(y, dw, strides=2, padding="SAME", depthwise=True, algorithm="packed",
+                                 limits=browser.limits).steps
+        assert spec.x_split
+        with gpuconv.depthwise_conv2d(y, dw, strides=2, padding="SAME", activation="relu") as z:
+            assert_close(z.numpy(), oracle.depthwise_conv2d(oracle.conv2d(x, w), dw, strides=2, padding="SAME",
+                                                            activation="relu"))
+
+
 def test_uploaded_tensors_keep_their_conversions(runtime, rng, monkeypatch):
     x, w = f32(rng, 1, 8, 8, 4), gpuconv.to_gpu(f32(rng, 3, 3, 4, 8), runtime)
     names = _recording_draws(runtime, monkeypatch)
