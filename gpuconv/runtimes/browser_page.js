@@ -430,7 +430,13 @@
     gl.useProgram(entry.program);
     for (const [name, value] of Object.entries(op.uniforms)) {
       const uniform = entry.uniforms.get(name);
-      if (uniform) setUniform(gl, uniform, value);
+      if (!uniform) continue;
+      // A program keeps its uniforms: set only those that changed since its last draw
+      // (each WebGL call is validated and serialized into Chromium's command buffer).
+      const key = Array.isArray(value) ? value.join(",") : String(value);
+      if (uniform.last === key) continue;
+      setUniform(gl, uniform, value);
+      uniform.last = key;
     }
     const outputs = op.outputs.map((o) => {
       if (state.textures.has(o.id)) throw new GpuconvError("error", "texture " + o.id + " exists already");
