@@ -135,25 +135,22 @@ class Profile:
 
         result: Union[np.ndarray, Tensor]
         read = 0.0
-        if to_tensor:
-            try:
-                outputs = plan.chain(upload, draw, made)
-            except BaseException:
-                runtime.free(made)
-                raise
+        try:
+            outputs = plan.chain(upload, draw, made)
+            if not to_tensor:
+                start = time.perf_counter()
+                parts = [runtime.read(texture, layout) for texture, layout in zip(outputs, plan.spec.output_layouts)]
+                read = time.perf_counter() - start
+        except BaseException:
+            runtime.free(made)
+            raise
+        if to_tensor:  # the outputs stay on the GPU, owned by the Tensor; the rest is freed
             kept = {id(texture) for texture in outputs}
             runtime.free([texture for texture in made if id(texture) not in kept])
             result = Tensor.from_program(runtime, outputs, plan.spec, plan.out_shape)
         else:
-            try:
-                outputs = plan.chain(upload, draw, made)
-                last = plan.spec
-                start = time.perf_counter()
-                parts = [runtime.read(texture, layout) for texture, layout in zip(outputs, last.output_layouts)]
-                read = time.perf_counter() - start
-                result = last.assemble(parts).reshape(plan.out_shape)
-            finally:
-                runtime.free(made)
+            runtime.free(made)
+            result = plan.spec.assemble(parts).reshape(plan.out_shape)
         for position, step in enumerate(steps):
             spec = step["spec"]
             self.records.append(Record(

@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -54,6 +55,7 @@ FORMAT = 1
 _state = threading.local()
 _lock = threading.Lock()
 _caches: Dict[Path, Dict[str, Any]] = {}
+_devices: "weakref.WeakKeyDictionary[BaseRuntime, str]" = weakref.WeakKeyDictionary()
 
 
 def autotuning() -> bool:
@@ -96,15 +98,14 @@ def cache_dir() -> Path:
 
 def device_description(runtime: BaseRuntime) -> str:
     """What a tuning cache belongs to: the runtime kind, its renderer and GL version, gpuconv's version."""
-    cached = getattr(runtime, "_tuning_device", None)
-    if cached is None:
+    cached = _devices.get(runtime)
+    if cached is None:  # asked once per runtime: info() may be a round trip into a page
         from . import __version__
 
         info = runtime.info()
-        cached = (f"{info.get('runtime')} | {info.get('renderer')} | {info.get('version')} | "
-                  f"{info.get('backend')} | gpuconv {__version__}")
-        runtime._tuning_device = cached  # type: ignore[attr-defined]  # info() may be a round trip
-    return str(cached)
+        cached = _devices[runtime] = (f"{info.get('runtime')} | {info.get('renderer')} | "
+                                      f"{info.get('version')} | {info.get('backend')} | gpuconv {__version__}")
+    return cached
 
 
 def cache_path(runtime: BaseRuntime) -> Path:
