@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Hashable, Iterable, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
@@ -307,7 +308,7 @@ class SplitImageLayout(_StoredAsLaidOut):
     fold: int = 1
     components = 4
 
-    @property
+    @cached_property  # a layout is asked for its sizes on every draw
     def depth4(self) -> int:
         return blocks_of_4(self.channels)
 
@@ -316,25 +317,25 @@ class SplitImageLayout(_StoredAsLaidOut):
         """The logical NHWC shape of the image the ``count`` textures hold together."""
         return (self.batch, self.height, self.width, self.channels)
 
-    @property
+    @cached_property
     def pixel_groups(self) -> int:
         """Groups of ``count`` pixels along a row."""
         return -(-self.width // self.count)
 
-    @property
+    @cached_property
     def unfolded_rows(self) -> int:
         return self.batch * self.height
 
-    @property
+    @cached_property
     def unfolded_cols(self) -> int:
         return self.pixel_groups * self.depth4
 
-    @property
+    @cached_property
     def rows(self) -> int:
         """Rows of each band (and of the texture)."""
         return -(-self.unfolded_rows // self.fold)
 
-    @property
+    @cached_property
     def cols(self) -> int:
         return self.fold * self.unfolded_cols
 

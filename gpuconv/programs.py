@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Dict, Hashable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
@@ -295,12 +296,13 @@ class _SplitOutput:
     pixels: int
     fold: int
 
-    @property
+    # cached: the runtimes ask a spec for its layouts on every draw (frozen, so they never change)
+    @cached_property
     def output(self) -> SplitImageLayout:
         g = self.geometry
         return SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, self.pixels, self.fold)
 
-    @property
+    @cached_property
     def output_layouts(self) -> Tuple[Layout, ...]:
         return (self.output,) * self.output.count
 
@@ -349,7 +351,7 @@ class PackedProgramSpec(_SplitOutput):
         shift = self.geometry.pad_left
         return tuple(((t - shift) % self.pixels, (t - shift) // self.pixels) for t in range(columns))
 
-    @property
+    @cached_property
     def inputs(self) -> Tuple[ProgramInput, ...]:
         g = self.geometry
         if self.x_split:
@@ -368,7 +370,7 @@ class PackedProgramSpec(_SplitOutput):
     def chained_inputs(self) -> Tuple[str, ...]:
         return tuple(f"x{j}" for j in range(self.pixels)) if self.x_split else ("x",)
 
-    @property
+    @cached_property
     def variable_names(self) -> Tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 

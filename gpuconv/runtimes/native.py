@@ -336,6 +336,7 @@ class NativeRuntime(BaseRuntime):
         self.limits = Limits.capped(self.device_max_texture_size, self.device_max_draw_buffers,
                                     max_texture_size, max_draw_buffers)
         self._programs: "OrderedDict[object, Tuple[Any, Any]]" = OrderedDict()  # by source key
+        self._uniform_members: Dict[int, Dict[str, Any]] = {}  # id(program) -> its uniforms by name
         # Freed textures kept for reuse: by (cols, rows, components, dtype), and all of them in the
         # order they were freed (id(texture) -> (key, texture, bytes)) for the LRU bound.
         self._pool: Dict[_PoolKey, List[Any]] = {}
@@ -526,9 +527,15 @@ class NativeRuntime(BaseRuntime):
             if name in program:  # the GLSL compiler may drop an unused sampler
                 program[name].value = unit
         vao = self.ctx.vertex_array(program, [(self._quad, "2f", "clipSpacePos")])
+        # Its uniforms by name, looked up once: `name in program` walks all its members.
+        import moderngl
+
+        self._uniform_members[id(program)] = {name: program[name] for name in program
+                                              if isinstance(program[name], moderngl.Uniform)}
         self._programs[key] = cached = (program, vao)
         if len(self._programs) > self.PROGRAM_CACHE_SIZE:
             _, (old_program, old_vao) = self._programs.popitem(last=False)
+            self._uniform_members.pop(id(old_program), None)
             old_vao.release()
             old_program.release()
         return cached
@@ -555,9 +562,11 @@ class NativeRuntime(BaseRuntime):
             raise ValueError(f"{spec.name} writes {len(spec.output_layouts)} render targets, more than this "
                              f"device's {self.device_max_draw_buffers} draw buffers")
         compiled, vao = self.program(spec)
+        members = self._uniform_members[id(compiled)]
         for name, value in spec.uniforms.items():
-            if name in compiled:
-                compiled[name].value = value
+            member = members.get(name)
+            if member is not None:  # the GLSL compiler may drop an unused one
+                member.value = value
         outputs = [self._take(layout.cols, layout.rows, layout.components, dtype)
                    for layout in spec.output_layouts]
         # The caller's state, restored below: a context of the user's must look untouched.
@@ -631,6 +640,7 @@ class NativeRuntime(BaseRuntime):
                 vao.release()
                 program.release()
             self._programs.clear()
+            self._uniform_members.clear()
             self._empty_pool()
             self._quad.release()
             self._timer = None  # moderngl's Query has no release(): it goes with the context (one per runtime)
