@@ -58,7 +58,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -179,19 +179,31 @@ def _flops(plan) -> int:
                for spec in plan.specs)
 
 
-def _upload_inputs(runtime, plan):
-    """Upload every host input of a plan (not the chained ones): ``[(spec, name, texture)]``."""
-    textures = []
-    for position, (spec, arrays) in enumerate(plan.steps):
-        for item in spec.inputs:
-            if position == 0 or item.name not in spec.chained_inputs:
-                textures.append((spec, item.name, runtime.upload(arrays[item.name], item.layout, runtime.storage)))
-    runtime.finish()
-    return textures
+class _Resident:
+    """A plan's host inputs uploaded once, for runs of its draws alone: :meth:`chain` walks the
+    plan with :meth:`gpuconv.plan.Plan.chain` (the one walk the runtimes use too), each upload
+    answered by the resident texture of that array."""
 
+    def __init__(self, runtime, plan):
+        self.runtime, self.plan = runtime, plan.with_storage(runtime.storage)
+        self.textures: Dict[Tuple[int, Any], Any] = {}  # (id(array), layout) -> texture
+        for spec, arrays in self.plan.steps:
+            for item in spec.inputs:
+                key = (id(arrays.get(item.name)), item.layout)
+                if item.name in arrays and key not in self.textures:
+                    self.textures[key] = runtime.upload(arrays[item.name], item.layout, runtime.storage)
+        runtime.finish()
 
-def _by_step(plan, resident):
-    return [{name: tex for spec2, name, tex in resident if spec2 is spec} for spec, _ in plan.steps]
+    def chain(self, draw) -> Tuple[List[Any], List[Any]]:
+        """The last program's outputs and every texture the draws made (to free)."""
+        made: List[Any] = []
+        outputs = self.plan.chain(lambda array, layout, *_: self.textures[(id(array), layout)], draw, made)
+        resident = {id(texture) for texture in self.textures.values()}
+        return outputs, [texture for texture in made if id(texture) not in resident]
+
+    def release(self) -> None:
+        self.runtime.free(self.textures.values())
+        self.textures.clear()
 
 
 def time_phases(runtime, plan, repeat: int, draw_only: bool = False) -> Dict[str, Any]:
@@ -200,49 +212,33 @@ def time_phases(runtime, plan, repeat: int, draw_only: bool = False) -> Dict[str
 
     llvmpipe runs the first few draws after a compile slowly, hence the warm-up runs.
     """
-    steps = plan.steps
-
-    def upload():
-        return _upload_inputs(runtime, plan)
-
-    def release(textures):
-        runtime.free(texture for *_, texture in textures)
-
-    resident = upload()
-    by_step = _by_step(plan, resident)
-
     def draw():
-        previous, made = [], []
-        for position, (spec, _) in enumerate(steps):
-            inputs = dict(by_step[position])
-            if position:
-                inputs.update(zip(spec.chained_inputs, previous))
-            previous = runtime.draw(spec, inputs, runtime.storage)
-            made.extend(previous)
+        outputs, made = resident.chain(runtime.draw)
         runtime.finish()
-        return previous, made
+        return outputs, made
 
     def draw_once():
         _, made = draw()
         runtime.free(made)
 
+    resident = _Resident(runtime, plan)
     draws = samples(draw_once, repeat)
     result: Dict[str, Any] = {"draw": statistics.median(draws), "draw_best": min(draws), "draw_samples": draws}
     if draw_only:
-        release(resident)
+        resident.release()
         return result
-    result["upload"] = median_time(lambda: release(upload()), repeat)
+    result["upload"] = median_time(lambda: _Resident(runtime, plan).release(), repeat)
     outputs, made = draw()
-    last = steps[-1][0]
+    last = plan.spec
     result["readback"] = median_time(
         lambda: last.assemble([runtime.read(t, layout) for t, layout in zip(outputs, last.output_layouts)]), repeat)
     runtime.free(made)
-    release(resident)
+    resident.release()
     return result
 
 
 #: Times the page's own call (gpuconv.call in browser_page.js) of one message, run after run:
-#: the draws and a finish (gl.finish + a 1-texel readPixels of the last output) are timed, the
+#: the draws and a finish (a 1-texel readPixels of the last output) are timed, the
 #: outputs are deleted after each run, untimed.
 _PAGE_TIMER = """async ({ops, free, repeat, warmup}) => {
   const times = [];
@@ -269,37 +265,25 @@ def time_in_page(browser, plan, repeat: int, warmup: int = 5) -> List[float]:
     if not all(hasattr(browser, name) for name in ("_draw_op", "_page")):
         raise RuntimeError("benchmarks/bench.py: gpuconv.BrowserRuntime no longer has _draw_op and _page, "
                            "which the in-page timing uses; update time_in_page")
-    resident = _upload_inputs(browser, plan)
-    by_step = _by_step(plan, resident)
-
-    def chain(draw):
-        previous, made = [], []
-        for position, (spec, _) in enumerate(plan.steps):
-            inputs = dict(by_step[position])
-            if position:
-                inputs.update(zip(spec.chained_inputs, previous))
-            previous = draw(spec, inputs)
-            made.extend(previous)
-        return made
-
+    resident = _Resident(browser, plan)
     # Draw once through the runtime, so that the page has compiled every program.
-    browser.free(chain(browser.draw))
+    browser.free(resident.chain(browser.draw)[1])
     browser.finish()
     ops: List[Dict[str, Any]] = []
     pending: List[Any] = []
 
-    def record(spec, inputs):
-        outputs, op = browser._draw_op(spec, inputs, pending, browser.storage)
+    def record(spec, inputs, *storage):
+        outputs, op = browser._draw_op(spec, inputs, pending, *storage)
         ops.append(op)
         return outputs
 
-    made = chain(record)
+    _, made = resident.chain(record)
     if pending:
         raise RuntimeError(f"time_in_page: programs not compiled in the page: {pending}")
     ops.append({"op": "finish"})
     answer = browser._page.evaluate(_PAGE_TIMER, {"ops": ops, "free": [t.id for t in made],
                                                   "repeat": repeat, "warmup": warmup})
-    browser.free(texture for *_, texture in resident)
+    resident.release()
     if not answer.get("ok"):
         raise RuntimeError(f"time_in_page: the page failed: {answer.get('message')}")
     return answer["times"]
