@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequ
 
 import numpy as np
 
-from . import __version__, checks, registry
+from . import __version__, checks, registry, tuning
 from .arguments import ACTIVATIONS
 from .geometry import ROUNDING_MODES
 from .ops import ALGORITHMS
@@ -1126,8 +1126,12 @@ def cmd_info(args: Args) -> int:
     print(f"{'numpy:':<17} {np.__version__}")
     with _runtime(args) as runtime:
         info = runtime.info()
+        cache = tuning.cache_path(runtime)
     for line in info_lines(info):
         print(line)
+    tuned = tuning.cached_entries(cache)
+    print(f"{'tuning cache:':<17} {cache} ({tuned} call shape{'' if tuned == 1 else 's'} tuned; "
+          f"read under gpuconv.autotune / --autotune)")
     return EXIT_OK
 
 

@@ -38,7 +38,8 @@ from .plan import Plan
 from .runtimes.base import BaseRuntime
 from .tensor import Tensor
 
-__all__ = ["autotune", "autotuning", "cache_dir", "cache_path", "clear", "tuned_plan", "CANDIDATES"]
+__all__ = ["autotune", "autotuning", "cache_dir", "cache_path", "cached_entries", "clear", "tuned_plan",
+           "CANDIDATES"]
 
 AUTOTUNE_ENV = "GPUCONV_AUTOTUNE"
 CACHE_DIR_ENV = "GPUCONV_CACHE_DIR"
@@ -141,6 +142,14 @@ def _save(path: Path, cache: Dict[str, Any]) -> None:
         import warnings
 
         warnings.warn(f"gpuconv could not write its tuning cache {path}: {error}", RuntimeWarning, stacklevel=3)
+
+
+def cached_entries(path: Path) -> int:
+    """How many tuned call shapes the cache file at ``path`` holds (0 when there is none)."""
+    try:
+        return len(json.loads(path.read_text()).get("entries", {}))
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def clear(runtime: Optional[BaseRuntime] = None) -> None:

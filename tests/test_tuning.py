@@ -142,3 +142,16 @@ def test_run_autotune_tunes_the_call_and_refuses_another_algorithm(runtime, rng,
     assert set(entry["times_ms"]) == {"packed", "im2col", "direct"}
     assert cli.main(args + ["--autotune", "--algorithm", "packed"]) == 2
     assert "--autotune tunes --algorithm auto" in capsys.readouterr().err
+
+
+def test_info_names_the_tuning_cache_and_counts_its_entries(runtime, rng, cache, capsys):
+    from gpuconv import cli
+
+    assert cli.main(["info"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tuning cache:"))
+    assert str(cache) in line and "(0 call shapes tuned" in line
+    with gpuconv.autotune():
+        gpuconv.conv2d(rng.standard_normal((1, 6, 6, 4)).astype(np.float32),
+                       rng.standard_normal((3, 3, 4, 4)).astype(np.float32), runtime=runtime)
+    assert cli.main(["info"]) == 0
+    assert "(1 call shape tuned" in capsys.readouterr().out
