@@ -218,6 +218,16 @@ class PackedProgramSpec(_SplitOutput):
         return self.output.assemble(parts, self.geometry.data_format)
 
 
+def _oversized(layouts: Sequence[Layout], max_texture_size: int) -> Optional[str]:
+    """Why one of a packed program's textures cannot be made here (wider or taller than the
+    texture limit), or ``None``."""
+    for layout in layouts:
+        if layout.rows > max_texture_size or layout.cols > max_texture_size:
+            return (f"a packed texture would be {layout.rows}x{layout.cols} texels, over the "
+                    f"{max_texture_size} limit")
+    return None
+
+
 def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
                        max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
                        max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Optional[str]:
@@ -230,13 +240,9 @@ def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
         return "a bias that varies within a channel runs only on the direct program"
     g = geometry
     out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, packed_pixels(max_draw_buffers))
-    layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels),
-               PackedFilterLayout(g.filter_shape, g.depthwise), out]
-    for layout in layouts:
-        if layout.rows > max_texture_size or layout.cols > max_texture_size:
-            return (f"a packed texture would be {layout.rows}x{layout.cols} texels, over the "
-                    f"{max_texture_size} limit")
-    return None
+    layouts: List[Layout] = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels),
+                             PackedFilterLayout(g.filter_shape, g.depthwise), out]
+    return _oversized(layouts, max_texture_size)
 
 
 def packed_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
@@ -359,13 +365,9 @@ def packed_backprop_input_unsupported(geometry: Conv2DGeometry, epilogue: Epilog
     if epilogue.activation == "prelu" and not epilogue.prelu_per_channel:
         return "PReLU weights that vary within a channel run only on the direct program"
     out = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, packed_pixels(max_draw_buffers))
-    layouts: list = [PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels),
-                     PackedFilterLayout(g.filter_shape, swapped=True), out]
-    for layout in layouts:
-        if layout.rows > max_texture_size or layout.cols > max_texture_size:
-            return (f"a packed texture would be {layout.rows}x{layout.cols} texels, over the "
-                    f"{max_texture_size} limit")
-    return None
+    layouts: List[Layout] = [PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels),
+                             PackedFilterLayout(g.filter_shape, swapped=True), out]
+    return _oversized(layouts, max_texture_size)
 
 
 def packed_backprop_input_program(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,

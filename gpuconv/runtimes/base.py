@@ -95,6 +95,16 @@ class BaseRuntime(abc.ABC):
     def release(self) -> None:
         """Release everything this runtime holds; it cannot be used afterwards."""
 
+    def _check_draw(self, spec: "Drawable", inputs: Mapping[str, Any], max_draw_buffers: int) -> None:
+        """Refuse a draw missing one of ``spec``'s inputs, or writing more render targets than
+        the device's ``max_draw_buffers`` (before any GL is touched)."""
+        missing = set(spec.variable_names) - set(inputs)
+        if missing:
+            raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
+        if len(spec.output_layouts) > max_draw_buffers:
+            raise ValueError(f"{spec.name} writes {len(spec.output_layouts)} render targets, more than this "
+                             f"device's {max_draw_buffers} draw buffers")
+
     def compile(self, programs: Iterable["Drawable"]) -> int:
         """Compile and link these programs ahead of their first draw, all at once where the
         driver can compile in parallel; returns how many were new.  (A driver may still

@@ -403,12 +403,7 @@ class BrowserRuntime(BaseRuntime):
 
     def _draw_op(self, spec: Drawable, inputs: Mapping[str, Any], pending: List[Hashable],
                  storage: str = "float32") -> Tuple[List[BrowserTexture], Dict[str, Any]]:
-        missing = set(spec.variable_names) - set(inputs)
-        if missing:
-            raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
-        if len(spec.output_layouts) > self.device_max_draw_buffers:
-            raise ValueError(f"{spec.name} writes {len(spec.output_layouts)} render targets, more than this "
-                             f"device's {self.device_max_draw_buffers} draw buffers")
+        self._check_draw(spec, inputs, self.device_max_draw_buffers)
         ids = []
         for name in spec.variable_names:
             texture = inputs[name]

@@ -555,12 +555,7 @@ class NativeRuntime(BaseRuntime):
         dtype = _TEXTURE_DTYPES[check_storage(storage)].str[1:]
         if storage == "float16":
             self._require_half_targets()
-        missing = set(spec.variable_names) - set(inputs)
-        if missing:
-            raise ValueError(f"inputs missing for {spec.name}: {sorted(missing)}")
-        if len(spec.output_layouts) > self.device_max_draw_buffers:
-            raise ValueError(f"{spec.name} writes {len(spec.output_layouts)} render targets, more than this "
-                             f"device's {self.device_max_draw_buffers} draw buffers")
+        self._check_draw(spec, inputs, self.device_max_draw_buffers)
         compiled, vao = self.program(spec)
         members = self._uniform_members[id(compiled)]
         for name, value in spec.uniforms.items():
