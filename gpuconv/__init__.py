@@ -1,4 +1,5 @@
-"""gpuconv: TensorFlow.js-style WebGL convolution shaders, generated, inspected and run from Python."""
+"""gpuconv: TensorFlow.js-style GPU convolution programs (WebGL2's GLSL and WebGPU's WGSL), generated,
+inspected and run from Python."""
 
 from typing import Any
 
@@ -28,6 +29,8 @@ from .runtimes import (
     GLUnavailableError,
     NativeRuntime,
     Runtime,
+    WebGPUError,
+    WebGPURuntime,
     WorkerRuntime,
     get_runtime,
     set_runtime,
@@ -65,6 +68,8 @@ __all__ = [
     "Runtime",
     "WorkerRuntime",
     "BrowserRuntime",
+    "WebGPURuntime",
+    "WebGPUError",
     "Limits",
     "get_runtime",
     "set_runtime",

@@ -76,8 +76,9 @@ _sources: "OrderedDict[Hashable, str]" = OrderedDict()
 _sources_lock = threading.Lock()  # every thread's runtime renders through this one cache
 
 
-def fragment_source(spec: Drawable) -> str:
-    """The complete GLSL ES 3.00 fragment program for ``spec``.
+def program_source(spec: Drawable) -> str:
+    """The complete program for ``spec``, in its target's language (a GLSL ES 3.00 fragment
+    program, or a WGSL compute program: ``spec.template`` says which).
 
     Rendered once per ``spec.source_key()`` (the TF.js-style programs bake their
     shapes in; the packed programs share one source per family), in a bounded cache.
@@ -95,6 +96,10 @@ def fragment_source(spec: Drawable) -> str:
         if len(_sources) > _SOURCE_CACHE_SIZE:
             _sources.popitem(last=False)
     return source
+
+
+#: The WebGL2 programs' name for :func:`program_source`.
+fragment_source = program_source
 
 
 @functools.lru_cache(maxsize=1)

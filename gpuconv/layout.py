@@ -70,6 +70,13 @@ class InputLayout(Layout, Protocol):
     def pack(self, array: np.ndarray) -> np.ndarray: ...
 
 
+class TensorLayout(InputLayout, Protocol):
+    """How :func:`gpuconv.to_gpu` stores a tensor on a target: uploaded with ``pack``, read back
+    with ``unpack`` (an R32F :class:`TextureLayout`, or a WebGPU storage buffer)."""
+
+    def unpack(self, texels: np.ndarray) -> np.ndarray: ...
+
+
 def row_major_strides(shape: Sequence[int]) -> Tuple[int, ...]:
     strides: List[int] = []
     acc = 1

@@ -242,12 +242,13 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
         raise ValueError(f"storage={storage!r} cannot be used with gpuconv Tensors ({names}): a Tensor holds "
                          f"float32 textures; pass NumPy arrays to emulate half-float storage, or "
                          f"storage='float32' on a runtime whose default is {storage!r}")
-    if runtime.limits != Limits():
-        plan = make_plan(runtime.limits)
+    # The runtime's target turns the call's plan into the programs it runs (and plans again for a
+    # device with smaller limits than the defaults).
+    target, limits = runtime.target, runtime.limits
+    plan = target.plan(make_plan, algorithm, limits, planned=plan)
     plan = plan.with_storage(runtime.require_storage(storage))
     if algorithm == "auto" and autotuning():
-        limits = runtime.limits
-        plan = tuned_plan(op, plan, lambda choice: make_plan(limits, choice), runtime)
+        plan = tuned_plan(op, plan, lambda choice: target.plan(make_plan, choice, limits), runtime)
     plan.check_loops(runtime.max_loop_iterations)
     profile = active_profile(runtime)
     if tensors:

@@ -23,6 +23,7 @@ from .geometry import DATA_FORMATS
 from .layout import DEFAULT_MAX_TEXTURE_SIZE
 from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
 from .plan import Plan
+from .target import WEBGL2, target_named
 
 Shape = Tuple[int, ...]
 
@@ -270,13 +271,16 @@ def padding_text(padding: Any) -> str:
 
 def plan_shapes(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *args: Any,
                 max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-                max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> Plan:
+                max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, target: str = "webgl2",
+                target_limits: Any = None, **kwargs: Any) -> Plan:
     """The plan of a call of ``op`` given shapes instead of arrays (no GL needed).
 
     ``op`` is one of :data:`SHADER_OPS`; the other arguments are the op's own, the
     shapes of filters after the first as ``<name>_shape=`` (``pointwise_filter_shape=``
     for ``separable_conv2d``).  ``max_texture_size`` and ``max_draw_buffers`` describe the
-    device to generate for (WebGL2 guarantees 2048 and 4).  Raises what the op raises.
+    device to generate for (WebGL2 guarantees 2048 and 4).  ``target`` is ``"webgl2"`` (default)
+    or ``"webgpu"`` (WGSL compute programs; ``target_limits``, a
+    :class:`~gpuconv.webgpu.limits.WebGPULimits`, describes the device).  Raises what the op raises.
     For an op with a shape among its leading arguments (:attr:`OpEntry.shape_argument`)
     ``x_shape``, ``filter_shape`` and the first of ``args`` are its three leading arguments,
     in its order (``input_shape``, ``filter``'s shape and ``dy``'s for ``conv2d_backprop_input``).
@@ -284,6 +288,18 @@ def plan_shapes(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *a
     if not isinstance(op, str) or op not in OPS:
         raise ValueError(f"op must be one of {', '.join(map(repr, OPS))}, got {op!r}")
     entry = get(op)
+    chosen = target_named(target)
+    if chosen is not WEBGL2:
+        # The call planned as on WebGL2 (TF.js's direct programs), then lowered by the target;
+        # it shows what the ops run there ("auto") unless algorithm= says otherwise.
+        algorithm = kwargs.pop("algorithm", "auto") if entry.algorithms else None
+
+        def make_plan(limits: Limits, *choice: str) -> Plan:
+            chosen_kwargs = dict(kwargs, algorithm=choice[0]) if choice else kwargs
+            return plan_shapes(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size,
+                               max_draw_buffers=max_draw_buffers, **chosen_kwargs)
+
+        return chosen.plan(make_plan, algorithm, target_limits or chosen.default_limits())
     limits = Limits(max_texture_size, max_draw_buffers)
     if entry.signature:
         return entry.planner(tuple(x_shape), tuple(filter_shape), *args, limits=limits, shapes_only=True,
@@ -312,21 +328,25 @@ def shape_call(op: str, values: Dict[str, Any]) -> Tuple[Tuple[Any, ...], Dict[s
 
 def shader_sources(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *args: Any,
                    max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> Tuple[str, ...]:
-    """Every fragment program ``op`` runs for these shapes, in order (no GL needed).
+                   max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, target: str = "webgl2",
+                   **kwargs: Any) -> Tuple[str, ...]:
+    """Every program ``op`` runs for these shapes, in order (no GL needed).
 
     ``separable_conv2d`` runs two (depthwise, then pointwise; pass
     ``pointwise_filter_shape=``), the other ops one.  Like :func:`shader_source`,
-    it shows the direct (TF.js-style) programs unless ``algorithm=`` says otherwise.
+    it shows the direct (TF.js-style) programs on WebGL2 unless ``algorithm=`` says otherwise.
     """
     return plan_shapes(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size,
-                       max_draw_buffers=max_draw_buffers, **kwargs).sources()
+                       max_draw_buffers=max_draw_buffers, target=target, **kwargs).sources()
 
 
 def shader_source(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], *args: Any,
                   max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-                  max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, **kwargs: Any) -> str:
-    """The complete GLSL ES 3.00 fragment program that ``op`` runs for these shapes.
+                  max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, target: str = "webgl2",
+                  **kwargs: Any) -> str:
+    """The complete program that ``op`` runs for these shapes: a GLSL ES 3.00 fragment program
+    (``target="webgl2"``, the default) or a WGSL compute program (``target="webgpu"``: by
+    default the one the ops run there, e.g. TF.js's Conv2DMMProgram, an implicit GEMM).
 
     ``op`` is one of :data:`SHADER_OPS` (``"conv2d"``, ``"depthwise_conv2d"``, ``"conv1d"``,
     ``"separable_conv2d"``, ``"conv3d"``, ``"conv2d_transpose"``, ``"conv2d_backprop_input"``,
@@ -343,7 +363,7 @@ def shader_source(op: str, x_shape: Sequence[int], filter_shape: Sequence[int], 
         >>> print(gpuconv.shader_source("conv2d", (1, 7, 7, 6), (3, 3, 6, 4), padding="SAME"))
     """
     sources = shader_sources(op, x_shape, filter_shape, *args, max_texture_size=max_texture_size,
-                             max_draw_buffers=max_draw_buffers, **kwargs)
+                             max_draw_buffers=max_draw_buffers, target=target, **kwargs)
     return join_programs(op, sources)
 
 

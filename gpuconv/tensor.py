@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 import numpy as np
 
 from .convert import conversion, same_storage
-from .layout import Layout, SplitImageLayout, TextureLayout, texture_layout
+from .layout import Layout, SplitImageLayout
 
 if TYPE_CHECKING:  # pragma: no cover
     from .programs import Program
@@ -266,7 +266,7 @@ def to_gpu(array: Any, runtime: Optional["BaseRuntime"] = None) -> Tensor:
     collect(runtime)
     values = np.asarray(values, dtype=np.float32, order="C")  # (ascontiguousarray makes a scalar 1-D)
     shape = values.shape or (1,)
-    layout: TextureLayout = texture_layout(shape, runtime.max_texture_size)
+    layout = runtime.target.tensor_layout(shape, runtime.limits)
     texture = runtime.upload(values.reshape(shape), layout)
     storage = _Storage(runtime, [texture], layout, "NHWC", lambda parts: layout.unpack(parts[0]), keep_conversions=True)
     return Tensor(storage, values.shape)

@@ -246,13 +246,14 @@ def tuned_plan(op: str, plan: Plan, make_plan: Callable[[str], Plan], runtime: B
     candidates first (``make_plan(algorithm)``; one refused with ``ValueError`` cannot run the
     call) when the call is new to the cache.  The cache is only read while tuning, so that
     ``"auto"`` stays the same everywhere unless a user asks for measurements."""
-    if not autotuning():
+    candidates = runtime.target.tuning_candidates
+    if not autotuning() or len(candidates) < 2:
         return plan
     path = cache_path(runtime)
     cache = _load(path, device_description(runtime))
     key, summary = call_key(op, plan)
     entry = cache["entries"].get(key)
-    if entry is not None and entry.get("algorithm") in CANDIDATES:
+    if entry is not None and entry.get("algorithm") in candidates:
         with contextlib.suppress(ValueError):  # an entry this call cannot run: tune it again
             return make_plan(entry["algorithm"]).with_storage(plan.storage)
     plans: Dict[str, Plan] = {}
@@ -260,7 +261,7 @@ def tuned_plan(op: str, plan: Plan, make_plan: Callable[[str], Plan], runtime: B
         with contextlib.suppress(ValueError):
             return plan if entry["algorithm"] == "auto" else \
                 make_plan(entry["algorithm"]).with_storage(plan.storage)
-    for algorithm in CANDIDATES:
+    for algorithm in candidates:
         try:
             candidate = make_plan(algorithm).with_storage(plan.storage)
         except ValueError:

@@ -2,11 +2,13 @@
 
 * :class:`BaseRuntime` (:mod:`.base`): compile, upload, draw, read back, free;
 * :class:`NativeRuntime` (:mod:`.native`): moderngl in this process (EGL by default);
-* ``BrowserRuntime`` (:mod:`.browser`): WebGL2 in headless Chromium, driven by Playwright.
+* ``BrowserRuntime`` (:mod:`.browser`): WebGL2 in headless Chromium, driven by Playwright;
+* :class:`WebGPURuntime` (:mod:`.webgpu`): the WebGPU target's WGSL programs through wgpu-py.
 
 :func:`get_runtime` gives each thread its own default runtime (GL contexts belong to
 one thread), made on first use and released when the thread ends.  ``GPUCONV_BACKEND``
-chooses it: ``egl`` (default) or ``glfw`` for a native context, ``browser`` for WebGL2.
+chooses it: ``egl`` (default) or ``glfw`` for a native context, ``browser`` for WebGL2,
+``webgpu`` for WebGPU natively (wgpu-py).
 """
 
 from __future__ import annotations
@@ -27,18 +29,20 @@ from .native import (
     create_context,
     llvm_clash,
 )
+from .webgpu import VULKAN_PACKAGES, WebGPUError, WebGPURuntime
 from .worker import WorkerRuntime
 
 __all__ = ["BaseRuntime", "NativeRuntime", "WorkerRuntime", "LLVMClashError", "llvm_clash", "Runtime",
            "GLUnavailableError", "Limits", "get_runtime", "use_context", "set_runtime", "create_context",
-           "make_runtime", "RUNTIME_KINDS", "GL_PACKAGES", "BACKEND_ENV", "default_runtime"]
+           "make_runtime", "RUNTIME_KINDS", "GL_PACKAGES", "BACKEND_ENV", "default_runtime", "WebGPURuntime",
+           "WebGPUError", "VULKAN_PACKAGES"]
 
 #: Set to 1 to run the default native runtime in a worker process (for programs that import
 #: TensorFlow or JAX after gpuconv's first draw: their LLVM clashes with Mesa's).
 WORKER_ENV = "GPUCONV_WORKER"
 
 #: The values GPUCONV_BACKEND may take.
-BACKENDS = ("egl", "glfw", "browser")
+BACKENDS = ("egl", "glfw", "browser", "webgpu")
 
 
 class _ThreadDefaults:
@@ -67,19 +71,23 @@ _defaults = threading.local()
 
 
 #: ``--backend`` values of the command line: where programs run.
-RUNTIME_KINDS = ("native", "browser")
+RUNTIME_KINDS = ("native", "browser", "webgpu")
 
 
 def make_runtime(kind: str = "native", *, gl: Optional[str] = None, **options: Any) -> BaseRuntime:
     """A new runtime: ``kind`` ``"native"`` (moderngl; ``gl`` is the context backend, ``"egl"``
-    or ``"glfw"``) or ``"browser"`` (headless Chromium; ``gl`` is ``"angle-egl"`` or
-    ``"swiftshader"``).  ``options`` go to the runtime (``max_draw_buffers=``, ...)."""
+    or ``"glfw"``), ``"browser"`` (headless Chromium; ``gl`` is ``"angle-egl"`` or
+    ``"swiftshader"``) or ``"webgpu"`` (wgpu-py; ``gl`` is the power preference,
+    ``"high-performance"`` or ``"low-power"``).  ``options`` go to the runtime
+    (``max_draw_buffers=``, ...)."""
     if kind == "browser":
         from .browser import BrowserRuntime
 
         return BrowserRuntime(gl=gl or "angle-egl", **options)
     if kind == "native":
         return NativeRuntime(backend=gl, **options)
+    if kind == "webgpu":
+        return WebGPURuntime(gl or "high-performance", **options)
     raise ValueError(f"backend must be one of {', '.join(map(repr, RUNTIME_KINDS))}, got {kind!r}")
 
 
@@ -88,8 +96,8 @@ def default_runtime() -> BaseRuntime:
     backend = os.environ.get(BACKEND_ENV) or None
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"{BACKEND_ENV} must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-    if backend == "browser":
-        return make_runtime("browser")
+    if backend in ("browser", "webgpu"):
+        return make_runtime(backend)
     clash = llvm_clash()  # before any context: even creating one leaves Mesa crashing at exit
     if clash:
         return _worker_instead(clash_message(clash), backend)

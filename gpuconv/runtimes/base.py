@@ -19,6 +19,7 @@ import numpy as np
 from ..layout import InputLayout, Layout
 from ..limits import Limits
 from ..storage import check_storage, component_bytes
+from ..target import WEBGL2, Target
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan import Plan
@@ -36,8 +37,11 @@ class BaseRuntime(abc.ABC):
     manager; :meth:`release` frees everything it holds (programs, context, browser).
     """
 
-    #: "native" or "browser": which kind of runtime this is.
+    #: "native" or "browser": where the programs run (this process, or a browser page).
     kind: str = ""
+    #: What the programs are written in and how tensors are held (:mod:`gpuconv.target`):
+    #: WebGL2 (GLSL fragment programs, textures) or WebGPU (WGSL compute programs, buffers).
+    target: Target = WEBGL2
     #: What the programs may use here (see :class:`Limits`).
     limits: Limits = Limits()
     #: Programs compiled so far (a profile marks the draws that compiled one).

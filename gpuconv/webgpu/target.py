@@ -1,0 +1,116 @@
+"""The WebGPU target: how a call's canonical plan becomes WGSL compute programs.
+
+An op plans its call once, target-free in all but name: its steps are TF.js's direct
+programs (:mod:`gpuconv.programs`), each carrying the call's geometry, fused epilogue and
+arrays.  :meth:`WebGPUTarget.plan` lowers each step to the compute program that fits it, as
+TF.js's WebGPU kernels choose: conv2d's implicit GEMM (``Conv2DMMProgram``) by default, the
+one-output-per-invocation programs for ``algorithm="direct"``; the vec4 depthwise program
+where NHWC channels come in fours; the input-gradient program for the transposed convolution.
+The steps' arrays and chaining are kept as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..codegen import program_source
+from ..geometry import Conv2DGeometry
+from ..limits import Limits
+from ..plan import Plan, Step
+from .layout import BufferLayout
+from .limits import WebGPULimits
+from .programs import (
+    ComputeProgramSpec,
+    conv2d_backprop_input_program,
+    conv2d_mm_program,
+    conv2d_naive_program,
+    depthwise_vec4_applies,
+    depthwise_vec4_program,
+)
+
+#: Ops of the WebGL2 target that the WebGPU target does not run yet, by their direct program.
+_NOT_YET = {
+    "Conv2DDerFilterProgram": "conv2d_backprop_filter",
+    "DepthwiseConv2DDerFilterProgram": "depthwise_conv2d_backprop_filter",
+    "Conv3DProgram": "conv3d",
+    "Conv3DDerInputProgram": "conv3d_backprop_input / conv3d_transpose",
+    "Conv3DDerFilterProgram": "conv3d_backprop_filter",
+    "SliceSumProgram": "a filter gradient's partial sums",
+}
+
+
+def _padded(g: Conv2DGeometry) -> bool:
+    return any((g.pad_top, g.pad_bottom, g.pad_left, g.pad_right))
+
+
+def _finite(value: Any) -> bool:
+    """Whether host array ``value`` holds only finite numbers (a Tensor is taken to)."""
+    return not isinstance(value, np.ndarray) or bool(np.isfinite(value).all())
+
+
+class WebGPUTarget:
+    """WGSL compute programs over storage buffers (TF.js's WebGPU programs)."""
+
+    name: str = "webgpu"
+    language: str = "WGSL"
+    #: "auto": the tiled programs (implicit GEMM, vec4 depthwise); "direct": one output per invocation
+    algorithms: Tuple[str, ...] = ("auto", "direct")
+    tuning_candidates: Tuple[str, ...] = ()
+
+    def default_limits(self) -> WebGPULimits:
+        return WebGPULimits()
+
+    def plan(self, make_plan: Callable[..., Plan], algorithm: Optional[str], limits: Any,
+             planned: Optional[Plan] = None) -> Plan:
+        if algorithm is not None and algorithm not in self.algorithms:
+            raise ValueError(f"algorithm must be one of {', '.join(map(repr, self.algorithms))} on the WebGPU "
+                             f"target, got {algorithm!r} ('packed' and 'im2col' are WebGL2 programs)")
+        if planned is None or algorithm not in (None, "direct"):
+            planned = make_plan(Limits()) if algorithm is None else make_plan(Limits(), "direct")
+        if not isinstance(limits, WebGPULimits):
+            limits = WebGPULimits()
+        return self.lower(planned, algorithm or "auto", limits)
+
+    def lower(self, plan: Plan, algorithm: str, limits: WebGPULimits) -> Plan:
+        """``plan`` (of TF.js's direct WebGL programs) with each step's program replaced by its
+        WebGPU program; the arrays, chaining and result shape are kept."""
+        programs = [self._program(spec, arrays, algorithm, limits) for spec, arrays in plan.steps]
+        for program in programs:
+            program.check(limits)
+        steps: Tuple[Step, ...] = tuple((program, arrays) for program, (_, arrays) in zip(programs, plan.steps))
+        return Plan(steps, plan.out_shape, plan.storage)
+
+    def _program(self, spec: Any, arrays: Any, algorithm: str, limits: WebGPULimits) -> ComputeProgramSpec:
+        name = spec.name
+        g: Conv2DGeometry = spec.geometry
+        epilogue = spec.epilogue
+        if name == "Conv2DProgram":
+            # A zero on the padding times a NaN/inf weight is NaN where the oracle skips the tap:
+            # such a host filter runs the program that skips taps.
+            if algorithm == "direct" or (_padded(g) and not _finite(arrays.get("W"))):
+                return conv2d_naive_program(g, epilogue, limits)
+            return conv2d_mm_program(g, epilogue, limits)
+        if name == "DepthwiseConv2DProgram":
+            if algorithm == "auto" and depthwise_vec4_applies(g, epilogue) and \
+                    not (_padded(g) and not _finite(arrays.get("W"))):
+                return depthwise_vec4_program(g, epilogue, limits)
+            return conv2d_naive_program(g, epilogue, limits)
+        if name in ("Conv2DDerInputProgram", "DepthwiseConv2DDerInputProgram"):
+            return conv2d_backprop_input_program(g, epilogue, limits, bias_full=getattr(spec, "bias_full", False))
+        op = _NOT_YET.get(name, name)
+        raise ValueError(f"{op} does not run on the WebGPU target yet; run it on a WebGL2 runtime "
+                         f"(gpuconv.Runtime(), gpuconv.BrowserRuntime())")
+
+    def source(self, spec: Any) -> str:
+        return program_source(spec)
+
+    def tensor_layout(self, shape: Sequence[int], limits: Any) -> BufferLayout:
+        return BufferLayout(tuple(int(d) for d in shape))
+
+    def __repr__(self) -> str:
+        return "gpuconv.target.WEBGPU"
+
+
+WEBGPU = WebGPUTarget()

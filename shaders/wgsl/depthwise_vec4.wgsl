@@ -1,0 +1,73 @@
+{#- DepthwiseConv2DVec4Program (TF.js's WebGPU backend): NHWC, channels a multiple of 4, channel
+    multiplier 1.  Each invocation computes `columns` neighbouring output pixels of one vec4 of
+    channels: it reads the `span` input columns their windows cover once per filter row and
+    reuses each for every output pixel whose window holds it.  Neighbouring invocations take
+    neighbouring channel blocks. -#}
+{% import "wgsl/common.wgsl" as common %}
+{{ common.header(description, grid, notes) }}
+{{ common.bindings(inputs, "vec4<f32>") }}
+{{ common.activation_function(epilogue) }}
+
+fn activate4(v: vec4<f32>, block: u32) -> vec4<f32> {
+  var value = v;
+{% if epilogue.has_bias %}
+  value += bias[block];
+{% endif %}
+{% if epilogue.activation == "prelu" %}
+  let alpha = preluActivationWeights[block];
+  return vec4<f32>(activation(value.x, alpha.x), activation(value.y, alpha.y), activation(value.z, alpha.z),
+                   activation(value.w, alpha.w));
+{% elif epilogue.activation != "linear" %}
+  return vec4<f32>(activation(value.x), activation(value.y), activation(value.z), activation(value.w));
+{% else %}
+  return value;
+{% endif %}
+}
+
+@compute @workgroup_size({{ workgroup_size | join(", ") }})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let index = ({{ common.workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
+  if (index >= {{ size }}u) {
+    return;
+  }
+  let block = index % {{ blocks }}u;
+  let columnGroup = (index / {{ blocks }}u) % {{ column_groups }}u;
+  let outRow = (index / {{ blocks * column_groups }}u) % {{ g.out_height }}u;
+  let b = index / {{ blocks * column_groups * g.out_height }}u;
+  let firstOutCol = columnGroup * {{ columns }}u;
+  let firstInCol = i32(firstOutCol * {{ g.stride_width }}u) - {{ g.pad_left }};
+{% for c in range(columns) %}
+  var sum{{ c }} = vec4<f32>(0.0);
+{% endfor %}
+  for (var fh = 0u; fh < {{ g.filter_height }}u; fh++) {
+    let inRow = i32(outRow * {{ g.stride_height }}u + fh * {{ g.dilation_height }}u) - {{ g.pad_top }};
+    if (inRow < 0 || inRow >= {{ g.in_height }}) {
+      continue;
+    }
+    let rowStart = (b * {{ g.in_height }}u + u32(inRow)) * {{ g.in_width }}u;
+{% for s in range(span) %}
+    var x{{ s }} = vec4<f32>(0.0);
+    if (firstInCol + {{ s }} >= 0 && firstInCol + {{ s }} < {{ g.in_width }}) {
+      x{{ s }} = x[(rowStart + u32(firstInCol + {{ s }})) * {{ blocks }}u + block];
+    }
+{% endfor %}
+{% for fw in range(g.filter_width) %}
+    {
+      let w = W[(fh * {{ g.filter_width }}u + {{ fw }}u) * {{ blocks }}u + block];
+{% for c in range(columns) %}
+      sum{{ c }} += x{{ c * g.stride_width + fw * g.dilation_width }} * w;
+{% endfor %}
+    }
+{% endfor %}
+  }
+  let outStart = (b * {{ g.out_height }}u + outRow) * {{ g.out_width }}u + firstOutCol;
+{% for c in range(columns) %}
+{% if loop.first %}
+  result[outStart * {{ blocks }}u + block] = activate4(sum0, block);
+{% else %}
+  if (firstOutCol + {{ c }}u < {{ g.out_width }}u) {
+    result[(outStart + {{ c }}u) * {{ blocks }}u + block] = activate4(sum{{ c }}, block);
+  }
+{% endif %}
+{% endfor %}
+}
