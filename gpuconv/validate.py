@@ -11,6 +11,9 @@ as an ES 3.00 shader of its stage::
     validate.validate_glsl(gpuconv.shader_source("conv2d", (1, 7, 7, 6), (3, 3, 6, 4)))
     validate.validate_plan(gpuconv.plan_shapes("separable_conv2d", ...))  # every program of a plan
 
+The WebGPU target's WGSL has its own judge, naga (wgpu's WGSL front end), reached through
+wgpu-py: :func:`validate_wgsl` (``pip install 'gpuconv[webgpu]'`` and a Vulkan driver).
+
 :func:`validate_sources` checks many sources in one run of the validator (glslang
 checks each file it is given on its own) and reports every invalid one.
 """
@@ -22,9 +25,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import codegen
 
@@ -247,3 +251,88 @@ def validate_plan(plan: Plan) -> None:
     """Validate every fragment program of ``plan`` (and the vertex shader they share)."""
     validate_sources(plan.sources(), "frag")
     validate_vertex()
+
+
+# ---------------------------------------------------------------------------
+# WGSL (the WebGPU target): naga, the WGSL front end of wgpu, through wgpu-py
+
+#: What to install for :func:`validate_wgsl` (wgpu-py, and a Vulkan driver for its adapter).
+WGSL_PACKAGES = "pip install 'gpuconv[webgpu]'"
+
+
+class WGSLValidationError(ValueError):
+    """A source that is not valid WGSL (or that WebGPU's guaranteed limits refuse); ``messages``
+    holds naga's (wgpu's) message."""
+
+    def __init__(self, message: str, messages: str = "", description: str = "") -> None:
+        super().__init__(message)
+        self.messages = messages
+        self.description = description
+
+
+class WGSLValidatorUnavailableError(RuntimeError):
+    """wgpu-py is not installed, or no WebGPU adapter (Vulkan driver) answers."""
+
+
+_wgsl_lock = threading.Lock()
+_wgsl_device: list[Any] = []  # the one validation device of this process, once made
+
+
+def wgsl_device() -> Any:
+    """The process's validation device (made once: an adapter request costs most of a second),
+    asked for WebGPU's guaranteed compute limits, not the adapter's, so a program that needs more
+    than every device offers is refused here too."""
+    with _wgsl_lock:
+        if _wgsl_device:
+            return _wgsl_device[0]
+        try:
+            import wgpu
+        except ImportError as exc:
+            raise WGSLValidatorUnavailableError(
+                f"validating WGSL needs wgpu-py (naga is its WGSL front end): {WGSL_PACKAGES}") from exc
+        from .webgpu.limits import LIMIT_NAMES, WebGPULimits
+
+        try:
+            adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        except Exception as exc:  # wgpu-native raises RuntimeError when no adapter answers
+            adapter, reason = None, f" ({exc})"
+        else:
+            reason = ""
+        if adapter is None:
+            from .runtimes.webgpu import VULKAN_PACKAGES
+
+            raise WGSLValidatorUnavailableError(
+                f"no WebGPU adapter for wgpu-py to validate WGSL with{reason}: install a Vulkan driver "
+                f"(on Debian/Ubuntu: apt-get install {VULKAN_PACKAGES}); wgpu-py itself: {WGSL_PACKAGES}")
+        defaults = WebGPULimits()
+        limits = {key: min(getattr(defaults, name), int(adapter.limits.get(key, getattr(defaults, name))))
+                  for name, key in LIMIT_NAMES.items()}
+        _wgsl_device.append(adapter.request_device_sync(required_limits=limits, label="gpuconv-validate"))
+        return _wgsl_device[0]
+
+
+def validate_wgsl(source: str, *, pipeline: bool = False, entry_point: str = "main") -> None:
+    """Raise :class:`WGSLValidationError`, with naga's message, unless ``source`` is a valid WGSL
+    module (``device.create_shader_module``: parsing, types, uniformity); with ``pipeline``,
+    also make its compute pipeline at ``entry_point``, which checks the workgroup size and memory
+    against WebGPU's guaranteed limits.  :class:`WGSLValidatorUnavailableError` without wgpu-py
+    or a WebGPU adapter."""
+    device = wgsl_device()
+    import wgpu
+
+    description = describe_source(source)
+    try:
+        module = device.create_shader_module(code=source, label="gpuconv")
+        if pipeline:
+            device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": entry_point},
+                                           label="gpuconv")
+    except wgpu.GPUValidationError as exc:
+        messages = str(getattr(exc, "message", exc)).strip()
+        raise WGSLValidationError(f"not valid WGSL ({description}):\n{_indent(messages)}",
+                                  messages, description) from None
+
+
+def validate_wgsl_plan(plan: Plan, *, pipeline: bool = False) -> None:
+    """:func:`validate_wgsl` for every program of a WebGPU ``plan``."""
+    for source in plan.sources():
+        validate_wgsl(source, pipeline=pipeline)
