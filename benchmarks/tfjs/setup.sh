@@ -1,8 +1,9 @@
 #!/bin/sh
-# Installs TF.js 4.22's WebGL backend (@tensorflow/tfjs-core and @tensorflow/tfjs-backend-webgl,
-# pinned by package-lock.json) into benchmarks/tfjs/node_modules, for
-# `python benchmarks/bench.py --tfjs`.  gpuconv itself never needs them.  Running it again
-# reinstalls the same versions.
+# Installs TF.js 4.22's WebGL and WebGPU backends (@tensorflow/tfjs-core,
+# @tensorflow/tfjs-backend-webgl and @tensorflow/tfjs-backend-webgpu, pinned by
+# package-lock.json) into benchmarks/tfjs/node_modules, for
+# `python benchmarks/bench.py --tfjs` and `--webgpu --tfjs-webgpu`.  gpuconv itself never
+# needs them.  Running it again reinstalls the same versions (npm ci), so it is idempotent.
 set -eu
 cd "$(dirname "$0")"
 if ! command -v npm >/dev/null 2>&1; then
@@ -10,4 +11,7 @@ if ! command -v npm >/dev/null 2>&1; then
     exit 3
 fi
 npm ci --no-audit --no-fund
-echo "benchmarks/tfjs/setup.sh: TF.js $(node -p "require('./node_modules/@tensorflow/tfjs-core/package.json').version") installed; run: python benchmarks/bench.py --tfjs"
+for package in tfjs-core tfjs-backend-webgl tfjs-backend-webgpu; do
+    echo "benchmarks/tfjs/setup.sh: @tensorflow/$package $(node -p "require('./node_modules/@tensorflow/$package/package.json').version")"
+done
+echo "benchmarks/tfjs/setup.sh: installed; run: python benchmarks/bench.py --tfjs, or --webgpu --tfjs-webgpu"
