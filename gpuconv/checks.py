@@ -18,6 +18,11 @@ it) and compares each result with the float64 oracle through :func:`gpuconv.orac
 * :func:`check_result` compares one result with the oracle's and says how many NaN and
   infinite values both hold (``gpuconv run --check``); :func:`run_demo` is ``gpuconv demo``.
 
+On a runtime whose target does not run an op yet (the WebGPU target and the filter
+gradients, say) the selftest and the random checks count that case as not on the target,
+not as a failure (:class:`~gpuconv.target.NotOnTargetError`, raised while planning); an
+``algorithm=`` the target does not offer ("packed" on WebGPU) runs as "auto" there.
+
 The GL object-lifetime harness is :mod:`gpuconv.lifetime`.
 """
 
@@ -48,6 +53,7 @@ from .geometry import ROUNDING_MODES
 from .plan import Plan
 from .programs import shape_text
 from .runtimes import BaseRuntime, GLUnavailableError, get_runtime
+from .target import WEBGL2, NotOnTargetError
 
 #: The largest relative error (over the output's largest magnitude) a check accepts by default.
 DEFAULT_TOLERANCE = 1e-5
@@ -70,6 +76,21 @@ def passed(rel_error: float, tolerance: float) -> bool:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
+
+
+def device_name(runtime: BaseRuntime) -> str:
+    """What ``runtime`` runs on, for a report line: a GL renderer or a WebGPU adapter."""
+    info = runtime.info()
+    return str(info.get("renderer") or info.get("adapter") or runtime.kind or type(runtime).__name__)
+
+
+def runtime_name(runtime: BaseRuntime) -> str:
+    """A runtime's short name: its kind ("native", "browser"), or on another target than WebGL2
+    that target ("webgpu" natively, "browser webgpu" in a page)."""
+    kind = runtime.kind or "runtime"
+    if runtime.target is WEBGL2:
+        return kind
+    return runtime.target.name if kind == "native" else f"{kind} {runtime.target.name}"
 
 
 def _runtime(runtime: Optional[BaseRuntime]) -> BaseRuntime:
@@ -374,18 +395,22 @@ class SelftestReport:
     seconds: float
     tolerance: float
     renderer: str
+    #: cases whose op the runtime's target does not run yet (neither passed nor failed), and that target
+    skipped: int = 0
+    target: str = "webgl2"
 
     HEADER = ("op", "x", "filter", "strides", "dilations", "padding", "format", "max rel err", "result")
 
     @property
     def passed(self) -> int:
-        return len(self.rows) - self.failed
+        return len(self.rows) - self.failed - self.skipped
 
     def table(self) -> str:
         return table(self.HEADER, self.rows)
 
     def summary(self) -> str:
-        return (f"selftest: {self.passed} passed, {self.failed} failed "
+        not_yet = f", {self.skipped} not on the {self.target} target yet" if self.skipped else ""
+        return (f"selftest: {self.passed} passed, {self.failed} failed{not_yet} "
                 f"(tolerance {self.tolerance:g}, {self.seconds:.1f} s on {self.renderer})")
 
 
@@ -403,15 +428,19 @@ def run_selftest(cases: Sequence[Case] = SELFTEST_CASES, seed: int = 0, toleranc
                  runtime: Optional[BaseRuntime] = None, progress: Optional[TextIO] = None) -> SelftestReport:
     """Run ``cases`` (case ``i``, from 1, with data from ``seed + i``); an error fails its case only."""
     runtime = _runtime(runtime)
-    rows, failed = [], 0
+    rows, failed, skipped = [], 0, 0
     start = time.perf_counter()
     for i, case in enumerate(cases, 1):
         _progress(progress, i, len(cases), case)
+        verdict = ""
         try:
             rel = run_case(case, seed + i, runtime)
             ok, error = passed(rel, tolerance), f"{rel:.1e}"
         except (GLUnavailableError, KeyboardInterrupt):
             raise
+        except NotOnTargetError:  # planned, refused before any GPU work: not this target's yet
+            ok, error, verdict = True, "-", f"not on {runtime.target.name} yet"
+            skipped += 1
         except Exception as exc:  # keep going: report the case as failed
             ok, error = False, f"{type(exc).__name__}: {exc}"[:60]
         failed += not ok
@@ -423,10 +452,11 @@ def run_selftest(cases: Sequence[Case] = SELFTEST_CASES, seed: int = 0, toleranc
             x_text, filter_text = shape_text(case.x), " + ".join(map(shape_text, case.filters))
         rows.append([case.label, x_text, filter_text,
                      registry.pair_text(case.strides), registry.pair_text(case.dilations), padding,
-                     case.data_format, error, "PASS" if ok else "FAIL"])
+                     case.data_format, error, verdict or ("PASS" if ok else "FAIL")])
     if progress is not None and progress.isatty():
         progress.write("\r\033[K")
-    return SelftestReport(rows, failed, time.perf_counter() - start, tolerance, str(runtime.info()["renderer"]))
+    return SelftestReport(rows, failed, time.perf_counter() - start, tolerance, device_name(runtime),
+                          skipped, runtime.target.name)
 
 
 # ---------------------------------------------------------------------------
@@ -766,8 +796,12 @@ def config_at(seed: int, index: int, op: Optional[str] = None) -> Config:
 
 def gpu_result(config: Config, runtime: Optional[BaseRuntime] = None) -> np.ndarray:
     """``config`` run on ``runtime`` (float32, checked)."""
+    runtime = _runtime(runtime)
     arrays, fused = config.arrays()
-    result = registry.get(config.op).gpu(*arrays, **dict(config.kwargs, **fused), runtime=_runtime(runtime))
+    kwargs = dict(config.kwargs, **fused)
+    if kwargs.get("algorithm", "auto") not in runtime.target.algorithms:
+        kwargs["algorithm"] = "auto"  # "packed"/"im2col" are WebGL2's: the target's own choice instead
+    result = registry.get(config.op).gpu(*arrays, **kwargs, runtime=runtime)
     if not isinstance(result, np.ndarray):
         raise AssertionError(f"arrays in gave a {type(result).__name__} out, not an array")
     y = result
@@ -813,16 +847,27 @@ class Report:
     #: with a second runtime: "browser-vs-native" and the largest difference between the two
     compared: str = ""
     difference: float = 0.0
+    #: configurations whose op the runtime's target does not run yet, by op (neither passed nor failed)
+    not_on_target: Counter = field(default_factory=Counter)
+    target: str = "webgl2"
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.not_on_target.values())
 
     @property
     def passed(self) -> int:
-        return self.count - self.failed
+        return self.count - self.failed - self.skipped
 
     def summary(self) -> str:
         per_op = ", ".join(f"{op} {n}" for op, n in sorted(self.ops.items()))
         between = f", largest {self.compared} difference {self.difference:.3g}" if self.compared else ""
-        return (f"random: {self.passed} passed, {self.failed} failed, largest error {self.largest:.3g}{between} "
-                f"(tolerance {self.tolerance:g}; {per_op}; {self.seconds:.1f} s)")
+        not_yet = ""
+        if self.skipped:
+            ops = ", ".join(f"{op} {n}" for op, n in sorted(self.not_on_target.items()))
+            not_yet = f", {self.skipped} not on the {self.target} target yet ({ops})"
+        return (f"random: {self.passed} passed, {self.failed} failed{not_yet}, largest error {self.largest:.3g}"
+                f"{between} (tolerance {self.tolerance:g}; {per_op}; {self.seconds:.1f} s)")
 
 
 def repeat_command(seed: int, index: int, tolerance: float = DEFAULT_TOLERANCE,
@@ -843,15 +888,16 @@ def run_many(count: int, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE, *,
     ``out``, each with the command that repeats it (``repeat_options`` appended: how the runtime
     was made).  With ``other``, each also runs there and the report gives the largest difference."""
     runtime = _runtime(runtime)
-    report = Report(tolerance=tolerance)
+    report = Report(tolerance=tolerance, target=runtime.target.name)
     if other is not None:
-        report.compared = f"{runtime.kind or 'runtime'}-vs-{other.kind or 'other'}"
+        report.compared = f"{runtime_name(runtime)}-vs-{runtime_name(other)}"
     started = time.perf_counter()
     every = max(1, count // 20)
     tty = progress is not None and progress.isatty()
     for index in range(start, start + count):
         config = config_at(seed, index)
         difference: Optional[float] = None
+        not_yet = False
         try:
             if other is None:
                 error = run_config(config, runtime)
@@ -860,6 +906,9 @@ def run_many(count: int, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE, *,
             problem = None if error <= tolerance else f"relative error {error:.3g} > {tolerance:g}"
         except (GLUnavailableError, KeyboardInterrupt):
             raise
+        except NotOnTargetError:  # refused while planning: not a failure, and not a pass either
+            error, problem, not_yet = float("nan"), None, True
+            report.not_on_target[config.op] += 1
         except Exception as exc:  # report it as a failure and go on
             error, problem = float("nan"), f"{type(exc).__name__}: {exc}"
         report.count += 1
@@ -875,6 +924,7 @@ def run_many(count: int, seed: int = 0, tolerance: float = DEFAULT_TOLERANCE, *,
                                    f"  repeat: {repeat_command(seed, index, tolerance, repeat_options)}")
         if out is not None and (problem is not None or verbose):
             print(report.failures[-1] if problem is not None else
+                  f"not on {runtime.target.name} yet #{index}: {config.describe()}" if not_yet else
                   f"ok #{index}: {error:.2g}{between} {config.describe()}", file=out, flush=True)
         done = index - start + 1
         if progress is not None and (tty or done % every == 0 or done == count):
@@ -918,7 +968,7 @@ def run_demo(runtime: Optional[BaseRuntime] = None, seed: int = 0,
     info = runtime.info()
     backend = getattr(runtime, "backend", info.get("backend", runtime.kind))
     lines = [
-        f"gpuconv demo: conv2d on {info['renderer']} ({backend})",
+        f"gpuconv demo: conv2d on {device_name(runtime)} ({backend})",
         f"  shapes  x {shape_text(x.shape)} (NHWC) * filter {shape_text(w.shape)}, SAME, stride 1 "
         f"-> {shape_text(y.shape)}",
         f"  GPU     warm {_ms(statistics.median(warm))} (median of 5), cold {_ms(cold)} "

@@ -17,7 +17,9 @@ from . import codegen
 from .layout import TensorLayout, texture_layout
 from .limits import Limits
 from .plan import Plan
-from .webgpu.target import WEBGPU
+from .webgpu.target import WEBGPU, NotOnTargetError
+
+__all__ = ["Target", "PlanMaker", "WebGL2Target", "WEBGL2", "WEBGPU", "TARGETS", "target_named", "NotOnTargetError"]
 
 #: ``make_plan(limits)`` or ``make_plan(limits, algorithm)``: an op's planner with its call's arguments bound.
 PlanMaker = Callable[..., Plan]

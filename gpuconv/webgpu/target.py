@@ -41,6 +41,16 @@ _NOT_YET = {
 }
 
 
+class NotOnTargetError(ValueError):
+    """An op (a program of its plan) that this target does not run yet: a ValueError, raised
+    while planning, before any GPU work; ``op`` and ``target`` say which."""
+
+    def __init__(self, message: str, op: str = "", target: str = "") -> None:
+        super().__init__(message)
+        self.op = op
+        self.target = target
+
+
 def _padded(g: Conv2DGeometry) -> bool:
     return any((g.pad_top, g.pad_bottom, g.pad_left, g.pad_right))
 
@@ -100,8 +110,8 @@ class WebGPUTarget:
         if name in ("Conv2DDerInputProgram", "DepthwiseConv2DDerInputProgram"):
             return conv2d_backprop_input_program(g, epilogue, limits, bias_full=getattr(spec, "bias_full", False))
         op = _NOT_YET.get(name, name)
-        raise ValueError(f"{op} does not run on the WebGPU target yet; run it on a WebGL2 runtime "
-                         f"(gpuconv.Runtime(), gpuconv.BrowserRuntime())")
+        raise NotOnTargetError(f"{op} does not run on the WebGPU target yet; run it on a WebGL2 runtime "
+                               f"(gpuconv.Runtime(), gpuconv.BrowserRuntime())", op, self.name)
 
     def source(self, spec: Any) -> str:
         return program_source(spec)
