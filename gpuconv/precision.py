@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import oracle
+from .runtimes.base import GLUnavailableError
 from .storage import FLOAT16_MAX, STORAGES
 
 #: ``gpuconv precision``'s default tolerance: the largest error relative to the output's
@@ -75,6 +76,11 @@ def measure(op: str, gpu: Callable[..., Any], args: Sequence[Any], kwargs: Dict[
             result.measurements.append(entry)
             if isinstance(runtime, str):
                 entry.skipped = runtime
+                continue
+            try:  # a runtime without this storage (WebGPU's buffers hold float32 only) skips it
+                runtime.require_storage(storage)
+            except GLUnavailableError as exc:
+                entry.skipped = str(exc).split(";")[0]
                 continue
             y = np.asarray(gpu(*args, **kwargs, **(gpu_kwargs or {}), runtime=runtime, storage=storage),
                            dtype=np.float64)

@@ -19,6 +19,7 @@ from . import registry
 from .layout import InputLayout
 from .plan import Plan
 from .runtimes import BaseRuntime, get_runtime
+from .target import WEBGL2
 
 __all__ = ["precompile", "precompile_all"]
 
@@ -33,9 +34,12 @@ def _zero_plan(runtime: BaseRuntime, op: str, shapes: Sequence[Any], kwargs: Dic
         kwargs["algorithm"] = algorithm
     elif algorithm not in ("auto", "direct"):  # an op with its direct program only
         raise ValueError(f"{op} runs its direct program only, got algorithm={algorithm!r}")
-    plan = registry.plan_shapes(op, shapes[0], shapes[1], *shapes[2:],
-                                max_texture_size=runtime.max_texture_size,
-                                max_draw_buffers=runtime.max_draw_buffers, **kwargs)
+    if runtime.target is WEBGL2:
+        limits: Dict[str, Any] = {"max_texture_size": runtime.max_texture_size,
+                                  "max_draw_buffers": runtime.max_draw_buffers}
+    else:  # another target (WebGPU) plans for its own limits, which the runtime holds
+        limits = {"target": runtime.target.name, "target_limits": runtime.limits}
+    plan = registry.plan_shapes(op, shapes[0], shapes[1], *shapes[2:], **limits, **kwargs)
     steps = []
     for spec in plan.specs:
         zeros: Dict[str, np.ndarray] = {item.name: np.zeros(item.layout.shape, np.float32)
