@@ -258,6 +258,14 @@ def _epilogue_inputs(epilogue: Epilogue, channels: int, out_shape: Tuple[int, ..
     return inputs
 
 
+def _loop_cost(outer: int, inner: int = 0) -> int:
+    """What a loop of ``outer`` iterations, each running a loop of ``inner``, costs one invocation on
+    llvmpipe/lavapipe (``loop_iterations``): gallivm counts every pass of every loop against one
+    limit (65535), the pass that leaves a loop included: ``outer + 1``, plus ``inner + 1`` per
+    outer iteration (measured: the implicit GEMM's k-steps cost ``tile_k + 2`` each)."""
+    return outer + 1 + (outer * (inner + 1) if inner else 0)
+
+
 def _flat_grid(size: int) -> int:
     return -(-size // FLAT_WORKGROUP)
 
@@ -277,7 +285,6 @@ def conv2d_mm_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebG
     tile = tile or choose_tile(rows, cols, limits)
     tiles_m, tiles_n = -(-rows // tile.tile_m), -(-cols // tile.tile_n)
     steps = -(-depth // tile.tile_k)
-    loads = -(-tile.tile_m * tile.tile_k // tile.invocations) + -(-tile.tile_k * tile.tile_n // tile.invocations)
     inputs = (_buffer("x", g.in_shape), _buffer("W", g.filter_shape),
               *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
     parameters = {"rows": rows, "cols": cols, "depth": depth, "tiles_m": tiles_m, "tiles_n": tiles_n,
@@ -286,8 +293,54 @@ def conv2d_mm_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebG
     return ComputeProgramSpec(
         "Conv2DMMProgram", "wgsl/conv2d_mm.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
         (tile.workgroup[0], tile.workgroup[1], 1), tiles_m * tiles_n * g.groups, tuple(sorted(parameters.items())),
-        iterations=steps * (loads + tile.tile_k) + 1, tile=tile,
+        iterations=_loop_cost(steps, tile.tile_k), tile=tile,
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
+
+
+#: Output pixels per invocation of Conv2DBlockedProgram, and the most input columns it keeps in
+#: registers.  8 pixels x 8 channels measured fastest on lavapipe (2 cores, LLVM 15: 1.2-2.3x faster
+#: than 4 x 4 on the benchmark's conv2d layers, 2026-12-07).
+BLOCKED_PIXELS = 8
+BLOCKED_MAX_SPAN = 24
+
+
+def conv2d_blocked_applies(geometry: Conv2DGeometry, pixels: int = BLOCKED_PIXELS) -> bool:
+    """Whether Conv2DBlockedProgram runs this conv2d: NHWC, output channels (per group) in fours,
+    and a row of ``pixels`` windows no wider than :data:`BLOCKED_MAX_SPAN` input columns."""
+    g = geometry
+    span = (pixels - 1) * g.stride_width + (g.filter_width - 1) * g.dilation_width + 1
+    return not g.depthwise and g.channels_last and (g.out_channels // g.groups) % 4 == 0 and span <= BLOCKED_MAX_SPAN
+
+
+def conv2d_blocked_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
+                           pixels: int = BLOCKED_PIXELS, blocks: int = 0) -> ComputeProgramSpec:
+    """gpuconv's register-blocked conv2d (NHWC, output channels in fours): each invocation computes
+    ``pixels`` neighbouring output pixels x 4 output channels, reading each input column of their
+    windows once per filter row and block of input channels, with no workgroup memory."""
+    g = geometry
+    if not conv2d_blocked_applies(g, pixels):
+        raise ValueError("Conv2DBlockedProgram needs NHWC, output channels per group in fours, and a narrow window")
+    out_blocks = g.out_channels // 4
+    if not blocks:  # vec4s of output channels per invocation: 2 where the group's channels allow
+        blocks = 2 if (g.out_channels // g.groups) % 8 == 0 else 1
+    column_groups = -(-g.out_width // pixels)
+    size = g.batch * g.out_height * column_groups * (out_blocks // blocks)
+    span = (pixels - 1) * g.stride_width + (g.filter_width - 1) * g.dilation_width + 1
+    x_vec4 = g.in_channels % 4 == 0 and g.in_channels_per_group % 4 == 0
+    steps = g.in_channels_per_group // 4 if x_vec4 else g.in_channels_per_group
+    inputs = (_buffer("x", g.in_shape), _buffer("W", g.filter_shape),
+              *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
+    parameters = {"size": size, "pixels": pixels, "blocks": blocks, "out_blocks": out_blocks,
+                  "column_groups": column_groups,
+                  "span": span, "x_vec4": x_vec4, "steps": steps,
+                  "x_stride": g.in_channels // 4 if x_vec4 else g.in_channels}
+    return ComputeProgramSpec(
+        "Conv2DBlockedProgram", "wgsl/conv2d_blocked.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
+        (FLAT_WORKGROUP, 1, 1), _flat_grid(size), tuple(sorted(parameters.items())),
+        iterations=_loop_cost(g.filter_height, steps),
+        max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension,
+        notes=(f"{pixels} output pixels x {4 * blocks} output channels per invocation; {span} input columns "
+               f"read once per filter row and {'block of 4 input channels' if x_vec4 else 'input channel'}",))
 
 
 def conv2d_naive_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits) -> ComputeProgramSpec:
@@ -300,15 +353,22 @@ def conv2d_naive_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: W
               *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
     name = "DepthwiseConv2DProgram" if g.depthwise else "Conv2DNaiveProgram"
     taps = g.filter_height * g.filter_width
-    iterations = g.filter_height + taps * (1 if g.depthwise else 1 + g.in_channels_per_group)
+    iterations = _loop_cost(g.filter_height, g.filter_width) + (0 if g.depthwise else
+                                                                 taps * (g.in_channels_per_group + 1))
     return ComputeProgramSpec(
         name, "wgsl/conv2d_naive.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
         (FLAT_WORKGROUP, 1, 1), _flat_grid(size), (("size", size),), iterations=iterations,
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
 
 
+#: Output pixels per invocation of DepthwiseConv2DVec4Program (TF.js: 4; 8 measured 1.1-1.5x faster on
+#: lavapipe on the benchmark's depthwise layers, 2026-12-07), and the most input columns it keeps.
+DEPTHWISE_COLUMNS = 8
+DEPTHWISE_MAX_SPAN = 32
+
+
 def depthwise_vec4_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
-                           columns: int = 4) -> ComputeProgramSpec:
+                           columns: int = DEPTHWISE_COLUMNS) -> ComputeProgramSpec:
     """TF.js's DepthwiseConv2DVec4Program: NHWC, channels a multiple of 4, multiplier 1; each
     invocation computes ``columns`` adjacent output pixels of one vec4 of channels, reading each
     input column of their windows once (stride <= 2)."""
@@ -324,14 +384,15 @@ def depthwise_vec4_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits:
     return ComputeProgramSpec(
         "DepthwiseConv2DVec4Program", "wgsl/depthwise_vec4.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
         (FLAT_WORKGROUP, 1, 1), _flat_grid(size), tuple(sorted(parameters.items())),
-        iterations=g.filter_height * (1 + span + g.filter_width),
+        iterations=_loop_cost(g.filter_height),  # the columns and taps of a row are unrolled
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
 
 
 def depthwise_vec4_applies(geometry: Conv2DGeometry, epilogue: Epilogue) -> bool:
     g = geometry
+    span = (DEPTHWISE_COLUMNS - 1) * g.stride_width + (g.filter_width - 1) * g.dilation_width + 1
     return (g.channels_last and g.channel_multiplier == 1 and g.in_channels % 4 == 0 and g.stride_width <= 2
-            and epilogue.bias_per_channel and epilogue.prelu_per_channel)
+            and span <= DEPTHWISE_MAX_SPAN and epilogue.bias_per_channel and epilogue.prelu_per_channel)
 
 
 def conv2d_backprop_input_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
@@ -351,5 +412,5 @@ def conv2d_backprop_input_program(geometry: Conv2DGeometry, epilogue: Epilogue, 
     return ComputeProgramSpec(
         name, "wgsl/conv2d_backprop_input.wgsl", inputs, BufferLayout(g.in_shape), g, epilogue,
         (FLAT_WORKGROUP, 1, 1), _flat_grid(size), tuple(sorted(parameters.items())), chained_inputs=("dy",),
-        iterations=g.filter_height + taps * (1 + inner),
+        iterations=_loop_cost(g.filter_height, g.filter_width) + taps * (inner + 1),
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)

@@ -24,6 +24,8 @@ from .limits import WebGPULimits
 from .programs import (
     ComputeProgramSpec,
     conv2d_backprop_input_program,
+    conv2d_blocked_applies,
+    conv2d_blocked_program,
     conv2d_mm_program,
     conv2d_naive_program,
     depthwise_vec4_applies,
@@ -101,6 +103,8 @@ class WebGPUTarget:
             # such a host filter runs the program that skips taps.
             if algorithm == "direct" or (_padded(g) and not _finite(arrays.get("W"))):
                 return conv2d_naive_program(g, epilogue, limits)
+            if conv2d_blocked_applies(g):
+                return conv2d_blocked_program(g, epilogue, limits)
             return conv2d_mm_program(g, epilogue, limits)
         if name == "DepthwiseConv2DProgram":
             if algorithm == "auto" and depthwise_vec4_applies(g, epilogue) and \

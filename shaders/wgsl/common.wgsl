@@ -11,12 +11,13 @@
 {% endfor %}
 {%- endmacro %}
 
-{#- Inputs at bindings 0.., read-only; the output after them. -#}
-{% macro bindings(inputs, element="f32") -%}
+{#- Inputs at bindings 0.., read-only; the output after them.  Each holds `element`s, unless
+    `elements` names another type for it (by input name; "result" for the output). -#}
+{% macro bindings(inputs, element="f32", elements={}) -%}
 {% for input in inputs %}
-@group(0) @binding({{ loop.index0 }}) var<storage, read> {{ input.name }}: array<{{ element }}>;  // {{ input.layout.shape | join("x") }}
+@group(0) @binding({{ loop.index0 }}) var<storage, read> {{ input.name }}: array<{{ elements.get(input.name, element) }}>;  // {{ input.layout.shape | join("x") }}
 {% endfor %}
-@group(0) @binding({{ inputs | length }}) var<storage, read_write> result: array<{{ element }}>;
+@group(0) @binding({{ inputs | length }}) var<storage, read_write> result: array<{{ elements.get("result", element) }}>;
 {%- endmacro %}
 
 {#- The workgroup's index in the program's grid: a grid longer than the device's
