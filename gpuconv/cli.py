@@ -2,7 +2,8 @@
 
 Subcommands (each has ``--help`` with an example to copy):
 
-* ``gpuconv shader OP --input 1x7x7x6 --filter 3x3x6x4 ...``: print the generated GLSL;
+* ``gpuconv shader OP --input 1x7x7x6 --filter 3x3x6x4 ...``: print the generated GLSL
+  (``--target webgpu``: the WGSL compute program the WebGPU target runs);
 * ``gpuconv run OP --input x.npy --filter w.npy ... [--check]``: run an op on .npy files;
 * ``gpuconv selftest [--quick]``: a fixed matrix of convolutions, GPU against the oracle;
 * ``gpuconv random --count N``: seeded random configurations, GPU against the oracle;
@@ -12,10 +13,10 @@ Subcommands (each has ``--help`` with an example to copy):
 
 The ops and their options come from :mod:`gpuconv.registry`, the checks from
 :mod:`gpuconv.checks`, the runtime from :func:`gpuconv.runtimes.make_runtime`
-(``--backend native|browser``, ``--gl``).
+(``--backend native|browser|webgpu``, ``--gl``, ``--api webgl2|webgpu`` for the browser).
 
 Exit codes: 0 success, 1 a result outside the tolerance (or invalid GLSL), 2 bad
-arguments, 3 no usable OpenGL (or browser, or GLSL validator), 4 an unexpected error
+arguments, 3 no usable OpenGL (or browser, WebGPU adapter, or GLSL/WGSL validator), 4 an unexpected error
 (``--debug`` adds the traceback of any error).
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import os
 import statistics
@@ -41,10 +43,11 @@ from .ops import ALGORITHMS
 from .precision import DEFAULT_PRECISION_TOLERANCE
 from .precompile import precompile
 from .profiler import profile
-from .programs import annotate, shape_text
+from .programs import annotate, annotate_wgsl, shape_text
 from .registry import OPS, option_name, padding_text, pair_text
 from .runtimes import BACKEND_ENV, RUNTIME_KINDS, BaseRuntime, GLUnavailableError, make_runtime
 from .storage import STORAGES
+from .target import TARGETS, WEBGL2, NotOnTargetError
 from .tuning import autotune
 
 #: The default tolerance of run --check, selftest, random and export's page with --storage float16:
@@ -55,8 +58,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_GL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 DEFAULT_TOLERANCE = checks.DEFAULT_TOLERANCE
 SELFTEST_CASES = checks.SELFTEST_CASES
 
-#: --gl values for each --backend (the first is the default).
-GL_CHOICES: Dict[str, Tuple[str, ...]] = {"native": ("egl", "glfw"), "browser": ("angle-egl", "swiftshader")}
+#: --gl values for each --backend (the first is the default); wgpu-py picks WebGPU's adapter itself.
+GL_CHOICES: Dict[str, Tuple[str, ...]] = {"native": ("egl", "glfw"), "browser": ("angle-egl", "swiftshader"),
+                                          "webgpu": ()}
+#: --api values: what a browser runtime's page runs (the first is the default).
+API_CHOICES: Tuple[str, ...] = ("webgl2", "webgpu")
 
 Args = argparse.Namespace
 
@@ -258,7 +264,9 @@ def _add_conv_options(p: argparse.ArgumentParser) -> None:
                         "shape-generic programs; im2col: TF.js's default conv2d path (im2col + matrix "
                         "multiply); auto: packed or im2col where each measured faster. Default: direct "
                         "for 'shader' (the TF.js-style source), auto for 'run' (what the API runs); "
-                        f"{_ops_with('algorithms')} only (the others run their direct program)")
+                        f"{_ops_with('algorithms')} only (the others run their direct program). The WebGPU "
+                        f"target (--target/--backend webgpu) runs auto (its tiled programs: the implicit GEMM, "
+                        f"the vec4 depthwise program; the default of 'shader' there too) or direct")
 
 
 def _add_limit_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -274,13 +282,18 @@ def _add_limit_options(p: argparse.ArgumentParser, what: str) -> None:
 def _add_runtime_options(p: argparse.ArgumentParser, limits: bool = True) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--backend", type=_lower, choices=RUNTIME_KINDS, default=None,
-                   help=f"where the programs run: native (moderngl in this process, the default) or "
-                        f"browser (WebGL2 in headless Chromium); default browser when {BACKEND_ENV}=browser")
+                   help=f"where the programs run: native (moderngl in this process, the default), "
+                        f"browser (headless Chromium: WebGL2, or WebGPU with --api webgpu) or webgpu (the "
+                        f"WebGPU target's WGSL programs through wgpu-py; Mesa's lavapipe without a GPU); "
+                        f"default browser or webgpu when {BACKEND_ENV} says so")
     g.add_argument("--gl", type=_lower, choices=tuple(c for kinds in GL_CHOICES.values() for c in kinds),
                    default=None, metavar="NAME",
                    help="the GL under the runtime: " + "; ".join(
-                       f"{kind}: {' or '.join(names)}" for kind, names in GL_CHOICES.items())
-                   + " (the first is the default)")
+                       f"{kind}: {' or '.join(names)}" for kind, names in GL_CHOICES.items() if names)
+                   + " (the first is the default); none for webgpu")
+    g.add_argument("--api", type=_lower, choices=API_CHOICES, default=None,
+                   help="with --backend browser: the page's API, webgl2 (the default) or webgpu "
+                        "(Chromium's WebGPU running the WebGPU target's WGSL programs)")
     _add_storage_option(g)
     if limits:
         _add_limit_options(p, "the runtime lays out and generates for")
@@ -345,9 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
                            + f" ({_with(owners)}{'; ' + ', '.join(sorted(names)) if len(names) > 1 else ''})")
 
     multi = [e for e in OPS.values() if len(e.programs) > 1]
-    p = add("shader", "print the GLSL fragment program an op runs",
+    p = add("shader", "print the GLSL fragment program (or WGSL compute program) an op runs",
             "Print the GLSL ES 3.00 fragment program that OP runs for these shapes "
-            "(no GL needed).\nShapes are written like 1x7x7x6, in --data-format order for the input.\n"
+            "(no GL needed); with --target webgpu, the WGSL compute program the WebGPU target runs "
+            "(TF.js's WebGPU programs: Conv2DMMProgram, an implicit GEMM, for conv2d).\n"
+            "Shapes are written like 1x7x7x6, in --data-format order for the input.\n"
             + "".join(f"{e.name} runs {len(e.programs)} programs ({', then '.join(e.programs)}); all are "
                       f"printed, each after the first behind a "
                       f"'{registry.program_banner(e.name, 2, len(e.programs)).split(':')[0]}' line. "
@@ -360,16 +375,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--bias", action="store_true", help=f"fuse a per-channel bias ({_ops_with('fused')})")
 
     add_shapes(p)
+    p.add_argument("--target", type=_lower, choices=tuple(TARGETS), default=WEBGL2.name,
+                   help="the language to generate: webgl2 (GLSL ES 3.00 fragment programs over textures, "
+                        "the default) or webgpu (WGSL compute programs over storage buffers)")
     p.add_argument("--annotate", action="store_true",
-                   help="add '//' comments after the #version line with the parameters that shaped "
-                        "the program (shapes, texture shapes, strides, pads, depth split); "
-                        "the output stays valid GLSL")
+                   help="add '//' comments after the first line with the parameters that shaped "
+                        "the program (shapes, texture shapes, strides, pads, depth split; for WGSL the "
+                        "buffers, the dispatch grid and workgroup size, the GEMM's tiling, loop iterations); "
+                        "the output stays valid GLSL (WGSL)")
     p.add_argument("--line-numbers", action="store_true",
                    help="prefix lines with their number in the compiled program, to read compiler "
                         "errors (the output is then NOT valid GLSL; --annotate lines get no number)")
     p.add_argument("--validate", action="store_true",
                    help="check each program with glslangValidator (Debian's glslang-tools) as "
-                        "GLSL ES 3.00; exit 1 if one is invalid, 3 if the validator is missing")
+                        "GLSL ES 3.00, or with --target webgpu with naga (wgpu's WGSL front end, through "
+                        "wgpu-py: pip install 'gpuconv[webgpu]'); exit 1 if one is invalid, 3 if the "
+                        "validator is missing")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     _add_limit_options(p, "to generate for")
 
@@ -441,8 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{FLOAT16_TOLERANCE:g} with --storage float16)")
     p.add_argument("--verbose", action="store_true", help="print every configuration, not only failures")
     p.add_argument("--compare-native", action="store_true",
-                   help="with --backend browser: run each configuration on a native runtime too and "
-                        "report the largest browser-vs-native difference")
+                   help="with --backend browser or webgpu: run each configuration on a native (WebGL2) "
+                        "runtime too and report the largest difference between the two")
     _add_runtime_options(p)
 
     p = add("info", "show the GL device and versions",
@@ -518,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"largest relative error a storage may have to pass (default {DEFAULT_PRECISION_TOLERANCE:g})")
     g = p.add_argument_group("runtime")
     g.add_argument("--backend", type=_lower, choices=RUNTIME_KINDS, default=None,
-                   help="measure on this runtime only (default: native, and the browser where Chromium is)")
+                   help="measure on this runtime only (default: native, and the browser where Chromium is; "
+                        "webgpu: float32 only, its buffers have no float16 storage yet)")
     return parser
 
 
@@ -668,26 +690,53 @@ def _limits(args: Args) -> Dict[str, int]:
 def _backend(args: Args) -> str:
     if args.backend is not None:
         return str(args.backend)
-    return "browser" if os.environ.get(BACKEND_ENV) == "browser" else "native"
+    backend = os.environ.get(BACKEND_ENV)
+    return backend if backend in ("browser", "webgpu") else "native"
+
+
+def _api(args: Args, kind: str) -> str:
+    """--api for a runtime of ``kind`` (webgl2 unless given; only a browser takes another)."""
+    api = getattr(args, "api", None)
+    if api in (None, "webgl2"):
+        return "webgl2"
+    if kind != "browser":
+        raise UsageError(f"--api {api} is for --backend browser (Chromium's {api}); --backend {kind} "
+                         + ("is WebGPU already" if kind == "webgpu" else "runs WebGL2 (--backend webgpu runs WebGPU)"))
+    return str(api)
 
 
 def _runtime(args: Args, kind: Optional[str] = None) -> BaseRuntime:
     """A new runtime as --backend, --gl and the limits say (``kind`` overrides --backend;
     the --gl of another backend is not passed on).  A missing browser runtime is a GL error."""
+    second = kind is not None and kind != _backend(args)  # the native runtime of --compare-native
     kind = kind or _backend(args)
     gl = args.gl
     if gl is not None and gl not in GL_CHOICES[kind]:
-        if kind != _backend(args):  # the second runtime of --compare-native: its default GL
+        if second:  # its default GL
             gl = None
         else:
             owner = next(k for k, names in GL_CHOICES.items() if gl in names)
             raise UsageError(f"--gl {gl} is a GL of --backend {owner}; --backend {kind} takes "
-                             f"{' or '.join(GL_CHOICES[kind])}")
-    storage = {"storage": args.storage} if getattr(args, "storage", None) else {}
+                             + (' or '.join(GL_CHOICES[kind]) if GL_CHOICES[kind] else
+                                "no --gl (wgpu-py picks the adapter)"))
+    api = "webgl2" if second else _api(args, kind)
+    options: Dict[str, Any] = {"api": api} if api != "webgl2" else {}
+    limits = _limits(args)
+    if limits and (kind == "webgpu" or api == "webgpu"):
+        raise UsageError(f"{', '.join(map(option_name, limits))}: WebGL2 limits; the WebGPU target plans for its "
+                         f"device's WebGPU limits (gpuconv info --backend webgpu lists them)")
+    storage = {"storage": args.storage} if getattr(args, "storage", None) and not second else {}
     try:
-        return make_runtime(kind, gl=gl, **_limits(args), **storage)
+        runtime = make_runtime(kind, gl=gl, **limits, **storage, **options)
     except ImportError as exc:  # the browser runtime (or what it needs) is not installed
         raise GLUnavailableError(f"gpuconv's {kind} runtime is not available: {exc}") from exc
+    if storage and runtime.target is not WEBGL2:
+        try:  # refused now, in one line, rather than at the first call (WebGPU's buffers hold float32)
+            runtime.require_storage(storage["storage"])
+        except GLUnavailableError:
+            runtime.release()
+            raise
+    return runtime
 
 
 def _runtime_options(args: Args) -> List[str]:
@@ -697,6 +746,8 @@ def _runtime_options(args: Args) -> List[str]:
         words += ["--backend", _backend(args)]
     if args.gl is not None:
         words += ["--gl", args.gl]
+    if getattr(args, "api", None) not in (None, "webgl2"):
+        words += ["--api", args.api]
     for name, value in _limits(args).items():
         words += [option_name(name), str(value)]
     if getattr(args, "storage", None):
@@ -726,8 +777,9 @@ def number_lines(source_lines: Sequence[str], annotated_after_first: int = 0) ->
 
 
 def annotation(op: str, spec: Any, dim_rounding_mode: Optional[str] = None, step: int = 1,
-               steps: int = 1) -> List[str]:
-    """``//`` comment lines for program ``step`` of ``steps`` of ``op`` (:func:`gpuconv.programs.annotate`)."""
+               steps: int = 1, target: str = "webgl2") -> List[str]:
+    """``//`` comment lines for program ``step`` of ``steps`` of ``op`` (:func:`gpuconv.programs.annotate`,
+    or for a WGSL program of the WebGPU target :func:`gpuconv.programs.annotate_wgsl`)."""
     entry = OPS[op]
     title = op
     if steps > 1:
@@ -735,9 +787,12 @@ def annotation(op: str, spec: Any, dim_rounding_mode: Optional[str] = None, step
                 "partial filter gradients over slices of the dy positions" if step < steps else
                 "the sum of the partial filter gradients")
         title = f"{op}, program {step} of {steps}: {role}"
+    layout = entry.filter_layouts[min(step, len(entry.filter_layouts)) - 1]
+    if target != WEBGL2.name:
+        return annotate_wgsl(spec, title, layout, dim_rounding_mode=dim_rounding_mode, one_d=entry.one_d,
+                             forward=bool(entry.signature))
     if entry.signature or entry.spatial == 3:
         return _forward_annotation(entry, spec, title, dim_rounding_mode)
-    layout = entry.filter_layouts[min(step, len(entry.filter_layouts)) - 1]
     return annotate(spec, title, layout, dim_rounding_mode=dim_rounding_mode, one_d=entry.one_d)
 
 
@@ -774,24 +829,39 @@ def _forward_annotation(entry: registry.OpEntry, spec: Any, title: str, dim_roun
            [f"// {k + ':':<{width}} {v}" for k, v in rows] + [rule]
 
 
-def _validate(sources: Sequence[str]) -> int:
-    """Check each program with glslangValidator: EXIT_OK, EXIT_FAILED (invalid) or EXIT_NO_GL (no validator)."""
+def _validate(sources: Sequence[str], target: str = "webgl2") -> int:
+    """Check each program with glslangValidator (WebGL2's GLSL) or naga (WebGPU's WGSL, its compute
+    pipeline within WebGPU's guaranteed limits too): EXIT_OK, EXIT_FAILED (invalid) or EXIT_NO_GL
+    (no validator)."""
     try:
         validate = importlib.import_module("gpuconv.validate")
     except ImportError as exc:
         _fail(f"--validate: gpuconv.validate is not available: {exc}")
         return EXIT_NO_GL
+    wgsl = target != WEBGL2.name
+    check: Callable[[str], None]
+    if wgsl:
+        check = functools.partial(validate.validate_wgsl, pipeline=True)
+        verdict = "valid WGSL (naga, through wgpu-py)"
+        unavailable, invalid = validate.WGSLValidatorUnavailableError, validate.WGSLValidationError
+    else:
+        check = functools.partial(validate.validate_glsl, stage="frag")
+        verdict = "valid GLSL ES 3.00 (glslangValidator)"
+        unavailable, invalid = validate.GLSLValidatorUnavailableError, validate.GLSLValidationError
     for step, source in enumerate(sources, 1):
         which = f"program {step} of {len(sources)}: " if len(sources) > 1 else ""
         try:
-            validate.validate_glsl(source, "frag")
-        except validate.GLSLValidatorUnavailableError as exc:
+            check(source)
+        except unavailable as exc:
             _fail(f"--validate: {exc}")
             return EXIT_NO_GL
-        except validate.GLSLValidationError as exc:
-            _fail(f"--validate: {which}{exc}")
+        except invalid as exc:
+            if wgsl:  # naga's message points a caret at the column: keep its lines
+                print(f"gpuconv: error: --validate: {which}{exc}", file=sys.stderr)
+            else:
+                _fail(f"--validate: {which}{exc}")
             return EXIT_FAILED
-        print(f"gpuconv: {which}valid GLSL ES 3.00 (glslangValidator)", file=sys.stderr)
+        print(f"gpuconv: {which}{verdict}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -826,13 +896,15 @@ def _shape_call(args: Args, limits: Dict[str, int]) -> Tuple[Tuple[Any, ...], Di
 def cmd_warmup(args: Args) -> int:
     algorithm = _algorithm(args, "auto")
     with _runtime(args) as runtime:
-        limits = {"max_texture_size": runtime.max_texture_size, "max_draw_buffers": runtime.max_draw_buffers}
+        # the plan that counts the output channels is WebGL2's: its texture limits, where it has them
+        limits = ({"max_texture_size": runtime.max_texture_size, "max_draw_buffers": runtime.max_draw_buffers}
+                  if runtime.target is WEBGL2 else {})
         positional, kwargs = _shape_call(args, limits)
         start = time.perf_counter()
         compiled = precompile(args.op, positional[0], positional[1], *positional[2:], runtime=runtime,
                               **{**kwargs, **algorithm})
         seconds = time.perf_counter() - start
-        renderer = runtime.info()["renderer"]
+        renderer = checks.device_name(runtime)
         parallel = getattr(runtime, "last_compile_parallel", None)
     shapes = " * ".join(shape_text(v) for v in positional)
     how = {None: "", True: " (linked together, KHR_parallel_shader_compile)",
@@ -841,26 +913,43 @@ def cmd_warmup(args: Args) -> int:
     return EXIT_OK
 
 
+def _target_algorithm(args: Args) -> Dict[str, Any]:
+    """``algorithm=`` for ``shader --target``: WebGL2's default is TF.js's direct programs; another
+    target's is what the ops run there ("auto": on WebGPU, TF.js's WebGPU programs), and an
+    algorithm it does not offer is refused."""
+    target = TARGETS[args.target]
+    if target is WEBGL2:
+        return _algorithm(args, "direct")
+    if args.algorithm is not None and args.algorithm not in target.algorithms:
+        raise UsageError(f"--algorithm {args.algorithm} is a WebGL2 program; --target {target.name} runs "
+                         f"{' or '.join(target.algorithms)}")
+    return _algorithm(args, "auto")
+
+
 def cmd_shader(args: Args) -> int:
     limits = _limits(args)
-    algorithm = _algorithm(args, "direct")
+    target = TARGETS[args.target]
+    if limits and target is not WEBGL2:
+        raise UsageError(f"{', '.join(map(option_name, limits))}: WebGL2 limits, not used with --target "
+                         f"{target.name} (its programs fit WebGPU's guaranteed limits)")
+    algorithm = _target_algorithm(args)
     positional, kwargs = _shape_call(args, limits)
     plan = registry.plan_shapes(args.op, positional[0], positional[1], *positional[2:],
-                                **{**kwargs, **algorithm, **limits})
+                                **{**kwargs, **algorithm, **limits, "target": target.name})
     sources = plan.sources()
     texts = []
     for step, (spec, source) in enumerate(zip(plan.specs, sources), 1):
         lines = source.splitlines()
         notes = 0
         if args.annotate:
-            note = annotation(args.op, spec, args.dim_rounding_mode, step, len(sources))
+            note = annotation(args.op, spec, args.dim_rounding_mode, step, len(sources), target.name)
             lines = lines[:1] + note + lines[1:]
             notes = len(note)
         if args.line_numbers:
             lines = number_lines(lines, notes)
         texts.append("\n".join(lines) + "\n")
     _emit(registry.join_programs(args.op, texts), args.output)
-    return _validate(sources) if args.validate else EXIT_OK
+    return _validate(sources, target.name) if args.validate else EXIT_OK
 
 
 # ---------------------------------------------------------------------------
@@ -963,8 +1052,8 @@ def cmd_random(args: Args) -> int:
     if args.count < 1 or args.start < 0:
         raise UsageError(f"--count must be positive and --start non-negative, got --count {args.count} "
                          f"--start {args.start}")
-    if args.compare_native and _backend(args) != "browser":
-        raise UsageError(f"--compare-native is only used with --backend browser, got --backend {_backend(args)}")
+    if args.compare_native and _backend(args) == "native":
+        raise UsageError("--compare-native is only used with --backend browser or webgpu, got --backend native")
     options = _runtime_options(args) + (["--compare-native"] if args.compare_native else [])
     with _runtime(args) as runtime:
         other = _runtime(args, "native") if args.compare_native else None
@@ -1077,13 +1166,16 @@ def cmd_precision(args: Args) -> int:
 # gpuconv info
 
 #: The info() keys ``gpuconv info`` names itself, with their labels (other keys are printed as they come).
-_INFO_LABELS = (("runtime", "runtime"), ("renderer", "renderer"), ("vendor", "vendor"), ("version", "GL version"),
-                ("glsl", "GLSL dialect"), ("max_texture_size", "max texture size"),
+_INFO_LABELS = (("runtime", "runtime"), ("renderer", "renderer"), ("adapter", "adapter"), ("vendor", "vendor"),
+                ("version", "GL version"), ("glsl", "GLSL dialect"), ("max_texture_size", "max texture size"),
                 ("max_draw_buffers", "max draw buffers"), ("max_texture_image_units", "texture units"),
                 ("backend", "context backend"))
 _INFO_NOTES = {"max_texture_size": ("layout_texture_size", "layouts use up to {}"),
                "max_draw_buffers": ("program_draw_buffers", "packed programs use up to {}")}
 _INFO_SKIP = {"cached_programs"}
+#: A WebGPU runtime's info(): its backend is the adapter's API (Vulkan, Metal, ...), not a GL context's;
+#: its "limits" (the device's) are printed one per line, each with what the programs use ("program_limits").
+_WEBGPU_LABELS = {"backend": "WebGPU backend"}
 
 
 def _info_value(value: object) -> str:
@@ -1100,6 +1192,7 @@ def info_lines(info: Dict[str, object]) -> List[str]:
     """``info()``'s facts, one ``label: value`` line each: the known keys first, then any other."""
     rows: List[Tuple[str, str]] = []
     used = set(_INFO_SKIP)
+    webgpu = info.get("target") == "webgpu"
     for key, label in _INFO_LABELS:
         if key not in info:
             continue
@@ -1108,9 +1201,20 @@ def info_lines(info: Dict[str, object]) -> List[str]:
         if note and note[0] in info:
             text += f" ({note[1].format(info[note[0]])})"
             used.add(note[0])
-        rows.append((label, text))
+        rows.append((_WEBGPU_LABELS.get(key, label) if webgpu else label, text))
         used.add(key)
-    rows += [(key.replace("_", " "), _info_value(value)) for key, value in info.items() if key not in used]
+    uses = info.get("program_limits")
+    if webgpu and isinstance(uses, dict):
+        used.add("program_limits")  # told beside each device limit
+    for key, value in info.items():
+        if key in used:
+            continue
+        if webgpu and key == "limits" and isinstance(value, dict):
+            for name, have in value.items():
+                used_up_to = f" (programs use up to {uses[name]})" if isinstance(uses, dict) and name in uses else ""
+                rows.append((name.replace("_", " "), f"{have}{used_up_to}"))
+            continue
+        rows.append((key.replace("_", " "), _info_value(value)))
     return [f"{label + ':':<17} {text}" for label, text in rows]
 
 
@@ -1174,6 +1278,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except GLUnavailableError as exc:
         return _error(exc, EXIT_NO_GL, debug)
+    except NotOnTargetError as exc:  # the Python API's advice, then the command line's
+        return _error(f"{exc}; on the command line: leave out --target {exc.target} / --backend {exc.target}",
+                      EXIT_USAGE, debug)
     except (ValueError, TypeError) as exc:  # UsageError and gpuconv's argument checks
         return _error(exc, EXIT_USAGE, debug)
     except KeyboardInterrupt:

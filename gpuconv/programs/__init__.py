@@ -14,6 +14,7 @@ inputs, outputs, the epilogue), ``direct`` (TF.js's one-output-per-fragment prog
 
 from .annotate import (
     annotate,
+    annotate_wgsl,
 )
 from .base import (
     LLVMPIPE_LOOP_LIMIT,
@@ -70,6 +71,7 @@ from .slice_sum import (
 
 __all__ = [
     "annotate",
+    "annotate_wgsl",
     "Drawable",
     "Epilogue",
     "Program",

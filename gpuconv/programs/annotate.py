@@ -1,14 +1,54 @@
-"""The ``//`` comment lines ``gpuconv shader --annotate`` puts above a program."""
+"""The ``//`` comment lines ``gpuconv shader --annotate`` puts above a program: :func:`annotate`
+for a GLSL fragment program (textures), :func:`annotate_wgsl` for a WGSL compute program
+(storage buffers, the dispatch grid, the GEMM's tiling).  ``//`` is a comment in both languages."""
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from ..layout import (
     Layout,
 )
-from .base import Program, shape_text
+from .base import LLVMPIPE_LOOP_LIMIT, Epilogue, Program, shape_text
 from .packed import PackedGradientProgramSpec, PackedProgramSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..geometry import Conv2DGeometry
+    from ..webgpu.programs import ComputeProgramSpec
+
+
+def _padding_kind(g: "Conv2DGeometry", dim_rounding_mode: Optional[str]) -> str:
+    kind = g.padding_kind.lower()
+    if g.padding_kind == "NUMBER":
+        kind += f" (output size rounding: {dim_rounding_mode or 'truncate'})"
+    return kind
+
+
+def _fused(epilogue: Epilogue, bias_full: bool = False, prelu_detail: bool = False) -> str:
+    """The fused epilogue in words (``prelu_detail``/``bias_full``: say how the bias and weights are read)."""
+    fused = []
+    if epilogue.has_bias:
+        per_channel = epilogue.bias_per_channel and not bias_full
+        fused.append("bias" + ((" (one per channel)" if per_channel else " (the output's shape)")
+                               if prelu_detail else ""))
+    if epilogue.activation == "leakyrelu":
+        fused.append(f"activation leakyrelu (alpha {epilogue.leakyrelu_alpha:g})")
+    elif epilogue.activation == "prelu" and prelu_detail:
+        fused.append("activation prelu (weights " + ("one per channel)" if epilogue.prelu_per_channel
+                                                     else "of the output's shape)"))
+    elif epilogue.activation != "linear":
+        fused.append(f"activation {epilogue.activation}")
+    return ", ".join(fused) or "none"
+
+
+def _block(rows: Sequence[Tuple[str, str]]) -> List[str]:
+    """The rows as ``// key: value`` lines between rules, under gpuconv's version."""
+    from .. import __version__
+
+    width = max(len(k) for k, _ in rows) + 1
+    rule = "// " + "-" * 70
+    return [rule, f"// gpuconv {__version__}: the parameters that shaped this program", rule] + \
+           [f"// {k + ':':<{width}} {v}" for k, v in rows] + [rule]
 
 
 def annotate(spec: Program, op_title: str, filter_layout: str, *, dim_rounding_mode: Optional[str] = None,
@@ -20,8 +60,6 @@ def annotate(spec: Program, op_title: str, filter_layout: str, *, dim_rounding_m
     this program's filter; ``dim_rounding_mode`` the output size rounding of a numeric
     padding; ``one_d`` says the op is a 1-D convolution run as a conv2d of height 1.
     """
-    from .. import __version__
-
     g = spec.geometry
 
     def texture_text(name: str, layout: Layout) -> str:
@@ -51,15 +89,7 @@ def annotate(spec: Program, op_title: str, filter_layout: str, *, dim_rounding_m
         depth = (f"{g.in_channels_per_group} per group = {context['depth_vec4']} (vec4 part) + "
                  f"{context['depth_remainder']} (remainder)")
         split = ("groups", str(g.groups))
-    kind = g.padding_kind.lower()
-    if g.padding_kind == "NUMBER":
-        kind += f" (output size rounding: {dim_rounding_mode or 'truncate'})"
-    epilogue = spec.epilogue
-    fused = ["bias"] if epilogue.has_bias else []
-    if epilogue.activation == "leakyrelu":
-        fused.append(f"activation leakyrelu (alpha {epilogue.leakyrelu_alpha:g})")
-    elif epilogue.activation != "linear":
-        fused.append(f"activation {epilogue.activation}")
+    kind = _padding_kind(g, dim_rounding_mode)
     title = f"{op_title} ({spec.name}, template {spec.template})"
     if one_d:
         title += "; run as a conv2d of height 1, shapes below are its 4-D ones"
@@ -76,9 +106,77 @@ def annotate(spec: Program, op_title: str, filter_layout: str, *, dim_rounding_m
         ("padding", kind),
         ("input depth", depth),
         split,
-        ("fused", ", ".join(fused) or "none"),
+        ("fused", _fused(spec.epilogue)),
     ]
-    width = max(len(k) for k, _ in rows) + 1
-    rule = "// " + "-" * 70
-    return [rule, f"// gpuconv {__version__}: the parameters that shaped this program", rule] + \
-           [f"// {k + ':':<{width}} {v}" for k, v in rows] + [rule]
+    return _block(rows)
+
+
+def annotate_wgsl(spec: "ComputeProgramSpec", op_title: str, filter_layout: str, *,
+                  dim_rounding_mode: Optional[str] = None, one_d: bool = False,
+                  forward: bool = False) -> List[str]:
+    """``//`` comment lines with the parameters that shaped one WGSL compute program of the WebGPU
+    target: its storage buffers and their shapes, the dispatch grid and workgroup size, the
+    implicit GEMM's tiling (or what one invocation computes), the loop iterations per invocation,
+    the fused epilogue, and the op's facts as :func:`annotate` gives them.
+
+    ``forward``: the program is a gradient or transposed op's, planned on its forward convolution,
+    whose shapes the x/filter/output lines then name (the buffers line has the program's own)."""
+    g = spec.geometry
+    parameters = dict(spec.parameters)
+    bindings = [f"{item.name} {shape_text(item.layout.shape)} (binding {i})" for i, item in enumerate(spec.inputs)]
+    bindings.append(f"output {shape_text(spec.output.shape)} (binding {len(spec.inputs)})")
+    x, y, z = spec.dispatch
+    size = "x".join(str(d) for d in spec.workgroup_size)
+    folded = f", folded into y at {spec.max_workgroups_per_dimension} per axis" if y > 1 else ""
+    grid = (f"{x}x{y}x{z} workgroups ({spec.workgroups} needed{folded}) of {size} "
+            f"= {spec.invocations} invocations")
+    taps = f"{g.filter_height}x{g.filter_width} filter window"
+    work: List[Tuple[str, str]]
+    if spec.tile is not None:
+        tile = spec.tile
+        per_group = f", per group (x {g.groups} groups)" if g.groups > 1 else ""
+        work = [("GEMM", f"{parameters['rows']} rows (output pixels) x {parameters['cols']} cols (output channels) x "
+                         f"{parameters['depth']} depth (filter taps x input channels){per_group}; no im2col matrix "
+                         f"is written"),
+                ("tiling", f"tile {tile.tile_m}x{tile.tile_n} (tile_m x tile_n), k-step {tile.tile_k}, "
+                           f"{tile.per_invocation[0]}x{tile.per_invocation[1]} outputs per invocation, "
+                           f"{tile.workgroup_bytes} bytes of workgroup memory; {parameters['tiles_m']}x"
+                           f"{parameters['tiles_n']} tiles")]
+    elif spec.name == "DepthwiseConv2DVec4Program":
+        work = [("per invocation", f"{parameters['columns']} adjacent output pixels x 4 channels (one vec4 of "
+                                   f"{parameters['blocks']}), reading the {parameters['span']} input columns of "
+                                   f"their windows once per filter row")]
+    elif spec.name in ("Conv2DDerInputProgram", "DepthwiseConv2DDerInputProgram"):
+        inner = f"{g.channel_multiplier} multiplier channel(s)" if g.depthwise else f"{g.out_channels} dy channels"
+        work = [("per invocation", f"one element of dx; the {taps} x {inner}, dy positions off the stride grid "
+                                   f"skipped")]
+    elif spec.name in ("Conv2DNaiveProgram", "DepthwiseConv2DProgram"):
+        inner = "its one input channel" if g.depthwise else f"{g.in_channels_per_group} input channels"
+        work = [("per invocation", f"one output value; the {taps} x {inner}, taps on the padding skipped")]
+    else:  # a program this does not know by name says what an invocation does in its notes
+        work = [("per invocation", "; ".join(spec.notes) or "see the program's comments")]
+    kind = _padding_kind(g, dim_rounding_mode)
+    title = f"{op_title} ({spec.name}, template {spec.template})"
+    if one_d:
+        title += "; run as a conv2d of height 1, shapes below are its 4-D ones"
+        filter_layout = "1 x " + filter_layout
+    prefix = "forward " if forward else ""
+    split = ("channel multiplier", str(g.channel_multiplier)) if g.depthwise else ("groups", str(g.groups))
+    rows = [
+        ("op", title),
+        (prefix + "x", f"{shape_text(g.in_shape)} ({g.data_format})"),
+        (prefix + "filter", f"{shape_text(g.filter_shape)}" + ("" if forward else f" ({filter_layout})")),
+        (prefix + "output", f"{shape_text(g.out_shape)} ({g.data_format})"),
+        ("buffers", ", ".join(bindings) + "; f32 values, row-major, padded to a whole vec4"),
+        ("dispatch", grid),
+        *work,
+        ("loop iterations", f"{spec.loop_iterations} per invocation (llvmpipe/lavapipe end a loop after "
+                            f"{LLVMPIPE_LOOP_LIMIT})"),
+        ("strides", f"{g.stride_height}x{g.stride_width}"),
+        ("dilations", f"{g.dilation_height}x{g.dilation_width}"),
+        ("pads", f"top {g.pad_top}, bottom {g.pad_bottom}, left {g.pad_left}, right {g.pad_right}"),
+        ("padding", kind),
+        split,
+        ("fused", _fused(spec.epilogue, bool(parameters.get("bias_full")), prelu_detail=True)),
+    ]
+    return _block(rows)
