@@ -365,13 +365,16 @@ def conv2d_naive_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: W
 #: lavapipe on the benchmark's depthwise layers, 2026-12-07), and the most input columns it keeps.
 DEPTHWISE_COLUMNS = 8
 DEPTHWISE_MAX_SPAN = 32
+#: The largest channel multiplier it unrolls (m output vec4s per column: registers grow with it).
+DEPTHWISE_MAX_MULTIPLIER = 4
 
 
 def depthwise_vec4_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
                            columns: int = DEPTHWISE_COLUMNS) -> ComputeProgramSpec:
-    """TF.js's DepthwiseConv2DVec4Program: NHWC, channels a multiple of 4, multiplier 1; each
-    invocation computes ``columns`` adjacent output pixels of one vec4 of channels, reading each
-    input column of their windows once (stride <= 2)."""
+    """TF.js's DepthwiseConv2DVec4Program (NHWC, input channels a multiple of 4, stride <= 2), here
+    with any channel multiplier m (up to :data:`DEPTHWISE_MAX_MULTIPLIER`): each invocation computes
+    ``columns`` adjacent output pixels of the 4m output channels one vec4 of input channels feeds,
+    reading each input column of their windows once."""
     g = geometry
     blocks = g.in_channels // 4
     column_groups = -(-g.out_width // columns)
@@ -379,7 +382,11 @@ def depthwise_vec4_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits:
     span = (columns - 1) * g.stride_width + (g.filter_width - 1) * g.dilation_width + 1
     inputs = (_buffer("x", g.in_shape), _buffer("W", g.filter_shape),
               *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
+    m = g.channel_multiplier
+    # output vec4 j of a block holds output channels 4j..4j+3 of its 4m, fed by input channels (4j + i) // m
+    swizzles = ["" if m == 1 else "." + "".join("xyzw"[(4 * j + i) // m] for i in range(4)) for j in range(m)]
     parameters = {"size": size, "columns": columns, "blocks": blocks, "column_groups": column_groups,
+                  "multiplier": m, "swizzles": tuple(swizzles),
                   "span": span}
     return ComputeProgramSpec(
         "DepthwiseConv2DVec4Program", "wgsl/depthwise_vec4.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
@@ -391,7 +398,8 @@ def depthwise_vec4_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits:
 def depthwise_vec4_applies(geometry: Conv2DGeometry, epilogue: Epilogue) -> bool:
     g = geometry
     span = (DEPTHWISE_COLUMNS - 1) * g.stride_width + (g.filter_width - 1) * g.dilation_width + 1
-    return (g.channels_last and g.channel_multiplier == 1 and g.in_channels % 4 == 0 and g.stride_width <= 2
+    return (g.channels_last and g.channel_multiplier <= DEPTHWISE_MAX_MULTIPLIER and g.in_channels % 4 == 0
+            and g.stride_width <= 2
             and span <= DEPTHWISE_MAX_SPAN and epilogue.bias_per_channel and epilogue.prelu_per_channel)
 
 

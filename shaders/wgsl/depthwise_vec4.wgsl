@@ -1,14 +1,17 @@
-{#- DepthwiseConv2DVec4Program (TF.js's WebGPU backend): NHWC, channels a multiple of 4, channel
-    multiplier 1.  Each invocation computes `columns` neighbouring output pixels of one vec4 of
-    channels: it reads the `span` input columns their windows cover once per filter row and
-    reuses each for every output pixel whose window holds it.  Neighbouring invocations take
-    neighbouring channel blocks. -#}
+{#- DepthwiseConv2DVec4Program (TF.js's WebGPU backend, here with any channel multiplier m): NHWC,
+    input channels a multiple of 4.  Each invocation computes `columns` neighbouring output pixels
+    of the 4 x m output channels that one vec4 of input channels feeds: it reads the `span` input
+    columns their windows cover once per filter row and reuses each for every output pixel whose
+    window holds it.  Output channel c * m + q comes from input channel c, so output vec4 j of
+    the block takes input channels (4j + i) / m, a swizzle of the input vec4, and W's m vec4s at a
+    tap are exactly those output channels' weights.  Neighbouring invocations take neighbouring
+    channel blocks. -#}
 {% import "wgsl/common.wgsl" as common %}
 {{ common.header(description, grid, notes) }}
 {{ common.bindings(inputs, "vec4<f32>") }}
 {{ common.activation_function(epilogue) }}
 
-fn activate4(v: vec4<f32>, block: u32) -> vec4<f32> {
+fn activate4(v: vec4<f32>, block: u32) -> vec4<f32> {  // block: an output vec4
   var value = v;
 {% if epilogue.has_bias %}
   value += bias[block];
@@ -37,7 +40,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let firstOutCol = columnGroup * {{ columns }}u;
   let firstInCol = i32(firstOutCol * {{ g.stride_width }}u) - {{ g.pad_left }};
 {% for c in range(columns) %}
-  var sum{{ c }} = vec4<f32>(0.0);
+{% for j in range(multiplier) %}
+  var sum{{ c }}_{{ j }} = vec4<f32>(0.0);
+{% endfor %}
 {% endfor %}
   for (var fh = 0u; fh < {{ g.filter_height }}u; fh++) {
     let inRow = i32(outRow * {{ g.stride_height }}u + fh * {{ g.dilation_height }}u) - {{ g.pad_top }};
@@ -53,21 +58,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 {% endfor %}
 {% for fw in range(g.filter_width) %}
     {
-      let w = W[(fh * {{ g.filter_width }}u + {{ fw }}u) * {{ blocks }}u + block];
+{% for j in range(multiplier) %}
+      let w{{ j }} = W[((fh * {{ g.filter_width }}u + {{ fw }}u) * {{ blocks }}u + block) * {{ multiplier }}u + {{ j }}u];
+{% endfor %}
 {% for c in range(columns) %}
-      sum{{ c }} += x{{ c * g.stride_width + fw * g.dilation_width }} * w;
+{% set s = c * g.stride_width + fw * g.dilation_width %}
+{% for j in range(multiplier) %}
+      sum{{ c }}_{{ j }} += x{{ s }}{{ swizzles[j] }} * w{{ j }};
+{% endfor %}
 {% endfor %}
     }
 {% endfor %}
   }
   let outStart = (b * {{ g.out_height }}u + outRow) * {{ g.out_width }}u + firstOutCol;
 {% for c in range(columns) %}
-{% if loop.first %}
-  result[outStart * {{ blocks }}u + block] = activate4(sum0, block);
-{% else %}
-  if (firstOutCol + {{ c }}u < {{ g.out_width }}u) {
-    result[(outStart + {{ c }}u) * {{ blocks }}u + block] = activate4(sum{{ c }}, block);
+  {{ "" if loop.first else "if (firstOutCol + %du < %du) " | format(c, g.out_width) }}{
+    let at = (outStart + {{ c }}u) * {{ blocks * multiplier }}u + block * {{ multiplier }}u;
+{% for j in range(multiplier) %}
+    result[at + {{ j }}u] = activate4(sum{{ c }}_{{ j }}, block * {{ multiplier }}u + {{ j }}u);
+{% endfor %}
   }
-{% endif %}
 {% endfor %}
 }
