@@ -81,7 +81,13 @@ def _ms(seconds: float) -> str:
 def device_name(runtime: BaseRuntime) -> str:
     """What ``runtime`` runs on, for a report line: a GL renderer or a WebGPU adapter."""
     info = runtime.info()
-    return str(info.get("renderer") or info.get("adapter") or runtime.kind or type(runtime).__name__)
+    for key in ("renderer", "adapter"):
+        value = info.get(key)
+        if isinstance(value, dict):  # a page's GPUAdapterInfo: vendor, architecture, device, description
+            value = value.get("description") or value.get("device")
+        if value:
+            return str(value)
+    return runtime.kind or type(runtime).__name__
 
 
 def runtime_name(runtime: BaseRuntime) -> str:
