@@ -280,8 +280,8 @@ _wgsl_device: list[Any] = []  # the one validation device of this process, once 
 
 def wgsl_device() -> Any:
     """The process's validation device (made once: an adapter request costs most of a second),
-    asked for WebGPU's guaranteed compute limits, not the adapter's, so a program that needs more
-    than every device offers is refused here too."""
+    asked for WebGPU's guaranteed compute limits, not the adapter's, so that a compute pipeline
+    whose workgroup is larger than every device allows is refused here too."""
     with _wgsl_lock:
         if _wgsl_device:
             return _wgsl_device[0]
@@ -314,9 +314,10 @@ def wgsl_device() -> Any:
 def validate_wgsl(source: str, *, pipeline: bool = False, entry_point: str = "main") -> None:
     """Raise :class:`WGSLValidationError`, with naga's message, unless ``source`` is a valid WGSL
     module (``device.create_shader_module``: parsing, types, uniformity); with ``pipeline``,
-    also make its compute pipeline at ``entry_point``, which checks the workgroup size and memory
-    against WebGPU's guaranteed limits.  :class:`WGSLValidatorUnavailableError` without wgpu-py
-    or a WebGPU adapter."""
+    also make its compute pipeline at ``entry_point``, which checks that the entry point exists and
+    its workgroup size against WebGPU's guaranteed limits (wgpu does not check the workgroup memory
+    there: :meth:`~gpuconv.webgpu.programs.ComputeProgramSpec.check` does, for gpuconv's programs).
+    :class:`WGSLValidatorUnavailableError` without wgpu-py or a WebGPU adapter."""
     device = wgsl_device()
     import wgpu
 
