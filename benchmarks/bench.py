@@ -35,12 +35,33 @@ puts gpuconv (native and browser), TF.js and NumPy side by side.  ``--autotune``
 ``--tfjs`` needs TF.js's
 npm packages: ``bash benchmarks/tfjs/setup.sh`` (gpuconv itself never does).
 
+``--webgpu`` also times gpuconv's WebGPU target (its WGSL compute programs, ``algorithm="auto"``),
+each layer's plan lowered as gpuconv's ops lower it, with the same machinery as the WebGL2
+columns (``_Resident`` inputs uploaded once, ``Plan.chain``, the median of ``--repeat`` runs after
+5 warm-ups): natively (``gpuconv.WebGPURuntime``: wgpu-py on the system's Vulkan driver, Mesa's
+lavapipe here; a run is the dispatches, then a wait for the queue) beside gpuconv's WebGL2 path
+natively in the same round, and in headless Chromium (``gpuconv.BrowserRuntime(api="webgpu")``,
+``time_in_page``).  ``--tfjs-webgpu`` (implies ``--webgpu``) times TF.js 4.22's WebGPU backend
+(its defaults; ``benchmarks/tfjs/page_webgpu.js``) in the same Chromium build, launched with the
+same WebGPU flags and asking for its adapter with the same options as gpuconv's page
+(``--webgpu-gl angle-egl``, the default: a compatibility-mode adapter on ANGLE over the system's
+EGL, Mesa's llvmpipe here, which TF.js's own adapter request never gets; ``--webgpu-gl
+swiftshader``: SwiftShader's Vulkan, what TF.js's own request gets).  Both WebGPU page sides
+follow one timing rule: a timed run is the op's dispatches on inputs already in buffers, then
+``await device.queue.onSubmittedWorkDone()`` (TF.js's recorded commands submitted first), which
+resolves once the GPU has run them; median of ``--repeat`` runs after 5 warm-ups.  The side-by-side
+table gains the WebGPU columns and ratios (each ratio = the other side's time / ours: above 1,
+ours is faster): ``WebGPU page/TF.js WebGPU`` (gpuconv's page against TF.js's, on the same adapter),
+``WebGPU/WebGL2 native`` and ``WebGPU/WebGL2 page`` (gpuconv's two targets against each other);
+the median and worst of each are printed under it and go into ``--json`` (``ratios``).
+
 Usage::
 
     python benchmarks/bench.py                 # the table
     python benchmarks/bench.py --json out.json --png out.png
     python benchmarks/bench.py --quick         # a smoke run on small layers
     python benchmarks/bench.py --tfjs          # and gpuconv in Chromium beside TF.js 4.22
+    python benchmarks/bench.py --webgpu --tfjs-webgpu   # gpuconv's WebGPU target beside TF.js 4.22's
 """
 
 from __future__ import annotations
@@ -149,12 +170,15 @@ def timings(fn: Callable[[], object], repeat: int, warmup: int = 5):
     return statistics.median(times), min(times)
 
 
-def _plan(layer: Layer, arrays, algorithm: str, runtime=None):
+def _plan(layer: Layer, arrays, algorithm: str, runtime=None, limits=None):
+    """The layer's canonical (WebGL2) plan for ``algorithm``, for ``limits`` or ``runtime``'s."""
     x, w, pw = arrays
-    limits = {"limits": runtime.limits} if runtime is not None else {}
+    if limits is None and runtime is not None:
+        limits = runtime.limits
+    given = {"limits": limits} if limits is not None else {}
     if layer.op == "separable_conv2d":
-        return plan_separable_conv2d(x, w, pw, algorithm=algorithm, **limits, **layer.kwargs)
-    return plan_conv2d(x, w, depthwise=layer.op == "depthwise_conv2d", algorithm=algorithm, **limits,
+        return plan_separable_conv2d(x, w, pw, algorithm=algorithm, **given, **layer.kwargs)
+    return plan_conv2d(x, w, depthwise=layer.op == "depthwise_conv2d", algorithm=algorithm, **given,
                        **layer.kwargs)
 
 
@@ -162,15 +186,26 @@ def _plan(layer: Layer, arrays, algorithm: str, runtime=None):
 AUTOTUNE = False
 
 
+def _target_plan(layer: Layer, arrays, runtime, algorithm: str):
+    """The plan ``runtime``'s target runs for the layer's call with ``algorithm`` (as gpuconv's
+    ops plan it: the WebGL2 target plans for the runtime's limits, the WebGPU one lowers the
+    canonical plan to its WGSL programs)."""
+    def make(limits, choice="direct"):
+        return _plan(layer, arrays, choice, limits=limits)
+
+    return runtime.target.plan(make, algorithm, runtime.limits)
+
+
 def _fast_plan(layer: Layer, arrays, runtime):
-    """The plan of gpuconv's fast path (``algorithm="auto"``) for this layer on ``runtime``;
-    under ``--autotune`` the algorithm gpuconv.autotune measures fastest there."""
-    plan = _plan(layer, arrays, "auto", runtime).with_storage(runtime.storage)
-    if not AUTOTUNE:
+    """The plan of gpuconv's fast path (``algorithm="auto"``) for this layer on ``runtime``
+    (either target); under ``--autotune`` the algorithm gpuconv.autotune measures fastest there
+    (where the target has candidates to time)."""
+    plan = _target_plan(layer, arrays, runtime, "auto").with_storage(runtime.storage)
+    if not AUTOTUNE or not runtime.target.tuning_candidates:
         return plan
     with gpuconv.autotune():
-        return gpuconv.tuning.tuned_plan(layer.op, plan, lambda algorithm: _plan(layer, arrays, algorithm, runtime),
-                                         runtime)
+        return gpuconv.tuning.tuned_plan(layer.op, plan,
+                                         lambda algorithm: _target_plan(layer, arrays, runtime, algorithm), runtime)
 
 
 def _flops(plan) -> int:
@@ -259,6 +294,11 @@ def time_in_page(browser, plan, repeat: int, warmup: int = 5) -> List[float]:
     browser runtime's page: its draw ops and a finish, sent once and run ``warmup + repeat``
     times there (no round trip into Python in between).
 
+    The same for both of the runtime's APIs: on WebGL2 (``BrowserRuntime()``) the ops are draws
+    and the finish a 1-texel ``gl.readPixels`` of the last output; on WebGPU
+    (``BrowserRuntime(api="webgpu")``) they are dispatches, and the finish is ``await
+    device.queue.onSubmittedWorkDone()`` (the page's ``finish`` op).
+
     gpuconv.BrowserRuntime has no public way to time inside its page, so this uses its
     internals: ``_draw_op`` (the message a ``draw`` sends) and ``_page`` (its Playwright page).
     """
@@ -304,20 +344,36 @@ def _arrays(layer: Layer, rng):
 SIDE_BY_SIDE = {"packed_draw": "gpuconv native", "browser_draw": "gpuconv browser, in the page",
                 "browser_python_draw": "gpuconv browser, from Python", "tfjs_default": "TF.js default",
                 "tfjs_direct": "TF.js direct", "tfjs_default_data": "TF.js default + data()",
-                "tfjs_direct_data": "TF.js direct + data()"}
+                "tfjs_direct_data": "TF.js direct + data()",
+                "webgpu_draw": "gpuconv WebGPU native", "webgpu_page_draw": "gpuconv WebGPU, in the page",
+                "tfjs_webgpu": "TF.js WebGPU", "tfjs_webgpu_data": "TF.js WebGPU + data()"}
 
 
 def time_side_by_side(layer: Layer, row: Dict[str, Any], runtime, repeat: int, seed: int = 0,
-                      browser=None, tfjs=None) -> None:
+                      browser=None, tfjs=None, webgpu=None, webgpu_page=None, tfjs_webgpu=None) -> None:
     """One round of the side-by-side series for a layer, one after the other: gpuconv's fast
-    path natively, in the browser (in the page and from Python), and TF.js's paths; the
-    samples go into ``row["samples"]``, the medians and best runs (of every round so far)
-    into the row."""
+    path natively, in the browser (in the page and from Python), TF.js's WebGL paths, then
+    gpuconv's WebGPU target natively (``webgpu``: a WebGPURuntime) and in the page
+    (``webgpu_page``: a BrowserRuntime(api="webgpu")) and TF.js's WebGPU backend
+    (``tfjs_webgpu``); the samples go into ``row["samples"]``, the medians and best runs (of
+    every round so far) into the row."""
     x, w, pw = arrays = _arrays(layer, np.random.default_rng(seed))
     pooled = row.setdefault("samples", {})
+    expected = None
 
     def add(key, times):
         pooled.setdefault(key, []).extend(times)
+
+    def tfjs_series(bench):
+        nonlocal expected
+        if expected is None:
+            expected = getattr(gpuconv.oracle, layer.op)(*(a for a in arrays if a is not None), **layer.kwargs)
+        for path, result in bench.time_layer(layer.name, layer.op, x, w, pw, layer.kwargs, repeat).items():
+            add(f"tfjs_{path}", result["synced"])
+            add(f"tfjs_{path}_data", result["downloaded"])
+            row[f"tfjs_{path}_programs"] = _programs(result["programs"])
+            error = gpuconv.oracle.relative_error(result["output"].reshape(expected.shape), expected)
+            row[f"tfjs_{path}_rel_error"] = max(error, row.get(f"tfjs_{path}_rel_error", 0.0))
 
     add("packed_draw", time_phases(runtime, _fast_plan(layer, arrays, runtime), repeat,
                                    draw_only=True)["draw_samples"])
@@ -326,19 +382,21 @@ def time_side_by_side(layer: Layer, row: Dict[str, Any], runtime, repeat: int, s
         add("browser_draw", time_in_page(browser, browser_plan, repeat))
         add("browser_python_draw", time_phases(browser, browser_plan, repeat, draw_only=True)["draw_samples"])
     if tfjs is not None:
-        expected = getattr(gpuconv.oracle, layer.op)(*(a for a in arrays if a is not None), **layer.kwargs)
-        for path, result in tfjs.time_layer(layer.name, layer.op, x, w, pw, layer.kwargs, repeat).items():
-            add(f"tfjs_{path}", result["synced"])
-            add(f"tfjs_{path}_data", result["downloaded"])
-            row[f"tfjs_{path}_programs"] = _programs(result["programs"])
-            error = gpuconv.oracle.relative_error(result["output"].reshape(expected.shape), expected)
-            row[f"tfjs_{path}_rel_error"] = max(error, row.get(f"tfjs_{path}_rel_error", 0.0))
+        tfjs_series(tfjs)
+    if webgpu is not None:
+        add("webgpu_draw", time_phases(webgpu, _fast_plan(layer, arrays, webgpu), repeat,
+                                       draw_only=True)["draw_samples"])
+    if webgpu_page is not None:
+        add("webgpu_page_draw", time_in_page(webgpu_page, _fast_plan(layer, arrays, webgpu_page), repeat))
+    if tfjs_webgpu is not None:
+        tfjs_series(tfjs_webgpu)
     for key, times in pooled.items():
         row[f"{key}_s"] = statistics.median(times)
         row[f"{key}_best_s"] = min(times)
 
 
-def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, tfjs=None) -> Dict[str, object]:
+def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, tfjs=None,
+              webgpu=None, webgpu_page=None, tfjs_webgpu=None) -> Dict[str, object]:
     rng = np.random.default_rng(seed)
     x, w, pw = arrays = _arrays(layer, rng)
     gpu_op = getattr(gpuconv, layer.op)
@@ -391,7 +449,16 @@ def run_layer(layer: Layer, runtime, repeat: int, seed: int = 0, browser=None, t
     if browser is not None:
         y_browser = gpu_op(*call_args, runtime=browser, **layer.kwargs)  # compiles; checked
         row["browser_rel_error"] = gpuconv.oracle.relative_error(y_browser, expected)
-        time_side_by_side(layer, row, runtime, repeat, seed, browser, tfjs)
+    for prefix, webgpu_runtime in (("webgpu", webgpu), ("webgpu_page", webgpu_page)):
+        if webgpu_runtime is None:
+            continue
+        start = time.perf_counter()
+        y_webgpu = gpu_op(*call_args, runtime=webgpu_runtime, **layer.kwargs)  # compiles; checked
+        row[f"{prefix}_cold_s"] = time.perf_counter() - start
+        row[f"{prefix}_rel_error"] = gpuconv.oracle.relative_error(y_webgpu, expected)
+        row[f"{prefix}_programs"] = _programs(s.name for s in _fast_plan(layer, arrays, webgpu_runtime).specs)
+    if any(side is not None for side in (browser, tfjs, webgpu, webgpu_page, tfjs_webgpu)):
+        time_side_by_side(layer, row, runtime, repeat, seed, browser, tfjs, webgpu, webgpu_page, tfjs_webgpu)
     return row
 
 
@@ -444,31 +511,68 @@ def format_table(rows: List[Dict[str, object]]) -> str:
     return _markdown(header, lines)
 
 
+#: The side-by-side table's ratios: label -> (baseline's row key, ours); value = baseline's time /
+#: ours (above 1: ours is faster).  A ratio is printed where both series were timed.
+RATIOS = {
+    "native/TF.js": ("tfjs_default_s", "packed_draw_s"),
+    "browser/TF.js": ("tfjs_default_s", "browser_draw_s"),
+    "WebGPU page/TF.js WebGPU": ("tfjs_webgpu_s", "webgpu_page_draw_s"),
+    "WebGPU/WebGL2 native": ("packed_draw_s", "webgpu_draw_s"),
+    "WebGPU/WebGL2 page": ("browser_draw_s", "webgpu_page_draw_s"),
+}
+
+
 def format_side_by_side(rows: List[Dict[str, object]]) -> str:
-    """gpuconv's fast path natively and in Chromium, TF.js's two paths and NumPy, per layer."""
-    def ms(r, key):
-        if not r.get(key):
+    """gpuconv's fast path natively and in Chromium, TF.js's two WebGL paths and NumPy, and
+    gpuconv's WebGPU target natively and in Chromium beside TF.js's WebGPU backend, per layer;
+    columns of series not timed in this run are left out."""
+    def ms(key):
+        def cell(r):
+            if not r.get(key):
+                return "-"
+            return f"{r[key] * 1e3:.{2 if r[key] < 0.01 else 1}f} ({gflops(r, key):.2f})"
+        return cell
+
+    def ratio(label):
+        def cell(r):
+            value = _ratio(r, *RATIOS[label])
+            return f"{value:.2f}x" if value else "-"
+        return cell
+
+    def on_top(r):
+        if not r.get("browser_draw_s"):
             return "-"
-        return f"{r[key] * 1e3:.{2 if r[key] < 0.01 else 1}f} ({gflops(r, key):.2f})"
+        return f"{(r['browser_python_draw_s'] - r['browser_draw_s']) * 1e3:+.1f}"
 
-    def ratio(r, ours):
-        value = _ratio(r, "tfjs_default_s", ours)
-        return f"{value:.2f}x" if value else "-"
+    def text(key):
+        return lambda r: str(r.get(key, "-"))
 
-    header = ["layer", "MFLOP", "native ms (GF/s)", "browser ms (GF/s)", "+ Python ms",
-              "TF.js default ms (GF/s)", "TF.js direct ms (GF/s)", "numpy f32 ms", "native/TF.js",
-              "browser/TF.js", "gpuconv programs (auto)", "TF.js default programs", "TF.js direct programs"]
-    lines = []
-    for r in rows:
-        on_top = (r["browser_python_draw_s"] - r["browser_draw_s"]) if r.get("browser_draw_s") else None
-        lines.append([
-            r["layer"], f"{r['mflop']:.1f}", ms(r, "packed_draw_s"), ms(r, "browser_draw_s"),
-            f"{on_top * 1e3:+.1f}" if on_top is not None else "-",
-            ms(r, "tfjs_default_s"), ms(r, "tfjs_direct_s"), f"{r['numpy_f32_s'] * 1e3:.1f}",
-            ratio(r, "packed_draw_s"), ratio(r, "browser_draw_s"), r["programs"],
-            r.get("tfjs_default_programs", "-"), r.get("tfjs_direct_programs", "-"),
-        ])
-    return _markdown(header, lines)
+    # (header, cell, the row key whose presence in some row brings the column in; None: always)
+    columns = [
+        ("layer", text("layer"), None),
+        ("MFLOP", lambda r: f"{r['mflop']:.1f}", None),
+        ("native ms (GF/s)", ms("packed_draw_s"), None),
+        ("browser ms (GF/s)", ms("browser_draw_s"), "browser_draw_s"),
+        ("+ Python ms", on_top, "browser_draw_s"),
+        ("TF.js default ms (GF/s)", ms("tfjs_default_s"), "browser_draw_s"),
+        ("TF.js direct ms (GF/s)", ms("tfjs_direct_s"), "browser_draw_s"),
+        ("numpy f32 ms", lambda r: f"{r['numpy_f32_s'] * 1e3:.1f}", None),
+        ("native/TF.js", ratio("native/TF.js"), "browser_draw_s"),
+        ("browser/TF.js", ratio("browser/TF.js"), "browser_draw_s"),
+        ("WebGPU native ms (GF/s)", ms("webgpu_draw_s"), "webgpu_draw_s"),
+        ("WebGPU page ms (GF/s)", ms("webgpu_page_draw_s"), "webgpu_draw_s"),
+        ("TF.js WebGPU ms (GF/s)", ms("tfjs_webgpu_s"), "webgpu_draw_s"),
+        ("WebGPU page/TF.js WebGPU", ratio("WebGPU page/TF.js WebGPU"), "webgpu_draw_s"),
+        ("WebGPU/WebGL2 native", ratio("WebGPU/WebGL2 native"), "webgpu_draw_s"),
+        ("WebGPU/WebGL2 page", ratio("WebGPU/WebGL2 page"), "webgpu_page_draw_s"),
+        ("gpuconv programs (auto)", text("programs"), None),
+        ("TF.js default programs", text("tfjs_default_programs"), "browser_draw_s"),
+        ("TF.js direct programs", text("tfjs_direct_programs"), "browser_draw_s"),
+        ("gpuconv WebGPU programs", text("webgpu_programs"), "webgpu_draw_s"),
+        ("TF.js WebGPU programs", text("tfjs_webgpu_programs"), "webgpu_draw_s"),
+    ]
+    columns = [c for c in columns if c[2] is None or any(r.get(c[2]) for r in rows)]
+    return _markdown([header for header, _, _ in columns], [[cell(r) for _, cell, _ in columns] for r in rows])
 
 
 def summary(rows) -> str:
@@ -490,21 +594,38 @@ def summary(rows) -> str:
                    f"largest error vs the oracle {worst:.2g} (relative)")
 
 
+def ratio_summary(rows, label: str) -> Optional[Dict[str, Any]]:
+    """Over the layers where both of :data:`RATIOS`' ``label`` series were timed: the median,
+    the worst (smallest) and the best ratio, their layers, and on how many ours was faster."""
+    values = sorted((_ratio(r, *RATIOS[label]), r["layer"]) for r in rows if _ratio(r, *RATIOS[label]))
+    if not values:
+        return None
+    return {"median": statistics.median(v for v, _ in values), "worst": values[0][0], "worst_layer": values[0][1],
+            "best": values[-1][0], "best_layer": values[-1][1], "faster": sum(v > 1 for v, _ in values),
+            "layers": len(values)}
+
+
 def side_by_side_summary(rows) -> str:
-    """The median and the worst (smallest) ratio to TF.js's default path over the layers."""
+    """The median and the worst (smallest) ratio of each of :data:`RATIOS` over the layers."""
     parts = []
-    for label, ours in (("native", "packed_draw_s"), ("browser", "browser_draw_s")):
-        ratios = [(r["tfjs_default_s"] / r[ours], r["layer"]) for r in rows
-                  if r.get("tfjs_default_s") and r.get(ours)]
-        if ratios:
-            low = min(ratios)
-            parts.append(f"gpuconv {label}/TF.js-default: median {statistics.median(v for v, _ in ratios):.2f}x, "
-                         f"worst {low[0]:.2f}x ({low[1]}), faster on {sum(v > 1 for v, _ in ratios)} of {len(ratios)}")
+    for label, text in (("native/TF.js", "gpuconv native/TF.js-default"),
+                        ("browser/TF.js", "gpuconv browser/TF.js-default"),
+                        ("WebGPU page/TF.js WebGPU", "gpuconv WebGPU in the page/TF.js WebGPU"),
+                        ("WebGPU/WebGL2 native", "gpuconv WebGPU/WebGL2 natively"),
+                        ("WebGPU/WebGL2 page", "gpuconv WebGPU/WebGL2 in the page")):
+        stats = ratio_summary(rows, label)
+        if stats:
+            parts.append(f"{text}: median {stats['median']:.2f}x, worst {stats['worst']:.2f}x "
+                         f"({stats['worst_layer']}), faster on {stats['faster']} of {stats['layers']}")
     errors = [r[key] for r in rows for key in ("browser_rel_error", "tfjs_default_rel_error", "tfjs_direct_rel_error")
               if r.get(key) is not None]
     if errors:
         parts.append(f"largest browser/TF.js error vs the oracle {max(errors):.2g} (relative)")
-    return "; ".join(parts)
+    errors = [r[key] for r in rows for key in ("webgpu_rel_error", "webgpu_page_rel_error", "tfjs_webgpu_rel_error")
+              if r.get(key) is not None]
+    if errors:
+        parts.append(f"largest WebGPU error vs the oracle {max(errors):.2g} (relative)")
+    return ";\n".join(parts)
 
 
 def write_png(rows, path: str) -> None:
@@ -518,7 +639,8 @@ def write_png(rows, path: str) -> None:
     names = [r["layer"] for r in rows]
     series = [("direct", "direct_draw_s"), ("packed", "packed_draw_s"), ("numpy f32", "numpy_f32_s"),
               ("oracle f64", "oracle_f64_s"), ("browser", "browser_draw_s"), ("TF.js default", "tfjs_default_s"),
-              ("TF.js direct", "tfjs_direct_s")]
+              ("TF.js direct", "tfjs_direct_s"), ("WebGPU native", "webgpu_draw_s"),
+              ("WebGPU page", "webgpu_page_draw_s"), ("TF.js WebGPU", "tfjs_webgpu_s")]
     series = [(label, key) for label, key in series if all(r.get(key) for r in rows)]
     positions = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(10, 4.5))
@@ -555,6 +677,40 @@ def _load() -> str:
         return f"{os.cpu_count()} CPUs"
 
 
+def _open_webgpu(args, report: Dict[str, Any]):
+    """gpuconv's WebGPU runtimes for ``--webgpu``: ``(native, in the page)``.  The native one
+    (gpuconv.WebGPURuntime) must start; the page's (gpuconv.BrowserRuntime(api="webgpu"), on
+    ``--webgpu-gl``'s adapter) is ``None`` where this gpuconv has none or it cannot start
+    (said, and its column stays empty)."""
+    try:
+        native = gpuconv.WebGPURuntime()
+    except Exception as error:  # no wgpu-py, or no adapter: --webgpu was asked for, so stop here
+        raise SystemExit(f"--webgpu: gpuconv.WebGPURuntime() did not start: {error}") from error
+    info = native.info()
+    report["webgpu"] = info
+    print(f"WebGPU natively: {info['adapter']} ({info['backend']}, {info['driver']}; wgpu-py {info['wgpu']})",
+          flush=True)
+    page = None
+    try:
+        page = gpuconv.BrowserRuntime(gl=args.webgpu_gl, api="webgpu")
+    except TypeError as error:  # a BrowserRuntime without the api= argument
+        why = f"this gpuconv's BrowserRuntime has no api='webgpu' ({error})"
+    except Exception as error:
+        why = f"gpuconv.BrowserRuntime(api='webgpu', gl={args.webgpu_gl!r}) did not start: {error}"
+    if page is None:
+        print(f"gpuconv WebGPU in the page: not timed: {why}", flush=True)
+        report["webgpu_browser"] = {"error": why}
+        return native, None
+    page_info = page.info()
+    adapter = page_info.get("adapter") or page_info.get("renderer")
+    if isinstance(adapter, dict):
+        adapter = adapter.get("description") or adapter.get("device")
+    report["webgpu_browser"] = dict(page_info, adapter=adapter)
+    print(f"gpuconv WebGPU in the page: Chromium {page.browser_version}, {adapter} "
+          f"(gpuconv.BrowserRuntime(api='webgpu', gl={args.webgpu_gl!r}))", flush=True)
+    return native, page
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="example: python benchmarks/bench.py --repeat 7 --json bench.json; "
@@ -569,6 +725,15 @@ def main(argv=None) -> int:
     parser.add_argument("--tfjs", action="store_true",
                         help="also time TF.js 4.22's WebGL backend in the same Chromium and GL (implies --browser; "
                              "needs 'bash benchmarks/tfjs/setup.sh' first)")
+    parser.add_argument("--webgpu", action="store_true",
+                        help="also time gpuconv's WebGPU target: natively (gpuconv.WebGPURuntime, wgpu-py) beside "
+                             "its WebGL2 path, and in headless Chromium (gpuconv.BrowserRuntime(api='webgpu'))")
+    parser.add_argument("--tfjs-webgpu", action="store_true",
+                        help="also time TF.js 4.22's WebGPU backend in the same Chromium on the same adapter "
+                             "(implies --webgpu; needs 'bash benchmarks/tfjs/setup.sh' first)")
+    parser.add_argument("--webgpu-gl", choices=("angle-egl", "swiftshader"), default="angle-egl",
+                        help="Chromium's WebGPU adapter for --webgpu and --tfjs-webgpu: angle-egl (default; a "
+                             "compatibility-mode adapter on ANGLE over the system's EGL) or swiftshader")
     parser.add_argument("--tfjs-dir", default=str(TFJS_DIR), metavar="DIR",
                         help="where TF.js's node_modules are (default: benchmarks/tfjs)")
     parser.add_argument("--rounds", type=int, default=1, metavar="N",
@@ -604,11 +769,15 @@ def main(argv=None) -> int:
             known = QUICK_LAYERS if args.quick else LAYERS
             parser.error(f"--layers: none of {wanted} is a layer ({', '.join(k.name for k in known)})")
     runner = None
-    if args.tfjs:
-        runner = load_tfjs_runner()
-        problem = runner.missing(Path(args.tfjs_dir))
-        if problem:
-            parser.error(problem)
+    args.webgpu = args.webgpu or args.tfjs_webgpu
+    if args.webgpu and args.storage != "float32":
+        parser.error("--webgpu: gpuconv's WebGPU target stores float32 alone; leave --storage at float32")
+    for wanted, api in ((args.tfjs, "webgl"), (args.tfjs_webgpu, "webgpu")):
+        if wanted:
+            runner = load_tfjs_runner()
+            problem = runner.missing(Path(args.tfjs_dir), api)
+            if problem:
+                parser.error(problem)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     backend = args.backend or ("browser" if os.environ.get(BACKEND_ENV) == "browser" else "native")
@@ -634,9 +803,24 @@ def _main(args, layers, runner, runtime) -> int:
           f"numpy {np.__version__}; median of {repeat} warm runs"
           + (f" x {args.rounds} rounds (side by side)" if args.rounds > 1 else "")
           + f"; {time.strftime('%Y-%m-%d %H:%M')}, {_load()}", flush=True)
-    browser = tfjs = None
+    browser = tfjs = webgpu = webgpu_page = tfjs_webgpu = None
     report: Dict[str, Any] = {"device": info, "repeat": repeat, "load_before": _load()}
     try:
+        if args.webgpu:
+            webgpu, webgpu_page = _open_webgpu(args, report)
+            if args.tfjs_webgpu:
+                tfjs_webgpu = runner.TfjsBench(gl=args.webgpu_gl, directory=Path(args.tfjs_dir), api="webgpu")
+                page = tfjs_webgpu.info["webgpu"]
+                report["tfjs_webgpu"] = {"gl": args.webgpu_gl, "pages": tfjs_webgpu.info}
+                print(f"TF.js {page['version']} WebGPU backend (defaults) on {page['renderer']} "
+                      f"(requested {page['adapter']['request'] or 'as TF.js does'}, gl={args.webgpu_gl!r}"
+                      f"{', compatibility mode' if page['adapter']['compatibility'] else ''}"
+                      f"{', a fallback adapter' if page['adapter']['fallback'] else ''})", flush=True)
+                ours = report.get("webgpu_browser", {}).get("adapter")
+                report["tfjs_webgpu"]["same_adapter"] = ours == page["renderer"] if ours else None
+                if ours and ours != page["renderer"]:
+                    print(f"warning: TF.js's WebGPU adapter ({page['renderer']}) is not gpuconv's page's ({ours})",
+                          flush=True)
         if args.browser or args.tfjs:
             browser = gpuconv.BrowserRuntime(gl="angle-egl", storage=args.storage)
             report["browser"] = browser.info()
@@ -654,28 +838,33 @@ def _main(args, layers, runner, runtime) -> int:
         for i, layer in enumerate(layers, 1):
             print(f"  [{i}/{len(layers)}] {layer.name} ...", file=sys.stderr, flush=True)
             loads.append(os.getloadavg()[0])
-            rows.append(run_layer(layer, runtime, repeat, browser=browser, tfjs=tfjs))
+            rows.append(run_layer(layer, runtime, repeat, browser=browser, tfjs=tfjs, webgpu=webgpu,
+                                  webgpu_page=webgpu_page, tfjs_webgpu=tfjs_webgpu))
         for round_ in range(2, args.rounds + 1):
             for i, (layer, row) in enumerate(zip(layers, rows), 1):
                 print(f"  round {round_}/{args.rounds} [{i}/{len(layers)}] {layer.name} ...", file=sys.stderr,
                       flush=True)
                 loads.append(os.getloadavg()[0])
-                time_side_by_side(layer, row, runtime, repeat, browser=browser, tfjs=tfjs)
+                time_side_by_side(layer, row, runtime, repeat, browser=browser, tfjs=tfjs, webgpu=webgpu,
+                                  webgpu_page=webgpu_page, tfjs_webgpu=tfjs_webgpu)
     finally:
-        if tfjs is not None:
-            tfjs.close()
-        if browser is not None:
-            browser.release()
+        for bench in (tfjs, tfjs_webgpu):
+            if bench is not None:
+                bench.close()
+        for other in (browser, webgpu_page, webgpu):
+            if other is not None:
+                other.release()
     report["load_after"] = _load()
     report["load_1min_during"] = loads
     print(format_table(rows))
     print(summary(rows))
-    if browser is not None:
+    if browser is not None or webgpu is not None:
         print()
         print(format_side_by_side(rows))
         text = side_by_side_summary(rows)
         if text:
             print(text)
+        report["ratios"] = {label: ratio_summary(rows, label) for label in RATIOS if ratio_summary(rows, label)}
     print(f"1-minute load average at each layer's start: {min(loads):.2f} to {max(loads):.2f} "
           f"(median {statistics.median(loads):.2f}); {_load()} at the end")
     if args.json:

@@ -112,3 +112,103 @@ def test_quick_run_on_the_browser_backend(bench, browser, tmp_path, capsys, gl):
     report = json.loads((tmp_path / "bench.json").read_text())
     assert report["device"]["runtime"] == "browser" and report["device"]["backend"] == gl
     assert all(row["rel_error"] <= 1e-5 for row in report["rows"]), report["rows"]
+
+
+# -- gpuconv's WebGPU target and TF.js's WebGPU backend (--webgpu, --tfjs-webgpu) ------------
+
+@pytest.fixture(scope="module")
+def webgpu():
+    """Whether gpuconv.WebGPURuntime starts here (wgpu-py and a Vulkan adapter): skips locally
+    without, fails on CI (which installs both)."""
+    import gpuconv
+    from gpuconv.runtimes import GLUnavailableError
+
+    try:
+        gpuconv.WebGPURuntime().release()
+    except GLUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"no WebGPU adapter on CI: {exc}")
+        pytest.skip(f"no WebGPU adapter: {exc}")
+
+
+def _browser_has_webgpu() -> bool:
+    import inspect
+
+    from gpuconv.runtimes.browser import BrowserRuntime
+
+    return "api" in inspect.signature(BrowserRuntime.__init__).parameters
+
+
+def test_quick_webgpu_run_times_the_webgpu_target_beside_webgl2(bench, runtime, webgpu, tmp_path, capsys):
+    assert bench.main(["--quick", "--webgpu", "--layers", "conv3x3,dw3x3,separable",
+                       "--json", str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "WebGPU native ms (GF/s)" in out and "WebGPU/WebGL2 native" in out
+    assert "gpuconv WebGPU/WebGL2 natively: median" in out and "worst" in out
+    assert "TF.js default ms" not in out  # the WebGL2 browser columns only with --browser or --tfjs
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["webgpu"]["target"] == "webgpu"
+    assert set(report["ratios"]["WebGPU/WebGL2 native"]) >= {"median", "worst", "worst_layer"}
+    rows = {r["layer"]: r for r in report["rows"]}
+    for r in rows.values():
+        assert 0 < r["webgpu_draw_best_s"] <= r["webgpu_draw_s"] and r["packed_draw_s"] > 0
+        assert r["webgpu_rel_error"] <= 1e-5 and len(r["samples"]["webgpu_draw"]) == 2
+    assert "DepthwiseConv2D" in rows["dw3x3"]["webgpu_programs"]
+    assert " > " in rows["separable"]["webgpu_programs"]  # the depthwise half, then the pointwise one
+
+
+def test_quick_webgpu_run_times_gpuconv_inside_the_webgpu_page(bench, runtime, webgpu, browser, tmp_path, capsys):
+    if not _browser_has_webgpu():
+        pytest.skip("gpuconv.BrowserRuntime has no api='webgpu' yet")
+    assert bench.main(["--quick", "--webgpu", "--layers", "conv3x3,separable",
+                       "--json", str(tmp_path / "bench.json")]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert "error" not in report["webgpu_browser"], report["webgpu_browser"]
+    for r in report["rows"]:
+        assert 0 < r["webgpu_page_draw_best_s"] <= r["webgpu_page_draw_s"]
+        assert r["webgpu_page_rel_error"] <= 1e-5 and r["webgpu_page_programs"] == r["webgpu_programs"]
+
+
+def test_quick_tfjs_webgpu_run_puts_tfjs_webgpu_beside_gpuconv(bench, runtime, webgpu, browser, tmp_path, capsys):
+    runner = bench.load_tfjs_runner()
+    if runner.missing(api="webgpu"):
+        if os.environ.get("CI"):  # .ci/run installs them: running this is the point there
+            pytest.fail("TF.js's WebGPU npm package is not installed on CI (bash benchmarks/tfjs/setup.sh)")
+        pytest.skip("TF.js's WebGPU npm package is not installed (bash benchmarks/tfjs/setup.sh)")
+    assert bench.main(["--quick", "--tfjs-webgpu", "--layers", "conv3x3,dw3x3",
+                       "--json", str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "TF.js 4.22.0 WebGPU backend" in out and "TF.js WebGPU ms (GF/s)" in out
+    report = json.loads((tmp_path / "bench.json").read_text())
+    page = report["tfjs_webgpu"]["pages"]["webgpu"]
+    assert page["backend"] == "webgpu" and page["adapter"]["request"] == {"featureLevel": "compatibility"}
+    assert page["adapter"]["compatibility"] and not page["adapter"]["fallback"]
+    for r in report["rows"]:
+        assert 0 < r["tfjs_webgpu_best_s"] <= r["tfjs_webgpu_s"] and r["tfjs_webgpu_data_s"] > 0
+        assert r["tfjs_webgpu_rel_error"] <= 1e-5 and r["tfjs_webgpu_programs"]
+    if _browser_has_webgpu():
+        assert report["tfjs_webgpu"]["same_adapter"] is True
+        assert "gpuconv WebGPU in the page/TF.js WebGPU: median" in out
+
+
+def test_tfjs_webgpu_without_its_npm_package_says_to_run_setup(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        bench.main(["--quick", "--tfjs-webgpu", "--tfjs-dir", str(tmp_path)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "benchmarks/tfjs/setup.sh" in err and "@tensorflow/tfjs-backend-webgpu" in err
+
+
+def test_side_by_side_table_shows_the_series_timed_and_ratios_as_time_over_time(bench):
+    rows = [{"layer": "a", "mflop": 10.0, "packed_draw_s": 0.002, "numpy_f32_s": 0.001, "programs": "P",
+             "webgpu_draw_s": 0.004, "webgpu_page_draw_s": 0.003, "tfjs_webgpu_s": 0.009,
+             "webgpu_programs": "W", "tfjs_webgpu_programs": "T"},
+            {"layer": "b", "mflop": 10.0, "packed_draw_s": 0.002, "numpy_f32_s": 0.001, "programs": "P",
+             "webgpu_draw_s": 0.001, "webgpu_page_draw_s": 0.004, "tfjs_webgpu_s": 0.002,
+             "webgpu_programs": "W", "tfjs_webgpu_programs": "T"}]
+    table = bench.format_side_by_side(rows)
+    assert "WebGPU page/TF.js WebGPU" in table and "browser ms" not in table and "TF.js default" not in table
+    assert "| 3.00x " in table and "| 0.50x " in table  # TF.js's time / gpuconv's page time
+    stats = bench.ratio_summary(rows, "WebGPU/WebGL2 native")  # WebGL2's time / WebGPU's
+    assert (stats["median"], stats["worst"], stats["worst_layer"], stats["faster"]) == (1.25, 0.5, "a", 1)
+    assert bench.ratio_summary(rows, "browser/TF.js") is None

@@ -1,4 +1,5 @@
-"""TF.js 4.22's WebGL backend in headless Chromium, for ``benchmarks/bench.py --tfjs``.
+"""TF.js 4.22's WebGL and WebGPU backends in headless Chromium, for ``benchmarks/bench.py --tfjs``
+and ``--tfjs-webgpu``.
 
 :class:`TfjsBench` launches Chromium exactly as ``gpuconv.BrowserRuntime`` does for a ``gl``
 choice (``gpuconv.runtimes.browser.launch_flags``: ``angle-egl`` is ANGLE over the system's
@@ -6,6 +7,12 @@ EGL, Mesa's llvmpipe here), opens one page per TF.js path (:data:`PATHS`: its de
 the flags that make it run its direct programs), serves the page and TF.js's bundles from
 ``node_modules`` through Playwright's request routing (every other request is refused:
 nothing leaves the machine) and times each layer inside the page (``page.js``).
+
+``TfjsBench(api="webgpu")`` runs TF.js's WebGPU backend instead (``page_webgpu.js``, one page:
+:data:`WEBGPU_PATHS`), in Chromium launched with :data:`WEBGPU_GL`'s flags for the ``gl``
+choice, on the adapter those options ask for (``angle-egl``: a compatibility-mode adapter on
+ANGLE over the system's EGL, which TF.js's own adapter request never gets; ``swiftshader``:
+SwiftShader, what TF.js's own request gets).
 
 Playwright's sync API allows one driver per thread, and a ``BrowserRuntime`` holds the
 calling thread's, so the session runs in a thread of its own; its methods block until
@@ -17,17 +24,23 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 VERSION = "4.22.0"
 
-#: What the page loads, by URL path: the unminified ES2017 bundles (program class names intact).
+#: What the pages load, by URL path: the unminified ES2017 bundles (program class names intact).
 BUNDLES = {
     "/tf-core.js": "@tensorflow/tfjs-core/dist/tf-core.es2017.js",
     "/tf-backend-webgl.js": "@tensorflow/tfjs-backend-webgl/dist/tf-backend-webgl.es2017.js",
+    "/tf-backend-webgpu.js": "@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.es2017.js",
+}
+#: The bundles each API's page loads, in order, and its own script.
+PAGES = {
+    "webgl": (("/tf-core.js", "/tf-backend-webgl.js"), "page.js"),
+    "webgpu": (("/tf-core.js", "/tf-backend-webgpu.js"), "page_webgpu.js"),
 }
 
 #: TF.js's flags per path, set before its WebGL backend starts.
@@ -40,21 +53,44 @@ PATHS: Dict[str, Dict[str, Any]] = {
     "direct": {"WEBGL_CONV_IM2COL": False, "WEBGL_PACK_DEPTHWISECONV": False},
 }
 
+#: TF.js's WebGPU backend: its defaults (conv2d is Conv2DMMProgram, a 1x1 one MatMulPackedProgram,
+#: depthwise DepthwiseConv2DVec4Program where the multiplier is 1 and channels come in fours).
+WEBGPU_PATHS: Dict[str, Dict[str, Any]] = {"webgpu": {}}
+
+#: Chromium's WebGPU flags for each ``gl`` choice, and the options the page asks for its adapter
+#: with (None: TF.js's own request).  ``angle-egl``: Dawn's OpenGL ES backend on ANGLE over EGL,
+#: offered to compatibility-mode requests alone; ``swiftshader``: Dawn's Vulkan backend on
+#: SwiftShader (a fallback adapter), which TF.js's own request gets.
+WEBGPU_GL: Dict[str, Tuple[Tuple[str, ...], Optional[Dict[str, Any]]]] = {
+    "angle-egl": (("--enable-unsafe-webgpu", "--enable-webgpu-developer-features", "--use-webgpu-adapter=opengles",
+                   "--use-gl=angle", "--use-angle=gl-egl", "--ignore-gpu-blocklist"),
+                  {"featureLevel": "compatibility"}),
+    "swiftshader": (("--enable-unsafe-webgpu", "--enable-webgpu-developer-features"), None),
+}
+
 ORIGIN = "http://localhost"
-_INDEX = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv bench: TF.js</title>"
-          "<script src=\"/tf-core.js\"></script><script src=\"/tf-backend-webgl.js\"></script>"
-          "<script src=\"/page.js\"></script></head><body></body></html>")
+
+
+def _index(api: str) -> str:
+    bundles, script = PAGES[api]
+    tags = "".join(f"<script src=\"{src}\"></script>" for src in bundles + ("/" + script,))
+    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv bench: TF.js {api}</title>"
+            f"{tags}</head><body></body></html>")
 
 SETUP_HINT = "run 'bash benchmarks/tfjs/setup.sh' (npm ci: TF.js 4.22 from the npm registry; needs node and npm)"
 
 
-def missing(directory: Path = HERE) -> Optional[str]:
-    """Why TF.js cannot be loaded from ``directory`` (None when its bundles are there)."""
-    absent = [name for name in BUNDLES.values() if not (directory / "node_modules" / name).is_file()]
+def missing(directory: Path = HERE, api: str = "webgl") -> Optional[str]:
+    """Why TF.js's ``api`` backend ("webgl" or "webgpu") cannot be loaded from ``directory``
+    (None when its bundles are there)."""
+    bundles = [BUNDLES[src] for src in PAGES[api][0]]
+    absent = [name for name in bundles if not (directory / "node_modules" / name).is_file()]
     if not absent:
         return None
-    return (f"--tfjs needs TF.js {VERSION}'s npm packages (@tensorflow/tfjs-core, @tensorflow/tfjs-backend-webgl) "
-            f"in {directory / 'node_modules'}, and {absent[0]} is not there: {SETUP_HINT}")
+    option, packages = ("--tfjs", "@tensorflow/tfjs-core, @tensorflow/tfjs-backend-webgl") if api == "webgl" else \
+        ("--tfjs-webgpu", "@tensorflow/tfjs-core, @tensorflow/tfjs-backend-webgpu")
+    return (f"{option} needs TF.js {VERSION}'s npm packages ({packages}) in {directory / 'node_modules'}, "
+            f"and {absent[0]} is not there: {SETUP_HINT}")
 
 
 def _encode(array: np.ndarray) -> Dict[str, Any]:
@@ -88,16 +124,25 @@ def tfjs_arguments(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
 class TfjsBench:
     """TF.js in one headless Chromium, one page per path; see the module's docstring.
 
-    ``info``: per path, TF.js's version, backend, WebGL renderer and flags as the page reports them.
+    ``api``: TF.js's "webgl" backend (paths: :data:`PATHS`) or its "webgpu" one
+    (:data:`WEBGPU_PATHS`).  ``info``: per path, TF.js's version, backend, renderer (the WebGL
+    renderer, or the WebGPU adapter's description) and flags as the page reports them.
     """
 
     def __init__(self, gl: str = "angle-egl", executable: Optional[str] = None,
-                 paths: Sequence[str] = tuple(PATHS), directory: Path = HERE):
-        problem = missing(directory)
+                 paths: Optional[Sequence[str]] = None, directory: Path = HERE, api: str = "webgl"):
+        if api not in PAGES:
+            raise ValueError(f"api must be one of {', '.join(map(repr, PAGES))}, got {api!r}")
+        if api == "webgpu" and gl not in WEBGPU_GL:
+            raise ValueError(f"gl must be one of {', '.join(map(repr, WEBGPU_GL))} for TF.js's WebGPU backend, "
+                             f"got {gl!r}")
+        problem = missing(directory, api)
         if problem:
             raise RuntimeError(problem)
         self.gl = gl
-        self.paths = list(paths)
+        self.api = api
+        self.flags = PATHS if api == "webgl" else WEBGPU_PATHS
+        self.paths = list(paths if paths is not None else self.flags)
         self.directory = directory
         self.refused: List[str] = []  # URLs the pages asked for that are not served
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tfjs-bench")
@@ -116,10 +161,11 @@ class TfjsBench:
     # -- in the session's thread -------------------------------------------------------
     def _serve(self, route) -> None:
         path = route.request.url[len(ORIGIN):].split("?")[0] if route.request.url.startswith(ORIGIN + "/") else None
+        script = PAGES[self.api][1]
         if path == "/index.html":
-            route.fulfill(status=200, content_type="text/html", body=_INDEX)
-        elif path == "/page.js":
-            route.fulfill(status=200, content_type="text/javascript", path=str(HERE / "page.js"))
+            route.fulfill(status=200, content_type="text/html", body=_index(self.api))
+        elif path == "/" + script:
+            route.fulfill(status=200, content_type="text/javascript", path=str(HERE / script))
         elif path in BUNDLES:
             route.fulfill(status=200, content_type="text/javascript",
                           path=str(self.directory / "node_modules" / BUNDLES[path]))
@@ -132,9 +178,16 @@ class TfjsBench:
 
         from gpuconv.runtimes.browser import IGNORED_DEFAULT_FLAGS, find_chromium, launch_flags
 
+        from gpuconv.runtimes.browser import BASE_FLAGS
+
+        if self.api == "webgl":
+            flags, adapter = launch_flags(self.gl), None
+        else:
+            extra, adapter = WEBGPU_GL[self.gl]
+            flags = list(BASE_FLAGS) + list(extra)
         self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(
-            executable_path=find_chromium(executable), headless=True, args=launch_flags(self.gl),
+            executable_path=find_chromium(executable), headless=True, args=flags,
             ignore_default_args=list(IGNORED_DEFAULT_FLAGS))
         info = {}
         for name in self.paths:
@@ -146,7 +199,8 @@ class TfjsBench:
             if errors or not page.evaluate("typeof window.tfjsBench === 'object' && typeof tf === 'object'"):
                 raise RuntimeError(f"the TF.js page did not load: {'; '.join(errors) or 'no tfjsBench'}"
                                    + (f" (refused {self.refused})" if self.refused else ""))
-            info[name] = page.evaluate("flags => tfjsBench.init(flags)", PATHS[name])
+            info[name] = page.evaluate("([flags, adapter]) => tfjsBench.init(flags, adapter)",
+                                       [self.flags[name], adapter])
             info[name]["browser_version"] = self._browser.version
             self._pages[name] = page
         return info
@@ -175,8 +229,9 @@ class TfjsBench:
     # -- the caller's side -------------------------------------------------------------
     def time_layer(self, name: str, op: str, x: np.ndarray, w: np.ndarray, pw: Optional[np.ndarray],
                    kwargs: Mapping[str, Any], repeat: int, warmup: int = 5) -> Dict[str, Dict[str, Any]]:
-        """Per path: ``synced`` and ``downloaded`` (seconds of each timed run: op + 1-texel read,
-        op + ``await y.data()``), ``programs`` (TF.js's program classes, in order) and ``output``
+        """Per path: ``synced`` and ``downloaded`` (seconds of each timed run: op + 1-texel read
+        on WebGL, op + ``await device.queue.onSubmittedWorkDone()`` on WebGPU; op + ``await
+        y.data()``), ``programs`` (TF.js's program classes, in order) and ``output``
         (the first call's result, float32, shaped as TF.js gives it)."""
         spec = {"op": op, "x": _encode(x), "w": _encode(w), "pw": _encode(pw) if pw is not None else None,
                 **tfjs_arguments(kwargs)}
