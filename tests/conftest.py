@@ -25,6 +25,55 @@ def rng():
     return np.random.default_rng(1234)
 
 
+# -- the WebGPU target (tests/test_webgpu.py, and GPUCONV_BACKEND=webgpu) ------------------
+# Under GPUCONV_BACKEND=webgpu the `runtime` fixture is a WebGPURuntime, and the end-to-end
+# files run again on the WebGPU target (.ci/run).  A test about the WebGL2 target itself
+# (packed programs, textures, im2col, draw buffers, float16 storage, GLSL) is marked
+# @pytest.mark.webgl2_only("why") and skips there, as does every test parametrized with a
+# WebGL2-only algorithm ("packed", "im2col").
+
+WEBGPU_BACKEND = os.environ.get("GPUCONV_BACKEND") == "webgpu"
+WEBGL2_ALGORITHMS = ("packed", "im2col")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "webgl2_only(reason): a test of the WebGL2 target; skipped when "
+                                       "GPUCONV_BACKEND=webgpu runs the suite on the WebGPU target")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not WEBGPU_BACKEND:
+        return
+    for item in items:
+        marker = item.get_closest_marker("webgl2_only")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        algorithm = params.get("algorithm")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "a test of the WebGL2 target"
+        elif isinstance(algorithm, str) and algorithm in WEBGL2_ALGORITHMS:
+            reason = f"algorithm={algorithm!r} is a WebGL2 program"
+        else:
+            continue
+        item.add_marker(pytest.mark.skip(reason=f"GPUCONV_BACKEND=webgpu: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def webgpu():
+    """A WebGPURuntime (wgpu-py; Mesa's lavapipe without a GPU) shared by the session: the default
+    runtime itself under GPUCONV_BACKEND=webgpu."""
+    try:
+        if WEBGPU_BACKEND:
+            yield gpuconv.get_runtime()
+            return
+        runtime = gpuconv.WebGPURuntime()
+    except GLUnavailableError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"no WebGPU adapter on CI: {exc}")
+        pytest.skip(f"no WebGPU adapter: {exc}")
+    yield runtime
+    runtime.release()
+
+
 # -- the browser runtime (tests/test_browser.py) ---------------------------------------
 # One Chromium per GL choice for the whole session.  Without Chromium or Playwright the
 # browser tests skip locally and fail on CI (CI=true), like the GL tests above.
