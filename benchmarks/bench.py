@@ -670,6 +670,24 @@ def load_tfjs_runner(directory: Path = TFJS_DIR):
     return sys.modules[name]
 
 
+def _source_state() -> str:
+    """The commit this gpuconv is at, and the files that differ from it (others may be editing
+    the tree while the benchmark runs): what a table was measured on."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "gpuconv", "shaders"], cwd=root,
+                                 capture_output=True, text=True, timeout=10).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    changed = [line[3:] for line in changed if line.strip()]
+    return (f"gpuconv at {commit or '?'}" + (f", {len(changed)} files changed ({', '.join(changed)})"
+                                             if changed else ", unchanged"))
+
+
 def _load() -> str:
     try:
         return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
@@ -804,7 +822,8 @@ def _main(args, layers, runner, runtime) -> int:
           + (f" x {args.rounds} rounds (side by side)" if args.rounds > 1 else "")
           + f"; {time.strftime('%Y-%m-%d %H:%M')}, {_load()}", flush=True)
     browser = tfjs = webgpu = webgpu_page = tfjs_webgpu = None
-    report: Dict[str, Any] = {"device": info, "repeat": repeat, "load_before": _load()}
+    report: Dict[str, Any] = {"device": info, "repeat": repeat, "load_before": _load(), "source": _source_state()}
+    print(report["source"], flush=True)
     try:
         if args.webgpu:
             webgpu, webgpu_page = _open_webgpu(args, report)
