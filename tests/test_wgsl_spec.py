@@ -85,8 +85,8 @@ WGSL_MISTAKES = [
     ("glsl-for-loop", VALID.replace("result[id.x] = x[id.x] * 2.0;",
                                     "for (int i = 0; i < 4; i++) { result[id.x] = 1.0; }"), "expected"),
     ("duplicate-binding", VALID.replace("@binding(1)", "@binding(0)"), "conflict"),
-    ("assign-to-let", VALID.replace("result[id.x] = x[id.x] * 2.0;", "let v = 1.0;\n    v = 2.0;\n    result[id.x] = v;"),
-     "immutable"),
+    ("assign-to-let", VALID.replace("result[id.x] = x[id.x] * 2.0;",
+                                    "let v = 1.0;\n    v = 2.0;\n    result[id.x] = v;"), "immutable"),
 ]
 
 
