@@ -14,6 +14,9 @@ their float32 bytes.  :meth:`BrowserRuntime.run` sends a whole plan (uploads, dr
 the chaining and the read-back) in one round trip; the primitive calls (upload, draw,
 read, free, finish) work too.  Compiled programs are kept in the page (an LRU of
 :attr:`BrowserRuntime.PROGRAM_CACHE_SIZE`, keyed by the program's source key).
+
+``BrowserRuntime(api="webgpu")`` runs the WebGPU target's WGSL compute programs in the same
+way, on a page of its own (:mod:`.browser_webgpu`); everything on this side is shared.
 """
 
 from __future__ import annotations
@@ -198,6 +201,10 @@ class BrowserRuntime(BaseRuntime):
     """
 
     kind = "browser"
+    #: The browser API the page runs gpuconv's programs through: "webgl2" or "webgpu".
+    api = "webgl2"
+    #: The page's script, beside this module.
+    PAGE_SCRIPT = _PAGE_SCRIPT
 
     #: Compiled programs kept in the page at most (the least recently used are deleted).
     PROGRAM_CACHE_SIZE = 64
@@ -209,11 +216,39 @@ class BrowserRuntime(BaseRuntime):
     #: into it (8 new 448x112 RGBA32F outputs: 11.2 ms against 1.3 ms reused).  0: no pool.
     POOL_BYTES = 256 << 20
 
+    def __new__(cls, *args: Any, api: str = "webgl2", **kwargs: Any) -> "BrowserRuntime":
+        # api="webgpu" gives the WebGPU page's runtime, which shares everything here but the ops' format.
+        if cls is BrowserRuntime and api == "webgpu":
+            from .browser_webgpu import BrowserWebGPURuntime
+
+            return super().__new__(BrowserWebGPURuntime)
+        return super().__new__(cls)
+
     def __init__(self, gl: str = "angle-egl", executable: Optional[str] = None, headless: bool = True,
                  max_draw_buffers: Optional[int] = None, max_texture_size: Optional[int] = None,
-                 storage: str = "float32"):
+                 storage: str = "float32", *, api: str = "webgl2"):
+        if api != "webgl2":
+            raise ValueError(f"api must be 'webgl2' or 'webgpu', got {api!r}")
         self.storage = check_storage(storage)
-        flags = launch_flags(gl)
+        result = self._open(gl, executable, headless, launch_flags(gl),
+                            {"op": "init", "vertex": codegen.vertex_source(), "pool_bytes": int(self.POOL_BYTES)})
+        self._device: Dict[str, Any] = result
+        self.device_max_texture_size = int(result["max_texture_size"])
+        self.device_max_draw_buffers = min(int(result["max_draw_buffers"]), int(result["max_color_attachments"]))
+        self.limits = Limits.capped(self.device_max_texture_size, self.device_max_draw_buffers,
+                                    max_texture_size, max_draw_buffers)
+        if "llvmpipe" in str(result.get("webgl_renderer", "")) + str(result.get("renderer", "")):
+            self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT  # ANGLE over Mesa's llvmpipe
+        if self.storage == "float16":
+            try:
+                self.require_storage("float16")
+            except BaseException:
+                self.release()
+                raise
+
+    def _open(self, gl: str, executable: Optional[str], headless: bool, flags: List[str],
+              init: Dict[str, Any]) -> Dict[str, Any]:
+        """Launch Chromium with ``flags``, load the page and run its ``init`` op; its answer."""
         self.gl = gl
         self.headless = headless
         self.executable = find_chromium(executable)
@@ -230,24 +265,10 @@ class BrowserRuntime(BaseRuntime):
         self._playwright = _SharedPlaywright.acquire()
         try:
             self._launch(flags)
-            result = self._call([{"op": "init", "vertex": codegen.vertex_source(),
-                                  "pool_bytes": int(self.POOL_BYTES)}])[0]
+            return dict(self._call([init])[0])
         except BaseException:
             self.release()
             raise
-        self._device: Dict[str, Any] = result
-        self.device_max_texture_size = int(result["max_texture_size"])
-        self.device_max_draw_buffers = min(int(result["max_draw_buffers"]), int(result["max_color_attachments"]))
-        self.limits = Limits.capped(self.device_max_texture_size, self.device_max_draw_buffers,
-                                    max_texture_size, max_draw_buffers)
-        if "llvmpipe" in str(result.get("webgl_renderer", "")) + str(result.get("renderer", "")):
-            self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT  # ANGLE over Mesa's llvmpipe
-        if self.storage == "float16":
-            try:
-                self.require_storage("float16")
-            except BaseException:
-                self.release()
-                raise
 
     def require_storage(self, storage: str) -> str:
         """As :meth:`BaseRuntime.require_storage`: "float16" needs R16F render targets, which the
@@ -275,9 +296,11 @@ class BrowserRuntime(BaseRuntime):
         self._page = self._browser.new_page()
         self._page.on("crash", lambda *_: self._mark_closed("page crashed"))
         self._page.on("close", lambda *_: self._mark_closed("page was closed"))
-        script = _PAGE_SCRIPT.read_text(encoding="utf-8")
-        self._page.set_content("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv</title>"
-                               "</head><body><script>" + script + "</script></body></html>")
+        self._load_page("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv</title></head><body>"
+                        "<script>" + self.PAGE_SCRIPT.read_text(encoding="utf-8") + "</script></body></html>")
+
+    def _load_page(self, html: str) -> None:
+        self._page.set_content(html)
 
     def _mark_closed(self, why: str) -> None:
         if self._closed is None:
@@ -321,18 +344,22 @@ class BrowserRuntime(BaseRuntime):
                 raise self._closed_error() from exc
             raise RuntimeError(f"gpuconv's browser page failed: {exc}") from exc
         if not answer.get("ok"):
-            kind = answer.get("kind")
-            if kind == "lost":
-                self._mark_closed("WebGL context was lost (did Chromium's GPU process crash?)")
-                raise self._closed_error()
-            if kind == "unavailable":
-                raise GLUnavailableError(f"gpuconv's browser runtime ({self.gl}): {answer.get('message')}; "
-                                         f"{_GL_HINTS[self.gl]}")
-            if kind == "compile":
-                raise RuntimeError(f"{answer.get('name')}: the GLSL program did not compile in the browser "
-                                   f"({self.gl}): {answer.get('message')}\n{answer.get('log', '')}")
-            raise RuntimeError(f"gpuconv's browser page failed: {answer.get('message')}")
+            raise self._page_failure(answer)
         return list(answer["results"])
+
+    def _page_failure(self, answer: Dict[str, Any]) -> BaseException:
+        """The exception for a call the page answered with ``{ok: false, kind, message, ...}``."""
+        kind = answer.get("kind")
+        if kind == "lost":
+            self._mark_closed("WebGL context was lost (did Chromium's GPU process crash?)")
+            return self._closed_error()
+        if kind == "unavailable":
+            return GLUnavailableError(f"gpuconv's browser runtime ({self.gl}): {answer.get('message')}; "
+                                      f"{_GL_HINTS[self.gl]}")
+        if kind == "compile":
+            return RuntimeError(f"{answer.get('name')}: the GLSL program did not compile in the browser "
+                                f"({self.gl}): {answer.get('message')}\n{answer.get('log', '')}")
+        return RuntimeError(f"gpuconv's browser page failed: {answer.get('message')}")
 
     # -- facts -----------------------------------------------------------------
     def info(self) -> Dict[str, object]:
@@ -398,7 +425,7 @@ class BrowserRuntime(BaseRuntime):
         while len(self._programs) > self.PROGRAM_CACHE_SIZE:
             _, old = self._programs.popitem(last=False)
             self._drop_programs.append(old)
-        return {"id": program_id, "name": spec.name, "source": codegen.fragment_source(spec),
+        return {"id": program_id, "name": spec.name, "source": self.target.source(spec),
                 "samplers": list(spec.variable_names)}
 
     def _draw_op(self, spec: Drawable, inputs: Mapping[str, Any], pending: List[Hashable],
