@@ -2,7 +2,8 @@
 
 * :class:`BaseRuntime` (:mod:`.base`): compile, upload, draw, read back, free;
 * :class:`NativeRuntime` (:mod:`.native`): moderngl in this process (EGL by default);
-* ``BrowserRuntime`` (:mod:`.browser`): WebGL2 in headless Chromium, driven by Playwright;
+* ``BrowserRuntime`` (:mod:`.browser`): WebGL2 in headless Chromium, driven by Playwright
+  (``api="webgpu"``: WebGPU there, :mod:`.browser_webgpu`);
 * :class:`WebGPURuntime` (:mod:`.webgpu`): the WebGPU target's WGSL programs through wgpu-py.
 
 :func:`get_runtime` gives each thread its own default runtime (GL contexts belong to
@@ -77,8 +78,9 @@ RUNTIME_KINDS = ("native", "browser", "webgpu")
 def make_runtime(kind: str = "native", *, gl: Optional[str] = None, **options: Any) -> BaseRuntime:
     """A new runtime: ``kind`` ``"native"`` (moderngl; ``gl`` is the context backend, ``"egl"``
     or ``"glfw"``), ``"browser"`` (headless Chromium; ``gl`` is ``"angle-egl"`` or
-    ``"swiftshader"``) or ``"webgpu"`` (wgpu-py; ``gl`` is the power preference,
-    ``"high-performance"`` or ``"low-power"``).  ``options`` go to the runtime
+    ``"swiftshader"``; ``api="webgpu"`` runs the WebGPU target there instead of WebGL2) or
+    ``"webgpu"`` (wgpu-py; ``gl`` is the power preference, ``"high-performance"`` or
+    ``"low-power"``).  ``options`` go to the runtime
     (``max_draw_buffers=``, ...)."""
     if kind == "browser":
         from .browser import BrowserRuntime
