@@ -11,7 +11,7 @@ The steps' arrays and chaining are kept as they are.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -19,6 +19,8 @@ from ..codegen import program_source
 from ..geometry import Conv2DGeometry
 from ..limits import Limits
 from ..plan import Plan, Step
+from .conv3d import conv3d_backprop_input_program, conv3d_program
+from .gradients import conv2d_backprop_filter_program, conv3d_backprop_filter_program
 from .layout import BufferLayout
 from .limits import WebGPULimits
 from .programs import (
@@ -33,14 +35,10 @@ from .programs import (
 )
 
 #: Ops of the WebGL2 target that the WebGPU target does not run yet, by their direct program.
-_NOT_YET = {
-    "Conv2DDerFilterProgram": "conv2d_backprop_filter",
-    "DepthwiseConv2DDerFilterProgram": "depthwise_conv2d_backprop_filter",
-    "Conv3DProgram": "conv3d",
-    "Conv3DDerInputProgram": "conv3d_backprop_input / conv3d_transpose",
-    "Conv3DDerFilterProgram": "conv3d_backprop_filter",
-    "SliceSumProgram": "a filter gradient's partial sums",
-}
+_NOT_YET: Dict[str, str] = {}
+#: Steps of the canonical plan the WebGPU target has no program for, because the one before does
+#: their work: a filter gradient reduces in workgroup memory, with no partial sums to add up.
+_DROPPED = ("SliceSumProgram",)
 
 
 class NotOnTargetError(ValueError):
@@ -88,10 +86,11 @@ class WebGPUTarget:
     def lower(self, plan: Plan, algorithm: str, limits: WebGPULimits) -> Plan:
         """``plan`` (of TF.js's direct WebGL programs) with each step's program replaced by its
         WebGPU program; the arrays, chaining and result shape are kept."""
-        programs = [self._program(spec, arrays, algorithm, limits) for spec, arrays in plan.steps]
+        kept = [(spec, arrays) for spec, arrays in plan.steps if spec.name not in _DROPPED]
+        programs = [self._program(spec, arrays, algorithm, limits) for spec, arrays in kept]
         for program in programs:
             program.check(limits)
-        steps: Tuple[Step, ...] = tuple((program, arrays) for program, (_, arrays) in zip(programs, plan.steps))
+        steps: Tuple[Step, ...] = tuple((program, arrays) for program, (_, arrays) in zip(programs, kept))
         return Plan(steps, plan.out_shape, plan.storage)
 
     def _program(self, spec: Any, arrays: Any, algorithm: str, limits: WebGPULimits) -> ComputeProgramSpec:
@@ -113,6 +112,14 @@ class WebGPUTarget:
             return conv2d_naive_program(g, epilogue, limits)
         if name in ("Conv2DDerInputProgram", "DepthwiseConv2DDerInputProgram"):
             return conv2d_backprop_input_program(g, epilogue, limits, bias_full=getattr(spec, "bias_full", False))
+        if name in ("Conv2DDerFilterProgram", "DepthwiseConv2DDerFilterProgram"):
+            return conv2d_backprop_filter_program(g, limits)
+        if name == "Conv3DProgram":
+            return conv3d_program(spec.geometry, limits)
+        if name == "Conv3DDerInputProgram":
+            return conv3d_backprop_input_program(spec.geometry, limits)
+        if name == "Conv3DDerFilterProgram":
+            return conv3d_backprop_filter_program(spec.geometry, limits)
         op = _NOT_YET.get(name, name)
         raise NotOnTargetError(f"{op} does not run on the WebGPU target yet; run it on a WebGL2 runtime "
                                f"(gpuconv.Runtime(), gpuconv.BrowserRuntime())", op, self.name)

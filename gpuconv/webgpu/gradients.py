@@ -1,0 +1,187 @@
+"""The WebGPU target's filter gradients: conv2d_backprop_filter, depthwise_conv2d_backprop_filter
+and conv3d_backprop_filter as one WGSL compute program each, a reduction in workgroup memory.
+
+A filter gradient df[taps..., c, k] sums x * dy over the batch and every dy position, many more
+terms than a filter has elements.  One invocation looping over all of them would be slow, drift
+in float32, and be cut short by llvmpipe/lavapipe (gallivm ends an invocation's loops after
+65535 passes).  Here one workgroup computes a block of ``block_c`` input channels x ``block_k``
+output channels (or channel multipliers) at one filter tap: its invocations each sum a strided
+share of the dy positions (position ``lid``, ``lid + invocations``, ...), reading each x value
+once for the block's ``block_k`` products, then add their partial sums up in ``var<workgroup>``
+memory, a tree of ``workgroupBarrier()`` steps.  One invocation loops over positions /
+invocations positions, so the WebGL2 plan's partial sums (SliceSumProgram) are not needed.
+
+The template (``shaders/wgsl/filter_gradient.wgsl``) is the same for 2-D and 3-D: the spatial
+axes are a list.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Sequence, Tuple, cast
+
+from ..geometry import Conv2DGeometry, Conv3DGeometry
+from ..programs.base import LLVMPIPE_LOOP_LIMIT, Epilogue, shape_text
+from .layout import BufferLayout
+from .limits import WebGPULimits
+from .programs import ComputeProgramSpec, _buffer, _loop_cost
+
+#: The most invocations one filter-gradient workgroup gets (more only where the positions would
+#: otherwise loop past llvmpipe's limit), and the fewest (lavapipe runs 8 lanes at a time).
+REDUCTION_WORKGROUP = 64
+MIN_REDUCTION_WORKGROUP = 8
+#: Filter elements along each of the last two filter axes one workgroup computes.
+REDUCTION_BLOCK = 4
+
+
+@dataclass(frozen=True)
+class WorkgroupReductionSpec(ComputeProgramSpec):
+    """A :class:`ComputeProgramSpec` whose workgroups reduce in ``var<workgroup>`` memory
+    (``shared_values`` floats): the grid text, the check and the workgroup bytes count them.
+    ``geometry`` is a :class:`Conv2DGeometry` or a :class:`Conv3DGeometry`."""
+
+    shared_values: int = 0
+
+    @property
+    def workgroup_bytes(self) -> int:
+        return 4 * self.shared_values
+
+    def describe(self) -> str:
+        g: Any = self.geometry
+        inputs = ", ".join(f"{i.name} {shape_text(i.layout.shape)}" for i in self.inputs)
+        if isinstance(g, Conv3DGeometry):
+            geometry = (f"strides {shape_text(g.strides)}, dilations {shape_text(g.dilations)}, pads front "
+                        f"{g.pad_front} back {g.pad_back} top {g.pad_top} bottom {g.pad_bottom} left {g.pad_left} "
+                        f"right {g.pad_right} ({g.padding_kind})")
+        else:
+            geometry = (f"strides {g.stride_height}x{g.stride_width}, dilations {g.dilation_height}x"
+                        f"{g.dilation_width}, pads top {g.pad_top} bottom {g.pad_bottom} left {g.pad_left} "
+                        f"right {g.pad_right} ({g.padding_kind})")
+            if g.depthwise:
+                geometry += f", channel multiplier {g.channel_multiplier}"
+        return (f"gpuconv {self.name} (WGSL): {inputs} -> {shape_text(self.output.shape)} ({g.data_format}); "
+                f"the forward convolution's {geometry}")
+
+    def grid_text(self) -> str:
+        text = super().grid_text()
+        if self.shared_values:
+            text += f"; {self.workgroup_bytes} bytes of workgroup memory"
+        return text
+
+    def check(self, limits: WebGPULimits) -> None:
+        super().check(limits)
+        if self.workgroup_bytes > limits.max_compute_workgroup_storage_size:
+            raise ValueError(f"{self.name}: {self.workgroup_bytes} bytes of workgroup memory exceed this device's "
+                             f"maxComputeWorkgroupStorageSize ({limits.max_compute_workgroup_storage_size})")
+        if self.workgroup_size[0] > limits.max_compute_workgroup_size_x:
+            raise ValueError(f"{self.name}: a workgroup of {self.workgroup_size[0]} invocations exceeds this "
+                             f"device's maxComputeWorkgroupSizeX ({limits.max_compute_workgroup_size_x})")
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One spatial axis of a convolution, as the templates need it."""
+
+    name: str       # "F" (depth), "R" (rows) or "C" (columns)
+    filter: int
+    input: int
+    output: int
+    stride: int
+    dilation: int
+    pad: int        # before
+
+
+def axes_2d(g: Conv2DGeometry) -> Tuple[_Axis, ...]:
+    return (_Axis("R", g.filter_height, g.in_height, g.out_height, g.stride_height, g.dilation_height, g.pad_top),
+            _Axis("C", g.filter_width, g.in_width, g.out_width, g.stride_width, g.dilation_width, g.pad_left))
+
+
+def axes_3d(g: Conv3DGeometry) -> Tuple[_Axis, ...]:
+    return tuple(_Axis(name, f, i, o, s, d, pad)
+                 for name, f, i, o, s, d, (pad, _) in zip("FRC", g.filter_spatial, g.in_spatial, g.out_spatial,
+                                                          g.strides, g.dilations, g.pads))
+
+
+def _pow2_at_most(value: int) -> int:
+    return 1 << (max(1, value).bit_length() - 1)
+
+
+def reduction_shape(positions: int, block_values: int, limits: WebGPULimits) -> int:
+    """Invocations of one filter-gradient workgroup: a power of two (the tree halves it), up to
+    :data:`REDUCTION_WORKGROUP` (fewer for few positions), more where one invocation's share of
+    ``positions`` would loop past llvmpipe's limit; within ``limits`` (invocations, size along x,
+    ``block_values`` floats each of workgroup memory)."""
+    most = _pow2_at_most(min(limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x,
+                             limits.max_compute_workgroup_storage_size // (4 * block_values)))
+    size = min(REDUCTION_WORKGROUP, max(MIN_REDUCTION_WORKGROUP, 1 << max(0, positions - 1).bit_length()))
+    while size < most and -(-positions // size) >= LLVMPIPE_LOOP_LIMIT - 256:
+        size *= 2
+    return max(1, min(size, most))
+
+
+def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], batch: int, in_channels: int,
+                            last: int, multiplier: int, filter_shape: Sequence[int], x_shape: Sequence[int],
+                            dy_shape: Sequence[int], limits: WebGPULimits) -> WorkgroupReductionSpec:
+    """The filter gradient of a convolution over ``axes`` (2 or 3): df ``filter_shape``
+    ``[taps..., in_channels, last]`` from x ``x_shape`` and dy ``dy_shape``; ``multiplier`` > 0: a
+    depthwise filter (``last`` is the channel multiplier, dy's channel ``c * multiplier + k``)."""
+    g = geometry
+    positions = batch * math.prod(axis.output for axis in axes)
+    block_c, block_k = min(REDUCTION_BLOCK, in_channels), min(REDUCTION_BLOCK, last)
+    while block_c * block_k * 4 * MIN_REDUCTION_WORKGROUP > limits.max_compute_workgroup_storage_size and \
+            block_c * block_k > 1:
+        if block_c >= block_k:
+            block_c = max(1, block_c // 2)
+        else:
+            block_k = max(1, block_k // 2)
+    values = block_c * block_k
+    size = reduction_shape(positions, values, limits)
+    c_blocks, k_blocks = -(-in_channels // block_c), -(-last // block_k)
+    taps = math.prod(axis.filter for axis in axes)
+    steps = []
+    step = size // 2
+    while step:
+        steps.append(step)
+        step //= 2
+    parameters: Dict[str, Any] = {
+        "axes": tuple(axes), "batch": batch, "channels": in_channels, "last": last, "multiplier": multiplier,
+        "dy_channels": in_channels * multiplier if multiplier else last, "positions": positions,
+        "block_c": block_c, "block_k": block_k, "c_blocks": c_blocks, "k_blocks": k_blocks,
+        "blocks": taps * c_blocks * k_blocks, "steps": tuple(steps),
+        "in_sizes": tuple(axis.input for axis in axes), "out_sizes": tuple(axis.output for axis in axes),
+        "in_volume": math.prod(axis.input for axis in axes), "out_volume": math.prod(axis.output for axis in axes),
+    }
+    share = -(-positions // size)
+    # the positions loop, then (per tree step, unrolled) a loop over the block's values
+    iterations = _loop_cost(share) + len(steps) * _loop_cost(values) + _loop_cost(-(-values // size))
+    per = f"{block_c} input channel{'s' if block_c > 1 else ''} x {block_k} " + \
+        ("channel multiplier(s)" if multiplier else "output channel(s)")
+    return WorkgroupReductionSpec(
+        name, "wgsl/filter_gradient.wgsl", (_buffer("x", x_shape), _buffer("dy", dy_shape)),
+        BufferLayout(tuple(int(d) for d in filter_shape)), cast(Any, g), Epilogue(), (size, 1, 1),
+        taps * c_blocks * k_blocks, tuple(sorted(parameters.items())), chained_inputs=("x",),
+        iterations=iterations, max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension,
+        notes=(f"one workgroup per filter tap x {per}; each invocation sums {share} of the {positions} dy "
+               f"positions (every {size}th), then a tree of {len(steps)} steps in workgroup memory",),
+        shared_values=values * size)
+
+
+def conv2d_backprop_filter_program(geometry: Conv2DGeometry, limits: WebGPULimits) -> WorkgroupReductionSpec:
+    """Conv2DDerFilterProgram (``geometry.depthwise``: DepthwiseConv2DDerFilterProgram) on WebGPU:
+    df ``geometry.filter_shape`` from x (``geometry.in_shape``) and dy (``geometry.out_shape``)."""
+    g = geometry
+    if g.groups != 1:
+        raise ValueError("a grouped filter gradient is not planned on the WebGPU target")
+    name = "DepthwiseConv2DDerFilterProgram" if g.depthwise else "Conv2DDerFilterProgram"
+    last = g.channel_multiplier if g.depthwise else g.out_channels
+    return filter_gradient_program(name, g, axes_2d(g), g.batch, g.in_channels, last,
+                                   g.channel_multiplier if g.depthwise else 0, g.filter_shape, g.in_shape,
+                                   g.out_shape, limits)
+
+
+def conv3d_backprop_filter_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> WorkgroupReductionSpec:
+    """Conv3DDerFilterProgram on WebGPU: df ``[FD, FH, FW, C, K]`` from x and dy."""
+    g = geometry
+    return filter_gradient_program("Conv3DDerFilterProgram", g, axes_3d(g), g.batch, g.in_channels,
+                                   g.out_channels, 0, g.filter_shape, g.in_shape, g.out_shape, limits)

@@ -1,0 +1,39 @@
+{#- Index arithmetic over any number of spatial axes (the 3-D programs and the filter gradients):
+    an axis is a dict-like with name ("F" depth, "R" rows, "C" columns), filter, input, output,
+    stride, dilation and pad (before). -#}
+
+{#- The flat index of spatial position `coords` (one expression per axis) of batch `b` in a tensor
+    of spatial `sizes` (`volume` positions) and `channels` channels, at channel 0: add `channel * channel_stride(...)`. -#}
+{% macro pixel(channels_last, b, coords, sizes, channels, volume) -%}
+{% if channels_last -%}
+{% set ns = namespace(e=b) -%}
+{% for c in coords %}{% set ns.e = "(" ~ ns.e ~ " * " ~ sizes[loop.index0] ~ "u + " ~ c ~ ")" %}{% endfor -%}
+{{ ns.e }} * {{ channels }}u
+{%- else -%}
+{% set ns = namespace(e=coords[0]) -%}
+{% for c in coords[1:] %}{% set ns.e = "(" ~ ns.e ~ " * " ~ sizes[loop.index] ~ "u + " ~ c ~ ")" %}{% endfor -%}
+{{ b }} * {{ channels * volume }}u + {{ ns.e }}
+{%- endif %}
+{%- endmacro %}
+
+{#- How far apart two neighbouring channels of a tensor of `volume` spatial positions lie. -#}
+{% macro channel_stride(channels_last, volume) -%}
+{{ 1 if channels_last else volume }}u
+{%- endmacro %}
+
+{#- Let-bindings <prefix><axis name> (and `batch`, unless empty) of flat position `index` over
+    batch x the axes' `field` sizes (row-major: the last axis fastest). -#}
+{% macro split_position(index, axes, field, prefix, batch="b") -%}
+{% set ns = namespace(stride=1) %}
+{% for axis in axes | reverse %}
+{% if ns.stride == 1 %}
+  let {{ prefix }}{{ axis.name }} = {{ index }} % {{ axis[field] }}u;
+{% else %}
+  let {{ prefix }}{{ axis.name }} = ({{ index }} / {{ ns.stride }}u) % {{ axis[field] }}u;
+{% endif %}
+{% set ns.stride = ns.stride * axis[field] %}
+{% endfor %}
+{% if batch %}
+  let {{ batch }} = {{ index }} / {{ ns.stride }}u;
+{% endif %}
+{%- endmacro %}

@@ -1,0 +1,48 @@
+{#- Conv3DDerInputProgram (TF.js) on WebGPU: one element dx[b, xF, xR, xC, c] of the gradient of
+    conv3d with respect to its input per invocation (also the transposed 3-D convolution): the sum
+    of dy[b, d, k] * W[FD-1-wF, FH-1-wR, FW-1-wC, c, k] over the output channels k and the taps w
+    whose dy position d = (x - pad_t + w * dilation) / stride is a whole number inside dy, with
+    the transposed pads pad_t = effective filter - 1 - pad (before). -#}
+{% import "wgsl/common.wgsl" as common %}
+{% import "wgsl/axes.wgsl" as ax %}
+{% set ds = [] %}
+{% for axis in axes %}{% set _ = ds.append("d" ~ axis.name) %}{% endfor %}
+{{ common.header(description, grid, notes) }}
+{{ common.bindings(inputs) }}
+
+@compute @workgroup_size({{ workgroup_size | join(", ") }})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let index = ({{ common.workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
+  if (index >= {{ size }}u) {
+    return;
+  }
+{% if channels_last %}
+  let c = index % {{ in_channels }}u;
+{{ ax.split_position("(index / " ~ in_channels ~ "u)", axes, "input", "x") }}
+{% else %}
+{{ ax.split_position("index", axes, "input", "x", "bc") }}
+  let c = bc % {{ in_channels }}u;
+  let b = bc / {{ in_channels }}u;
+{% endif %}
+  var value = 0.0;
+{% for axis in axes %}
+{% set pad = "  " * loop.index0 %}
+  {{ pad }}for (var w{{ axis.name }} = 0u; w{{ axis.name }} < {{ axis.filter }}u; w{{ axis.name }}++) {
+  {{ pad }}  let d{{ axis.name }}Num = i32(x{{ axis.name }} + w{{ axis.name }} * {{ axis.dilation }}u) - {{ pad_t[loop.index0] }};
+  {{ pad }}  if (d{{ axis.name }}Num < 0 || d{{ axis.name }}Num % {{ axis.stride }} != 0 || d{{ axis.name }}Num / {{ axis.stride }} >= {{ axis.output }}) {
+  {{ pad }}    continue;
+  {{ pad }}  }
+  {{ pad }}  let d{{ axis.name }} = u32(d{{ axis.name }}Num / {{ axis.stride }});
+{% endfor %}
+{% set pad = "  " * (axes | length) %}
+  {{ pad }}let dyPixel = {{ ax.pixel(channels_last, "b", ds, out_sizes, out_channels, out_volume) }};
+  {{ pad }}let wTap = {{ flipped_tap_index }};  // the filter flipped
+  {{ pad }}let wStart = (wTap * {{ in_channels }}u + c) * {{ out_channels }}u;
+  {{ pad }}for (var k = 0u; k < {{ out_channels }}u; k++) {
+  {{ pad }}  value += dy[dyPixel + k * {{ ax.channel_stride(channels_last, out_volume) }}] * W[wStart + k];
+  {{ pad }}}
+{% for axis in axes | reverse %}
+  {{ "  " * loop.revindex0 }}}
+{% endfor %}
+  result[index] = value;
+}
