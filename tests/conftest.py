@@ -111,3 +111,21 @@ def browser_phone():
     runtime = _browser_runtime(gl="angle-egl", max_draw_buffers=4)
     yield runtime
     runtime.release()
+
+
+# -- the browser runtime's WebGPU page (tests/test_browser_webgpu.py) -----------------------
+
+@pytest.fixture(scope="session")
+def browser_webgpu():
+    """A BrowserRuntime(api="webgpu") on the compatibility adapter on ANGLE over EGL (llvmpipe)."""
+    runtime = _browser_runtime(api="webgpu", gl="angle-egl")
+    yield runtime
+    runtime.release()
+
+
+@pytest.fixture(scope="session")
+def browser_webgpu_swiftshader():
+    """A BrowserRuntime(api="webgpu") on SwiftShader, Chromium's fallback adapter (timestamp-query)."""
+    runtime = _browser_runtime(api="webgpu", gl="swiftshader")
+    yield runtime
+    runtime.release()
