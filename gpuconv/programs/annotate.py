@@ -4,7 +4,7 @@ for a GLSL fragment program (textures), :func:`annotate_wgsl` for a WGSL compute
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from ..layout import (
     Layout,
@@ -161,7 +161,17 @@ def annotate_wgsl(spec: "ComputeProgramSpec", op_title: str, filter_layout: str,
         title += "; run as a conv2d of height 1, shapes below are its 4-D ones"
         filter_layout = "1 x " + filter_layout
     prefix = "forward " if forward else ""
-    split = ("channel multiplier", str(g.channel_multiplier)) if g.depthwise else ("groups", str(g.groups))
+    if hasattr(g, "filter_depth"):  # a 3-D program's Conv3DGeometry
+        g3: Any = g
+        shape = [("strides", shape_text(g3.strides)), ("dilations", shape_text(g3.dilations)),
+                 ("pads", f"front {g3.pad_front}, back {g3.pad_back}, top {g3.pad_top}, bottom {g3.pad_bottom}, "
+                          f"left {g3.pad_left}, right {g3.pad_right}")]
+        split: Optional[Tuple[str, str]] = None
+    else:
+        shape = [("strides", f"{g.stride_height}x{g.stride_width}"),
+                 ("dilations", f"{g.dilation_height}x{g.dilation_width}"),
+                 ("pads", f"top {g.pad_top}, bottom {g.pad_bottom}, left {g.pad_left}, right {g.pad_right}")]
+        split = ("channel multiplier", str(g.channel_multiplier)) if g.depthwise else ("groups", str(g.groups))
     rows = [
         ("op", title),
         (prefix + "x", f"{shape_text(g.in_shape)} ({g.data_format})"),
@@ -172,11 +182,9 @@ def annotate_wgsl(spec: "ComputeProgramSpec", op_title: str, filter_layout: str,
         *work,
         ("loop iterations", f"{spec.loop_iterations} per invocation (llvmpipe/lavapipe end a loop after "
                             f"{LLVMPIPE_LOOP_LIMIT})"),
-        ("strides", f"{g.stride_height}x{g.stride_width}"),
-        ("dilations", f"{g.dilation_height}x{g.dilation_width}"),
-        ("pads", f"top {g.pad_top}, bottom {g.pad_bottom}, left {g.pad_left}, right {g.pad_right}"),
+        *shape,
         ("padding", kind),
-        split,
+        *([split] if split else []),
         ("fused", _fused(spec.epilogue, bool(parameters.get("bias_full")), prelu_detail=True)),
     ]
     return _block(rows)

@@ -163,7 +163,7 @@ def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], bat
         taps * c_blocks * k_blocks, tuple(sorted(parameters.items())), chained_inputs=("x",),
         iterations=iterations, max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension,
         notes=(f"one workgroup per filter tap x {per}; each invocation sums {share} of the {positions} dy "
-               f"positions (every {size}th), then a tree of {len(steps)} steps in workgroup memory",),
+               f"positions (a stride of {size}), then a tree of {len(steps)} steps in workgroup memory",),
         shared_values=values * size)
 
 
