@@ -104,10 +104,10 @@
                         "WEBGPU_CONV_SEPARATE_IM2COL_SHADER", "WEBGPU_USE_NAIVE_CONV2D_DEBUG"]) {
       env[name] = tf.env().get(name);
     }
-    const name = [adapterRecord.description || adapterRecord.device, adapterRecord.vendor,
-                  adapterRecord.architecture].filter(Boolean).join(", ");
-    return { version: tf.version_core, backend: tf.getBackend(), renderer: name || "(adapter without a name)",
-             adapter: adapterRecord, env };
+    // Named as gpuconv's WebGPU page names its adapter: the description (vendor and
+    // architecture are in `adapter`).
+    const name = adapterRecord.description || adapterRecord.device || "(adapter without a name)";
+    return { version: tf.version_core, backend: tf.getBackend(), renderer: name, adapter: adapterRecord, env };
   }
 
   // Submits what TF.js has recorded and waits until the GPU has run it.
