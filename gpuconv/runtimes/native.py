@@ -239,7 +239,7 @@ def create_context(backend: Optional[str] = None) -> Tuple[Any, str]:
     """
     if backend is None:
         backend = os.environ.get(BACKEND_ENV) or None
-        if backend == "browser":  # the default runtime is a browser; a native context was asked for
+        if backend in ("browser", "webgpu"):  # the default runtime is another; a native context was asked for
             backend = None
     if backend is not None and backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}")
