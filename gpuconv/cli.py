@@ -324,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "headless, checked against a float64 NumPy oracle.",
         epilog="examples:\n"
                "  gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --padding same\n"
+               "  gpuconv shader conv2d --input 1x7x7x6 --filter 3x3x6x4 --target webgpu --annotate\n"
                "  gpuconv selftest --quick\n"
+               "  gpuconv selftest --quick --backend webgpu\n"
                "  gpuconv random --count 200 --seed 0\n\n"
                "exit codes: 0 ok, 1 result outside the tolerance, 2 bad arguments, "
                "3 no usable OpenGL, 4 unexpected error",
@@ -466,10 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "runtime too and report the largest difference between the two")
     _add_runtime_options(p)
 
-    p = add("info", "show the GL device and versions",
+    p = add("info", "show the GL device (or WebGPU adapter) and versions",
             "Show the device gpuconv runs on (renderer, vendor, version, limits, backend; for a "
-            "browser also its version and float-texture extensions) and the versions of gpuconv "
-            "and moderngl.", "gpuconv info", cmd_info)
+            "browser also its version and float-texture extensions; for --backend webgpu the adapter, "
+            "its backend, features and WebGPU limits beside what the programs use) and the versions of "
+            "gpuconv and moderngl.", "gpuconv info", cmd_info)
     _add_runtime_options(p, limits=False)
 
     p = add("demo", "run one real convolution, timed and checked",
