@@ -65,7 +65,7 @@ class Plan:
             if spec.loop_iterations > limit:
                 raise ValueError(
                     f"{spec.name} would run {spec.loop_iterations} loop iterations per output value, more "
-                    f"than the {limit} this renderer runs (Mesa's llvmpipe silently ends a fragment's loops "
+                    f"than the {limit} this renderer runs (Mesa's llvmpipe and lavapipe silently end a shader's loops "
                     f"there: the result would be wrong); use fewer input channels per program (groups=, or "
                     f"split the channels and add the results), a smaller filter, or a GPU")
 

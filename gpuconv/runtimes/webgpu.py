@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..layout import InputLayout, Layout
+from ..programs import LLVMPIPE_LOOP_LIMIT
 from ..webgpu.layout import BufferLayout
 from ..webgpu.limits import LIMIT_NAMES, WebGPULimits
 from ..webgpu.target import WEBGPU
@@ -33,6 +34,12 @@ def _wgpu() -> Any:
         raise GLUnavailableError(
             "gpuconv.WebGPURuntime needs wgpu-py: pip install 'gpuconv[webgpu]' (or pip install wgpu)") from error
     return wgpu
+
+
+def _gallivm(info: Mapping[str, Any]) -> bool:
+    """Whether the adapter is Mesa's lavapipe (it names itself llvmpipe), which runs shaders through
+    gallivm as llvmpipe does."""
+    return any("llvmpipe" in str(info.get(key, "")).lower() for key in ("device", "vendor", "description"))
 
 
 class WebGPUError(RuntimeError):
@@ -98,6 +105,10 @@ class WebGPURuntime(BaseRuntime):
                               if isinstance(value, (int, float))}
         self.limits = WebGPULimits.capped(self.device_limits, **limits)  # type: ignore[assignment]
         self.storage = storage
+        if _gallivm(dict(adapter.info)):
+            # lavapipe compiles with gallivm, whose loop limiter silently ends an invocation's loops
+            # after 65535 passes in all: refuse such a program (Plan.check_loops) instead of a wrong result
+            self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT
         self._pipelines: Dict[Any, Any] = {}
         self._lock = threading.RLock()
         self._wgpu = wgpu
@@ -119,6 +130,7 @@ class WebGPURuntime(BaseRuntime):
             "limits": {name: self.device_limits.get(key) for name, key in LIMIT_NAMES.items()},
             "program_limits": {name: getattr(self.limits, name) for name in LIMIT_NAMES},
             "timestamp_query": self._timestamps,
+            "max_loop_iterations": self.max_loop_iterations,
         }
 
     def require_storage(self, storage: str) -> str:

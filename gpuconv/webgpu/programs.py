@@ -27,6 +27,8 @@ from .limits import WebGPULimits
 
 #: Invocations of the one-output-per-invocation programs' workgroups (TF.js: 64 to 256).
 FLAT_WORKGROUP = 64
+#: The templates of the programs ``algorithm="auto"`` runs in place of the direct ones (the tiled ones).
+AUTO_TEMPLATES = ("wgsl/conv2d_mm.wgsl", "wgsl/conv2d_blocked.wgsl", "wgsl/depthwise_vec4.wgsl")
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,12 @@ class ComputeProgramSpec:
     def loop_iterations(self) -> int:
         return self.iterations
 
+    @property
+    def algorithm(self) -> str:
+        """Which of the target's algorithms this program is (what :func:`gpuconv.profile` records):
+        "auto" for the tiled programs only it runs, "direct" for the others."""
+        return "auto" if self.template in AUTO_TEMPLATES else "direct"
+
     def source_key(self) -> Hashable:
         return self
 
@@ -266,8 +274,14 @@ def _loop_cost(outer: int, inner: int = 0) -> int:
     return outer + 1 + (outer * (inner + 1) if inner else 0)
 
 
-def _flat_grid(size: int) -> int:
-    return -(-size // FLAT_WORKGROUP)
+def _flat_workgroup(limits: WebGPULimits) -> int:
+    """Invocations of a one-output-per-invocation program's workgroup: :data:`FLAT_WORKGROUP`, or
+    as many as a device allows that allows fewer."""
+    return min(FLAT_WORKGROUP, limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_size_x)
+
+
+def _flat_grid(size: int, workgroup: int = FLAT_WORKGROUP) -> int:
+    return -(-size // workgroup)
 
 
 def conv2d_mm_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
@@ -334,9 +348,10 @@ def conv2d_blocked_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits:
                   "column_groups": column_groups,
                   "span": span, "x_vec4": x_vec4, "steps": steps,
                   "x_stride": g.in_channels // 4 if x_vec4 else g.in_channels}
+    flat = _flat_workgroup(limits)
     return ComputeProgramSpec(
         "Conv2DBlockedProgram", "wgsl/conv2d_blocked.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
-        (FLAT_WORKGROUP, 1, 1), _flat_grid(size), tuple(sorted(parameters.items())),
+        (flat, 1, 1), _flat_grid(size, flat), tuple(sorted(parameters.items())),
         iterations=_loop_cost(g.filter_height, steps),
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension,
         notes=(f"{pixels} output pixels x {4 * blocks} output channels per invocation; {span} input columns "
@@ -352,12 +367,13 @@ def conv2d_naive_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: W
     inputs = (_buffer("x", g.in_shape), _buffer("W", g.filter_shape),
               *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
     name = "DepthwiseConv2DProgram" if g.depthwise else "Conv2DNaiveProgram"
+    flat = _flat_workgroup(limits)
     taps = g.filter_height * g.filter_width
     iterations = _loop_cost(g.filter_height, g.filter_width) + (0 if g.depthwise else
                                                                  taps * (g.in_channels_per_group + 1))
     return ComputeProgramSpec(
         name, "wgsl/conv2d_naive.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
-        (FLAT_WORKGROUP, 1, 1), _flat_grid(size), (("size", size),), iterations=iterations,
+        (flat, 1, 1), _flat_grid(size, flat), (("size", size),), iterations=iterations,
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
 
 
@@ -388,9 +404,10 @@ def depthwise_vec4_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits:
     parameters = {"size": size, "columns": columns, "blocks": blocks, "column_groups": column_groups,
                   "multiplier": m, "swizzles": tuple(swizzles),
                   "span": span}
+    flat = _flat_workgroup(limits)
     return ComputeProgramSpec(
         "DepthwiseConv2DVec4Program", "wgsl/depthwise_vec4.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
-        (FLAT_WORKGROUP, 1, 1), _flat_grid(size), tuple(sorted(parameters.items())),
+        (flat, 1, 1), _flat_grid(size, flat), tuple(sorted(parameters.items())),
         iterations=_loop_cost(g.filter_height),  # the columns and taps of a row are unrolled
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
 
@@ -414,11 +431,12 @@ def conv2d_backprop_input_program(geometry: Conv2DGeometry, epilogue: Epilogue, 
     name = "DepthwiseConv2DDerInputProgram" if g.depthwise else "Conv2DDerInputProgram"
     taps = g.filter_height * g.filter_width
     inner = g.channel_multiplier if g.depthwise else g.out_channels
+    flat = _flat_workgroup(limits)
     parameters = {"size": size, "bias_full": bias_full,
                   "pad_top_t": g.effective_filter_height - 1 - g.pad_top,
                   "pad_left_t": g.effective_filter_width - 1 - g.pad_left}
     return ComputeProgramSpec(
         name, "wgsl/conv2d_backprop_input.wgsl", inputs, BufferLayout(g.in_shape), g, epilogue,
-        (FLAT_WORKGROUP, 1, 1), _flat_grid(size), tuple(sorted(parameters.items())), chained_inputs=("dy",),
+        (flat, 1, 1), _flat_grid(size, flat), tuple(sorted(parameters.items())), chained_inputs=("dy",),
         iterations=_loop_cost(g.filter_height, g.filter_width) + taps * (inner + 1),
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
