@@ -266,14 +266,16 @@
         layout: pipelineLayout, compute: { module, entryPoint: "main" }, label: spec.name });
     } catch (error) {
       if (state.lost) throw new GpuconvError("lost", "the WebGPU device was lost while compiling " + spec.name);
-      let log = "";
+      // The shader compiler's first error says more than the pipeline's "invalid module": lead with it.
+      let messages = [];
       try {
-        const compiled = await module.getCompilationInfo();
-        log = compiled.messages.map((m) => m.type + " at " + m.lineNum + ":" + m.linePos + ": " + m.message)
-          .join("\n");
+        messages = (await module.getCompilationInfo()).messages;
       } catch (ignored) { /* the pipeline's own message is still there */ }
-      throw new GpuconvError("webgpu", spec.name + ": WebGPU refused the program: " + (error.message || error),
-                             { name: spec.name, log });
+      const lines = messages.map((m) => m.type + " at line " + m.lineNum + ":" + m.linePos + ": " + m.message);
+      const first = messages.findIndex((m) => m.type === "error");
+      const reason = first >= 0 ? lines[first] : (error.message || String(error));
+      throw new GpuconvError("webgpu", spec.name + ": WebGPU refused the program: " + reason,
+                             { name: spec.name, log: lines.concat([error.message || String(error)]).join("\n") });
     }
     return { id: spec.id, entry: { pipeline, name: spec.name, inputs } };
   }
@@ -329,7 +331,8 @@
   function draw(op) {
     const encoder = encodeDraw(op, null);
     const name = state.pipelines.get(op.program.id).name;
-    scoped(name, "submission", () => state.device.queue.submit([encoder.finish()]));
+    // Most of a dispatch's validation happens as its command buffer is finished: same label.
+    scoped(name, "dispatch", () => state.device.queue.submit([encoder.finish()]));
     return null;
   }
 
@@ -347,7 +350,7 @@
         const encoder = encodeDraw(op, { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
         encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
         encoder.copyBufferToBuffer(resolved, 0, mapped, 0, 16);
-        scoped(name, "submission", () => device.queue.submit([encoder.finish()]));
+        scoped(name, "dispatch", () => device.queue.submit([encoder.finish()]));
         await checkErrors();
         await mapped.mapAsync(GPUMapMode.READ);
         const [begin, end] = new BigUint64Array(mapped.getMappedRange());
@@ -361,7 +364,7 @@
     }
     const encoder = encodeDraw(op, null);
     const start = performance.now();
-    scoped(name, "submission", () => device.queue.submit([encoder.finish()]));
+    scoped(name, "dispatch", () => device.queue.submit([encoder.finish()]));
     await device.queue.onSubmittedWorkDone();
     const seconds = (performance.now() - start) * 1e-3;
     await checkErrors();
