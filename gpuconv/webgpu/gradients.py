@@ -27,12 +27,17 @@ from .layout import BufferLayout
 from .limits import WebGPULimits
 from .programs import ComputeProgramSpec, _buffer, _loop_cost
 
-#: The most invocations one filter-gradient workgroup gets (more only where the positions would
-#: otherwise loop past llvmpipe's limit), and the fewest (lavapipe runs 8 lanes at a time).
-REDUCTION_WORKGROUP = 64
+#: Invocations of one filter-gradient workgroup (fewer for few positions; more where one invocation's
+#: share of the positions would loop past llvmpipe's limit), and the fewest (lavapipe runs 8 lanes at
+#: a time).  32 measured fastest on lavapipe with 8x8 blocks (2 cores, LLVM 15: dw 3x3x64x64 over
+#: 4x32x32: 64 invocations 1.3-1.7x slower, 4x4 blocks 2-3x slower, 2026-12-08).
+REDUCTION_WORKGROUP = 32
 MIN_REDUCTION_WORKGROUP = 8
-#: Filter elements along each of the last two filter axes one workgroup computes.
-REDUCTION_BLOCK = 4
+#: The most filter elements along the last filter axis (output channels, or a depthwise filter's
+#: channel multipliers) one workgroup computes, and the most in all (input channels x that).
+REDUCTION_BLOCK = 8
+REDUCTION_VALUES = 64
+MAX_BLOCK_C = 16
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,24 @@ def reduction_shape(positions: int, block_values: int, limits: WebGPULimits) -> 
     return max(1, min(size, most))
 
 
+def reduction_block(positions: int, in_channels: int, last: int, limits: WebGPULimits) -> Tuple[int, int, int]:
+    """``(block_c, block_k, invocations)`` of a filter gradient's workgroups: the largest block (up to
+    :data:`REDUCTION_BLOCK` along the last axis, :data:`REDUCTION_VALUES` in all) whose workgroup
+    memory leaves room for the invocations ``positions`` need to stay within llvmpipe's loop limit
+    (halving the block as it must; at 1x1 what it gets)."""
+    block_k = min(REDUCTION_BLOCK, last)
+    block_c = min(in_channels, MAX_BLOCK_C, max(1, REDUCTION_VALUES // block_k))
+    while True:
+        size = reduction_shape(positions, block_c * block_k, limits)
+        fits = 4 * block_c * block_k * size <= limits.max_compute_workgroup_storage_size
+        if (fits and -(-positions // size) < LLVMPIPE_LOOP_LIMIT - 256) or block_c * block_k == 1:
+            return block_c, block_k, size
+        if block_c >= block_k:
+            block_c = max(1, block_c // 2)
+        else:
+            block_k = max(1, block_k // 2)
+
+
 def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], batch: int, in_channels: int,
                             last: int, multiplier: int, filter_shape: Sequence[int], x_shape: Sequence[int],
                             dy_shape: Sequence[int], limits: WebGPULimits) -> WorkgroupReductionSpec:
@@ -128,15 +151,8 @@ def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], bat
     depthwise filter (``last`` is the channel multiplier, dy's channel ``c * multiplier + k``)."""
     g = geometry
     positions = batch * math.prod(axis.output for axis in axes)
-    block_c, block_k = min(REDUCTION_BLOCK, in_channels), min(REDUCTION_BLOCK, last)
-    while block_c * block_k * 4 * MIN_REDUCTION_WORKGROUP > limits.max_compute_workgroup_storage_size and \
-            block_c * block_k > 1:
-        if block_c >= block_k:
-            block_c = max(1, block_c // 2)
-        else:
-            block_k = max(1, block_k // 2)
+    block_c, block_k, size = reduction_block(positions, in_channels, last, limits)
     values = block_c * block_k
-    size = reduction_shape(positions, values, limits)
     c_blocks, k_blocks = -(-in_channels // block_c), -(-last // block_k)
     taps = math.prod(axis.filter for axis in axes)
     steps = []
