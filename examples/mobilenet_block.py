@@ -14,7 +14,9 @@ the bias and relu6 fused (TF.js's ``fused.depthwiseConv2d`` / ``fused.conv2d``):
     gpuconv.conv2d(h, folded_pw, bias=b2, activation="relu6")
 
 ``--algorithm direct`` runs TF.js's one-output-per-fragment programs instead of the
-packed ones that the default ``auto`` picks, to compare their times.
+packed ones that the default ``auto`` picks, to compare their times.  ``--backend webgpu``
+runs the block on the WebGPU target instead (WGSL compute programs through wgpu-py: the vec4
+depthwise program and the register-blocked conv2d), the same ops and the same oracle check.
 
 The oracle computes the block unfused in float64 -- convolution, then batch norm with
 the original gamma/beta/mean/var, then relu6, twice -- so the folding is checked too.
@@ -25,6 +27,7 @@ Run it::
     .venv/bin/python examples/mobilenet_block.py            # 1x112x112x32 -> 64 channels
     .venv/bin/python examples/mobilenet_block.py --small    # 1x28x28x8 -> 16 channels
     .venv/bin/python examples/mobilenet_block.py --algorithm direct
+    .venv/bin/python examples/mobilenet_block.py --backend webgpu
 
 Exit status: 0 when the GPU agrees with the oracle to --tolerance (relative to the
 output's largest magnitude), 1 when it does not.
@@ -100,12 +103,13 @@ def block_oracle(x, block: dict, stride: int) -> np.ndarray:
     return relu6(batch_norm(y, block["bn2"]))
 
 
-def block_gpu(x, folded: dict, stride: int, algorithm: str = "auto") -> np.ndarray:
-    """The block on the GPU: two programs, each with bias + relu6 fused."""
+def block_gpu(x, folded: dict, stride: int, algorithm: str = "auto", runtime=None) -> np.ndarray:
+    """The block on the GPU (``runtime``: the default one, or any gpuconv runtime): two programs,
+    each with bias + relu6 fused."""
     h = gpuconv.depthwise_conv2d(x, folded["depthwise"], strides=stride, padding="SAME",
-                                 bias=folded["bias1"], activation="relu6", algorithm=algorithm)
+                                 bias=folded["bias1"], activation="relu6", algorithm=algorithm, runtime=runtime)
     return gpuconv.conv2d(h, folded["pointwise"], padding="VALID",
-                          bias=folded["bias2"], activation="relu6", algorithm=algorithm)
+                          bias=folded["bias2"], activation="relu6", algorithm=algorithm, runtime=runtime)
 
 
 
@@ -137,6 +141,9 @@ def main(argv=None) -> int:
     parser.add_argument("--algorithm", choices=("auto", "direct", "packed"), default="auto",
                         help="gpuconv's algorithm= for both ops: direct (TF.js's programs), packed "
                              "(several pixels x 4 channels per fragment) or auto (default: packed where it applies)")
+    parser.add_argument("--backend", choices=("native", "webgpu"), default="native",
+                        help="native: this thread's default runtime (WebGL2-style GL, EGL); webgpu: the WebGPU "
+                             "target through wgpu-py (--algorithm packed is WebGL2's only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="out", metavar="DIR",
                         help="where to write mobilenet_block.json (timings and errors; default ./out)")
@@ -148,6 +155,8 @@ def main(argv=None) -> int:
     if repeats < 1:
         parser.error("--repeats must be at least 1")
     out_channels = args.out_channels or 2 * shape[3]
+    if args.backend == "webgpu" and args.algorithm == "packed":
+        parser.error("--algorithm packed runs WebGL2's packed programs: use auto or direct with --backend webgpu")
 
     rng = np.random.default_rng(args.seed)
     x = rng.uniform(-1.0, 1.0, shape).astype(np.float32)
@@ -156,15 +165,19 @@ def main(argv=None) -> int:
     pointwise, bias2 = fold_batch_norm(block["pointwise"], block["bn2"], depthwise=False)
     folded = {"depthwise": depthwise, "bias1": bias1, "pointwise": pointwise, "bias2": bias2}
 
-    runtime = gpuconv.get_runtime()
+    runtime = gpuconv.WebGPURuntime() if args.backend == "webgpu" else gpuconv.get_runtime()
     start = time.perf_counter()
-    y = block_gpu(x, folded, args.stride, args.algorithm)
+    y = block_gpu(x, folded, args.stride, args.algorithm, runtime)
     cold = time.perf_counter() - start
     warm = []
     for _ in range(repeats):
         start = time.perf_counter()
-        block_gpu(x, folded, args.stride, args.algorithm)
+        block_gpu(x, folded, args.stride, args.algorithm, runtime)
         warm.append(time.perf_counter() - start)
+    info = runtime.info()
+    device = info.get("renderer") or info.get("adapter")
+    if args.backend == "webgpu":
+        runtime.release()
     start = time.perf_counter()
     expected = block_oracle(x.astype(np.float64), block, args.stride)
     oracle_s = time.perf_counter() - start
@@ -175,7 +188,7 @@ def main(argv=None) -> int:
     median = statistics.median(warm)
     report = {
         "input": list(shape), "output": list(y.shape), "stride": args.stride, "algorithm": args.algorithm,
-        "renderer": runtime.info()["renderer"], "multiply_adds": int(macs),
+        "backend": args.backend, "target": runtime.target.name, "renderer": device, "multiply_adds": int(macs),
         "warm_median_ms": median * 1e3, "warm_runs": repeats, "cold_ms": cold * 1e3,
         "oracle_ms": oracle_s * 1e3, "relative_error": error, "tolerance": args.tolerance,
         "zero_fraction": float(np.mean(expected == 0.0)), "six_fraction": float(np.mean(expected == 6.0)),
@@ -195,7 +208,7 @@ def main(argv=None) -> int:
           f"pointwise {dims(pointwise.shape)} + bias [{bias2.size}] (2 programs, bias and relu6 fused)")
     print(f"  GPU      {median * 1e3:.1f} ms per block (warm median of {repeats}; "
           f"{macs / 1e6:.1f} M multiply-adds, {2 * macs / median / 1e9:.2f} GFLOP/s) "
-          f"on {report['renderer']}, algorithm={args.algorithm!r}")
+          f"on {device} ({runtime.target.name}), algorithm={args.algorithm!r}")
     print(f"           first call {cold * 1e3:.1f} ms (compiles both programs)")
     print(f"  oracle   {oracle_s * 1e3:.1f} ms (float64 NumPy, unfused: conv, batch norm, relu6)")
     print(f"  output   {report['zero_fraction']:.0%} clipped at 0, {report['six_fraction']:.1%} at 6, "

@@ -77,6 +77,23 @@ def test_mobilenet_block(runtime, tmp_path, capsys, algorithm):
     assert report["passed"] and report["relative_error"] <= 1e-5 and report["algorithm"] == algorithm
 
 
+@pytest.mark.parametrize("algorithm", ["auto", "direct"])
+def test_mobilenet_block_on_webgpu(webgpu, tmp_path, capsys, algorithm):
+    """The same block on the WebGPU target: the same check against the unfused oracle."""
+    assert load("mobilenet_block").main(["--small", "--backend", "webgpu", "--algorithm", algorithm,
+                                         "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "(webgpu)" in out and "PASS" in out
+    report = json.loads((tmp_path / "mobilenet_block.json").read_text())
+    assert report["target"] == "webgpu" and report["passed"] and report["relative_error"] <= 1e-5
+
+
+def test_mobilenet_block_refuses_packed_on_webgpu(capsys):
+    with pytest.raises(SystemExit):
+        load("mobilenet_block").main(["--small", "--backend", "webgpu", "--algorithm", "packed"])
+    assert "use auto or direct with --backend webgpu" in capsys.readouterr().err
+
+
 def test_mobilenet_batch_norm_folding_matches_explicit_batch_norm():
     """The fold itself, in float64 and without GL, including a channel multiplier."""
     import gpuconv
