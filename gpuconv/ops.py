@@ -248,7 +248,7 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
     plan = target.plan(make_plan, algorithm, limits, planned=plan)
     plan = plan.with_storage(runtime.require_storage(storage))
     if algorithm == "auto" and autotuning():
-        plan = tuned_plan(op, plan, lambda choice: target.plan(make_plan, choice, limits), runtime)
+        plan = tuned_plan(op, plan, lambda choice: target.tuned_plan(make_plan, choice, limits), runtime)
     plan.check_loops(runtime.max_loop_iterations)
     profile = active_profile(runtime)
     if tensors:

@@ -34,10 +34,15 @@ class Target(Protocol):
     language: str
     #: the ``algorithm=`` values it runs
     algorithms: Tuple[str, ...]
-    #: the algorithms :func:`gpuconv.autotune` times against each other for an "auto" call
-    tuning_candidates: Tuple[str, ...]
-
     def default_limits(self) -> Any: ...
+
+    def tuning_candidates(self, plan: Plan) -> Tuple[str, ...]:
+        """What :func:`gpuconv.autotune` times against each other for an "auto" call planned as
+        ``plan``, in the order ties go to: algorithms, or program variants (tile, vector and
+        workgroup sizes)."""
+
+    def tuned_plan(self, make_plan: PlanMaker, candidate: str, limits: Any) -> Plan:
+        """The call's plan with ``candidate`` (one of :meth:`tuning_candidates`)."""
 
     def plan(self, make_plan: PlanMaker, algorithm: Optional[str], limits: Any,
              planned: Optional[Plan] = None) -> Plan:
@@ -58,10 +63,15 @@ class WebGL2Target:
     name: str = "webgl2"
     language: str = "GLSL ES 3.00"
     algorithms: Tuple[str, ...] = ("auto", "direct", "packed", "im2col")
-    tuning_candidates: Tuple[str, ...] = ("packed", "im2col", "direct")
 
     def default_limits(self) -> Limits:
         return Limits()
+
+    def tuning_candidates(self, plan: Plan) -> Tuple[str, ...]:
+        return ("packed", "im2col", "direct")
+
+    def tuned_plan(self, make_plan: PlanMaker, candidate: str, limits: Any) -> Plan:
+        return make_plan(limits, candidate)
 
     def plan(self, make_plan: PlanMaker, algorithm: Optional[str], limits: Any,
              planned: Optional[Plan] = None) -> Plan:

@@ -43,7 +43,8 @@ __all__ = ["autotune", "autotuning", "cache_dir", "cache_path", "cached_entries"
 
 AUTOTUNE_ENV = "GPUCONV_AUTOTUNE"
 CACHE_DIR_ENV = "GPUCONV_CACHE_DIR"
-#: The algorithms timed against one another, in the order ties go to.
+#: The WebGL2 target's algorithms timed against one another, in the order ties go to (a target
+#: says what it times: :meth:`gpuconv.target.Target.tuning_candidates`).
 CANDIDATES = ("packed", "im2col", "direct")
 #: Timed runs per candidate (after one warm-up run that compiles it); the median decides.
 TIMED_RUNS = 9
@@ -104,8 +105,9 @@ def device_description(runtime: BaseRuntime) -> str:
         from . import __version__
 
         info = runtime.info()
-        cached = _devices[runtime] = (f"{info.get('runtime')} | {info.get('renderer')} | "
-                                      f"{info.get('version')} | {info.get('backend')} | gpuconv {__version__}")
+        device = info.get("renderer") or info.get("adapter")
+        cached = _devices[runtime] = (f"{info.get('runtime')} | {device} | {info.get('version') or info.get('driver')}"
+                                      f" | {info.get('backend')} | gpuconv {__version__}")
     return cached
 
 
@@ -246,8 +248,10 @@ def tuned_plan(op: str, plan: Plan, make_plan: Callable[[str], Plan], runtime: B
     candidates first (``make_plan(algorithm)``; one refused with ``ValueError`` cannot run the
     call) when the call is new to the cache.  The cache is only read while tuning, so that
     ``"auto"`` stays the same everywhere unless a user asks for measurements."""
-    candidates = runtime.target.tuning_candidates
-    if not autotuning() or len(candidates) < 2:
+    if not autotuning():
+        return plan
+    candidates = runtime.target.tuning_candidates(plan)
+    if len(candidates) < 2:
         return plan
     path = cache_path(runtime)
     cache = _load(path, device_description(runtime))
@@ -268,7 +272,10 @@ def tuned_plan(op: str, plan: Plan, make_plan: Callable[[str], Plan], runtime: B
             continue
         if algorithm == "im2col" and not _all_finite(candidate):
             continue  # a NaN or inf weight times a padding zero: not the answer the others give
-        candidate.check_loops(runtime.max_loop_iterations)
+        try:
+            candidate.check_loops(runtime.max_loop_iterations)
+        except ValueError:
+            continue  # a program this device would cut short
         if any(candidate.specs == other.specs for other in plans.values()):
             continue  # the same programs as an earlier candidate
         plans[algorithm] = candidate

@@ -155,3 +155,48 @@ def test_info_names_the_tuning_cache_and_counts_its_entries(runtime, rng, cache,
                        rng.standard_normal((3, 3, 4, 4)).astype(np.float32), runtime=runtime)
     assert cli.main(["info"]) == 0
     assert "(1 call shape tuned" in capsys.readouterr().out
+
+
+# -- the WebGPU target: program variants (tile, vector and workgroup sizes) per adapter -------------
+
+def test_autotune_on_webgpu_times_the_program_variants_and_keeps_the_fastest(webgpu, rng, cache, monkeypatch):
+    from gpuconv.webgpu.target import VARIANTS
+
+    x = rng.standard_normal((1, 12, 12, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 8)).astype(np.float32)
+    with gpuconv.autotune():
+        y = gpuconv.conv2d(x, w, padding="SAME", runtime=webgpu)
+    assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME"))
+    (entry,) = _entries(webgpu).values()
+    assert entry["algorithm"] in VARIANTS
+    # every conv2d variant that can run it: the blocked shapes, every GEMM tiling, one output per invocation
+    assert {"blocked-8px-8ch", "blocked-4px-4ch", "mm-32x32", "naive"} <= set(entry["times_ms"])
+    assert not any(name.startswith("dw-") for name in entry["times_ms"])
+    assert "llvmpipe" in tuning.device_description(webgpu) or "WebGPU" in tuning.device_description(webgpu)
+    # a later process: the cached variant runs, nothing is timed again
+    path = tuning.cache_path(webgpu)
+    saved = json.loads(path.read_text())
+    (key,) = saved["entries"]
+    saved["entries"][key]["algorithm"] = "mm-32x32"
+    path.write_text(json.dumps(saved))
+    tuning._caches.clear()
+    monkeypatch.setattr(tuning, "_time", lambda *a: pytest.fail("timed a cached call again"))
+    with gpuconv.autotune():
+        y, programs = _programs(lambda: gpuconv.conv2d(x, w, padding="SAME", runtime=webgpu))
+    assert programs == ["Conv2DMMProgram"]
+    assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME"))
+
+
+def test_webgpu_variants_are_refused_where_they_cannot_run(webgpu):
+    from gpuconv.registry import get
+    from gpuconv.webgpu.target import WEBGPU
+
+    def make(limits, algorithm="auto"):
+        return get("conv2d").plan([(1, 9, 9, 4), (3, 3, 4, 12)], padding="SAME", algorithm=algorithm, limits=limits)
+
+    # 12 output channels do not come in 8s: the 8-channel blocked variant falls back to the rule's program
+    plan = WEBGPU.tuned_plan(make, "blocked-8px-8ch", webgpu.limits)
+    assert plan.spec.name == "Conv2DBlockedProgram" and dict(plan.spec.parameters)["blocks"] == 1
+    assert WEBGPU.tuned_plan(make, "naive", webgpu.limits).spec.name == "Conv2DNaiveProgram"
+    with pytest.raises(ValueError, match="unknown WebGPU program variant"):
+        WEBGPU.tuned_plan(make, "packed", webgpu.limits)

@@ -318,12 +318,14 @@ BLOCKED_PIXELS = 8
 BLOCKED_MAX_SPAN = 24
 
 
-def conv2d_blocked_applies(geometry: Conv2DGeometry, pixels: int = BLOCKED_PIXELS) -> bool:
-    """Whether Conv2DBlockedProgram runs this conv2d: NHWC, output channels (per group) in fours,
-    and a row of ``pixels`` windows no wider than :data:`BLOCKED_MAX_SPAN` input columns."""
+def conv2d_blocked_applies(geometry: Conv2DGeometry, pixels: int = BLOCKED_PIXELS, blocks: int = 1) -> bool:
+    """Whether Conv2DBlockedProgram runs this conv2d: NHWC, output channels (per group) in fours
+    (``blocks`` x 4 at a time), and a row of ``pixels`` windows no wider than
+    :data:`BLOCKED_MAX_SPAN` input columns."""
     g = geometry
     span = (pixels - 1) * g.stride_width + (g.filter_width - 1) * g.dilation_width + 1
-    return not g.depthwise and g.channels_last and (g.out_channels // g.groups) % 4 == 0 and span <= BLOCKED_MAX_SPAN
+    return (not g.depthwise and g.channels_last and (g.out_channels // g.groups) % (4 * blocks) == 0
+            and span <= BLOCKED_MAX_SPAN)
 
 
 def conv2d_blocked_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
@@ -337,6 +339,9 @@ def conv2d_blocked_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits:
     out_blocks = g.out_channels // 4
     if not blocks:  # vec4s of output channels per invocation: 2 where the group's channels allow
         blocks = 2 if (g.out_channels // g.groups) % 8 == 0 else 1
+    if blocks < 1 or (g.out_channels // g.groups) % (4 * blocks):
+        raise ValueError(f"Conv2DBlockedProgram: {4 * blocks} output channels per invocation need the group's "
+                         f"{g.out_channels // g.groups} output channels to come in {4 * blocks}s")
     column_groups = -(-g.out_width // pixels)
     size = g.batch * g.out_height * column_groups * (out_blocks // blocks)
     span = (pixels - 1) * g.stride_width + (g.filter_width - 1) * g.dilation_width + 1

@@ -24,6 +24,7 @@ from .gradients import conv2d_backprop_filter_program, conv3d_backprop_filter_pr
 from .layout import BufferLayout
 from .limits import WebGPULimits
 from .programs import (
+    CONV2D_MM_TILES,
     ComputeProgramSpec,
     conv2d_backprop_input_program,
     conv2d_blocked_applies,
@@ -60,6 +61,28 @@ def _finite(value: Any) -> bool:
     return not isinstance(value, np.ndarray) or bool(np.isfinite(value).all())
 
 
+#: The program variants :func:`gpuconv.autotune` times on the WebGPU target (tile, vector and
+#: workgroup sizes as data, as Triton's autotune configs): name -> (program family, parameters).
+#: The rule's own choice is one of them; the others are what a device may prefer.
+VARIANTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "blocked-8px-8ch": ("Conv2DBlockedProgram", {"pixels": 8, "blocks": 2}),
+    "blocked-8px-4ch": ("Conv2DBlockedProgram", {"pixels": 8, "blocks": 1}),
+    "blocked-4px-8ch": ("Conv2DBlockedProgram", {"pixels": 4, "blocks": 2}),
+    "blocked-4px-4ch": ("Conv2DBlockedProgram", {"pixels": 4, "blocks": 1}),
+    **{f"mm-{tile.tile_m}x{tile.tile_n}": ("Conv2DMMProgram", {"tile": tile}) for tile in CONV2D_MM_TILES},
+    "dw-vec4-8px": ("DepthwiseConv2DVec4Program", {"columns": 8}),
+    "dw-vec4-4px": ("DepthwiseConv2DVec4Program", {"columns": 4}),
+    "naive": ("naive", {}),
+}
+
+#: Which variants apply to a canonical step: by the direct program it lowers.
+_VARIANT_FAMILIES = {"Conv2DBlockedProgram": "conv2d", "Conv2DMMProgram": "conv2d",
+                     "DepthwiseConv2DVec4Program": "depthwise"}
+#: The family of each lowered program, for :meth:`WebGPUTarget.tuning_candidates`.
+_FAMILIES = {"Conv2DBlockedProgram": "conv2d", "Conv2DMMProgram": "conv2d", "Conv2DNaiveProgram": "conv2d",
+             "DepthwiseConv2DVec4Program": "depthwise", "DepthwiseConv2DProgram": "depthwise"}
+
+
 class WebGPUTarget:
     """WGSL compute programs over storage buffers (TF.js's WebGPU programs)."""
 
@@ -67,10 +90,23 @@ class WebGPUTarget:
     language: str = "WGSL"
     #: "auto": the tiled programs (implicit GEMM, vec4 depthwise); "direct": one output per invocation
     algorithms: Tuple[str, ...] = ("auto", "direct")
-    tuning_candidates: Tuple[str, ...] = ()
 
     def default_limits(self) -> WebGPULimits:
         return WebGPULimits()
+
+    def tuning_candidates(self, plan: Plan) -> Tuple[str, ...]:
+        """The program variants (:data:`VARIANTS`) that would change one of ``plan``'s programs."""
+        families = {_FAMILIES.get(spec.name) for spec, _ in plan.steps}
+        return tuple(name for name, (family, _) in VARIANTS.items()
+                     if _VARIANT_FAMILIES.get(family) in families
+                     or (family == "naive" and families & {"conv2d", "depthwise"}))
+
+    def tuned_plan(self, make_plan: Callable[..., Plan], candidate: str, limits: Any) -> Plan:
+        if candidate not in VARIANTS:
+            raise ValueError(f"unknown WebGPU program variant {candidate!r}; choose from {', '.join(VARIANTS)}")
+        if not isinstance(limits, WebGPULimits):
+            limits = WebGPULimits()
+        return self.lower(make_plan(Limits(), "direct"), "auto", limits, candidate)
 
     def plan(self, make_plan: Callable[..., Plan], algorithm: Optional[str], limits: Any,
              planned: Optional[Plan] = None) -> Plan:
@@ -83,32 +119,40 @@ class WebGPUTarget:
             limits = WebGPULimits()
         return self.lower(planned, algorithm or "auto", limits)
 
-    def lower(self, plan: Plan, algorithm: str, limits: WebGPULimits) -> Plan:
+    def lower(self, plan: Plan, algorithm: str, limits: WebGPULimits, variant: Optional[str] = None) -> Plan:
         """``plan`` (of TF.js's direct WebGL programs) with each step's program replaced by its
-        WebGPU program; the arrays, chaining and result shape are kept."""
+        WebGPU program; the arrays, chaining and result shape are kept.  ``variant`` (one of
+        :data:`VARIANTS`) overrides the rule's program where it applies."""
         kept = [(spec, arrays) for spec, arrays in plan.steps if spec.name not in _DROPPED]
-        programs = [self._program(spec, arrays, algorithm, limits) for spec, arrays in kept]
+        programs = [self._program(spec, arrays, algorithm, limits, variant) for spec, arrays in kept]
         for program in programs:
             program.check(limits)
         steps: Tuple[Step, ...] = tuple((program, arrays) for program, (_, arrays) in zip(programs, kept))
         return Plan(steps, plan.out_shape, plan.storage)
 
-    def _program(self, spec: Any, arrays: Any, algorithm: str, limits: WebGPULimits) -> ComputeProgramSpec:
+    def _program(self, spec: Any, arrays: Any, algorithm: str, limits: WebGPULimits,
+                 variant: Optional[str] = None) -> ComputeProgramSpec:
         name = spec.name
         g: Conv2DGeometry = spec.geometry
         epilogue = spec.epilogue
+        family, parameters = VARIANTS.get(variant or "", ("", {}))
         if name == "Conv2DProgram":
             # A zero on the padding times a NaN/inf weight is NaN where the oracle skips the tap:
             # such a host filter runs the program that skips taps.
-            if algorithm == "direct" or (_padded(g) and not _finite(arrays.get("W"))):
+            if algorithm == "direct" or family == "naive" or (_padded(g) and not _finite(arrays.get("W"))):
                 return conv2d_naive_program(g, epilogue, limits)
+            if family == "Conv2DMMProgram":
+                return conv2d_mm_program(g, epilogue, limits, **parameters)
+            if family == "Conv2DBlockedProgram" and conv2d_blocked_applies(g, **parameters):
+                return conv2d_blocked_program(g, epilogue, limits, **parameters)
             if conv2d_blocked_applies(g):
                 return conv2d_blocked_program(g, epilogue, limits)
             return conv2d_mm_program(g, epilogue, limits)
         if name == "DepthwiseConv2DProgram":
-            if algorithm == "auto" and depthwise_vec4_applies(g, epilogue) and \
+            if algorithm == "auto" and family != "naive" and depthwise_vec4_applies(g, epilogue) and \
                     not (_padded(g) and not _finite(arrays.get("W"))):
-                return depthwise_vec4_program(g, epilogue, limits)
+                columns = parameters.get("columns") if family == "DepthwiseConv2DVec4Program" else None
+                return depthwise_vec4_program(g, epilogue, limits, *([columns] if columns else []))
             return conv2d_naive_program(g, epilogue, limits)
         if name in ("Conv2DDerInputProgram", "DepthwiseConv2DDerInputProgram"):
             return conv2d_backprop_input_program(g, epilogue, limits, bias_full=getattr(spec, "bias_full", False))
