@@ -13,7 +13,7 @@ from typing import Any, Dict, Sequence, cast
 
 from ..geometry import Conv3DGeometry
 from ..programs.base import Epilogue
-from .gradients import WorkgroupReductionSpec, axes_3d, conv3d_backprop_filter_program
+from .gradients import FamilyProgramSpec, axes_3d, conv3d_backprop_filter_program
 from .layout import BufferLayout
 from .limits import WebGPULimits
 from .programs import FLAT_WORKGROUP, _buffer, _flat_grid, _loop_cost
@@ -51,15 +51,15 @@ def _parameters(g: Conv3DGeometry, size: int) -> Dict[str, Any]:
 
 def _spec(name: str, template: str, inputs: Any, output_shape: Sequence[int], g: Conv3DGeometry, size: int,
           parameters: Dict[str, Any], chained: str, iterations: int, limits: WebGPULimits,
-          note: str) -> WorkgroupReductionSpec:
-    return WorkgroupReductionSpec(
+          note: str) -> FamilyProgramSpec:
+    return FamilyProgramSpec(
         name, template, inputs, BufferLayout(tuple(int(d) for d in output_shape)), cast(Any, g), Epilogue(),
         (FLAT_WORKGROUP, 1, 1), _flat_grid(size), tuple(sorted(parameters.items())), chained_inputs=(chained,),
         iterations=iterations, max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension,
         notes=(note,))
 
 
-def conv3d_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> WorkgroupReductionSpec:
+def conv3d_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> FamilyProgramSpec:
     """Conv3DProgram: y (``geometry.out_shape``) from x (``geometry.in_shape``) and W
     ``[FD, FH, FW, C, K]``, one output value per invocation."""
     g = geometry
@@ -73,7 +73,7 @@ def conv3d_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> WorkgroupR
                  f"{g.in_channels} input channels, taps on the padding skipped")
 
 
-def conv3d_backprop_input_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> WorkgroupReductionSpec:
+def conv3d_backprop_input_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> FamilyProgramSpec:
     """Conv3DDerInputProgram: dx (``geometry.in_shape``) from dy (``geometry.out_shape``) and W
     ``[FD, FH, FW, C, K]``, one element of dx per invocation (also conv3d_transpose, its x as dy)."""
     g = geometry

@@ -41,10 +41,11 @@ MAX_BLOCK_C = 16
 
 
 @dataclass(frozen=True)
-class WorkgroupReductionSpec(ComputeProgramSpec):
-    """A :class:`ComputeProgramSpec` whose workgroups reduce in ``var<workgroup>`` memory
-    (``shared_values`` floats): the grid text, the check and the workgroup bytes count them.
-    ``geometry`` is a :class:`Conv2DGeometry` or a :class:`Conv3DGeometry`."""
+class FamilyProgramSpec(ComputeProgramSpec):
+    """A :class:`ComputeProgramSpec` of this family: ``geometry`` is a :class:`Conv2DGeometry` or a
+    :class:`Conv3DGeometry` (described either way), and a filter gradient's workgroups reduce in
+    ``var<workgroup>`` memory (``shared_values`` floats; 0 for the one-output-per-invocation 3-D
+    programs), which the grid text, the check and the workgroup bytes count."""
 
     shared_values: int = 0
 
@@ -145,7 +146,7 @@ def reduction_block(positions: int, in_channels: int, last: int, limits: WebGPUL
 
 def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], batch: int, in_channels: int,
                             last: int, multiplier: int, filter_shape: Sequence[int], x_shape: Sequence[int],
-                            dy_shape: Sequence[int], limits: WebGPULimits) -> WorkgroupReductionSpec:
+                            dy_shape: Sequence[int], limits: WebGPULimits) -> FamilyProgramSpec:
     """The filter gradient of a convolution over ``axes`` (2 or 3): df ``filter_shape``
     ``[taps..., in_channels, last]`` from x ``x_shape`` and dy ``dy_shape``; ``multiplier`` > 0: a
     depthwise filter (``last`` is the channel multiplier, dy's channel ``c * multiplier + k``)."""
@@ -173,7 +174,7 @@ def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], bat
     iterations = _loop_cost(share) + len(steps) * _loop_cost(values) + _loop_cost(-(-values // size))
     per = f"{block_c} input channel{'s' if block_c > 1 else ''} x {block_k} " + \
         ("channel multiplier(s)" if multiplier else "output channel(s)")
-    return WorkgroupReductionSpec(
+    return FamilyProgramSpec(
         name, "wgsl/filter_gradient.wgsl", (_buffer("x", x_shape), _buffer("dy", dy_shape)),
         BufferLayout(tuple(int(d) for d in filter_shape)), cast(Any, g), Epilogue(), (size, 1, 1),
         taps * c_blocks * k_blocks, tuple(sorted(parameters.items())), chained_inputs=("x",),
@@ -183,7 +184,7 @@ def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], bat
         shared_values=values * size)
 
 
-def conv2d_backprop_filter_program(geometry: Conv2DGeometry, limits: WebGPULimits) -> WorkgroupReductionSpec:
+def conv2d_backprop_filter_program(geometry: Conv2DGeometry, limits: WebGPULimits) -> FamilyProgramSpec:
     """Conv2DDerFilterProgram (``geometry.depthwise``: DepthwiseConv2DDerFilterProgram) on WebGPU:
     df ``geometry.filter_shape`` from x (``geometry.in_shape``) and dy (``geometry.out_shape``)."""
     g = geometry
@@ -196,7 +197,7 @@ def conv2d_backprop_filter_program(geometry: Conv2DGeometry, limits: WebGPULimit
                                    g.out_shape, limits)
 
 
-def conv3d_backprop_filter_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> WorkgroupReductionSpec:
+def conv3d_backprop_filter_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> FamilyProgramSpec:
     """Conv3DDerFilterProgram on WebGPU: df ``[FD, FH, FW, C, K]`` from x and dy."""
     g = geometry
     return filter_gradient_program("Conv3DDerFilterProgram", g, axes_3d(g), g.batch, g.in_channels,
