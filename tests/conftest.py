@@ -47,11 +47,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         marker = item.get_closest_marker("webgl2_only")
         params = getattr(getattr(item, "callspec", None), "params", {})
-        algorithm = params.get("algorithm")
+        algorithms = [value for name, value in params.items() if "algorithm" in name]
+        algorithms = [a for value in algorithms for a in (value if isinstance(value, (tuple, list)) else [value])]
+        webgl2 = [a for a in algorithms if isinstance(a, str) and a in WEBGL2_ALGORITHMS]
         if marker is not None:
             reason = marker.args[0] if marker.args else "a test of the WebGL2 target"
-        elif isinstance(algorithm, str) and algorithm in WEBGL2_ALGORITHMS:
-            reason = f"algorithm={algorithm!r} is a WebGL2 program"
+        elif webgl2:
+            reason = f"algorithm={webgl2[0]!r} is a WebGL2 program"
         else:
             continue
         item.add_marker(pytest.mark.skip(reason=f"GPUCONV_BACKEND=webgpu: {reason}"))

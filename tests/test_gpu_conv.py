@@ -107,12 +107,13 @@ def test_float32_values_survive_the_texture_round_trip_exactly(runtime, rng, alg
 def test_repeated_calls_reuse_the_compiled_program(runtime, rng):
     x, w = _data(rng, (1, 6, 6, 3), (3, 3, 3, 2))
     gpuconv.conv2d(x, w, runtime=runtime)
-    cached = len(runtime._programs)
+    cached = runtime.compiled_programs
     for _ in range(3):
         gpuconv.conv2d(x, w, runtime=runtime)
-    assert len(runtime._programs) == cached
+    assert runtime.compiled_programs == cached
 
 
+@pytest.mark.webgl2_only("texture layouts (max_texture_size)")
 @pytest.mark.parametrize("op, w_shape", [("conv2d", (3, 3, 3, 4)), ("depthwise_conv2d", (3, 3, 3, 1))])
 def test_tensors_too_large_for_one_texture_row_are_wrapped(runtime, rng, monkeypatch, op, w_shape):
     # With the limit lowered to 80 texels, x (2x20x30x3: 1200 rows of 3, or 40 of 90) and the output
@@ -125,6 +126,7 @@ def test_tensors_too_large_for_one_texture_row_are_wrapped(runtime, rng, monkeyp
     assert_close(y, getattr(gpuconv.oracle, op)(x, w, padding="SAME"))
 
 
+@pytest.mark.webgl2_only("a GL context belongs to one thread; a WebGPURuntime is shared")
 def test_a_runtime_refuses_calls_from_another_thread(runtime, rng):
     import threading
 
@@ -143,6 +145,7 @@ def test_a_runtime_refuses_calls_from_another_thread(runtime, rng):
     assert errors and "belongs to the thread that created it" in errors[0]
 
 
+@pytest.mark.webgl2_only("the packed programs' GLSL")
 def test_packed_programs_share_one_source_across_shapes(runtime, rng):
     # A family is the op, the epilogue and (at stride 1, where columns are reused)
     # the filter width; every other size is a uniform.
@@ -170,6 +173,7 @@ def test_packed_is_refused_where_it_cannot_run(runtime, rng):
     assert_close(gpuconv.conv2d(x, w, groups=2), gpuconv.oracle.conv2d(x, w, groups=2))  # auto: direct
 
 
+@pytest.mark.webgl2_only("the packed programs' texture sampling")
 def test_packed_sampling_at_texel_centres_is_exact_on_wide_textures(runtime, rng):
     # x packs to an 8000-texel-wide texture and W to 9 * 2 * 4 = 72 rows: normalised
     # coordinates (col + 0.5) / cols must still land on the right texel everywhere.

@@ -355,6 +355,7 @@ def test_every_gradient_program_is_valid_glsl_es_300(glslang):
     validate.validate_sources(sorted(sources))
 
 
+@pytest.mark.webgl2_only("texture layouts (max_texture_size)")
 @pytest.mark.parametrize("op", sorted(PROGRAM_NAMES))
 def test_wrapped_textures_on_the_gpu(runtime, rng, monkeypatch, op):
     # under a 32-texel limit x, dy, the filter and the result are split or wrapped
@@ -454,6 +455,7 @@ def test_conv3d_cases_cover_what_they_claim():
     assert {len(c[0]) for c in CONV3D_CASES} == {4, 5} and {c[3] for c in CONV3D_CASES} == {"NDHWC", "NCDHW"}
 
 
+@pytest.mark.webgl2_only("texture layouts (max_texture_size)")
 def test_conv3d_wrapped_textures_on_the_gpu(runtime, rng, monkeypatch):
     monkeypatch.setattr(runtime, "max_texture_size", 32)
     x, w = _data(rng, (2, 4, 5, 6, 3), (3, 2, 3, 3, 4))

@@ -22,6 +22,7 @@ from gpuconv.layout import (
     texture_layout,
 )
 from gpuconv.programs import packed_program
+from gpuconv.webgpu.layout import BufferLayout
 
 
 def f32(rng, *shape):
@@ -44,7 +45,7 @@ def test_to_gpu_numpy_roundtrip(runtime, rng, shape):
     with gpuconv.to_gpu(array, runtime) as t:
         assert isinstance(t, gpuconv.Tensor)
         assert t.shape == shape and t.dtype == np.float32 and t.runtime is runtime
-        assert isinstance(t.layout, TextureLayout) and t.layout.components == 1
+        assert isinstance(t.layout, (TextureLayout, BufferLayout)) and t.layout.components == 1
         values = t.numpy()
         assert values.dtype == np.float32 and values.shape == shape
         np.testing.assert_array_equal(values, array.astype(np.float32))
@@ -218,6 +219,7 @@ def test_chain_agrees_with_oracle(runtime, rng, data_format, algorithms):
             y.release()
 
 
+@pytest.mark.webgl2_only("the packed programs' folded render targets")
 def test_chain_with_folded_split_outputs(runtime, rng):
     """Small packed outputs are folded (bands side by side): the next program still reads them."""
     x, w1, w2 = f32(rng, 1, 40, 160, 8), f32(rng, 3, 3, 8, 4), f32(rng, 3, 3, 4, 3)
@@ -253,6 +255,7 @@ def test_rank3_and_reshaped_views_chain(runtime, rng):
                 assert_close(z.numpy(), expected)
 
 
+@pytest.mark.webgl2_only("chains the packed programs (tests/test_webgpu.py chains on WebGPU)")
 def test_no_host_transfer_in_a_chain(runtime, rng, monkeypatch):
     x, w1, dw, w2 = f32(rng, 1, 8, 8, 3), f32(rng, 3, 3, 3, 8), f32(rng, 3, 3, 8, 2), f32(rng, 1, 1, 16, 4)
     tensors = [gpuconv.to_gpu(a, runtime) for a in (x, w1, dw, w2, f32(rng, 3, 3, 4, 1), f32(rng, 1, 1, 4, 2))]
@@ -319,6 +322,7 @@ def _targets(values, data_format):
     return targets
 
 
+@pytest.mark.webgl2_only("texture conversions between the WebGL2 programs' layouts")
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 def test_conversions_from_textures(runtime, rng, data_format):
     values = f32(rng, 2, 5, 3, 6) if data_format == "NHWC" else f32(rng, 2, 6, 5, 3)
@@ -330,6 +334,7 @@ def test_conversions_from_textures(runtime, rng, data_format):
         runtime.free([texture])
 
 
+@pytest.mark.webgl2_only("texture conversions between the WebGL2 programs' layouts")
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("fold", [1, 3])
 def test_conversions_from_split_outputs(runtime, rng, data_format, fold):
@@ -344,6 +349,7 @@ def test_conversions_from_split_outputs(runtime, rng, data_format, fold):
     runtime.free(textures)
 
 
+@pytest.mark.webgl2_only("texture conversions between the WebGL2 programs' layouts")
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("repeat", [1, 2])
 def test_conversions_from_packed_images(runtime, rng, data_format, repeat):
@@ -415,6 +421,7 @@ def test_tensor_argument_errors(runtime, rng):
     x.release()
 
 
+@pytest.mark.webgl2_only("runs the packed programs (tests/test_webgpu.py releases WebGPU buffers)")
 def test_release_frees_textures(runtime, rng):
     start = gpuconv.memory(runtime)
     x = gpuconv.to_gpu(f32(rng, 1, 8, 8, 4), runtime)
@@ -446,6 +453,7 @@ def test_synchronize(runtime, rng):
         assert y.shape == (1, 4, 4, 3)
 
 
+@pytest.mark.webgl2_only("chains the packed programs (tests/test_webgpu.py counts WebGPU buffers)")
 def test_a_long_chain_keeps_memory_flat(runtime, rng):
     """2,100 calls: a packed, a direct and a packed op per step, each input released after use."""
     w1, dw, w2 = (gpuconv.to_gpu(a, runtime) for a in (f32(rng, 3, 3, 4, 8), f32(rng, 3, 3, 8, 1),
@@ -493,6 +501,7 @@ def _recording_draws(runtime, monkeypatch):
     return names
 
 
+@pytest.mark.webgl2_only("reads the packed programs' split outputs")
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 def test_a_1x1_packed_conv_reads_split_outputs_in_place(runtime, rng, monkeypatch, data_format):
     x = f32(rng, 2, 9, 11, 5) if data_format == "NHWC" else f32(rng, 2, 5, 9, 11)
@@ -520,6 +529,7 @@ SPLIT_DEPTHWISE = [
 ]
 
 
+@pytest.mark.webgl2_only("reads the packed programs' split outputs")
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("shape, window, strides, padding", SPLIT_DEPTHWISE)
 def test_a_packed_depthwise_reads_split_outputs_in_place(runtime, rng, monkeypatch, data_format, shape, window,
@@ -543,6 +553,7 @@ def test_a_packed_depthwise_reads_split_outputs_in_place(runtime, rng, monkeypat
                 activation="relu6", algorithm="packed", runtime=runtime))
 
 
+@pytest.mark.webgl2_only("converts the packed programs' split outputs")
 @pytest.mark.parametrize("multiplier, dilations", [(2, 1), (1, 2)])
 def test_a_depthwise_that_cannot_read_split_outputs_converts_them(runtime, rng, monkeypatch, multiplier, dilations):
     x, w, dw = f32(rng, 1, 9, 10, 4), f32(rng, 1, 1, 4, 4), f32(rng, 3, 3, 4, multiplier)
@@ -567,6 +578,7 @@ def test_browser_depthwise_reads_split_outputs_in_place(browser, rng):
                                                             activation="relu"))
 
 
+@pytest.mark.webgl2_only("texture conversions between the WebGL2 programs' layouts")
 def test_uploaded_tensors_keep_their_conversions(runtime, rng, monkeypatch):
     x, w = f32(rng, 1, 8, 8, 4), gpuconv.to_gpu(f32(rng, 3, 3, 4, 8), runtime)
     names = _recording_draws(runtime, monkeypatch)
@@ -610,6 +622,7 @@ def test_browser_runtime_chain(browser, rng):
     assert gpuconv.memory(browser) == start
 
 
+@pytest.mark.webgl2_only("the lifetime harness counts a native GL runtime's objects")
 def test_tensor_lifetime_harness(runtime):
     from gpuconv import lifetime
 
@@ -664,6 +677,7 @@ def test_browser_failed_round_trip_forgets_kept_conversions(browser, rng, monkey
     w.release()
 
 
+@pytest.mark.webgl2_only("random chains of the WebGL2 algorithms")
 @pytest.mark.parametrize("seed", range(12))
 def test_random_chains_match_the_array_path(runtime, seed):
     """Random chains (ops, algorithms, data formats, odd channel counts and widths, batches):
