@@ -234,3 +234,17 @@ def test_agrees_with_the_webgl2_runtime(gpu, gl, rng, op):
     scale = np.abs(want).max()
     assert np.abs(on_webgpu - on_webgl2).max() <= 4e-6 * scale
     _close(on_webgpu, want)
+
+
+def test_folded_grids(gpu, rng):
+    """A device with few workgroups per dimension: the grids fold into y, and the spare workgroups
+    of the last row leave (a filter gradient's whole workgroup at once, before its barriers)."""
+    with gpuconv.WebGPURuntime(adapter=gpu.adapter, max_compute_workgroups_per_dimension=7) as small:
+        x, dy = _rand(rng, (2, 7, 7, 11)), _rand(rng, (2, 7, 7, 9))
+        plan = WEBGPU.plan(lambda limits: gpuconv.ops.plan_conv2d_backprop_filter(
+            x, (3, 3, 11, 9), dy, 1, "SAME", limits=limits), None, small.limits)
+        assert plan.spec.workgroups == 9 * 2 * 2 and plan.spec.dispatch == (7, 6, 1)
+        _close(gpuconv.conv2d_backprop_filter(x, (3, 3, 11, 9), dy, 1, "SAME", runtime=small),
+               oracle.conv2d_backprop_filter(x, (3, 3, 11, 9), dy, 1, "SAME"))
+        x3, w3 = _rand(rng, (1, 6, 8, 8, 3)), _rand(rng, (2, 2, 2, 3, 2))
+        _close(gpuconv.conv3d(x3, w3, 1, "SAME", runtime=small), oracle.conv3d(x3, w3, 1, "SAME"))
