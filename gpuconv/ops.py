@@ -42,7 +42,7 @@ from .programs import (
     packed_program,
     packed_unsupported,
 )
-from .runtimes import BaseRuntime, get_runtime
+from .runtimes import BaseRuntime, WebGPUError, get_runtime
 from .storage import check_storage, resolve_storage
 from .tensor import Tensor, collect, split_input_fold, tensors_in
 from .tuning import autotuning, tuned_plan
@@ -251,12 +251,15 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
         plan = tuned_plan(op, plan, lambda choice: target.tuned_plan(make_plan, choice, limits), runtime)
     plan.check_loops(runtime.max_loop_iterations)
     profile = active_profile(runtime)
-    if tensors:
-        collect(runtime)
-        return runtime.run_to_tensor(plan) if profile is None else profile.execute_to_tensor(op, plan, runtime)
-    if profile is not None:
-        return profile.execute(op, plan, runtime)
-    return runtime.run(plan)
+    try:
+        if tensors:
+            collect(runtime)
+            return runtime.run_to_tensor(plan) if profile is None else profile.execute_to_tensor(op, plan, runtime)
+        if profile is not None:
+            return profile.execute(op, plan, runtime)
+        return runtime.run(plan)
+    except WebGPUError as error:  # name the op the refused program belonged to
+        raise type(error)(f"{op}: {error}") from error
 
 
 def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: PaddingLike = "VALID",

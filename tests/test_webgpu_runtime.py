@@ -108,3 +108,52 @@ def test_no_adapter_says_what_to_install(monkeypatch):
     monkeypatch.setattr(wgpu.gpu, "request_adapter_sync", lambda **kw: None)
     with pytest.raises(GLUnavailableError, match=VULKAN_PACKAGES):
         WebGPURuntime()
+
+
+# -- faults, forced: what the user sees -------------------------------------------------------------
+
+def test_a_program_webgpu_refuses_names_the_op_and_the_program(gpu, rng, monkeypatch):
+    from gpuconv.runtimes.webgpu import WebGPUError
+    from gpuconv.webgpu.target import WEBGPU
+
+    real = WEBGPU.source
+    monkeypatch.setattr(type(WEBGPU), "source", lambda self, spec: real(spec).replace("fn main(", "fn main((", 1))
+    runtime = WebGPURuntime(adapter=gpu.adapter)
+    x = rng.standard_normal((1, 6, 6, 4)).astype(np.float32)
+    with pytest.raises(WebGPUError, match=r"(?s)conv2d: Conv2DBlockedProgram: WebGPU refused the program.*"
+                                          r"(expected|parsing)"):
+        gpuconv.conv2d(x, np.ones((3, 3, 4, 4), np.float32), runtime=runtime)
+    monkeypatch.undo()
+    assert gpuconv.conv2d(x, np.ones((3, 3, 4, 4), np.float32), runtime=runtime).shape == (1, 4, 4, 4)  # still works
+    runtime.release()
+
+
+def test_a_lost_device_is_reported_and_a_new_runtime_works(gpu):
+    from gpuconv.runtimes.webgpu import WebGPUError
+
+    runtime = WebGPURuntime(adapter=gpu.adapter)
+    x, w = np.ones((1, 6, 6, 4), np.float32), np.ones((3, 3, 4, 4), np.float32)
+    runtime.device.destroy()  # what a driver reset or a GPU removal does to the device
+    for _ in range(2):  # and every later call says so too, without touching the device
+        with pytest.raises(WebGPUError, match="conv2d: .*device was lost.*make a new gpuconv.WebGPURuntime"):
+            gpuconv.conv2d(x, w, runtime=runtime)
+    runtime.release()
+    with WebGPURuntime(adapter=gpu.adapter) as fresh:
+        np.testing.assert_allclose(gpuconv.conv2d(x, w, runtime=fresh), gpuconv.oracle.conv2d(x, w), rtol=1e-6)
+
+
+def test_out_of_memory_is_reported_with_what_to_do(gpu, monkeypatch):
+    import wgpu
+
+    from gpuconv.runtimes.webgpu import WebGPUError
+
+    runtime = WebGPURuntime(adapter=gpu.adapter)
+
+    def exhausted(**kwargs):
+        raise wgpu.GPUOutOfMemoryError("Not enough memory left")  # what the driver raises when it is full
+
+    monkeypatch.setattr(runtime.device, "create_buffer", exhausted)
+    with pytest.raises(WebGPUError, match=r"conv2d: a buffer of \d+ bytes .* out of memory.*release"):
+        gpuconv.conv2d(np.ones((1, 6, 6, 4), np.float32), np.ones((3, 3, 4, 4), np.float32), runtime=runtime)
+    monkeypatch.undo()
+    runtime.release()

@@ -10,6 +10,7 @@ calls, as WebGPU's queue is one ordered stream anyway.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -146,15 +147,33 @@ class WebGPURuntime(BaseRuntime):
         if self._released:
             raise RuntimeError("this WebGPURuntime has been released")
         if self._lost:
-            raise WebGPUError(f"the WebGPU device was lost ({self._lost}); make a new gpuconv.WebGPURuntime()")
+            raise WebGPUError(f"the WebGPU device was lost ({self._lost}); this runtime refuses every further "
+                              f"call: make a new gpuconv.WebGPURuntime()")
+
+    def _refused(self, what: str, error: BaseException) -> WebGPUError:
+        """The error a user sees for a failed WebGPU call: a lost device (after which this runtime
+        refuses every call), out of memory, or what validation said; ``what`` names the program."""
+        text = str(error)
+        if "lost" in text.lower():
+            self._lost = text.strip().splitlines()[-1].strip()
+            return WebGPUError(f"{what}: the WebGPU device was lost ({self._lost}); this runtime refuses every "
+                               f"further call: make a new gpuconv.WebGPURuntime()")
+        if type(error).__name__ == "GPUOutOfMemoryError" or "out of memory" in text.lower():
+            return WebGPUError(f"{what}: the WebGPU device is out of memory ({text.strip()}); free Tensors "
+                               f"(Tensor.release()) or split the call")
+        return WebGPUError(f"{what}: {text.strip()}")
 
     def _new_buffer(self, layout: BufferLayout, data: Optional[np.ndarray] = None) -> Buffer:
         usage = self._wgpu.BufferUsage
         flags = usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
-        if data is None:
-            buffer = self.device.create_buffer(size=layout.byte_size, usage=flags)
-        else:
-            buffer = self.device.create_buffer_with_data(data=data, usage=flags)
+        try:
+            if data is None:
+                buffer = self.device.create_buffer(size=layout.byte_size, usage=flags)
+            else:
+                buffer = self.device.create_buffer_with_data(data=data, usage=flags)
+        except Exception as error:
+            raise self._refused(f"a buffer of {layout.byte_size} bytes ({'x'.join(map(str, layout.shape))})",
+                                error) from error
         handle = Buffer(buffer, layout)
         self._count_made([handle], [layout])
         return handle
@@ -171,7 +190,10 @@ class WebGPURuntime(BaseRuntime):
     def read(self, texture: Buffer, layout: Layout) -> np.ndarray:
         with self._lock:
             self._check_alive()
-            data = self.device.queue.read_buffer(texture.buffer)
+            try:
+                data = self.device.queue.read_buffer(texture.buffer)
+            except Exception as error:
+                raise self._refused("reading a result back", error) from error
         values = np.frombuffer(data, dtype=np.float32)[:int(np.prod(layout.shape))]
         return values.reshape(1, -1, 1).copy()
 
@@ -195,7 +217,7 @@ class WebGPURuntime(BaseRuntime):
                 pipeline = self.device.create_compute_pipeline(
                     layout="auto", compute={"module": module, "entry_point": "main"}, label=spec.name)
             except Exception as error:
-                raise WebGPUError(f"{spec.name}: WebGPU refused the program: {error}") from error
+                raise self._refused(f"{spec.name}: WebGPU refused the program", error) from error
             self._pipelines[key] = pipeline
             self.compiled_programs += 1
         return pipeline
@@ -230,7 +252,7 @@ class WebGPURuntime(BaseRuntime):
             compute.end()
         except Exception as error:
             self.free(outputs)
-            raise WebGPUError(f"{spec.name}: WebGPU refused the dispatch: {error}") from error
+            raise self._refused(f"{spec.name}: WebGPU refused the dispatch", error) from error
         return encoder, outputs
 
     def draw(self, program: Any, inputs: Mapping[str, Any], storage: str = "float32") -> List[Buffer]:
@@ -243,7 +265,7 @@ class WebGPURuntime(BaseRuntime):
                 self.device.queue.submit([encoder.finish()])
             except Exception as error:
                 self.free(outputs)
-                raise WebGPUError(f"{program.name}: WebGPU refused the submission: {error}") from error
+                raise self._refused(f"{program.name}: WebGPU refused the submission", error) from error
             return outputs
 
     def timed_draw(self, program: Any, inputs: Mapping[str, Any],
@@ -274,8 +296,11 @@ class WebGPURuntime(BaseRuntime):
         with self._lock:
             self._check_alive()
             usage = self._wgpu.BufferUsage
-            fence = self.device.create_buffer(size=4, usage=usage.COPY_SRC | usage.COPY_DST)
-            self.device.queue.read_buffer(fence)
+            try:
+                fence = self.device.create_buffer(size=4, usage=usage.COPY_SRC | usage.COPY_DST)
+                self.device.queue.read_buffer(fence)
+            except Exception as error:
+                raise self._refused("waiting for the queue", error) from error
             fence.destroy()
 
     def release(self) -> None:
@@ -290,7 +315,8 @@ class WebGPURuntime(BaseRuntime):
                     handle.buffer = None
             live.clear()
             self._pipelines.clear()
-            self.device.destroy()
+            with contextlib.suppress(Exception):  # a lost device is gone already
+                self.device.destroy()
 
     def __repr__(self) -> str:
         state = "released" if self._released else str(dict(self.adapter.info).get("device"))
