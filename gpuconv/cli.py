@@ -508,6 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="js: an ES module (default); html: a self-checking page (the default when "
                         "--output ends in .html)")
+    p.add_argument("--target", type=_lower, choices=tuple(TARGETS), default=WEBGL2.name,
+                   help="webgl2 (GLSL fragment programs, the default) or webgpu (the WGSL compute programs: "
+                        "the module exports run(device, inputs), a Promise of the output, and requirements.limits; "
+                        "the page requests an adapter, ?featureLevel=core|compatibility in its URL chooses)")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the page's inputs, uniform in [-1, 1] (default 0); --format html only")
@@ -1082,7 +1086,13 @@ def cmd_export(args: Args) -> int:
     entry = OPS[args.op]
     conv = _conv_kwargs(args)
     _check_fused_options(args)
-    algorithm = _algorithm(args, "auto")
+    target = TARGETS[args.target]
+    if target is not WEBGL2:
+        webgl2_only = list(_limits(args)) + (["storage"] if args.storage not in (None, "float32") else [])
+        if webgl2_only:
+            raise UsageError(f"{', '.join(map(option_name, webgl2_only))}: WebGL2 options, not used with --target "
+                             f"{target.name} (its programs fit WebGPU's guaranteed limits; its buffers hold float32)")
+    algorithm = _target_algorithm(args) if target is not WEBGL2 else _algorithm(args, "auto")
     positional, extra = registry.shape_call(args.op, leading_values(args, lambda v, _: v))
     format = args.format or ("html" if str(args.output or "").lower().endswith((".html", ".htm")) else "js")
     if format != "html":
@@ -1102,7 +1112,7 @@ def cmd_export(args: Args) -> int:
     exported = build(args.op, positional[0], positional[1], *positional[2:], format=format,
                      seed=0 if args.seed is None else args.seed,
                      tolerance=_tolerance(args, args.tolerance), storage=args.storage or "float32",
-                     **{**algorithm, **conv, **fused, **extra, **_limits(args)})
+                     target=target.name, **{**algorithm, **conv, **fused, **extra, **_limits(args)})
     _emit(exported.text, args.output)
     print(f"gpuconv: {exported.summary()}", file=sys.stderr)
     return EXIT_OK

@@ -17,6 +17,12 @@ Jinja2; no JavaScript is built out of Python strings.
   ``about``, ``run(gl, inputs)`` and ``release(gl)``.
 * The page embeds the module, seeded inputs and the float64 oracle's output, runs the
   kernel on load and sets ``window.gpuconvResult``.
+* ``target="webgpu"``: the WebGPU target's WGSL compute programs, the plan lowered as
+  :func:`gpuconv.registry.plan_shapes` lowers it and walked by the same :meth:`Plan.chain`,
+  recording the buffers each input fills and the dispatches
+  (``export_templates/module_webgpu.mjs.j2``: ``run(device, inputs)`` resolves to the output;
+  ``page_webgpu.html.j2``: requests an adapter and a device).  Resolving the call, planning,
+  the seeded inputs, the oracle's check and the page's data are shared by both targets.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import functools
 import inspect
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -47,6 +54,10 @@ from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
 from .plan import Plan
 from .programs import MatMulProgramSpec, PackedProgramSpec, Program, ProgramSpec
 from .storage import check_storage
+from .target import WEBGL2, target_named
+from .webgpu.layout import BufferLayout
+from .webgpu.limits import LIMIT_NAMES, WebGPULimits
+from .webgpu.programs import ComputeProgramSpec
 
 Shape = Tuple[int, ...]
 
@@ -325,6 +336,8 @@ class Exported:
     requirements: Dict[str, Any]
     programs: Tuple[str, ...]
     embedded_bytes: int = 0
+    #: "webgl2" or "webgpu"
+    target: str = "webgl2"
 
     @property
     def size(self) -> int:
@@ -334,9 +347,16 @@ class Exported:
     def summary(self) -> str:
         """One line: what it holds and what it needs."""
         r = self.requirements
-        buffers = r["maxDrawBuffers"]
         programs = ", ".join(self.programs)
         kind = "module" if self.format == "js" else "page"
+        if self.target == "webgpu":
+            limits = r["limits"]
+            return (f"{self.op} WebGPU {kind}, {self.size / 1024:.1f} KiB, {len(self.programs)} compute program"
+                    f"{'s' if len(self.programs) > 1 else ''} ({programs}); needs WebGPU with buffers up to "
+                    f"{limits['maxStorageBufferBindingSize']} bytes, {limits['maxStorageBuffersPerShaderStage']} "
+                    f"storage buffers per program, {limits['maxComputeInvocationsPerWorkgroup']} invocations and "
+                    f"{limits['maxComputeWorkgroupStorageSize']} bytes of workgroup memory per workgroup")
+        buffers = r["maxDrawBuffers"]
         return (f"{self.op} {kind}, {self.size / 1024:.1f} KiB, {len(self.programs)} program"
                 f"{'s' if len(self.programs) > 1 else ''} ({programs}); needs WebGL2 with "
                 f"{', '.join(r['extensions'])}, {buffers} draw buffer{'s' if buffers > 1 else ''}, "
@@ -371,12 +391,29 @@ def _embedded(values: np.ndarray, dtype: str) -> str:
 
 
 def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
-          tolerance: Optional[float] = None, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-          max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, storage: str = "float32", **kwargs: Any) -> Exported:
+          tolerance: Optional[float] = None, max_texture_size: Optional[int] = None,
+          max_draw_buffers: Optional[int] = None, storage: str = "float32", target: str = "webgl2",
+          target_limits: Optional[WebGPULimits] = None, **kwargs: Any) -> Exported:
     """:func:`export`, with what the kernel needs of a device (:class:`Exported`)."""
     from . import __version__
 
+    chosen = target_named(target)
     storage = check_storage(storage)
+    if chosen is not WEBGL2:
+        webgl2_limits = [name for name, value in (("max_texture_size", max_texture_size),
+                                                  ("max_draw_buffers", max_draw_buffers)) if value is not None]
+        if webgl2_limits:
+            raise ValueError(f"{' and '.join(webgl2_limits)}: WebGL2 limits, not used with target={chosen.name!r} (its "
+                             f"programs fit WebGPU's guaranteed limits; target_limits=WebGPULimits(...) "
+                             f"describes another device)")
+        if storage != "float32":
+            raise ValueError(f"storage={storage!r} is a WebGL2 texture format; target={chosen.name!r} keeps "
+                             f"float32 in its buffers: use storage='float32'")
+        if target_limits is not None and not isinstance(target_limits, WebGPULimits):
+            raise TypeError(f"target_limits must be a gpuconv.webgpu.limits.WebGPULimits, got {target_limits!r}")
+    elif target_limits is not None:
+        raise ValueError("target_limits describes a WebGPU device: it is used with target='webgpu' only "
+                         "(max_texture_size= and max_draw_buffers= describe a WebGL2 one)")
     if tolerance is None:
         tolerance = FLOAT16_PAGE_TOLERANCE if storage == "float16" else DEFAULT_TOLERANCE
     if format not in FORMATS:
@@ -384,8 +421,12 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
     if format == "html" and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
                              or not tolerance > 0):
         raise ValueError(f"tolerance must be a positive number, got {tolerance!r}")
-    limits = Limits(max_texture_size, max_draw_buffers)
+    limits = Limits(DEFAULT_MAX_TEXTURE_SIZE if max_texture_size is None else max_texture_size,
+                    DEFAULT_MAX_DRAW_BUFFERS if max_draw_buffers is None else max_draw_buffers)
     call = _resolve(op, x_shape, filter_shape, args, dict(kwargs))
+    if chosen is not WEBGL2:
+        # refused before any data: an algorithm the target has not, a buffer over its limits
+        _lowered(call, chosen, call.shapes, limits, target_limits, shapes_only=True)
     if call.kwargs.get("activation") == "prelu" and "prelu_weights" not in call.fused:
         call.fused["prelu_weights"] = True  # one weight per channel
     # Plan from shapes first: every argument is checked (and the output's shape known) before any data.
@@ -412,9 +453,16 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
     for name, shape in call.shapes.items():
         given = fused_values.get(name)
         arrays[name] = given if given is not None else rng.uniform(-1, 1, size=shape).astype(np.float32)
-    plan = call.plan(arrays, limits, fused={name: arrays[name] for name in call.fused}).with_storage(storage)
+    fused = {name: arrays[name] for name in call.fused}
+    if chosen is not WEBGL2:
+        plan = _lowered(call, chosen, arrays, limits, target_limits, fused=fused)
+    else:
+        plan = call.plan(arrays, limits, fused=fused).with_storage(storage)
     if tuple(plan.out_shape) != out_shape:  # pragma: no cover - a planner that plans shapes differently
         raise RuntimeError(f"{op}: the plan's output shape {plan.out_shape} differs from the shapes-only plan's")
+    if chosen is not WEBGL2:
+        context = _webgpu_context(call, chosen, plan, arrays, out_shape, target_limits or chosen.default_limits())
+        return _finish(call, context, "webgpu", format, arrays, out_shape, tolerance, seed, embedded)
 
     # Walk the plan as every runtime does (Plan.chain), recording what the browser must do.
     uploads: List[Dict[str, Any]] = []
@@ -474,25 +522,166 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
                "programs": [{"name": next(s["name"] for s in steps if s["program"] == i), "source": source}
                             for i, source in enumerate(sources)],
                "vertex": codegen.vertex_source(), "version": __version__}
-    module = environment().get_template("module.mjs.j2").render(**context)
+    return _finish(call, context, "webgl2", format, arrays, out_shape, tolerance, seed, embedded)
+
+
+#: Each target's templates: the module's and the page's.
+_TEMPLATES = {"webgl2": ("module.mjs.j2", "page.html.j2"), "webgpu": ("module_webgpu.mjs.j2", "page_webgpu.html.j2")}
+
+
+def _finish(call: _Call, context: Dict[str, Any], target: str, format: str, arrays: Mapping[str, np.ndarray],
+            out_shape: Shape, tolerance: float, seed: int, embedded: int) -> Exported:
+    """The module from the target's template; for a page, the module, the seeded inputs and the
+    oracle's output in the target's page template."""
+    module_template, page_template = _TEMPLATES[target]
+    shapes, requirements = context["shapes"], context["requirements"]
+    names = tuple(context["about"]["programs"])
+    module = environment().get_template(module_template).render(**context)
     if format == "js":
-        return Exported(module, format, op, shapes, requirements, names)
+        return Exported(module, format, call.op, shapes, requirements, names, target=target)
 
     if "</script" in module.lower():  # pragma: no cover - the templates and the GLSL never hold it
         raise RuntimeError("the module holds '</script', which would end the page's inline script")
     expected = call.expected(arrays)
     if tuple(expected.shape) != out_shape:  # pragma: no cover - the oracle and the plan agree on shapes
         raise RuntimeError(f"the oracle's result has shape {expected.shape}, the plan's {out_shape}")
-    page = {"inputs": {name: _embedded(arrays[name], "<f4") for name in inputs},
+    page = {"inputs": {name: _embedded(arrays[name], "<f4") for name in context["plan"]["inputs"]},
             "expected": _embedded(expected, "<f8"), "tolerance": float(tolerance), "seed": int(seed),
             "warmRuns": WARM_RUNS}
-    text = environment().get_template("page.html.j2").render(module=module, page=page, **context)
-    return Exported(text, format, op, shapes, requirements, names, embedded)
+    text = environment().get_template(page_template).render(module=module, page=page, **context)
+    return Exported(text, format, call.op, shapes, requirements, names, embedded, target=target)
+
+
+# ---------------------------------------------------------------------------
+# the WebGPU target: WGSL compute programs over storage buffers
+
+
+def _lowered(call: _Call, target: Any, arrays: Mapping[str, Any], limits: Limits,
+             target_limits: Optional[WebGPULimits], shapes_only: bool = False,
+             fused: Optional[Mapping[str, Any]] = None) -> Plan:
+    """The call's plan on ``target``: planned as on WebGL2 (TF.js's direct programs), then lowered
+    as :func:`gpuconv.registry.plan_shapes` lowers it (``algorithm`` "auto" or "direct")."""
+    kwargs = dict(call.kwargs)
+    algorithm = kwargs.pop("algorithm", None)
+
+    def make_plan(webgl2_limits: Limits, *choice: str) -> Plan:
+        chosen = {**kwargs, "algorithm": choice[0]} if choice else kwargs
+        return replace(call, kwargs=chosen).plan(arrays, webgl2_limits, shapes_only=shapes_only, fused=fused)
+
+    return target.plan(make_plan, algorithm, target_limits or target.default_limits())
+
+
+#: What each WebGPU limit the module checks measures (its message names it).
+_LIMIT_NOTES = {
+    "maxStorageBufferBindingSize": "bytes of its largest buffer, {largest}",
+    "maxBufferSize": "bytes of its largest buffer, {largest}",
+    "maxStorageBuffersPerShaderStage": "storage buffers one program binds",
+    "maxComputeWorkgroupStorageSize": "bytes of workgroup memory one program declares",
+    "maxComputeInvocationsPerWorkgroup": "invocations of one workgroup",
+    "maxComputeWorkgroupSizeX": "a workgroup's size along x",
+    "maxComputeWorkgroupSizeY": "a workgroup's size along y",
+    "maxComputeWorkgroupSizeZ": "a workgroup's size along z",
+    "maxComputeWorkgroupsPerDimension": "workgroups of one dispatch along one axis",
+}
+
+
+def _entry_point(source: str, name: str) -> str:
+    """The compute entry point's name in a WGSL source (gpuconv's programs call it ``main``)."""
+    found = re.search(r"@compute\s[^{]*?\bfn\s+([A-Za-z_][A-Za-z0-9_]*)", source)
+    if found is None:  # pragma: no cover - every WGSL template declares one
+        raise NotImplementedError(f"cannot export {name}: its WGSL has no @compute entry point")
+    return found.group(1)
+
+
+def _webgpu_context(call: _Call, target: Any, plan: Plan, arrays: Mapping[str, np.ndarray], out_shape: Shape,
+                    target_limits: WebGPULimits) -> Dict[str, Any]:
+    """What the WebGPU templates need: walk the plan as every runtime does (:meth:`Plan.chain`),
+    recording the uploads (the op's arrays as they are: a buffer holds its values row-major) and
+    the dispatches, and the device limits the programs need."""
+    from . import __version__
+
+    uploads: List[Dict[str, Any]] = []
+    steps: List[Dict[str, Any]] = []
+    sources: List[str] = []
+    specs: List[Any] = []
+    pending_input: List[Tuple[str, str]] = []
+
+    def upload(array: np.ndarray, layout: Any, *storage: str) -> Dict[str, int]:
+        program, input_name = pending_input.pop(0)
+        if not isinstance(layout, BufferLayout) or layout.size != np.size(array):
+            raise NotImplementedError(f"{program}'s input {input_name} has shape {np.shape(array)}, its buffer "
+                                      f"{layout!r}")
+        uploads.append({"input": _source_of(array, arrays, program, input_name), "program": program,
+                        "name": input_name, "size": layout.size, "bytes": layout.byte_size})
+        return {"upload": len(uploads) - 1}
+
+    def draw(spec: Any, inputs: Dict[str, Dict[str, int]], *storage: str) -> List[Dict[str, int]]:
+        (output,) = spec.output_layouts
+        source = target.source(spec)
+        if source not in sources:
+            sources.append(source)
+        specs.append(spec)
+        steps.append({"name": spec.name, "program": sources.index(source), "bindings": list(spec.variable_names),
+                      "inputs": [inputs[name] for name in spec.variable_names],
+                      "output": {"size": output.size, "bytes": output.byte_size},
+                      "dispatch": [int(n) for n in spec.dispatch]})
+        return [{"step": len(steps) - 1, "output": 0}]
+
+    for position, (spec, _) in enumerate(plan.steps):  # the inputs Plan.chain uploads, in its order
+        chained = set(spec.chained_inputs) if position else set()
+        pending_input.extend((spec.name, item.name) for item in spec.inputs if item.name not in chained)
+    plan.chain(upload, draw, [])
+    if pending_input:  # pragma: no cover - Plan.chain uploads exactly the unchained inputs
+        raise RuntimeError(f"the plan did not upload {pending_input}")
+
+    size = math.prod(out_shape)
+    last = plan.spec
+    (output,) = last.output_layouts
+    unpacks = type(last).assemble is ComputeProgramSpec.assemble  # BufferLayout.unpack: the first values
+    if not (unpacks and isinstance(output, BufferLayout) and output.size == size) \
+            and not _assembles_row_major(last, size):
+        raise NotImplementedError(f"cannot export {plan.spec.name}: its result is not the first {size} values "
+                                  f"of its output buffer")
+    buffers = [(u["bytes"], f"{u['program']}'s input {u['name']}") for u in uploads]
+    buffers += [(s["output"]["bytes"], f"{s['name']}'s output") for s in steps]
+    largest = max(buffers, key=lambda item: item[0])
+    needed = {
+        "maxStorageBufferBindingSize": largest[0],
+        "maxBufferSize": largest[0],
+        "maxStorageBuffersPerShaderStage": max(len(spec.variable_names) + 1 for spec in specs),
+        "maxComputeWorkgroupStorageSize": max(int(spec.workgroup_bytes) for spec in specs),
+        "maxComputeInvocationsPerWorkgroup": max(int(spec.invocations) for spec in specs),
+        "maxComputeWorkgroupSizeX": max(int(spec.workgroup_size[0]) for spec in specs),
+        "maxComputeWorkgroupSizeY": max(int(spec.workgroup_size[1]) for spec in specs),
+        "maxComputeWorkgroupSizeZ": max(int(spec.workgroup_size[2]) for spec in specs),
+        "maxComputeWorkgroupsPerDimension": max(max(s["dispatch"]) for s in steps),
+    }
+    requirements = {"webgpu": True, "limits": needed, "storage": "float32"}
+    inputs = {name: list(shape) for name, shape in call.shapes.items()}
+    shapes = {**inputs, "output": list(out_shape)}
+    names = [s["name"] for s in steps]
+    about = {"op": call.op, "call": _call_text(call), "programs": names, "gpuconv": __version__,
+             "target": "webgpu",
+             "limits": {_camel(name): getattr(target_limits, name) for name in LIMIT_NAMES}}
+    notes = {name: text.format(largest=largest[1]) for name, text in _LIMIT_NOTES.items()}
+    plan_data = {"inputs": {name: {"shape": shape, "size": math.prod(shape)} for name, shape in inputs.items()},
+                 "uploads": uploads, "steps": steps, "result": {"size": size, "shape": list(out_shape)},
+                 "limitNotes": notes}
+    programs = [{"name": next(s["name"] for s in steps if s["program"] == i), "source": source,
+                 "entryPoint": _entry_point(source, names[0])} for i, source in enumerate(sources)]
+    return {"about": about, "shapes": shapes, "requirements": requirements, "plan": plan_data,
+            "programs": programs, "version": __version__}
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
 def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "js", seed: int = 0,
-           tolerance: Optional[float] = None, max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
-           max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS, storage: str = "float32", **kwargs: Any) -> str:
+           tolerance: Optional[float] = None, max_texture_size: Optional[int] = None,
+           max_draw_buffers: Optional[int] = None, storage: str = "float32", target: str = "webgl2",
+           target_limits: Optional[WebGPULimits] = None, **kwargs: Any) -> str:
     """The programs of one call of ``op`` as a dependency-free ES module (``format="js"``) or as one
     self-contained page that runs them on load and checks them against the oracle (``"html"``).
 
@@ -511,10 +700,22 @@ def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "
     :data:`FLOAT16_PAGE_TOLERANCE` (1e-2; else 1e-5: see :func:`gpuconv.oracle.float16_error_bound`).
     A page refuses to embed over :data:`MAX_EMBEDDED_BYTES` of data (``ValueError``).
 
+    ``target="webgpu"``: the WebGPU target's WGSL compute programs instead (what the ops run on a
+    WebGPU runtime; ``algorithm`` "auto" or "direct"), as a module exporting ``run(device, inputs)``
+    (a GPUDevice; it resolves to the output), ``release()``, ``shapes``, ``about`` and
+    ``requirements`` (``requirements["limits"]``: the least ``device.limits`` the programs need,
+    which ``run`` checks first), or as a page that requests an adapter (``?featureLevel=core`` or
+    ``compatibility`` in its URL chooses; by default core, then compatibility where core gives no
+    adapter or only the fallback one) and checks the kernel on it.  ``target_limits`` (a
+    :class:`~gpuconv.webgpu.limits.WebGPULimits`) describes the device to generate for (default:
+    WebGPU's guaranteed limits); the WebGL2 options ``max_texture_size``, ``max_draw_buffers`` and
+    ``storage="float16"`` are refused with it.
+
     Example:
         >>> text = gpuconv.export("conv2d", (1, 64, 64, 16), (3, 3, 16, 32), padding="SAME", format="js")
+        >>> wgsl = gpuconv.export("conv2d", (1, 64, 64, 16), (3, 3, 16, 32), padding="SAME", target="webgpu")
     """
     return build(op, x_shape, filter_shape, *args, format=format, seed=seed, tolerance=tolerance,
                  max_texture_size=max_texture_size, max_draw_buffers=max_draw_buffers, storage=storage,
-                 **kwargs).text
+                 target=target, target_limits=target_limits, **kwargs).text
 
