@@ -226,7 +226,15 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
     """
     if storage is not None:
         check_storage(storage)
-    plan = make_plan(Limits())
+    planned: Optional[Plan]
+    try:
+        plan = planned = make_plan(Limits())
+    except ValueError:
+        if algorithm in (None, "direct"):
+            raise
+        # An algorithm WebGL2's programs cannot run for this call: the arguments checked with the
+        # canonical programs, the runtime's target then says whether the algorithm runs there.
+        plan, planned = make_plan(Limits(), "direct"), None
     tensors = tensors_in(plan.steps)
     if runtime is None:
         runtime = next((t for t in tensors if t.argument in ("x", "dy")), tensors[0]).runtime if tensors \
@@ -245,7 +253,7 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
     # The runtime's target turns the call's plan into the programs it runs (and plans again for a
     # device with smaller limits than the defaults).
     target, limits = runtime.target, runtime.limits
-    plan = target.plan(make_plan, algorithm, limits, planned=plan)
+    plan = target.plan(make_plan, algorithm, limits, planned=planned)
     plan = plan.with_storage(runtime.require_storage(storage))
     if algorithm == "auto" and autotuning():
         plan = tuned_plan(op, plan, lambda choice: target.tuned_plan(make_plan, choice, limits), runtime)

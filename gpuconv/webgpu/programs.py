@@ -284,8 +284,23 @@ def _flat_grid(size: int, workgroup: int = FLAT_WORKGROUP) -> int:
     return -(-size // workgroup)
 
 
+def im2col_program(geometry: Conv2DGeometry, limits: WebGPULimits) -> ComputeProgramSpec:
+    """TF.js's Im2ColProgram: the conv2d's im2col matrix, ``[groups, batch x out_height x out_width,
+    filter_height x filter_width x in_channels/groups]``, written once for :func:`conv2d_mm_program`
+    (``from_matrix``) to multiply by W."""
+    g = geometry
+    rows = g.batch * g.out_height * g.out_width
+    depth = g.filter_height * g.filter_width * g.in_channels_per_group
+    size = g.groups * rows * depth
+    return ComputeProgramSpec(
+        "Im2ColProgram", "wgsl/im2col.wgsl", (_buffer("x", g.in_shape),), BufferLayout((g.groups, rows, depth)),
+        g, Epilogue(), (FLAT_WORKGROUP, 1, 1), _flat_grid(size),
+        (("depth", depth), ("rows", rows), ("size", size)), iterations=0,
+        max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
+
+
 def conv2d_mm_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
-                      tile: Optional[TileConfig] = None) -> ComputeProgramSpec:
+                      tile: Optional[TileConfig] = None, from_matrix: bool = False) -> ComputeProgramSpec:
     """TF.js's Conv2DMMProgram: conv2d as an implicit GEMM.  The output is a (batch x out_height x
     out_width) x out_channels matrix per group, the reduction runs over filter_height x filter_width x
     in_channels/groups; each workgroup stages tiles of the virtual im2col matrix (read from x with the
@@ -299,15 +314,18 @@ def conv2d_mm_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebG
     tile = tile or choose_tile(rows, cols, limits)
     tiles_m, tiles_n = -(-rows // tile.tile_m), -(-cols // tile.tile_n)
     steps = -(-depth // tile.tile_k)
-    inputs = (_buffer("x", g.in_shape), _buffer("W", g.filter_shape),
-              *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
+    # from_matrix: the im2col matrix A (chained from Im2ColProgram) instead of x
+    first = _buffer("A", (g.groups, rows, depth)) if from_matrix else _buffer("x", g.in_shape)
+    inputs = (first, _buffer("W", g.filter_shape), *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
     parameters = {"rows": rows, "cols": cols, "depth": depth, "tiles_m": tiles_m, "tiles_n": tiles_n,
+                  "from_matrix": from_matrix,
                   "loads_a": -(-tile.tile_m * tile.tile_k // tile.invocations),
                   "loads_b": -(-tile.tile_k * tile.tile_n // tile.invocations)}
     return ComputeProgramSpec(
-        "Conv2DMMProgram", "wgsl/conv2d_mm.wgsl", inputs, BufferLayout(g.out_shape), g, epilogue,
+        "MatMulProgram" if from_matrix else "Conv2DMMProgram", "wgsl/conv2d_mm.wgsl", inputs,
+        BufferLayout(g.out_shape), g, epilogue,
         (tile.workgroup[0], tile.workgroup[1], 1), tiles_m * tiles_n * g.groups, tuple(sorted(parameters.items())),
-        iterations=_loop_cost(steps, tile.tile_k), tile=tile,
+        chained_inputs=("A",) if from_matrix else ("x",), iterations=_loop_cost(steps, tile.tile_k), tile=tile,
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
 
 

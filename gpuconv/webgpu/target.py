@@ -11,7 +11,7 @@ The steps' arrays and chaining are kept as they are.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from .programs import (
     conv2d_naive_program,
     depthwise_vec4_applies,
     depthwise_vec4_program,
+    im2col_program,
 )
 
 #: Ops of the WebGL2 target that the WebGPU target does not run yet, by their direct program.
@@ -88,8 +89,9 @@ class WebGPUTarget:
 
     name: str = "webgpu"
     language: str = "WGSL"
-    #: "auto": the tiled programs (implicit GEMM, vec4 depthwise); "direct": one output per invocation
-    algorithms: Tuple[str, ...] = ("auto", "direct")
+    #: "auto": the tiled programs (blocked conv2d, implicit GEMM, vec4 depthwise); "direct": one output per
+    #: invocation; "im2col": conv2d as TF.js's Im2ColProgram, then a tiled matrix multiply
+    algorithms: Tuple[str, ...] = ("auto", "direct", "im2col")
 
     def default_limits(self) -> WebGPULimits:
         return WebGPULimits()
@@ -112,7 +114,7 @@ class WebGPUTarget:
              planned: Optional[Plan] = None) -> Plan:
         if algorithm is not None and algorithm not in self.algorithms:
             raise ValueError(f"algorithm must be one of {', '.join(map(repr, self.algorithms))} on the WebGPU "
-                             f"target, got {algorithm!r} ('packed' and 'im2col' are WebGL2 programs)")
+                             f"target, got {algorithm!r} ('packed' is WebGL2's)")
         if planned is None or algorithm not in (None, "direct"):
             planned = make_plan(Limits()) if algorithm is None else make_plan(Limits(), "direct")
         if not isinstance(limits, WebGPULimits):
@@ -124,11 +126,28 @@ class WebGPUTarget:
         WebGPU program; the arrays, chaining and result shape are kept.  ``variant`` (one of
         :data:`VARIANTS`) overrides the rule's program where it applies."""
         kept = [(spec, arrays) for spec, arrays in plan.steps if spec.name not in _DROPPED]
-        programs = [self._program(spec, arrays, algorithm, limits, variant) for spec, arrays in kept]
-        for program in programs:
+        if algorithm == "im2col":
+            if len(kept) != 1 or kept[0][0].name != "Conv2DProgram":
+                raise ValueError("algorithm='im2col' runs conv2d and conv1d only (TF.js's im2col + matrix "
+                                 "multiply); use algorithm='auto' or 'direct' for this op")
+            lowered = self._im2col_steps(*kept[0], limits)
+        else:
+            lowered = [(self._program(spec, arrays, algorithm, limits, variant), arrays) for spec, arrays in kept]
+        for program, _ in lowered:
             program.check(limits)
-        steps: Tuple[Step, ...] = tuple((program, arrays) for program, (_, arrays) in zip(programs, kept))
+        steps: Tuple[Step, ...] = tuple(lowered)
         return Plan(steps, plan.out_shape, plan.storage)
+
+    def _im2col_steps(self, spec: Any, arrays: Mapping[str, Any],
+                      limits: WebGPULimits) -> List[Tuple[ComputeProgramSpec, Mapping[str, Any]]]:
+        """TF.js's im2col path: Im2ColProgram writes the matrix (which stays on the GPU), a tiled
+        matrix multiply takes it with W and applies the epilogue."""
+        g = spec.geometry
+        matrix = im2col_program(g, limits)
+        multiply = conv2d_mm_program(g, spec.epilogue, limits, from_matrix=True)
+        first = {name: value for name, value in arrays.items() if name == "x"}
+        rest = {name: value for name, value in arrays.items() if name != "x"}
+        return [(matrix, first), (multiply, rest)]
 
     def _program(self, spec: Any, arrays: Any, algorithm: str, limits: WebGPULimits,
                  variant: Optional[str] = None) -> ComputeProgramSpec:

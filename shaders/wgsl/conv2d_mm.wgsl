@@ -24,6 +24,15 @@ const TILE_K = {{ tile.tile_k }}u;
 var<workgroup> tileA: array<f32, {{ tile.tile_m * tile.tile_k }}>;  // [row][k]
 var<workgroup> tileB: array<f32, {{ tile.tile_k * tile.tile_n }}>;  // [k][col]
 
+{% if from_matrix %}
+// Element (row, k) of the group's im2col matrix, which Im2ColProgram wrote: A[group][row][k].
+fn readA(row: u32, k: u32, group: u32) -> f32 {
+  if (row >= ROWS || k >= DEPTH) {
+    return 0.0;
+  }
+  return A[(group * ROWS + row) * DEPTH + k];
+}
+{% else %}
 // Element (row, k) of the group's im2col matrix: input pixel and channel, or 0 on the padding.
 fn readA(row: u32, k: u32, group: u32) -> f32 {
   if (row >= ROWS || k >= DEPTH) {
@@ -42,6 +51,7 @@ fn readA(row: u32, k: u32, group: u32) -> f32 {
   let channel = group * {{ g.in_channels_per_group }}u + ci;
   return x[{{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "channel", g.in_height, g.in_width, g.in_channels) }}];
 }
+{% endif %}
 
 // Element (k, col) of the group's filter matrix: W[fh, fw, ci, group * COLS + col].
 fn readB(k: u32, col: u32, group: u32) -> f32 {
