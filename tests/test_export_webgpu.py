@@ -299,6 +299,17 @@ def test_page_passes(page_tab, case):
     assert result["adapter"]["featureLevel"] == "compatibility" and not result["adapter"]["isFallbackAdapter"], result
 
 
+@pytest.mark.parametrize("argv", [
+    ("conv2d_backprop_filter", (1, 7, 7, 3), (3, 3, 3, 4), (1, 4, 4, 4), {"strides": 2, "padding": "SAME"}),
+    ("conv3d", (1, 4, 5, 5, 3), (2, 3, 3, 3, 4), {"padding": "SAME"}),
+], ids=lambda argv: argv[0])
+def test_page_passes_for_a_gradient_and_3d(page_tab, argv):
+    *leading, kwargs = argv
+    exported = build(*leading, target="webgpu", format="html", **kwargs)
+    result = run_page(page_tab, exported.text, "?featureLevel=compatibility")
+    assert result["status"] == "PASS" and result["maxError"] <= TOLERANCE, result
+
+
 def test_page_on_core_and_beyond_its_tolerance(page_tab):
     exported = build("conv2d", (1, 6, 6, 3), (3, 3, 3, 4), padding="SAME", target="webgpu", format="html")
     result = run_page(page_tab, exported.text, "?featureLevel=core")
