@@ -128,11 +128,16 @@ def test_shader_webgpu_runs_auto_by_default_and_direct_when_asked(capsys):
     assert "Conv2DNaiveProgram" in capsys.readouterr().out.splitlines()[0]
 
 
-@pytest.mark.parametrize("algorithm", ["packed", "im2col"])
-def test_shader_webgpu_refuses_webgl2_algorithms(capsys, algorithm):
-    assert main(SHADER + ["--algorithm", algorithm]) == 2
+def test_shader_webgpu_refuses_webgl2_algorithms(capsys):
+    assert main(SHADER + ["--algorithm", "packed"]) == 2
     line = error_line(capsys)
-    assert f"--algorithm {algorithm}" in line and "auto or direct" in line
+    assert "--algorithm packed" in line and "auto or direct or im2col" in line
+
+
+def test_shader_webgpu_im2col_prints_both_programs(capsys):
+    assert main(SHADER + ["--algorithm", "im2col"]) == 0
+    out = capsys.readouterr().out
+    assert "Im2ColProgram" in out and "MatMulProgram" in out
 
 
 @pytest.mark.parametrize("option", [["--max-texture-size", "100"], ["--max-draw-buffers", "4"]])
