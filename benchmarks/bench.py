@@ -547,6 +547,12 @@ def format_side_by_side(rows: List[Dict[str, object]]) -> str:
     def text(key):
         return lambda r: str(r.get(key, "-"))
 
+    def error(*keys):
+        def cell(r):
+            values = [r[key] for key in keys if r.get(key) is not None]
+            return f"{max(values):.1e}" if values else "-"
+        return cell
+
     # (header, cell, the row key whose presence in some row brings the column in; None: always)
     columns = [
         ("layer", text("layer"), None),
@@ -565,6 +571,7 @@ def format_side_by_side(rows: List[Dict[str, object]]) -> str:
         ("WebGPU page/TF.js WebGPU", ratio("WebGPU page/TF.js WebGPU"), "webgpu_draw_s"),
         ("WebGPU/WebGL2 native", ratio("WebGPU/WebGL2 native"), "webgpu_draw_s"),
         ("WebGPU/WebGL2 page", ratio("WebGPU/WebGL2 page"), "webgpu_page_draw_s"),
+        ("WebGPU error (native, page)", error("webgpu_rel_error", "webgpu_page_rel_error"), "webgpu_draw_s"),
         ("gpuconv programs (auto)", text("programs"), None),
         ("TF.js default programs", text("tfjs_default_programs"), "browser_draw_s"),
         ("TF.js direct programs", text("tfjs_direct_programs"), "browser_draw_s"),
