@@ -80,13 +80,18 @@ def make_runtime(kind: str = "native", *, gl: Optional[str] = None, **options: A
     or ``"glfw"``), ``"browser"`` (headless Chromium; ``gl`` is ``"angle-egl"`` or
     ``"swiftshader"``; ``api="webgpu"`` runs the WebGPU target there instead of WebGL2) or
     ``"webgpu"`` (wgpu-py; ``gl`` is the power preference, ``"high-performance"`` or
-    ``"low-power"``).  ``options`` go to the runtime
+    ``"low-power"``).  A native runtime with ``driver=`` (``"softpipe"``, ``"zink"``,
+    ``"llvmpipe"``: Mesa's drivers, :data:`gpuconv.runtimes.worker.DRIVERS`) is a
+    :class:`WorkerRuntime` whose process opens EGL with that driver.  ``options`` go to the runtime
     (``max_draw_buffers=``, ...)."""
     if kind == "browser":
         from .browser import BrowserRuntime
 
         return BrowserRuntime(gl=gl or "angle-egl", **options)
     if kind == "native":
+        if options.get("driver") is not None:  # another Mesa driver: chosen in a worker's environment
+            return WorkerRuntime(backend=gl, **options)
+        options.pop("driver", None)
         return NativeRuntime(backend=gl, **options)
     if kind == "webgpu":
         return WebGPURuntime(gl or "high-performance", **options)

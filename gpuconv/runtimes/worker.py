@@ -34,6 +34,16 @@ from .base import BaseRuntime, GLUnavailableError
 
 _HEADER = struct.Struct("<Q")
 
+#: Mesa drivers a worker can open instead of the default (llvmpipe, or the GPU's own), and the
+#: environment that selects each; it must be set before the process opens EGL, so only a worker
+#: process (started with it) can choose.  softpipe: Mesa's reference software rasteriser (GL 3.3);
+#: zink: GL 4.6 over Vulkan (on lavapipe without a GPU).
+DRIVERS: Dict[str, Dict[str, str]] = {
+    "llvmpipe": {"LIBGL_ALWAYS_SOFTWARE": "1", "GALLIUM_DRIVER": "llvmpipe"},
+    "softpipe": {"LIBGL_ALWAYS_SOFTWARE": "1", "GALLIUM_DRIVER": "softpipe"},
+    "zink": {"LIBGL_ALWAYS_SOFTWARE": "1", "GALLIUM_DRIVER": "zink"},
+}
+
 
 def _send(stream: BinaryIO, message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -54,14 +64,19 @@ class WorkerRuntime(BaseRuntime):
     """The native runtime, run in a separate process; the same calls, the same results.
 
     ``backend``, ``max_texture_size``, ``max_draw_buffers`` and ``storage`` are passed to the
-    worker's :class:`~gpuconv.runtimes.native.NativeRuntime`.  Texture handles are the
-    worker's ids.  Use it from the thread that created it.
+    worker's :class:`~gpuconv.runtimes.native.NativeRuntime`.  ``driver`` picks another Mesa
+    driver for the worker (:data:`DRIVERS`: ``"softpipe"``, ``"zink"``, ``"llvmpipe"``), set in
+    its environment before it opens EGL.  Texture handles are the worker's ids.  Use it from
+    the thread that created it.
     """
 
     kind = "native"
 
     def __init__(self, backend: Optional[str] = None, *, max_texture_size: Optional[int] = None,
-                 max_draw_buffers: Optional[int] = None, storage: str = "float32"):
+                 max_draw_buffers: Optional[int] = None, storage: str = "float32", driver: Optional[str] = None):
+        if driver is not None and driver not in DRIVERS:
+            raise ValueError(f"driver must be one of {', '.join(map(repr, DRIVERS))}, got {driver!r}")
+        self.driver = driver
         self.storage = check_storage(storage)
         self._renderable = {self.storage}  # storages the worker's device renders to (it checked them)
         self.thread_id = threading.get_ident()
@@ -70,6 +85,8 @@ class WorkerRuntime(BaseRuntime):
         # The worker must import this very gpuconv, installed or not.
         package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+        if driver is not None:
+            env.update(DRIVERS[driver])
         self._process: Optional[subprocess.Popen] = subprocess.Popen(
             [sys.executable, "-c", "import sys; from gpuconv.runtimes.worker import main; sys.exit(main())"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
@@ -106,6 +123,8 @@ class WorkerRuntime(BaseRuntime):
     def info(self) -> Dict[str, object]:
         facts = dict(self._call("info"))
         facts["process"] = f"worker (pid {self._process.pid if self._process else '-'})"
+        if self.driver is not None:
+            facts["driver"] = self.driver
         return facts
 
     def upload(self, array: np.ndarray, layout: InputLayout, storage: str = "float32") -> Any:
