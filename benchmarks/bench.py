@@ -684,8 +684,11 @@ def _source_state() -> str:
 
     root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode:
+            return f"{root} is not a git checkout"
+        commit = head.stdout.strip()
         changed = subprocess.run(["git", "status", "--porcelain", "--", "gpuconv", "shaders"], cwd=root,
                                  capture_output=True, text=True, timeout=10).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
