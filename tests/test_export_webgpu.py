@@ -310,6 +310,27 @@ def test_page_passes_for_a_gradient_and_3d(page_tab, argv):
     assert result["status"] == "PASS" and result["maxError"] <= TOLERANCE, result
 
 
+def test_page_from_a_file(chromium, tmp_path):
+    """Opened from a file (a secure context too): no other request, PASS on screen."""
+    path = tmp_path / "conv.html"
+    path.write_text(gpuconv.export("conv2d", (1, 32, 32, 8), (3, 3, 8, 16), padding="SAME", format="html",
+                                   target="webgpu"), encoding="utf-8")
+    tab = chromium.new_page()
+    requests = []
+    tab.on("request", lambda request: requests.append(request.url))
+    try:
+        tab.goto(path.as_uri())
+        tab.wait_for_function("window.gpuconvResult !== undefined", timeout=60_000)
+        result = tab.evaluate("window.gpuconvResult")
+        shown = tab.inner_text("#status")
+        adapter = tab.inner_text("#adapter")
+    finally:
+        tab.close()
+    assert requests == [path.as_uri()]
+    assert shown == "PASS" and result["status"] == "PASS", result
+    assert adapter == result["renderer"] and "unknown" not in adapter and result["warmMs"] > 0
+
+
 def test_page_on_core_and_beyond_its_tolerance(page_tab):
     exported = build("conv2d", (1, 6, 6, 3), (3, 3, 3, 4), padding="SAME", target="webgpu", format="html")
     result = run_page(page_tab, exported.text, "?featureLevel=core")
