@@ -447,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{FLOAT16_TOLERANCE:g} with --storage float16)")
     _add_runtime_options(p)
 
+    _add_conformance_command(add)
+
     p = add("random", "run seeded random configurations and compare with the oracle",
             "Draw COUNT valid configurations at random (every op and argument: shapes with every "
             "input depth mod 4, strides, dilations, every padding form and rounding mode, every data "
@@ -500,9 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
             "device (phones too).",
             "gpuconv export conv2d --input 1x64x64x16 --filter 3x3x16x32 --padding same --format html "
             "--output conv.html", cmd_export)
-    p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
+    p.add_argument("op", choices=list(OPS) + ["conformance"], metavar="OP",
+                   help=f"one of: {ops_help}; or conformance: one page that runs the conformance suite "
+                        f"in the visitor's browser (--quick, the default, or --full)")
     add_leading(p, "SHAPE", parse_shape)
     _add_conv_options(p)
+    _add_export_conformance_options(p)
     p.add_argument("--bias", action="store_true",
                    help=f"fuse a per-channel bias, an input of the module ({_ops_with('fused')})")
     p.add_argument("--format", choices=FORMATS, default=None,
@@ -1083,6 +1088,8 @@ def cmd_random(args: Args) -> int:
 def cmd_export(args: Args) -> int:
     from .export import build
 
+    if args.op == "conformance":
+        return cmd_export_conformance(args)
     entry = OPS[args.op]
     conv = _conv_kwargs(args)
     _check_fused_options(args)
@@ -1115,6 +1122,109 @@ def cmd_export(args: Args) -> int:
                      target=target.name, **{**algorithm, **conv, **fused, **extra, **_limits(args)})
     _emit(exported.text, args.output)
     print(f"gpuconv: {exported.summary()}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# gpuconv conformance, gpuconv export conformance
+
+def _add_conformance_command(add: Callable[..., argparse.ArgumentParser]) -> None:
+    from .runtimes.worker import DRIVERS
+
+    p = add("conformance", "run the conformance suite: can this device be trusted with these convolutions?",
+            "Run the versioned conformance suite (every op and algorithm of the runtime's target, every "
+            "input-depth remainder, stride, dilation, padding form, data format, batch, group and fused "
+            "epilogue; textures at the device's limits, long narrow textures, long reductions, values near "
+            "float16's range, signed zeros, denormals, NaN/inf, half-float storage) and grade each result "
+            "element by element against two bounds derived from the data: Pass within the expected bound, "
+            "QualityWarning within the rigorous one, Fail beyond it (or NaN/inf where the oracle has none), "
+            "NotSupported where the device lacks a feature. Prints a summary table; exits 1 when a case "
+            "fails (a QualityWarning does not fail the run).",
+            "gpuconv conformance --quick --shard 2/4 --json report.json", cmd_conformance)
+    p.add_argument("--quick", action="store_true", help="the quick subset (under a minute on llvmpipe)")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="run shard I of N (every N-th case from the I-th; the shards together are the suite)")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the JSON report to FILE")
+    p.add_argument("--html", default=None, metavar="FILE", help="write the HTML report to FILE")
+    p.add_argument("--case", action="append", default=None, metavar="NAME",
+                   help="run only the case NAME (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the suite's cases and exit")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cases' data (default 0)")
+    p.add_argument("--driver", type=_lower, choices=tuple(DRIVERS), default=None,
+                   help="with --backend native: open Mesa's driver NAME in a worker process (softpipe, zink on "
+                        "lavapipe, llvmpipe), its environment set before EGL opens")
+    p.add_argument("--verbose", action="store_true", help="print every case's line, not only those that did "
+                                                          "not pass")
+    _add_runtime_options(p)
+
+
+def _add_export_conformance_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("export conformance")
+    g.add_argument("--quick", action="store_true", default=None,
+                   help="with OP conformance: the quick suite (the default)")
+    g.add_argument("--full", action="store_true", default=None,
+                   help="with OP conformance: the whole WebGL2 suite (a larger page)")
+
+
+def _conformance_runtime(args: Args) -> BaseRuntime:
+    if args.driver is None:
+        return _runtime(args)
+    if _backend(args) != "native":
+        raise UsageError(f"--driver is for --backend native (a Mesa driver), not --backend {_backend(args)}")
+    storage = {"storage": args.storage} if args.storage else {}
+    return make_runtime("native", gl=args.gl, driver=args.driver, **_limits(args), **storage)
+
+
+def cmd_conformance(args: Args) -> int:
+    from . import conformance
+
+    suite = "quick" if args.quick else "full"
+    shard = conformance.parse_shard(args.shard) if args.shard else None
+    if args.list:
+        target = TARGETS["webgpu" if "webgpu" in (_backend(args), args.api) else "webgl2"]
+        chosen = conformance.shard(conformance.cases(suite, target), shard)
+        for case in chosen:
+            print(f"{case.name}  [{case.group}]  {case.describe()}")
+        print(f"{len(chosen)} cases", file=sys.stderr)
+        return EXIT_OK
+    for option in ("json", "html"):
+        path = getattr(args, option)
+        if path and os.path.isdir(path):
+            raise UsageError(f"--{option}: cannot write {path!r}: it is a directory")
+    with _conformance_runtime(args) as runtime:
+        report = conformance.run(runtime, suite=suite, shard=shard, seed=args.seed, only=args.case,
+                                 progress=sys.stderr)
+    print(report.summary_table())
+    if args.verbose:
+        for r in report.results:
+            print(f"{r.verdict:<14} {r.name}  ({(r.grade or {}).get('ratio_expected', '-')})")
+    details = report.details()
+    if details:
+        print(details)
+    print(report.summary())
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as stream:
+            stream.write(report.to_json())
+    if args.html:
+        with open(args.html, "w", encoding="utf-8") as stream:
+            stream.write(report.to_html())
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_export_conformance(args: Args) -> int:
+    from .conformance.page import build_page
+
+    if args.quick and args.full:
+        raise UsageError("--quick and --full: choose one")
+    format = args.format or "html"
+    if format != "html":
+        raise UsageError("export conformance writes an HTML page (--format html)")
+    if args.output and os.path.isdir(args.output):
+        raise UsageError(f"--output: cannot write {args.output!r}: it is a directory")
+    page = build_page(suite="full" if args.full else "quick", seed=0 if args.seed is None else args.seed,
+                      **_limits(args))
+    _emit(page.text, args.output)
+    print(f"gpuconv: {page.summary()}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -79,12 +79,33 @@ FAITHFUL_ROUNDOFF = 2.0 ** -23
 SMALLEST_NORMAL = 2.0 ** -126
 #: the expected bound's constant ``c`` in ``u (c sqrt(m) + 2) A``
 EXPECTED_CONSTANT = 2.0
-#: exp-based activations (elu, sigmoid): absolute error allowed (rigorous, expected)
-EXP_ACTIVATION_TERMS = (2.0 ** -20, 2.0 ** -22)
+#: Each activation's Lipschitz constant and the error its own evaluation may add, as
+#: ``(lipschitz, rigorous absolute, rigorous relative to A, expected absolute, expected relative)``:
+#: the error is ``abs + rel * A`` on top of ``lipschitz`` times the sum's.  Exact ones (min/max)
+#: add nothing; exp-based ones (GLSL ES / WGSL allow exp ``3 + 2|x|`` ulp, then an add and a
+#: divide) ``2^-20``; gelu's erf polynomial is within 1.3e-7 (:mod:`gpuconv.erf`);
+#: hard_sigmoid/hard_swish round ``x + 3``, a product and a division by 6.  Leaky ReLU and PReLU
+#: take their slope from the call.  An activation not listed gets :data:`UNLISTED_ACTIVATION`.
+ACTIVATION_MODEL: Dict[str, Tuple[float, float, float, float, float]] = {
+    "linear": (1.0, 0.0, 0.0, 0.0, 0.0),
+    "relu": (1.0, 0.0, 0.0, 0.0, 0.0),
+    "relu6": (1.0, 0.0, 0.0, 0.0, 0.0),
+    "elu": (1.0, 2.0 ** -20, 0.0, 2.0 ** -22, 0.0),
+    "sigmoid": (1.0, 2.0 ** -20, 0.0, 2.0 ** -22, 0.0),
+    "swish": (1.1, 2.0 ** -20, 2.0 ** -20, 2.0 ** -22, 2.0 ** -22),
+    "gelu": (1.13, 2.0 ** -20, 2.0 ** -20, 2.0 ** -22, 2.0 ** -22),
+    "gelu_tanh": (1.13, 2.0 ** -20, 2.0 ** -20, 2.0 ** -22, 2.0 ** -22),
+    "hard_sigmoid": (1.0, 2.0 ** -21, 2.0 ** -22, 2.0 ** -23, 2.0 ** -24),
+    "hard_swish": (1.5, 2.0 ** -19, 2.0 ** -20, 2.0 ** -21, 2.0 ** -22),
+}
+#: The model of an activation missing from :data:`ACTIVATION_MODEL` (deliberately loose).
+UNLISTED_ACTIVATION = (2.0, 2.0 ** -18, 2.0 ** -18, 2.0 ** -20, 2.0 ** -20)
 #: leaky ReLU's slope when the call gives none (the ops' default)
 DEFAULT_LEAKYRELU_ALPHA = 0.2
 
-_EPILOGUE = ("bias", "activation", "leakyrelu_alpha", "prelu_weights")
+_EPILOGUE = ("bias", "activation", "leakyrelu_alpha", "prelu_weights", "residual")
+#: the fused arrays added to the sum before the activation (one more rounding each)
+_ADDENDS = ("bias", "residual")
 
 
 @dataclass
@@ -166,41 +187,37 @@ def float32_bounds(op: str, args: Sequence[Any], kwargs: Dict[str, Any]) -> Boun
     factors = call.factor_values()
     with np.errstate(invalid="ignore", over="ignore"):
         magnitudes = [np.abs(f) for f in factors]
-        bias = kwargs.get("bias")
-        extra = {"bias": np.abs(np.asarray(bias, np.float64))} if bias is not None else {}
-        total = call.run(magnitudes, **extra)   # sum_k |a_k b_k| (+ |bias|)
+        extra = {name: np.abs(np.asarray(kwargs[name], np.float64)) for name in _ADDENDS
+                 if kwargs.get(name) is not None}
+        total = call.run(magnitudes, **extra)   # sum_k |a_k b_k| (+ |bias| + |residual|)
         count = call.run([np.ones_like(f) for f in factors])
         flush = 2 * count
         for j in range(len(factors)):
             flush = flush + call.run([np.ones_like(f) if i == j else magnitudes[i] for i, f in enumerate(factors)])
-    m = count + (len(factors) - 2) + (1 if bias is not None else 0)
-    m = np.maximum(m, 1.0)
-    slope, exp_terms = _activation_terms(kwargs)
-    lipschitz = max(1.0, slope)
+    m = np.maximum(count + (len(factors) - 2) + len(extra), 1.0)
+    lipschitz, r_abs, r_rel, e_abs, e_rel = _activation_model(kwargs)
     with np.errstate(invalid="ignore", over="ignore"):
-        rigorous = lipschitz * _gamma(m, FAITHFUL_ROUNDOFF) * total + SMALLEST_NORMAL * flush
-        expected = lipschitz * UNIT_ROUNDOFF * (EXPECTED_CONSTANT * np.sqrt(m) + 2) * total + SMALLEST_NORMAL * flush
-        if slope > 0 and normalize_activation(kwargs.get("activation")) in ("leakyrelu", "prelu"):
-            rigorous = rigorous + FAITHFUL_ROUNDOFF * slope * total
-            expected = expected + UNIT_ROUNDOFF * slope * total
-    rigorous = rigorous + exp_terms[0]
-    expected = np.minimum(expected + exp_terms[1], rigorous)  # a short sum: at most the rigorous bound
+        rigorous = (lipschitz * _gamma(m, FAITHFUL_ROUNDOFF) * total + SMALLEST_NORMAL * flush
+                    + r_abs + r_rel * total)
+        expected = (lipschitz * UNIT_ROUNDOFF * (EXPECTED_CONSTANT * np.sqrt(m) + 2) * total
+                    + SMALLEST_NORMAL * flush + e_abs + e_rel * total)
+    expected = np.minimum(expected, rigorous)  # a short sum: at most the rigorous bound
     shape = reference.shape
     return Bounds(reference, np.broadcast_to(rigorous, shape), reference, np.broadcast_to(expected, shape))
 
 
-def _activation_terms(kwargs: Dict[str, Any]) -> Tuple[float, Tuple[float, float]]:
-    """``(largest slope of leaky ReLU / PReLU, (rigorous, expected) absolute terms for exp)``."""
-    activation = normalize_activation(kwargs.get("activation"))
-    if activation == "leakyrelu":
-        alpha = kwargs.get("leakyrelu_alpha")
-        return abs(DEFAULT_LEAKYRELU_ALPHA if alpha is None else float(alpha)), (0.0, 0.0)
-    if activation == "prelu":
-        weights = np.abs(np.asarray(kwargs.get("prelu_weights"), dtype=np.float64))
-        return float(weights.max(initial=0.0)), (0.0, 0.0)
-    if activation in ("elu", "sigmoid"):
-        return 0.0, EXP_ACTIVATION_TERMS
-    return 0.0, (0.0, 0.0)
+def _activation_model(kwargs: Dict[str, Any]) -> Tuple[float, float, float, float, float]:
+    """The call's activation's entry of :data:`ACTIVATION_MODEL` (a leaky ReLU's or PReLU's from
+    its slope ``s``: Lipschitz ``max(1, |s|)``, one rounding of ``|s| A``)."""
+    activation = normalize_activation(kwargs.get("activation")) or "linear"
+    if activation in ("leakyrelu", "prelu"):
+        if activation == "leakyrelu":
+            alpha = kwargs.get("leakyrelu_alpha")
+            slope = abs(DEFAULT_LEAKYRELU_ALPHA if alpha is None else float(alpha))
+        else:
+            slope = float(np.abs(np.asarray(kwargs.get("prelu_weights"), dtype=np.float64)).max(initial=0.0))
+        return max(1.0, slope), 0.0, FAITHFUL_ROUNDOFF * slope, 0.0, UNIT_ROUNDOFF * slope
+    return ACTIVATION_MODEL.get(activation, UNLISTED_ACTIVATION)
 
 
 def float16_bounds(op: str, args: Sequence[Any], kwargs: Dict[str, Any]) -> Bounds:
