@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 import zlib
@@ -15,7 +16,7 @@ from ..runtimes import BaseRuntime, GLUnavailableError, get_runtime
 from ..target import NotOnTargetError
 from .bounds import FAIL, NOT_SUPPORTED, Bounds, float16_bounds, float32_bounds, grade
 from .report import CaseResult, Report
-from .suite import SUITE_VERSION, ConformanceCase, cases, parse_shard
+from .suite import LIMIT_CAP, SUITE_VERSION, ConformanceCase, cases, parse_shard
 from .suite import shard as shard_cases
 
 __all__ = ["run", "run_case", "case_arrays", "case_bounds", "device_facts"]
@@ -75,6 +76,23 @@ def case_bounds(case: ConformanceCase, args: Sequence[Any], kwargs: Dict[str, An
     return float32_bounds(case.op, args, kwargs)
 
 
+def _texture_size(runtime: BaseRuntime) -> int:
+    """What a limits case sizes itself to: the largest texture side (WebGL2); on a target without
+    textures (WebGPU's buffers) the suite's cap, :data:`~gpuconv.conformance.suite.LIMIT_CAP`."""
+    size = getattr(runtime.limits, "max_texture_size", None)
+    return int(size) if isinstance(size, int) else LIMIT_CAP
+
+
+def _limits(runtime: BaseRuntime) -> Dict[str, Any]:
+    limits = runtime.limits
+    if dataclasses.is_dataclass(limits) and not isinstance(limits, type):
+        values: Dict[str, Any] = dataclasses.asdict(limits)
+    else:  # pragma: no cover - every runtime's limits are a dataclass
+        values = {"repr": repr(limits)}
+    values["max_loop_iterations"] = runtime.max_loop_iterations
+    return values
+
+
 def _not_supported(exc: BaseException) -> bool:
     """Errors that say the device (or its runtime) lacks something, before any result."""
     if isinstance(exc, NotOnTargetError):
@@ -87,7 +105,7 @@ def _not_supported(exc: BaseException) -> bool:
 def run_case(case: ConformanceCase, runtime: BaseRuntime, seed: int = 0) -> CaseResult:
     """Run one case on ``runtime`` and grade it; an error fails the case (or, where the device lacks
     what the case needs, makes it NotSupported), but GL going away and Ctrl-C are raised."""
-    case = case.resolved(runtime.limits.max_texture_size)
+    case = case.resolved(_texture_size(runtime))
     started = time.perf_counter()
     result = CaseResult(case.name, case.group, case.op, case.describe(), FAIL, 0.0, case.algorithm, case.storage,
                         case.values)
@@ -140,9 +158,7 @@ def device_facts(runtime: BaseRuntime) -> Dict[str, Any]:
         info = {"info_error": f"{type(exc).__name__}: {exc}"}
     facts: Dict[str, Any] = {"name": device_name(runtime), "runtime": runtime_name(runtime),
                              "runtime_class": type(runtime).__name__, "target": runtime.target.name,
-                             "limits": {"max_texture_size": runtime.limits.max_texture_size,
-                                        "max_draw_buffers": runtime.limits.max_draw_buffers,
-                                        "max_loop_iterations": runtime.max_loop_iterations},
+                             "limits": _limits(runtime),
                              "storage": runtime.storage, "gpuconv": __version__,
                              "python": platform.python_version(), "numpy": np.__version__,
                              "platform": platform.platform()}
