@@ -12,8 +12,13 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
-#: Activations of the fused programs, named as TF.js names them.
-ACTIVATIONS = ("linear", "relu", "relu6", "elu", "sigmoid", "leakyrelu", "prelu")
+#: Activations of the fused programs: TF.js's (named as TF.js names them), then those of real
+#: models that TF.js's fused ops lack, as PyTorch and Keras 3 define them: "swish" (x * sigmoid(x),
+#: PyTorch's SiLU), "hard_swish" (x * relu6(x + 3) / 6), "hard_sigmoid" (relu6(x + 3) / 6, not
+#: Keras 2's 0.2 x + 0.5), "gelu" (exact: x * (1 + erf(x / sqrt 2)) / 2) and "gelu_tanh" (PyTorch's
+#: approximate="tanh").  The one list: the ops, the oracle and the CLI's --activation read it.
+ACTIVATIONS = ("linear", "relu", "relu6", "elu", "sigmoid", "leakyrelu", "prelu",
+               "swish", "hard_swish", "hard_sigmoid", "gelu", "gelu_tanh")
 
 _ACCEPTED_DTYPES = (np.float16, np.float32, np.float64)
 
@@ -133,6 +138,21 @@ def check_bias(bias: Any, out_channels: int, *, out_shape: Optional[Sequence[int
     if all(size == 1 for axis, size in enumerate(aligned.shape) if axis != channel_axis):
         return np.broadcast_to(aligned.reshape(-1), (out_channels,))
     return np.broadcast_to(aligned, out_shape)
+
+
+def check_residual(residual: Any, out_shape: Sequence[int]) -> Any:
+    """``residual`` (an array or a :class:`~gpuconv.Tensor`) checked to have exactly the output's
+    shape ``out_shape``, or ``None``.  It is added after the bias and before the activation (a
+    ResNet or MobileNetV2 skip connection); it is not broadcast."""
+    if residual is None:
+        return None
+    out_shape = tuple(int(d) for d in out_shape)
+    residual = as_tensor(residual, "residual", ranks=tuple(range(8)))
+    if tuple(residual.shape) != out_shape:
+        kind = "a Tensor of shape" if _gpu_tensor(residual) is not None else "shape"
+        raise ValueError(f"residual must have the output's shape {out_shape}, got {kind} "
+                         f"{tuple(residual.shape)} (it is added element by element, not broadcast)")
+    return residual
 
 
 def check_alpha(leakyrelu_alpha: object) -> float:

@@ -418,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bias", metavar="B.npy",
                    help=f"fused bias: one value per output channel, or any shape that broadcasts to the "
                         f"output, a scalar included ({_ops_with('fused')})")
+    p.add_argument("--residual", metavar="R.npy",
+                   help=f"fused residual: an array of the output's shape, added after the bias and before "
+                        f"the activation, as a ResNet or MobileNetV2 skip connection ({_ops_with('fused')})")
     p.add_argument("--prelu-weights", metavar="P.npy", help="weights for --activation prelu")
     p.add_argument("--output", metavar="Y.npy", help="save the float32 result in this file (numpy.save)")
     p.add_argument("--check", action="store_true", help="compare with the float64 oracle")
@@ -630,7 +633,7 @@ def _check_fused_options(args: Args) -> None:
     """--bias, --activation, --leakyrelu-alpha and --prelu-weights only for the ops with a fused
     epilogue; --leakyrelu-alpha only with --activation leakyrelu, --prelu-weights only with prelu."""
     if not OPS[args.op].fused:
-        for option in ("bias", "activation", "leakyrelu_alpha", "prelu_weights"):
+        for option in ("bias", "activation", "leakyrelu_alpha", "prelu_weights", "residual"):
             if getattr(args, option, None) not in (None, False):
                 raise UsageError(f"{option_name(option)} is an option of {_ops_with('fused')} only "
                                  f"(a fused epilogue), not of {args.op}")
@@ -988,7 +991,8 @@ def cmd_run(args: Args) -> int:
     arrays = entry.positional(values)
     fused: Dict[str, Any] = {}
     if entry.fused:
-        fused = dict(bias=_load_optional(args.bias, "--bias"), activation=args.activation,
+        fused = dict(bias=_load_optional(args.bias, "--bias"), residual=_load_optional(args.residual, "--residual"),
+                     activation=args.activation,
                      leakyrelu_alpha=args.leakyrelu_alpha,
                      prelu_weights=_load_optional(args.prelu_weights, "--prelu-weights"))
     def call() -> np.ndarray:

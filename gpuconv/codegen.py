@@ -16,6 +16,7 @@ from typing import Hashable
 
 import jinja2
 
+from . import erf
 from .programs import Drawable
 
 
@@ -52,6 +53,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["glsl_float"] = glsl_float
+    env.globals["erf"] = erf  # the coefficients of the programs' erf (activation "gelu")
     return env
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
+from .arguments import as_tensor, check_alpha, check_bias, check_prelu_weights, check_residual, normalize_activation
 from .geometry import (
     Conv2DGeometry,
     IntsLike,
@@ -99,7 +99,7 @@ def _batched_shape(x_shape: ShapeLike) -> Tuple[Tuple[int, ...], bool]:
 
 
 def _epilogue(geometry: Conv2DGeometry, batched: bool, bias: Optional[ArrayLike], activation: Optional[str],
-              leakyrelu_alpha: Optional[float], prelu_weights: Optional[ArrayLike]
+              leakyrelu_alpha: Optional[float], prelu_weights: Optional[ArrayLike], residual: Any = None
               ) -> Tuple[Epilogue, Dict[str, np.ndarray]]:
     activation = normalize_activation(activation)
     arrays = {}
@@ -123,14 +123,23 @@ def _epilogue(geometry: Conv2DGeometry, batched: bool, bias: Optional[ArrayLike]
     # 0.2 (TF.js's default) when not given; unused by the other activations, so the spec
     # (and the program cache key) does not depend on it
     alpha = float(np.float32(check_alpha(0.2 if leakyrelu_alpha is None else leakyrelu_alpha)))
-    return Epilogue(activation, bias is not None, alpha, per_channel, bias_per_channel), arrays
+    _add_residual(arrays, residual, out_shape, batched)
+    return Epilogue(activation, bias is not None, alpha, per_channel, bias_per_channel,
+                    has_residual=residual is not None), arrays
+
+
+def _add_residual(arrays: Dict[str, Any], residual: Any, out_shape: Tuple[int, ...], batched: bool) -> None:
+    """``arrays["residual"]``: the residual checked to have the output's shape, batched as the programs read it."""
+    residual = check_residual(residual, out_shape)
+    if residual is not None:
+        arrays["residual"] = residual if batched else residual.reshape((1,) + tuple(residual.shape))
 
 
 def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike = "VALID",
                 data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None, *,
                 groups: int = 1, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
                 leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
-                depthwise: bool = False, algorithm: str = "direct",
+                residual: Any = None, depthwise: bool = False, algorithm: str = "direct",
                 limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
     """Validate a conv2d/depthwise_conv2d call and choose its program.
 
@@ -150,7 +159,7 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
     x4_shape, batched = _batched_shape(x_shape)
     geometry = conv2d_geometry(x4_shape, filter_shape, strides, padding, data_format, dilations,
                                dim_rounding_mode, groups=groups, depthwise=depthwise)
-    epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights, residual)
     if not depthwise and choose_im2col(algorithm, geometry, epilogue, limits, None if shapes_only else filter,
                                          None if shapes_only else x):
         return _plan_im2col(geometry, epilogue, arrays, x, filter, x4_shape, batched, limits, shapes_only)
@@ -274,7 +283,7 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
            data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None, *,
            groups: int = 1, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
            leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
-           algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
+           residual: Any = None, algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
         storage: Optional[str] = None) -> Result:
     """2-D convolution on the GPU, as ``tf.nn.conv2d`` / ``tf.conv2d`` define it.
 
@@ -291,7 +300,12 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
         bias, activation, leakyrelu_alpha, prelu_weights: a fused epilogue (TF.js's
             ``fused.conv2d``): a bias (one per output channel, or any shape that broadcasts
             to the output: a scalar, ``[1]``, the output's shape, ...), then one of ``"linear"``,
-            ``"relu"``, ``"relu6"``, ``"elu"``, ``"sigmoid"``, ``"leakyrelu"``, ``"prelu"``.
+            ``"relu"``, ``"relu6"``, ``"elu"``, ``"sigmoid"``, ``"leakyrelu"``, ``"prelu"``, and
+            those TF.js's fused ops lack: ``"swish"`` (x * sigmoid(x)), ``"hard_swish"`` (x * relu6(x + 3)
+            / 6), ``"hard_sigmoid"`` (relu6(x + 3) / 6, as PyTorch and Keras 3), ``"gelu"`` (exact, with
+            erf) and ``"gelu_tanh"`` (its tanh approximation); see :data:`gpuconv.arguments.ACTIVATIONS`.
+        residual: an array or Tensor of the output's shape (exactly), added after the bias and
+            before the activation (a ResNet or MobileNetV2 skip connection).
         algorithm: ``"direct"`` runs TF.js's Conv2DProgram (one output per fragment);
             ``"packed"`` the fast program (4 channels per texel, 8 pixels x 4 channels
             per fragment, one program for every shape); ``"im2col"`` TF.js's default path
@@ -320,14 +334,15 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
     return _execute("conv2d", lambda limits, algorithm=algorithm: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, groups=groups,
         bias=bias, activation=activation, leakyrelu_alpha=leakyrelu_alpha,
-        prelu_weights=prelu_weights, algorithm=algorithm, limits=limits), runtime, storage, algorithm)
+        prelu_weights=prelu_weights, residual=residual, algorithm=algorithm, limits=limits), runtime, storage,
+        algorithm)
 
 
 def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: PaddingLike = "VALID",
                      data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
                      *, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
                      leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
-                     algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
+                     residual: Any = None, algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
         storage: Optional[str] = None) -> Result:
     """Depthwise 2-D convolution on the GPU, as ``tf.nn.depthwise_conv2d`` defines it.
 
@@ -345,13 +360,18 @@ def depthwise_conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, pad
     return _execute("depthwise_conv2d", lambda limits, algorithm=algorithm: plan_conv2d(
         x, filter, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
         activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights,
-        depthwise=True, algorithm=algorithm, limits=limits), runtime, storage, algorithm)
+        residual=residual, depthwise=True, algorithm=algorithm, limits=limits), runtime, storage, algorithm)
 
 
 def plan_separable_conv2d(x: Any, depthwise_filter: Any, pointwise_filter: Any, strides: IntsLike = 1,
                           padding: PaddingLike = "VALID", data_format: str = "NHWC", dilations: IntsLike = 1, *,
-                          algorithm: str = "direct", limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
-    """A depthwise program chained into a 1x1 conv2d program (the intermediate stays on the GPU)."""
+                          bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
+                          leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
+                          residual: Any = None, algorithm: str = "direct", limits: Limits = Limits(),
+                          shapes_only: bool = False) -> Plan:
+    """A depthwise program chained into a 1x1 conv2d program (the intermediate stays on the GPU),
+    which applies the fused epilogue (bias, residual, activation: after the pointwise step, as
+    Keras's SeparableConv2D applies its bias and activation)."""
     depthwise = plan_conv2d(x, depthwise_filter, strides, padding, data_format, dilations,
                             depthwise=True, algorithm="direct", limits=limits,
                             shapes_only=shapes_only)
@@ -368,12 +388,14 @@ def plan_separable_conv2d(x: Any, depthwise_filter: Any, pointwise_filter: Any, 
             f"[1, 1, {channels}, out_channels], got {tuple(pointwise_shape)}"
         )
     geometry = conv2d_geometry(depthwise.geometry.out_shape, pointwise_shape, 1, "VALID", data_format)
+    batched = len(depthwise.out_shape) == 4
+    epilogue, arrays = _epilogue(geometry, batched, bias, activation, leakyrelu_alpha, prelu_weights, residual)
     first_spec, first_arrays = depthwise.steps[0]
     # Both halves packed (the pointwise program then reads the depthwise one's four
     # outputs directly) or both direct: the intermediate never leaves the GPU.
     spec: Program
     if _choose_packed(algorithm, first_spec.geometry, Epilogue(), limits) and \
-            _choose_packed(algorithm, geometry, Epilogue(), limits):
+            _choose_packed(algorithm, geometry, epilogue, limits):
         # One fold for both: the pointwise program reads the depthwise outputs in place.
         rows = geometry.batch * geometry.in_height
         widest = SplitImageLayout(geometry.batch, geometry.out_height, geometry.out_width,
@@ -382,12 +404,13 @@ def plan_separable_conv2d(x: Any, depthwise_filter: Any, pointwise_filter: Any, 
         fold = choose_fold(rows, widest.unfolded_cols, limits.max_texture_size)
         first_spec = packed_program(first_spec.geometry, fold=fold, max_texture_size=limits.max_texture_size,
                                     max_draw_buffers=limits.max_draw_buffers)
-        spec = packed_program(geometry, x_split=True, fold=fold, max_texture_size=limits.max_texture_size,
+        spec = packed_program(geometry, epilogue, x_split=True, fold=fold, max_texture_size=limits.max_texture_size,
                               max_draw_buffers=limits.max_draw_buffers)
     else:
-        spec = conv2d_program(geometry, Epilogue(), limits.max_texture_size)
-    arrays = {} if shapes_only else {"W": pointwise_filter}
-    out_shape = geometry.out_shape if len(depthwise.out_shape) == 4 else geometry.out_shape[1:]
+        spec = conv2d_program(geometry, epilogue, limits.max_texture_size)
+    if not shapes_only:
+        arrays["W"] = pointwise_filter
+    out_shape = geometry.out_shape if batched else geometry.out_shape[1:]
     return Plan(((first_spec, first_arrays), (spec, arrays)), out_shape)
 
 
@@ -430,15 +453,18 @@ def plan_conv1d(x: Any, filter: Any, stride: int = 1, padding: PaddingLike = "VA
 
 def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter: ArrayLike,
                      strides: IntsLike = 1, padding: PaddingLike = "VALID", data_format: str = "NHWC",
-                     dilations: IntsLike = 1, *, algorithm: str = "auto",
-                     runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> Result:
+                     dilations: IntsLike = 1, *, bias: Optional[ArrayLike] = None, activation: Optional[str] = None,
+                     leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[ArrayLike] = None,
+                     residual: Any = None, algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
+                     storage: Optional[str] = None) -> Result:
     """Depthwise then pointwise (1x1) convolution, as ``tf.nn.separable_conv2d`` defines it.
 
     ``depthwise_filter`` is ``[FH, FW, in_channels, channel_multiplier]``,
     ``pointwise_filter`` ``[1, 1, in_channels * channel_multiplier, out_channels]``.
     Runs two programs; the depthwise result stays in GPU textures between them.
-    ``algorithm`` as for :func:`conv2d`.
+    ``bias``, ``activation``, ``leakyrelu_alpha``, ``prelu_weights`` and ``residual``: the fused
+    epilogue of :func:`conv2d`, applied after the pointwise step (as Keras's SeparableConv2D
+    applies ``use_bias`` and ``activation``).  ``algorithm`` as for :func:`conv2d`.
 
     Example:
         >>> y = gpuconv.separable_conv2d(np.ones((1, 8, 8, 3), np.float32),
@@ -447,7 +473,8 @@ def separable_conv2d(x: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter
         (1, 8, 8, 4)
     """
     return _execute("separable_conv2d", lambda limits, algorithm=algorithm: plan_separable_conv2d(
-        x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations,
+        x, depthwise_filter, pointwise_filter, strides, padding, data_format, dilations, bias=bias,
+        activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, residual=residual,
         algorithm=algorithm, limits=limits), runtime, storage, algorithm)
 
 
@@ -606,7 +633,7 @@ def plan_depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, st
 def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
                           data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
                           *, bias: Any = None, activation: Optional[str] = None,
-                          leakyrelu_alpha: Optional[float] = None, prelu_weights: Any = None,
+                          leakyrelu_alpha: Optional[float] = None, prelu_weights: Any = None, residual: Any = None,
                           algorithm: str = "direct", limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
     """Validate a conv2d_transpose call and choose its program: Conv2DDerInputProgram with the
     fused epilogue (``algorithm`` "packed", or "auto" where it applies: PackedConv2DDerInputProgram).
@@ -643,7 +670,8 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
     bias_full = bias_array is not None and bias_array.ndim > 1
     if bias_array is not None:
         fused["bias"] = bias_array if (not bias_full or batched) else bias_array.reshape((1,) + bias_array.shape)
-    epilogue = Epilogue(activation, bias_array is not None, alpha, per_channel)
+    _add_residual(fused, residual, result_shape, batched)
+    epilogue = Epilogue(activation, bias_array is not None, alpha, per_channel, has_residual=residual is not None)
     spec: Program
     if _choose_packed_backprop_input(algorithm, geometry, epilogue, limits, bias_full):
         spec = packed_backprop_input_program(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
@@ -746,8 +774,8 @@ def depthwise_conv2d_backprop_filter(x: Any, filter_shape: Any, dy: Any, strides
 def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, padding: Any = "VALID",
                      data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None, *,
                      bias: Any = None, activation: Optional[str] = None, leakyrelu_alpha: Optional[float] = None,
-                     prelu_weights: Any = None, algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
-        storage: Optional[str] = None) -> Result:
+                     prelu_weights: Any = None, residual: Any = None, algorithm: str = "auto",
+                     runtime: Optional[BaseRuntime] = None, storage: Optional[str] = None) -> Result:
     """Transposed convolution on the GPU (TF.js ``conv2dTranspose``, ``tf.nn.conv2d_transpose``).
 
     ``x``: ``[N, H, W, inC]`` / ``[N, inC, H, W]`` (or without ``N``); ``filter``:
@@ -755,7 +783,7 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
     (the batch may be left out: it is then ``x``'s).  It is
     ``conv2d_backprop_input(output_shape, filter, x, ...)`` (Conv2DDerInputProgram), then
     the fused epilogue: ``bias`` (one per output channel, or anything that broadcasts to
-    the output) and the activation, as in :func:`conv2d`.  Returns float32 of
+    the output), a ``residual`` of the output's shape and the activation, as in :func:`conv2d`.  Returns float32 of
     ``output_shape`` (rank 3 when ``x`` is), as :func:`gpuconv.oracle.conv2d_transpose`.
     ``algorithm``: ``"direct"`` (Conv2DDerInputProgram), ``"packed"`` (PackedConv2DDerInputProgram:
     not for a bias or PReLU weights varying within a channel) or ``"auto"`` (default: packed
@@ -768,8 +796,8 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
     """
     return _execute("conv2d_transpose", lambda limits, algorithm=algorithm: plan_conv2d_transpose(
         x, filter, output_shape, strides, padding, data_format, dilations, dim_rounding_mode, bias=bias,
-        activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, algorithm=algorithm,
-        limits=limits), runtime, storage, algorithm)
+        activation=activation, leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, residual=residual,
+        algorithm=algorithm, limits=limits), runtime, storage, algorithm)
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,9 @@ non-finite value, the vectorized path does not pad (``0 * inf`` would be NaN)
 but accumulates each tap over the outputs whose input position is inside.
 
 After the convolution an optional ``bias`` (shape ``[outC]``, on the channel axis)
-is added and an activation applied (:func:`apply_activation`), as TF.js's fused ops do.
+is added, then an optional ``residual`` (the output's shape), and an activation applied
+(:func:`apply_activation`), as TF.js's fused ops do (the residual, and the activations
+after ``"prelu"`` in :data:`~gpuconv.arguments.ACTIVATIONS`, are gpuconv's own).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import math
 import numbers
 from collections.abc import Callable, Iterator
 from typing import Any, List, Optional, Sequence, Tuple, TypeVar, cast
@@ -40,7 +43,15 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .arguments import ACTIVATIONS, as_tensor, check_alpha, check_bias, check_prelu_weights, normalize_activation
+from .arguments import (
+    ACTIVATIONS,
+    as_tensor,
+    check_alpha,
+    check_bias,
+    check_prelu_weights,
+    check_residual,
+    normalize_activation,
+)
 from .geometry import (
     Conv2DGeometry,
     Conv3DGeometry,
@@ -156,7 +167,7 @@ class _Epilogue:
 
     def __init__(self, out_shape: Sequence[int], channel_axis: int, out_channels: int, bias: Any,
                  activation: Optional[str], leakyrelu_alpha: Optional[float], prelu_weights: Any, *,
-                 broadcast_bias: bool = False) -> None:
+                 broadcast_bias: bool = False, residual: Any = None) -> None:
         self.activation = normalize_activation(activation)
         self.channel_axis = channel_axis
         if broadcast_bias:
@@ -164,6 +175,8 @@ class _Epilogue:
         else:
             bias = check_bias(bias, out_channels)
         self.bias = None if bias is None else bias.astype(np.float64)
+        residual = check_residual(residual, out_shape)
+        self.residual = None if residual is None else residual.astype(np.float64)
         if leakyrelu_alpha is not None and self.activation != "leakyrelu":  # as gpuconv's ops refuse it
             raise ValueError(f"leakyrelu_alpha is only used with activation='leakyrelu', "
                              f"got activation={self.activation!r}")
@@ -174,10 +187,10 @@ class _Epilogue:
 
     @classmethod
     def of(cls, geometry: Conv2DGeometry, batched: bool, bias: Any, activation: Optional[str],
-           leakyrelu_alpha: Optional[float], prelu_weights: Any) -> _Epilogue:
+           leakyrelu_alpha: Optional[float], prelu_weights: Any, residual: Any = None) -> _Epilogue:
         """The epilogue of a forward convolution (a bias that broadcasts to the output, as TF.js's fused ops)."""
         return cls(_result_shape(geometry, batched), _channel_axis(geometry.data_format), geometry.out_channels,
-                   bias, activation, leakyrelu_alpha, prelu_weights, broadcast_bias=True)
+                   bias, activation, leakyrelu_alpha, prelu_weights, broadcast_bias=True, residual=residual)
 
     def __call__(self, y):
         if self.bias is not None:
@@ -187,6 +200,8 @@ class _Epilogue:
                 y = y + self.bias.reshape(shape)
             else:  # already broadcast to the output's shape
                 y = y + self.bias
+        if self.residual is not None:
+            y = y + self.residual
         return _activate(y, self.activation, self.alpha, self.prelu)
 
 
@@ -198,7 +213,12 @@ def apply_activation(y, activation, leakyrelu_alpha=None, prelu_weights=None, *,
     ``1 / (1 + exp(-y))``; ``"leakyrelu"``: ``y < 0 ? alpha * y : y``;
     ``"prelu"``: ``y < 0 ? w * y : y`` where ``prelu_weights`` ``w`` is either one
     weight per channel (shape ``[y.shape[channel_axis]]``, applied on
-    ``channel_axis``) or any array broadcastable to ``y``.  NaN propagates.
+    ``channel_axis``) or any array broadcastable to ``y``; ``"swish"``: ``y * sigmoid(y)``
+    (PyTorch's SiLU); ``"hard_sigmoid"``: ``relu6(y + 3) / 6`` (PyTorch's Hardsigmoid, Keras 3's
+    hard_sigmoid; not Keras 2's ``0.2 y + 0.5``); ``"hard_swish"``: ``y * relu6(y + 3) / 6``;
+    ``"gelu"``: ``y * (1 + erf(y / sqrt 2)) / 2`` (exact, PyTorch's default); ``"gelu_tanh"``:
+    ``y * (1 + tanh(sqrt(2 / pi) (y + 0.044715 y^3))) / 2``.  NaN propagates; at -inf swish,
+    hard_swish, gelu and gelu_tanh give their limit 0 (not ``-inf * 0``).
     ``leakyrelu_alpha`` (default 0.2) and ``prelu_weights`` are ignored by the other
     activations, as in TF.js (the convolutions refuse them instead).
     """
@@ -211,6 +231,24 @@ def apply_activation(y, activation, leakyrelu_alpha=None, prelu_weights=None, *,
             raise ValueError("prelu needs a y of rank 1 or more to find the channel axis")
         weights = _prelu_broadcastable(prelu_weights, y.shape, channel_axis % y.ndim)
     return _activate(y, activation, alpha, weights)
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _gelu(y: np.ndarray) -> np.ndarray:
+    return 0.5 * y * (1.0 + np.asarray(_erf(y / np.sqrt(2.0)), dtype=np.float64))
+
+
+#: The activations that multiply y by a gate (0 at -inf): computed in float64 here, and their -inf
+#: limit set by _activate.
+_SMOOTH: dict = {
+    "swish": lambda y: y / (1.0 + np.exp(-y)),
+    "hard_sigmoid": lambda y: np.minimum(np.maximum(y + 3.0, 0.0), 6.0) / 6.0,
+    "hard_swish": lambda y: y * (np.minimum(np.maximum(y + 3.0, 0.0), 6.0) / 6.0),
+    "gelu": _gelu,
+    "gelu_tanh": lambda y: 0.5 * y * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (y + 0.044715 * y ** 3))),
+}
 
 
 def _activate(y, activation, alpha, prelu_weights):
@@ -230,6 +268,10 @@ def _activate(y, activation, alpha, prelu_weights):
         return np.where(y < 0, alpha * y, y)
     if activation == "prelu":
         return np.where(y < 0, prelu_weights * y, y)
+    if activation in _SMOOTH:
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            result = _SMOOTH[activation](y)
+        return np.where(y == -np.inf, 0.0, result)  # the limit, where the formula gives -inf * 0
     raise AssertionError(f"unhandled activation {activation!r} (known: {ACTIVATIONS})")
 
 
@@ -422,8 +464,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _storage_aware(*arrays: str, sliced: bool = False) -> Callable[[_F], _F]:
-    """Give an op ``storage=``: with ``"float16"`` the named array arguments (and ``bias`` and
-    ``prelu_weights``) are rounded to float16 before the float64 computation and the result
+    """Give an op ``storage=``: with ``"float16"`` the named array arguments (and ``bias``,
+    ``prelu_weights`` and ``residual``) are rounded to float16 before the float64 computation and the result
     after it, as a device storing every texture in half floats gives them (a filter gradient
     that the GPU sums in slices, ``sliced``, has each partial sum rounded too)."""
     def decorate(func: _F) -> _F:
@@ -435,7 +477,7 @@ def _storage_aware(*arrays: str, sliced: bool = False) -> Callable[[_F], _F]:
             if storage == "float32":
                 return func(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
-            for name in arrays + ("bias", "prelu_weights"):
+            for name in arrays + ("bias", "prelu_weights", "residual"):
                 if bound.arguments.get(name) is not None:
                     bound.arguments[name] = _half(bound.arguments[name])
             if sliced:
@@ -501,7 +543,7 @@ def _filter_gradient_partials(func: Callable[..., Any], bound: inspect.BoundArgu
 @_storage_aware('x', 'filter')
 def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
            dim_rounding_mode=None, *, groups=1, bias=None, activation=None,
-           leakyrelu_alpha=None, prelu_weights=None, method="vectorized", storage="float32"):
+           leakyrelu_alpha=None, prelu_weights=None, residual=None, method="vectorized", storage="float32"):
     """2-D (grouped) convolution, ``tf.nn.conv2d`` / ``tf.fused.conv2d`` semantics.
 
     ``x``: ``[N, H, W, C]`` / ``[N, C, H, W]`` per ``data_format`` (or without ``N``);
@@ -509,19 +551,20 @@ def conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=
     ``[g*C/groups, (g+1)*C/groups)`` and writes output channels
     ``[g*outC/groups, (g+1)*outC/groups)``.  ``padding``: ``"SAME"``, ``"VALID"``,
     an int (output size rounded by ``dim_rounding_mode``) or explicit pads.
+    Then ``bias``, ``residual`` (the output's shape) and the activation (:func:`apply_activation`).
     Returns float64 ``[N, OH, OW, outC]`` / ``[N, outC, OH, OW]``.
     """
     method = _check_method(method)
     x4, f, g, batched = _prepare(x, filter, strides, padding, data_format, dilations,
                                  dim_rounding_mode, groups, depthwise=False)
-    epilogue = _Epilogue.of(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    epilogue = _Epilogue.of(g, batched, bias, activation, leakyrelu_alpha, prelu_weights, residual)
     return epilogue(_convolve(x4, f, g, method, batched))
 
 
 @_storage_aware('x', 'filter')
 def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", dilations=1,
                      dim_rounding_mode=None, *, bias=None, activation=None, leakyrelu_alpha=None,
-                     prelu_weights=None, method="vectorized", storage="float32"):
+                     prelu_weights=None, residual=None, method="vectorized", storage="float32"):
     """Depthwise convolution, ``tf.nn.depthwise_conv2d`` semantics.
 
     ``filter``: ``[FH, FW, C, multiplier]``; output channel ``k*multiplier + q`` is
@@ -531,16 +574,19 @@ def depthwise_conv2d(x, filter, strides=1, padding="VALID", data_format="NHWC", 
     method = _check_method(method)
     x4, f, g, batched = _prepare(x, filter, strides, padding, data_format, dilations,
                                  dim_rounding_mode, 1, depthwise=True)
-    epilogue = _Epilogue.of(g, batched, bias, activation, leakyrelu_alpha, prelu_weights)
+    epilogue = _Epilogue.of(g, batched, bias, activation, leakyrelu_alpha, prelu_weights, residual)
     return epilogue(_convolve(x4, f, g, method, batched))
 
 
 def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="VALID",
-                     data_format="NHWC", dilations=1, *, method="vectorized", storage="float32"):
+                     data_format="NHWC", dilations=1, *, bias=None, activation=None, leakyrelu_alpha=None,
+                     prelu_weights=None, residual=None, method="vectorized", storage="float32"):
     """Depthwise convolution followed by a 1x1 VALID convolution (``tf.nn.separable_conv2d``).
 
     ``depthwise_filter``: ``[FH, FW, C, multiplier]``; ``pointwise_filter``:
-    ``[1, 1, C * multiplier, outC]``.  Returns float64 with ``outC`` channels.  With
+    ``[1, 1, C * multiplier, outC]``.  The fused epilogue (``bias``, ``residual``, the activation,
+    as :func:`conv2d`'s) follows the pointwise step, as Keras's SeparableConv2D applies its bias
+    and activation.  Returns float64 with ``outC`` channels.  With
     ``storage="float16"`` the depthwise result (the texture between the two programs) is
     rounded to float16 too, as are the inputs, the filters and the result.
     """
@@ -555,7 +601,9 @@ def separable_conv2d(x, depthwise_filter, pointwise_filter, strides=1, padding="
             f"{dw.shape}, got shape {pw.shape}"
         )
     depthwise = depthwise_conv2d(x, dw, strides, padding, data_format, dilations, method=method, storage=storage)
-    return conv2d(depthwise, pw, 1, "VALID", data_format, 1, method=method, storage=storage)
+    return conv2d(depthwise, pw, 1, "VALID", data_format, 1, bias=bias, activation=activation,
+                  leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, residual=residual,
+                  method=method, storage=storage)
 
 
 @_storage_aware('x', 'filter')
@@ -840,7 +888,7 @@ def conv2d_transpose(
         data_format: str = "NHWC", dilations: IntsLike = 1, dim_rounding_mode: Optional[str] = None,
         *, bias: Optional[npt.ArrayLike] = None, activation: Optional[str] = None,
         leakyrelu_alpha: Optional[float] = None, prelu_weights: Optional[npt.ArrayLike] = None,
-        method: str = "vectorized", storage: str = "float32",
+        residual: Optional[npt.ArrayLike] = None, method: str = "vectorized", storage: str = "float32",
 ) -> np.ndarray:
     """Transposed convolution, TF.js ``conv2dTranspose`` / ``tf.nn.conv2d_transpose``.
 
@@ -850,7 +898,7 @@ def conv2d_transpose(
     ``conv2d_backprop_input(output_shape, filter, x, ...)``: ``x`` must have the shape
     that a conv2d of ``output_shape`` by ``filter`` with these strides, dilations and
     padding gives.  Then ``bias`` (anything that broadcasts to the output: a scalar,
-    ``[1]``, ``[outC]`` on the channel axis, ...) and the activation, as in :func:`conv2d`.
+    ``[1]``, ``[outC]`` on the channel axis, ...), ``residual`` and the activation, as in :func:`conv2d`.
     Returns float64 of ``output_shape`` (rank 3 when ``x`` is).
     """
     method = _check_method(method)
@@ -861,7 +909,7 @@ def conv2d_transpose(
                                            dilations, dim_rounding_mode)
     out_shape = g.in_shape if batched else g.in_shape[1:]
     epilogue = _Epilogue(out_shape, _channel_axis(data_format), g.in_channels, bias, activation,
-                         leakyrelu_alpha, prelu_weights, broadcast_bias=True)
+                         leakyrelu_alpha, prelu_weights, broadcast_bias=True, residual=residual)
     return epilogue(_backprop_input(x, f, g, batched, method))
 
 
@@ -1038,7 +1086,9 @@ _FACTORS = {
     "conv3d_backprop_filter": ("x", "dy"),
 }
 _SLICED = {"conv2d_backprop_filter", "depthwise_conv2d_backprop_filter", "conv3d_backprop_filter"}
-_EPILOGUE = ("bias", "activation", "leakyrelu_alpha", "prelu_weights")
+_EPILOGUE = ("bias", "activation", "leakyrelu_alpha", "prelu_weights", "residual")
+#: The largest slope of each activation beyond slope 1 (hard_swish: (2x + 3) / 6 at x = 3).
+_SLOPES = {"swish": 1.1, "hard_swish": 1.5, "gelu": 1.13, "gelu_tanh": 1.13}
 #: float32's unit roundoff (the arithmetic inside a program) and float16's smallest subnormal / 2.
 _U32 = 2.0 ** -24
 _TINY16 = 2.0 ** -25
@@ -1089,9 +1139,10 @@ class _Sums:
         self.magnitudes = linear(np.ones_like(A), np.abs(B)) + linear(np.abs(A), np.ones_like(B))
         self.n = float(linear(np.ones_like(A), np.ones_like(B)).max(initial=0.0))
         self.bias = bound.arguments.get("bias")
+        self.residual = bound.arguments.get("residual")
         self.activation = normalize_activation(bound.arguments.get("activation"))
         alpha = bound.arguments.get("leakyrelu_alpha")
-        self.lipschitz = 1.0
+        self.lipschitz = _SLOPES.get(self.activation, 1.0)
         self.prelu_extra = 0.0
         if self.activation == "leakyrelu":
             self.lipschitz = max(1.0, abs(0.2 if alpha is None else float(alpha)))
@@ -1112,7 +1163,8 @@ class _Sums:
 
     def activation_term(self) -> float:
         """elu and sigmoid run exp() in float32 on the device: a few float32 ulps of slack."""
-        return 2.0 ** -18 * max(1.0, _finite_max(self.y)) if self.activation in ("elu", "sigmoid") else 0.0
+        smooth = ("elu", "sigmoid", "swish", "gelu", "gelu_tanh")
+        return 2.0 ** -18 * max(1.0, _finite_max(self.y)) if self.activation in smooth else 0.0
 
     def element_bound(self) -> np.ndarray:
         """Per output, the error of the value the program computes (before it is stored)."""
@@ -1124,6 +1176,10 @@ class _Sums:
         if self.bias is not None:
             b = np.abs(np.asarray(self.bias, dtype=np.float64))
             bias = u * _finite_max(b) + _TINY16 + _U32 * (_finite_max(self.z) + _finite_max(b))
+        if self.residual is not None:  # rounded to a half too, and added in float32
+            r = _finite_max(np.abs(np.asarray(self.residual, dtype=np.float64)))
+            bias += u * r + _TINY16 + _U32 * (_finite_max(self.z) + r + (
+                0.0 if self.bias is None else _finite_max(np.abs(np.asarray(self.bias, np.float64)))))
         return self.lipschitz * (linear + bias) + self.prelu_extra + self.activation_term()
 
 

@@ -25,6 +25,10 @@ uniform sampler2D bias;
 {% if epilogue.activation == "prelu" %}
 uniform sampler2D preluActivationWeights;
 {% endif %}
+{% if epilogue.has_residual %}
+uniform sampler2D residual;  // texel (col = c * outDepth4 + d / 4, row = b * outHeight + r): the output's layout
+uniform int residualWidth;   // the output's width
+{% endif %}
 uniform vec2 aTexelSize;    // 1 / (cols, rows) of A's texture
 uniform vec2 wTexelSize;
 

@@ -17,12 +17,15 @@
   int outRow = texRow - batch * outHeight;
 {%- endmacro %}
 
-{#- Bias, activation, then the `pixels` results to their render targets.
-    The caller must declare `vec4 acc0 .. acc<pixels-1>` (the sums) and `int d2Block`
-    (from fragment_position). -#}
+{#- Bias, residual, activation, then the `pixels` results to their render targets.
+    The caller must declare `vec4 acc0 .. acc<pixels-1>` (the sums) and `int d2Block`, `outCol0`
+    and `texRow` (from fragment_position); a residual (PackedImageLayout of the output) also
+    needs `uniform int residualWidth` (the output's width: the last group's padding pixels
+    read its last column). -#}
 {% macro write_results(fused, epilogue, pixels) -%}
 {% for j in range(pixels) %}
-{{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block") }}
+{{ fused.apply_packed(epilogue, "acc" ~ j, "d2Block",
+                      "ivec2(min(outCol0 + " ~ j ~ ", residualWidth - 1) * outDepth4 + d2Block, texRow)") }}
   result{{ j }} = acc{{ j }};
 {% endfor %}
 {%- endmacro %}

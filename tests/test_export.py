@@ -186,6 +186,8 @@ CASES = [
     _r("conv2d", "explicit-leakyrelu", {"x": (1, 8, 7, 3), "filter": (2, 3, 3, 5)}, padding=[[1, 0], [2, 1]],
        strides=(2, 1), activation="leakyrelu", leakyrelu_alpha=0.1),
     _r("conv2d", "prelu", {"x": (1, 7, 7, 6), "filter": (3, 3, 6, 5)}, padding="SAME", activation="prelu"),
+    _r("conv2d", "bias-gelu", {"x": (1, 6, 6, 4), "filter": (3, 3, 4, 4)}, padding="SAME", bias=True,
+       activation="gelu"),  # the programs' own erf in the exported source
     _r("conv2d", "4-draw-buffers", {"x": (1, 10, 11, 6), "filter": (3, 3, 6, 9)}, algorithms=("packed",),
        padding="SAME", bias=True, max_draw_buffers=4),
     _r("conv2d", "groups", {"x": (1, 6, 6, 4), "filter": (3, 3, 2, 6)}, algorithms=DIRECT, groups=2,

@@ -3,6 +3,7 @@
 No GL needed.  Reference loops only run on tiny shapes, so the file stays fast.
 """
 
+import math
 import time
 
 import numpy as np
@@ -113,6 +114,16 @@ def _expected_activation(y, activation, alpha=0.2, weights=None):
             return alpha * v if v < 0 else v
         if activation == "prelu":
             return w * v if v < 0 else v
+        if activation == "swish":
+            return v / (1.0 + math.exp(-v))
+        if activation == "hard_sigmoid":
+            return min(max(v + 3.0, 0.0), 6.0) / 6.0
+        if activation == "hard_swish":
+            return v * min(max(v + 3.0, 0.0), 6.0) / 6.0
+        if activation == "gelu":
+            return 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))
+        if activation == "gelu_tanh":
+            return 0.5 * v * (1.0 + math.tanh(math.sqrt(2.0 / math.pi) * (v + 0.044715 * v ** 3)))
         raise AssertionError(activation)
     if weights is None:
         weights = np.zeros_like(y)

@@ -106,10 +106,12 @@ class ProgramOutput:
 
 @dataclass(frozen=True)
 class Epilogue:
-    """What a fused program does after the convolution: add a bias, apply an activation.
+    """What a fused program does after the convolution: add a bias, add a residual, apply an activation.
 
-    ``prelu_per_channel`` says whether the PReLU weights are one per output
-    channel (read by channel) or a full tensor of the output's shape;
+    ``has_residual`` says a residual (a tensor of the output's shape, input ``residual``)
+    is added after the bias and before the activation.  ``prelu_per_channel`` says whether
+    the PReLU weights are one per output channel (read by channel) or a full tensor of the
+    output's shape;
     ``bias_per_channel`` the same of the bias (a bias that broadcasts to the output
     and varies within a channel is given to the direct programs at the output's shape).
     """
@@ -119,10 +121,11 @@ class Epilogue:
     leakyrelu_alpha: float = 0.2
     prelu_per_channel: bool = True
     bias_per_channel: bool = True
+    has_residual: bool = False
 
     @property
     def is_identity(self) -> bool:
-        return self.activation == "linear" and not self.has_bias
+        return self.activation == "linear" and not self.has_bias and not self.has_residual
 
 
 #: Loop iterations llvmpipe runs per fragment, all loops together: gallivm's loop limiter

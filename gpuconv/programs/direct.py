@@ -76,6 +76,8 @@ class ProgramSpec:
             text += f", groups {g.groups}"
         if not self.epilogue.is_identity:
             text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
+            if self.epilogue.has_residual:
+                text += ", residual"
         return text
 
     def template_context(self) -> Dict[str, Any]:
@@ -103,6 +105,8 @@ def _fused_inputs(geometry: Conv2DGeometry, epilogue: Epilogue, limit: int) -> l
     if epilogue.has_bias:
         shape = (geometry.out_channels,) if epilogue.bias_per_channel else geometry.out_shape
         inputs.append(ProgramInput("bias", texture_layout(shape, limit)))
+    if epilogue.has_residual:
+        inputs.append(ProgramInput("residual", texture_layout(geometry.out_shape, limit)))
     if epilogue.activation == "prelu":
         shape = (geometry.out_channels,) if epilogue.prelu_per_channel else geometry.out_shape
         inputs.append(ProgramInput("preluActivationWeights", texture_layout(shape, limit)))

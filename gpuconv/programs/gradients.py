@@ -3,7 +3,7 @@ Conv2DDerFilterProgram and the depthwise ones), and the split of long filter-gra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional, Tuple
 
 from ..geometry import Conv2DGeometry
@@ -58,6 +58,8 @@ class GradientProgramSpec(ProgramSpec):
                      f"{g.batch * g.out_height * g.out_width} dy positions")
         if not self.epilogue.is_identity:
             text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
+            if self.epilogue.has_residual:
+                text += ", residual"
         return text
 
     def template_context(self) -> Dict[str, Any]:
@@ -76,8 +78,7 @@ class GradientProgramSpec(ProgramSpec):
             "slices": self.slices,
             "slice_length": self.slice_length,
             # the epilogue without its bias, for a full bias the template adds itself
-            "epilogue_unbiased": Epilogue(self.epilogue.activation, False, self.epilogue.leakyrelu_alpha,
-                                          self.epilogue.prelu_per_channel),
+            "epilogue_unbiased": replace(self.epilogue, has_bias=False),
         })
         return context
 
@@ -106,6 +107,8 @@ def conv2d_backprop_input_program(geometry: Conv2DGeometry, epilogue: Optional[E
     if epilogue.activation == "prelu":
         shape = (g.in_channels,) if epilogue.prelu_per_channel else g.in_shape
         inputs.append(ProgramInput("preluActivationWeights", texture_layout(shape, limit)))
+    if epilogue.has_residual:
+        inputs.append(_image_input("residual", g.in_shape, g, limit))
     if g.depthwise:
         name, template = "DepthwiseConv2DDerInputProgram", "depthwise_conv2d_backprop_input.glsl"
     else:

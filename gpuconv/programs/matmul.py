@@ -19,7 +19,7 @@ from ..layout import (
 )
 from ..limits import DEFAULT_MAX_DRAW_BUFFERS
 from .base import LLVMPIPE_LOOP_LIMIT, Epilogue, ProgramInput
-from .packed import PACKED_PIXELS, _SplitOutput, packed_epilogue_inputs, packed_pixels
+from .packed import PACKED_PIXELS, _SplitOutput, packed_epilogue_inputs, packed_pixels, residual_layout
 
 
 def _blocks_of_4(n: int) -> int:
@@ -121,6 +121,8 @@ def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
                      PackedFilterLayout(g.filter_shape),
                      SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
                                       packed_pixels(max_draw_buffers))]
+    if epilogue.has_residual:
+        layouts.append(residual_layout(g))
     for layout in layouts:
         if layout.rows > max_texture_size or layout.cols > max_texture_size:
             return (f"a texture would be {layout.rows}x{layout.cols} texels (the im2col matrix: "
@@ -263,7 +265,7 @@ class MatMulProgramSpec(_SplitOutput):
         g = self.geometry
         items = [ProgramInput(name, self.a_layout) for name in self.chained_inputs]
         items.append(ProgramInput("W", PackedFilterLayout(g.filter_shape)))
-        return tuple(items + packed_epilogue_inputs(self.epilogue, g.out_channels))
+        return tuple(items + packed_epilogue_inputs(self.epilogue, g.out_channels, residual_layout(g)))
 
     @property
     def variable_names(self) -> Tuple[str, ...]:
@@ -306,6 +308,7 @@ class MatMulProgramSpec(_SplitOutput):
             "outBandRows": self.output.rows,
             "aTexelSize": (1 / a.cols, 1 / a.rows),
             "wTexelSize": (1 / w.cols, 1 / w.rows),
+            **({"residualWidth": g.out_width} if self.epilogue.has_residual else {}),
         }
 
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:

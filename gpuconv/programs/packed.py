@@ -34,11 +34,17 @@ def packed_pixels(max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> int:
     return max(1, min(PACKED_PIXELS, max_draw_buffers))
 
 
-def packed_epilogue_inputs(epilogue: Epilogue, out_channels: int) -> List[ProgramInput]:
-    """The fused epilogue's inputs of a packed program: bias and PReLU weights, four channels a texel."""
+def packed_epilogue_inputs(epilogue: Epilogue, out_channels: int,
+                           residual: Optional[PackedImageLayout] = None) -> List[ProgramInput]:
+    """The fused epilogue's inputs of a packed program: bias and PReLU weights, four channels a texel,
+    and a residual laid out as the output's pixels (``residual``: its layout, given with a residual)."""
     items = []
     if epilogue.has_bias:
         items.append(ProgramInput("bias", PackedVectorLayout(out_channels)))
+    if epilogue.has_residual:
+        if residual is None:
+            raise ValueError("a residual epilogue needs the residual's layout")
+        items.append(ProgramInput("residual", residual))
     if epilogue.activation == "prelu":
         items.append(ProgramInput("preluActivationWeights", PackedVectorLayout(out_channels)))
     return items
@@ -120,7 +126,7 @@ class PackedProgramSpec(_SplitOutput):
             xs = [ProgramInput("x", PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels,
                                                       g.data_format, repeat))]
         items = xs + [ProgramInput("W", PackedFilterLayout(g.filter_shape, g.depthwise))]
-        return tuple(items + packed_epilogue_inputs(self.epilogue, g.out_channels))
+        return tuple(items + packed_epilogue_inputs(self.epilogue, g.out_channels, residual_layout(g)))
 
     @property
     def chained_inputs(self) -> Tuple[str, ...]:
@@ -212,10 +218,21 @@ class PackedProgramSpec(_SplitOutput):
         else:
             values["xTexelSize"] = (1 / layouts["x"].cols, 1 / layouts["x"].rows)
         values["wTexelSize"] = (1 / layouts["W"].cols, 1 / layouts["W"].rows)
+        if self.epilogue.has_residual:
+            values["residualWidth"] = g.out_width
         return values
 
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         return self.output.assemble(parts, self.geometry.data_format)
+
+
+def residual_layout(geometry: Conv2DGeometry, transposed: bool = False) -> PackedImageLayout:
+    """Where a packed program reads a residual: the output's pixels, 4 channels a texel (the
+    transposed convolution's output is the forward geometry's input)."""
+    g = geometry
+    if transposed:
+        return PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, g.data_format)
+    return PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, g.data_format)
 
 
 def _oversized(layouts: Sequence[Layout], max_texture_size: int) -> Optional[str]:
@@ -242,6 +259,8 @@ def packed_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
     out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, packed_pixels(max_draw_buffers))
     layouts: List[Layout] = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels),
                              PackedFilterLayout(g.filter_shape, g.depthwise), out]
+    if epilogue.has_residual:
+        layouts.append(residual_layout(g))
     return _oversized(layouts, max_texture_size)
 
 
@@ -295,7 +314,8 @@ class PackedGradientProgramSpec(PackedProgramSpec):
         items = [ProgramInput("dy", PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
                                                       g.data_format)),
                  ProgramInput("W", PackedFilterLayout(g.filter_shape, swapped=True))]
-        return tuple(items + packed_epilogue_inputs(self.epilogue, g.in_channels))  # dx's channels
+        return tuple(items + packed_epilogue_inputs(self.epilogue, g.in_channels,  # dx's channels
+                                                    residual_layout(g, transposed=True)))
 
     @property
     def chained_inputs(self) -> Tuple[str, ...]:
@@ -348,6 +368,7 @@ class PackedGradientProgramSpec(PackedProgramSpec):
             "outBandRows": self.output.rows,
             "dyTexelSize": (1 / layouts["dy"].cols, 1 / layouts["dy"].rows),
             "wTexelSize": (1 / layouts["W"].cols, 1 / layouts["W"].rows),
+            **({"residualWidth": g.in_width} if self.epilogue.has_residual else {}),
         }
 
 
@@ -367,6 +388,8 @@ def packed_backprop_input_unsupported(geometry: Conv2DGeometry, epilogue: Epilog
     out = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, packed_pixels(max_draw_buffers))
     layouts: List[Layout] = [PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels),
                              PackedFilterLayout(g.filter_shape, swapped=True), out]
+    if epilogue.has_residual:
+        layouts.append(residual_layout(g, transposed=True))
     return _oversized(layouts, max_texture_size)
 
 

@@ -195,6 +195,8 @@ class ComputeProgramSpec:
             text += f", channel multiplier {g.channel_multiplier}"
         if not self.epilogue.is_identity:
             text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
+            if self.epilogue.has_residual:
+                text += ", residual"
         return text
 
     def grid_text(self) -> str:
@@ -261,6 +263,8 @@ def _epilogue_inputs(epilogue: Epilogue, channels: int, out_shape: Tuple[int, ..
     if epilogue.has_bias:
         per_channel = epilogue.bias_per_channel and not bias_full
         inputs.append(_buffer("bias", (channels,) if per_channel else out_shape))
+    if epilogue.has_residual:  # the output's shape and layout: read at the output's index
+        inputs.append(_buffer("residual", out_shape))
     if epilogue.activation == "prelu":
         inputs.append(_buffer("preluActivationWeights", (channels,) if epilogue.prelu_per_channel else out_shape))
     return inputs

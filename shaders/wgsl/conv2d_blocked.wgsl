@@ -16,6 +16,9 @@ fn activate4(v: vec4<f32>, block: u32, index: u32) -> vec4<f32> {
 {% if epilogue.has_bias %}
   value += bias[{{ "block" if epilogue.bias_per_channel else "index" }}];
 {% endif %}
+{% if epilogue.has_residual %}
+  value += residual[index];
+{% endif %}
 {% if epilogue.activation == "prelu" %}
   let alpha = preluActivationWeights[{{ "block" if epilogue.prelu_per_channel else "index" }}];
   return vec4<f32>(activation(value.x, alpha.x), activation(value.y, alpha.y), activation(value.z, alpha.z),

@@ -11,10 +11,13 @@
 {{ common.bindings(inputs, "vec4<f32>") }}
 {{ common.activation_function(epilogue) }}
 
-fn activate4(v: vec4<f32>, block: u32) -> vec4<f32> {  // block: an output vec4
+fn activate4(v: vec4<f32>, block: u32, index: u32) -> vec4<f32> {  // block: an output vec4; index: where it goes
   var value = v;
 {% if epilogue.has_bias %}
   value += bias[block];
+{% endif %}
+{% if epilogue.has_residual %}
+  value += residual[index];
 {% endif %}
 {% if epilogue.activation == "prelu" %}
   let alpha = preluActivationWeights[block];
@@ -75,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   {{ "" if loop.first else "if (firstOutCol + %du < %du) " | format(c, g.out_width) }}{
     let at = (outStart + {{ c }}u) * {{ blocks * multiplier }}u + block * {{ multiplier }}u;
 {% for j in range(multiplier) %}
-    result[at + {{ j }}u] = activate4(sum{{ c }}_{{ j }}, block * {{ multiplier }}u + {{ j }}u);
+    result[at + {{ j }}u] = activate4(sum{{ c }}_{{ j }}, block * {{ multiplier }}u + {{ j }}u, at + {{ j }}u);
 {% endfor %}
   }
 {% endfor %}
