@@ -36,11 +36,15 @@ softpipe, zink and SwiftShader over the whole suite (including all-positive data
 reductions of 25088 to 61952 terms, the worst case: no cancellation); the largest
 error seen was well under half of ``E`` (the README's table gives the measurements).
 
-The epilogue's terms: relu, relu6 and linear are exact (min/max) and 1-Lipschitz; leaky ReLU
-and PReLU multiply by a slope ``s``: ``L = max(1, |s|)`` and one more rounding of ``|s| A``;
-elu and sigmoid call ``exp`` (GLSL ES 3.00 and WGSL allow ``3 + 2|x|`` ulp) then an add and a
-divide: at most ``2^-20`` absolutely for these 1-Lipschitz functions whose values lie in
-``(-1, 1]`` where the exp matters (``2^-22`` expected: a good ``exp`` is within a few ulp).
+The epilogue's terms (:data:`ACTIVATION_MODEL`): each activation's Lipschitz constant ``L``
+multiplies the sum's bound, and its own evaluation adds ``abs + rel * A``.  relu, relu6 and
+linear are exact (min/max) and 1-Lipschitz; leaky ReLU and PReLU multiply by a slope ``s``:
+``L = max(1, |s|)`` and one more rounding of ``|s| A``; elu, sigmoid, swish and gelu_tanh call
+``exp`` (GLSL ES 3.00 and WGSL allow ``3 + 2|x|`` ulp) then an add and a divide: ``2^-20`` (and
+``2^-20 A`` where the value is multiplied by x) rigorously, a quarter of it expected (a good
+``exp`` is within a few ulp); gelu's erf polynomial is within 1.3e-7 (:mod:`gpuconv.erf`);
+hard_sigmoid and hard_swish round ``x + 3``, a product and a division by 6.  A bias or a
+residual is one more addend (in ``A``) and one more rounding (in ``m``).
 
 Half-float storage (:func:`float16_bounds`) uses the oracle's model: Pass within
 :func:`gpuconv.oracle.float16_prediction_tolerance` of :func:`the prediction

@@ -8,7 +8,8 @@ exactly as :func:`gpuconv.conformance.run` does.  It shows the table as it goes,
 JSON report (the same keys as :meth:`Report.to_json <gpuconv.conformance.report.Report.to_json>`)
 for download and sets ``window.gpuconvConformance`` to it when done.  Cases whose shapes come
 from the device's limits are sized for ``max_texture_size`` (default 4096: WebGL2 guarantees
-2048, nearly every device has 4096).  The page runs the WebGL2 suite; the WebGPU target's
+2048, nearly every device has 4096); a case whose algorithm cannot run within those limits
+is in the page as NotSupported, with the planner's reason.  The page runs the WebGL2 suite; the WebGPU target's
 module export is not part of it yet.
 """
 
@@ -102,7 +103,11 @@ def build_page(suite: str = "quick", seed: int = 0, max_texture_size: Optional[i
         resolved = case.resolved(size)
         try:
             embedded.append(_export_case(resolved, seed, size, buffers))
-        except (NotImplementedError, ValueError) as exc:
+        except ValueError as exc:  # the call does not fit the limits generated for: NotSupported there
+            embedded.append({"name": case.name, "group": case.group, "op": case.op, "call": resolved.describe(),
+                             "algorithm": case.algorithm, "storage": case.storage, "values": case.values,
+                             "unsupported": f"{type(exc).__name__}: {exc}"[:300]})
+        except NotImplementedError as exc:
             skipped.append((case.name, f"{type(exc).__name__}: {exc}"[:300]))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATE.parent)), autoescape=False,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
