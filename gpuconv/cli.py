@@ -830,6 +830,7 @@ def _forward_annotation(entry: registry.OpEntry, spec: Any, title: str, dim_roun
     output = spec.output_layouts[0]
     epilogue = getattr(spec, "epilogue", None)
     fused = [] if epilogue is None else (["bias"] if epilogue.has_bias else []) + (
+        ["residual"] if epilogue.has_residual else []) + (
         [f"activation {epilogue.activation}"] if epilogue.activation != "linear" else [])
     rows = [("op", f"{title} ({spec.name}, template {spec.template})"),
             ("forward x", f"{shape_text(g.in_shape)} ({g.data_format})"),

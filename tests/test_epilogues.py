@@ -328,3 +328,19 @@ def test_cli_run_with_a_residual_and_a_new_activation(tmp_path, capsys, runtime)
     assert main(["run", "conv1d", "--input", str(tmp_path / "x.npy"), "--filter", str(tmp_path / "w.npy"),
                  "--residual", str(tmp_path / "r.npy")]) != 0
     assert "--residual is an option of" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# a browser sample: Chromium's WebGL2 (ANGLE over llvmpipe)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "packed"])
+def test_browser_webgl2_sample(browser, algorithm):
+    y = gpuconv.conv2d(X, F, padding="SAME", bias=B, residual=R, activation="gelu", algorithm=algorithm,
+                       runtime=browser)
+    expected = oracle.conv2d(X, F, padding="SAME", bias=B, residual=R, activation="gelu")
+    assert oracle.relative_error(y, expected) <= TOLERANCE
+    y = gpuconv.depthwise_conv2d(X, DW, padding="SAME", residual=R, activation="hard_swish", algorithm=algorithm,
+                                 runtime=browser)
+    expected = oracle.depthwise_conv2d(X, DW, padding="SAME", residual=R, activation="hard_swish")
+    assert oracle.relative_error(y, expected) <= TOLERANCE

@@ -31,6 +31,8 @@ def _fused(epilogue: Epilogue, bias_full: bool = False, prelu_detail: bool = Fal
         per_channel = epilogue.bias_per_channel and not bias_full
         fused.append("bias" + ((" (one per channel)" if per_channel else " (the output's shape)")
                                if prelu_detail else ""))
+    if getattr(epilogue, "has_residual", False):
+        fused.append("residual" + (" (the output's shape)" if prelu_detail else ""))
     if epilogue.activation == "leakyrelu":
         fused.append(f"activation leakyrelu (alpha {epilogue.leakyrelu_alpha:g})")
     elif epilogue.activation == "prelu" and prelu_detail:
