@@ -198,6 +198,10 @@ class BrowserRuntime(BaseRuntime):
     without float32 render targets does (R16F/RGBA16F; an op's ``storage=`` overrides it).
     Use it from the thread that created it, and
     :meth:`release` it (or use ``with``) to close the browser.
+
+    ``api="webgpu"`` runs the WebGPU target (WGSL compute programs over storage buffers) instead:
+    ``gl`` then picks Chromium's WebGPU adapter, and the ``max_*`` keywords are WebGPU's limits
+    (:class:`~gpuconv.runtimes.browser_webgpu.BrowserWebGPURuntime`).
     """
 
     kind = "browser"
