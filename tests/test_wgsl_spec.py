@@ -342,6 +342,10 @@ def _lowered(op: str, leading: dict[str, Any], kwargs: dict[str, Any], algorithm
         return registry.shader_sources(op, *shapes, target="webgpu", **kwargs, **extra, **choice)
     except NotOnTargetError:
         return ()
+    except ValueError as exc:  # im2col is conv2d's and conv1d's only
+        if "runs conv2d and conv1d only" not in str(exc):
+            raise
+        return ()
 
 
 def _fused_arrays(bias: Any, prelu: Any) -> dict[str, Any]:
