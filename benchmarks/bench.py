@@ -650,14 +650,15 @@ def write_png(rows, path: str) -> None:
               ("WebGPU page", "webgpu_page_draw_s"), ("TF.js WebGPU", "tfjs_webgpu_s")]
     series = [(label, key) for label, key in series if all(r.get(key) for r in rows)]
     positions = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 5.5))
     width = 0.8 / len(series)
     for i, (label, key) in enumerate(series):
         ax.bar(positions + (i - (len(series) - 1) / 2) * width, [gflops(r, key) for r in rows], width, label=label)
     ax.set_xticks(positions, names, rotation=20)
     ax.set_ylabel("GFLOP/s (higher is better)")
     ax.set_yscale("log")
-    ax.legend()
+    # below the axes: with the browser and WebGPU series there are ten, which would hide bars
+    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     ax.set_title(f"gpuconv on {gpuconv.get_runtime().info()['renderer']}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
