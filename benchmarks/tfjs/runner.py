@@ -176,9 +176,7 @@ class TfjsBench:
     def _start(self, executable: Optional[str]) -> Dict[str, Dict[str, Any]]:
         from playwright.sync_api import sync_playwright
 
-        from gpuconv.runtimes.browser import IGNORED_DEFAULT_FLAGS, find_chromium, launch_flags
-
-        from gpuconv.runtimes.browser import BASE_FLAGS
+        from gpuconv.runtimes.browser import BASE_FLAGS, IGNORED_DEFAULT_FLAGS, find_chromium, launch_flags
 
         if self.api == "webgl":
             flags, adapter = launch_flags(self.gl), None
