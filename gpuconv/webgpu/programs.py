@@ -21,7 +21,7 @@ from typing import Any, Dict, Hashable, Optional, Sequence, Tuple
 import numpy as np
 
 from ..geometry import Conv2DGeometry
-from ..programs.base import Epilogue, ProgramInput, shape_text
+from ..programs.base import LLVMPIPE_LOOP_LIMIT, Epilogue, ProgramInput, shape_text
 from .layout import BufferLayout
 from .limits import WebGPULimits
 
@@ -321,15 +321,21 @@ def conv2d_mm_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebG
     # from_matrix: the im2col matrix A (chained from Im2ColProgram) instead of x
     first = _buffer("A", (g.groups, rows, depth)) if from_matrix else _buffer("x", g.in_shape)
     inputs = (first, _buffer("W", g.filter_shape), *_epilogue_inputs(epilogue, g.out_channels, g.out_shape))
+    loads_a = -(-tile.tile_m * tile.tile_k // tile.invocations)
+    loads_b = -(-tile.tile_k * tile.tile_n // tile.invocations)
+    # The tile loads are loops (compact code: SwiftShader's compiler takes minutes over 36 unrolled
+    # loads), unrolled only where a reduction is too deep for llvmpipe/lavapipe's loop limit with them.
+    iterations = _loop_cost(steps, loads_a + loads_b + tile.tile_k + 2)
+    unroll_loads = iterations > LLVMPIPE_LOOP_LIMIT
+    if unroll_loads:
+        iterations = _loop_cost(steps, tile.tile_k)
     parameters = {"rows": rows, "cols": cols, "depth": depth, "tiles_m": tiles_m, "tiles_n": tiles_n,
-                  "from_matrix": from_matrix,
-                  "loads_a": -(-tile.tile_m * tile.tile_k // tile.invocations),
-                  "loads_b": -(-tile.tile_k * tile.tile_n // tile.invocations)}
+                  "from_matrix": from_matrix, "loads_a": loads_a, "loads_b": loads_b, "unroll_loads": unroll_loads}
     return ComputeProgramSpec(
         "MatMulProgram" if from_matrix else "Conv2DMMProgram", "wgsl/conv2d_mm.wgsl", inputs,
         BufferLayout(g.out_shape), g, epilogue,
         (tile.workgroup[0], tile.workgroup[1], 1), tiles_m * tiles_n * g.groups, tuple(sorted(parameters.items())),
-        chained_inputs=("A",) if from_matrix else ("x",), iterations=_loop_cost(steps, tile.tile_k), tile=tile,
+        chained_inputs=("A",) if from_matrix else ("x",), iterations=iterations, tile=tile,
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
 
 

@@ -94,8 +94,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {% endfor %}
 {% endfor %}
   for (var k0 = 0u; k0 < DEPTH; k0 += TILE_K) {
-    // stage the tiles: {{ loads_a }} + {{ loads_b }} values per invocation, unrolled (no loop: on
-    // llvmpipe/lavapipe every loop iteration counts against the shader's 65535)
+{% if unroll_loads %}
+    // stage the tiles: {{ loads_a }} + {{ loads_b }} values per invocation, unrolled (on llvmpipe/lavapipe
+    // every loop pass counts against an invocation's 65535: unrolled, deeper reductions fit)
 {% for n in range(loads_a) %}
 {% set exact = (n + 1) * tile.invocations <= tile.tile_m * tile.tile_k %}
     {{ "" if exact else "if (li + %du < %du) " | format(n * tile.invocations, tile.tile_m * tile.tile_k) }}{
@@ -110,6 +111,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       tileB[i] = readB(k0 + i / TILE_N, firstCol + i % TILE_N, group);
     }
 {% endfor %}
+{% else %}
+    // stage the tiles: {{ loads_a }} + {{ loads_b }} values per invocation
+    for (var i = li; i < {{ tile.tile_m * tile.tile_k }}u; i += {{ tile.invocations }}u) {
+      tileA[i] = readA(firstRow + i / TILE_K, k0 + i % TILE_K, group);
+    }
+    for (var i = li; i < {{ tile.tile_k * tile.tile_n }}u; i += {{ tile.invocations }}u) {
+      tileB[i] = readB(k0 + i / TILE_N, firstCol + i % TILE_N, group);
+    }
+{% endif %}
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k++) {
 {% for j in range(tn) %}
