@@ -1,7 +1,8 @@
-"""Every op, with every algorithm it has, on every runtime: the quick selftest cases (each
-op at least once: the forward, gradient, transposed and 3-D convolutions) on the native
-runtime, in Chromium's WebGL2 on ANGLE over Mesa's EGL and on SwiftShader, and with 4
-draw buffers (a phone), each against the float64 oracle."""
+"""Every op, with every algorithm it has, on every runtime of both targets: the quick selftest
+cases (each op at least once: the forward, gradient, transposed and 3-D convolutions) on the
+native WebGL2 runtime, in Chromium's WebGL2 on ANGLE over Mesa's EGL and on SwiftShader, with 4
+draw buffers (a phone), and on the WebGPU target natively (wgpu-py on lavapipe) and in Chromium's
+WebGPU (the compatibility adapter on ANGLE, and SwiftShader), each against the float64 oracle."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from gpuconv.checks import SELFTEST_CASES, run_case
 from gpuconv.ops import ALGORITHMS
 
 QUICK = [case for case in SELFTEST_CASES if case.quick]
-RUNTIMES = ["runtime", "browser", "browser_swiftshader", "browser_phone"]
+RUNTIMES = ["runtime", "browser", "browser_swiftshader", "browser_phone", "webgpu", "browser_webgpu",
+            "browser_webgpu_swiftshader"]
 
 
 def _algorithms(op: str, runtime):
-    """Every algorithm of ``op`` that ``runtime``'s target runs ("auto" only where it has no other)."""
+    """Every algorithm of ``op`` that ``runtime``'s target runs (WebGL2's "auto" is one of its others;
+    WebGPU's tiled programs run only under "auto")."""
     if not registry.get(op).algorithms:
         return [None]
     return [a for a in ALGORITHMS if a in runtime.target.algorithms and a != "auto"] + \
