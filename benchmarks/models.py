@@ -50,7 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -327,8 +327,8 @@ def convnext_tiny(size: int = 224) -> Model:
         t.dw(f"stage{stage} dw 7x7 {dim} @{hw}", hw, dim, 7, 1, count=depth, after="bias")
         t.conv(f"stage{stage} 1x1 {dim}>{4 * dim} @{hw}", hw, dim, 4 * dim, 1, 1, "gelu", count=depth, after="bias")
         t.conv(f"stage{stage} 1x1 {4 * dim}>{dim} @{hw}", hw, 4 * dim, dim, 1, 1, count=depth, after="bias")
-    return Model("convnext_tiny", "ConvNeXt-Tiny", "Liu et al. 2022, arXiv:2201.03545 (torchvision.models.convnext_tiny)",
-                 (1, size, size, 3), t.layers)
+    return Model("convnext_tiny", "ConvNeXt-Tiny",
+                 "Liu et al. 2022, arXiv:2201.03545 (torchvision.models.convnext_tiny)", (1, size, size, 3), t.layers)
 
 
 def yolov8n(size: int = 640) -> Model:
@@ -501,7 +501,11 @@ def cold_gpuconv(model: Model, runtime, fuse: bool = True) -> float:
 #: (tf.tensor of the input and filter, the op, await y.data(), count times each).
 _TFJS_COLD = """async (layers) => {
   const made = layers.map((l) => {
-    const fill = (n) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = Math.random() - 0.5; return a; };
+    const fill = (n) => {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = Math.random() - 0.5;
+      return a;
+    };
     const size = (s) => s.reduce((a, b) => a * b, 1);
     return {l, x: fill(size(l.x)), w: fill(size(l.filter))};
   });
