@@ -206,3 +206,109 @@ def test_side_by_side_table_shows_the_series_timed_and_ratios_as_time_over_time(
     stats = bench.ratio_summary(rows, "WebGPU/WebGL2 native")  # WebGL2's time / WebGPU's
     assert (stats["median"], stats["worst"], stats["worst_layer"], stats["faster"]) == (1.25, 0.5, "a", 1)
     assert bench.ratio_summary(rows, "browser/TF.js") is None
+
+
+# -- benchmarks/models.py: the convolution layers of published models ----------------------
+
+@pytest.fixture(scope="module")
+def models():
+    spec = importlib.util.spec_from_file_location("gpuconv_models", BENCHMARKS / "models.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_models_run_agrees_with_the_oracle(models, runtime, tmp_path, capsys):
+    assert models.main(["--quick", "--layers", "--json", str(tmp_path / "m.json"),
+                        "--png", str(tmp_path / "m.png")]) == 0
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "MobileNetV1" in out and "SqueezeNet 1.1" in out and "gpuconv native ms (GF/s)" in out
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert [m["model"] for m in report["models"]] == ["mobilenet_v1", "squeezenet1_1"]
+    for model in report["models"]:
+        assert model["native_s"] == pytest.approx(sum(r["native_s"] * r["count"] for r in model["layers"]))
+        assert all(r["native_rel_error"] <= 1e-4 for r in model["layers"]), model["layers"]
+        assert "tfjs_s" not in model  # TF.js only with --tfjs
+
+
+def test_quick_models_run_puts_tfjs_beside_gpuconv(models, runtime, browser, tmp_path, capsys):
+    runner = models.load_bench().load_tfjs_runner()
+    if runner.missing():
+        if os.environ.get("CI"):  # .ci/run installs them: running this is the point there
+            pytest.fail("TF.js's npm packages are not installed on CI (bash benchmarks/tfjs/setup.sh)")
+        pytest.skip("TF.js's npm packages are not installed (bash benchmarks/tfjs/setup.sh)")
+    assert models.main(["--quick", "--tfjs", "--models", "squeezenet1_1", "--json", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    assert "TF.js WebGL ms (GF/s)" in out and "page/TF.js" in out and "worst layer (page/TF.js)" in out
+    (model,) = json.loads((tmp_path / "m.json").read_text())["models"]
+    assert model["tfjs_s"] > 0 and model["browser_s"] > 0
+    assert model["page/TF.js"] == pytest.approx(model["tfjs_s"] / model["browser_s"])
+    assert model["page/TF.js worst"]["layer"] in {r["layer"] for r in model["layers"]}
+
+
+#: Published parameter counts of each model's convolution layers (weights, plus the conv bias or
+#: the batch norm's scale and shift that follows each), from each reference implementation's
+#: total minus what is not a convolution:
+PUBLISHED_CONV_PARAMS = {
+    # torchvision vgg16: 138,357,544 in all, 123,642,856 of them in the three linear layers
+    "vgg16": 138_357_544 - (25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000),
+    # torchvision resnet18: 11,689,512; fc 512 x 1000 + 1000 (He et al.: "11.7M")
+    "resnet18": 11_689_512 - 513_000,
+    # keras.applications.MobileNet (alpha 1.0): 4,231,976 trainable; the 1x1 classifier 1,025,000
+    # (Howard et al., Table 8: "4.2M")
+    "mobilenet_v1": 4_231_976 - 1_025_000,
+    # torchvision mobilenet_v3_small: 2,542,856; classifier 576 x 1024 + 1024 + 1024 x 1000 + 1000
+    "mobilenet_v3_small": 2_542_856 - (576 * 1024 + 1024 + 1024 * 1000 + 1000),
+    # torchvision shufflenet_v2_x1_0: 2,278,604; fc 1024 x 1000 + 1000 (Ma et al.: "2.3M")
+    "shufflenet_v2": 2_278_604 - 1_025_000,
+    # torchvision squeezenet1_1: 1,235,496, every one in a convolution
+    "squeezenet1_1": 1_235_496,
+    # torchvision convnext_tiny: 28,589,128 (Liu et al.: "28M"); less the head (layer norm 2 x 768,
+    # linear 768 x 1000 + 1000), the stem's and downsamplers' layer norms (2 x (96 + 96 + 192 + 384))
+    # and each block's layer norm and layer scale (3 x dim per block)
+    "convnext_tiny": 28_589_128 - (1536 + 769_000) - 2 * (96 + 96 + 192 + 384)
+    - 3 * (3 * 96 + 3 * 192 + 9 * 384 + 3 * 768),
+    # Ultralytics YOLOv8n: "3,157,200 parameters" (its model summary), less its Detect head for 80
+    # classes on (64, 128, 256) channels: box branch Conv 3x3 > 64, Conv 3x3 64 > 64, 1x1 64 > 64
+    # (bias); class branch Conv 3x3 > 80, Conv 3x3 80 > 80, 1x1 80 > 80 (bias); the DFL's 16
+    "yolov8n": 3_157_200 - sum(9 * c * 64 + 128 + 9 * 64 * 64 + 128 + 64 * 64 + 64
+                               + 9 * c * 80 + 160 + 9 * 80 * 80 + 160 + 80 * 80 + 80 for c in (64, 128, 256)) - 16,
+}
+
+#: Published multiply-adds of the whole model (its classifier included), in billions.
+PUBLISHED_GMACS = {
+    "vgg16": 15.5,            # Canziani et al. 2016 (arXiv:1605.07678), Fig. 2 / torchvision's 15.47 GFLOPS
+    "resnet18": 1.8,          # He et al. 2015, Table 1: 1.8 x 10^9 FLOPs (multiply-adds)
+    "mobilenet_v1": 0.569,    # Howard et al. 2017, Table 8: 569 million mult-adds
+    "mobilenet_v3_small": 0.056,  # Howard et al. 2019, Table 3: 56 million MAdds
+    "shufflenet_v2": 0.146,   # Ma et al. 2018, Table 5: 146 MFLOPs (multiply-adds)
+    "convnext_tiny": 4.5,     # Liu et al. 2022, Table 1: 4.5G FLOPs (multiply-adds)
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_CONV_PARAMS))
+def test_model_tables_match_the_published_parameter_counts(models, name):
+    model = models.MODELS[name]()
+    assert model.params == pytest.approx(PUBLISHED_CONV_PARAMS[name], rel=0.02)
+    assert model.source and model.input[0] == 1
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_GMACS))
+def test_model_tables_match_the_published_multiply_adds(models, name):
+    # The tables leave out the classifiers (at most a few percent of these models' work).
+    assert models.MODELS[name]().macs / 1e9 == pytest.approx(PUBLISHED_GMACS[name], rel=0.04)
+
+
+def test_model_tables_have_the_published_layer_counts(models):
+    counts = {name: build().conv_count for name, build in models.MODELS.items()}
+    assert counts["vgg16"] == 13  # configuration D: 13 convolutions + 3 fully connected
+    assert counts["resnet18"] == 17 + 3  # 17 convolutions + fc on the main path, 3 projection shortcuts
+    assert counts["mobilenet_v1"] == 27  # Table 1: a full convolution, 13 depthwise + 13 pointwise
+    assert counts["squeezenet1_1"] == 1 + 8 * 3 + 1  # conv1, eight fire modules, conv10
+    assert counts["convnext_tiny"] == 1 + 3 + 3 * (3 + 3 + 9 + 3)  # stem, downsamplers, 3 per block
+    convnext = models.MODELS["convnext_tiny"]()
+    assert any(layer.op == "depthwise_conv2d" and layer.filter[:2] == (7, 7) for layer in convnext.layers)
+    yolo = models.MODELS["yolov8n"](640)
+    assert yolo.input == (1, 640, 640, 3) and all(layer.activation == "swish" for layer in yolo.layers)
