@@ -79,8 +79,15 @@ class Plan:
                                      f"but {before.name} writes {written}")
 
     def with_storage(self, storage: str) -> "Plan":
-        """This plan with every texture stored as ``storage`` ("float32" or "float16")."""
-        return self if storage == self.storage else replace(self, storage=check_storage(storage))
+        """This plan with every texture stored as ``storage`` ("float32" or "float16").  A program
+        whose source depends on it (a WebGPU program reads and writes buffers of halves) is
+        replaced by its own ``with_storage(storage)``."""
+        if storage == self.storage:
+            return self
+        storage = check_storage(storage)
+        steps = tuple((spec.with_storage(storage) if hasattr(spec, "with_storage") else spec, arrays)
+                      for spec, arrays in self.steps)
+        return replace(self, steps=steps, storage=storage)
 
     def chain(self, upload: Callable[..., T], draw: Callable[..., List[T]], made: List[T]) -> List[T]:
         """Walk the steps: upload each host input, draw each program on its inputs (a chained

@@ -171,6 +171,9 @@ def _encode(texels: np.ndarray, storage: str = "float32") -> str:
 
 
 def _decode(text: str, layout: Layout) -> np.ndarray:
+    if getattr(layout, "dtype", "float32") == "float16":  # a WebGPU buffer of halves, two to a word
+        halves = np.frombuffer(base64.b64decode(text), dtype="<f2", count=layout.rows * layout.cols)
+        return halves.astype(np.float32).reshape(layout.rows, layout.cols, layout.components)
     data = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32, copy=False)
     return data.reshape(layout.rows, layout.cols, layout.components)
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, Hashable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 
-from ..layout import InputLayout
+from ..layout import InputLayout, Layout
 from ..programs import LLVMPIPE_LOOP_LIMIT
 from ..storage import check_storage
 from ..webgpu.layout import BufferLayout
@@ -33,7 +33,7 @@ from ..webgpu.limits import LIMIT_NAMES, WebGPULimits
 from ..webgpu.target import WEBGPU
 from .base import BaseRuntime, GLUnavailableError
 from .browser import BASE_FLAGS, BrowserRuntime, BrowserTexture, _encode
-from .webgpu import WebGPUError
+from .webgpu import WebGPUError, _stored_as
 
 #: Chromium's flags for each ``gl`` choice of the WebGPU page.  --enable-webgpu-developer-features
 #: fills in the adapter's description and leaves timestamp queries unquantized.
@@ -59,6 +59,11 @@ _HINTS = {
                     "and the SwiftShader Vulkan that Chromium ships (libvk_swiftshader.so)"),
 }
 
+def _words(layout: BufferLayout) -> int:
+    """The 32-bit words that hold a buffer's values (what the page reads back)."""
+    return -(-layout.size * layout.value_bytes // 4)
+
+
 #: Where the page is served from: a secure context without a server (Playwright routes the request).
 PAGE_URL = "http://127.0.0.1/gpuconv/webgpu.html"
 
@@ -78,7 +83,7 @@ class BrowserWebGPURuntime(BrowserRuntime):
     ``gl``: ``"angle-egl"`` (the compatibility adapter on ANGLE over EGL) or ``"swiftshader"``
     (the fallback adapter).  The ``max_*`` keywords (WebGPU's limit names in snake case, as
     :class:`~gpuconv.WebGPURuntime` takes them) emulate a device with smaller limits.  Buffers
-    hold float32: ``storage="float16"`` is refused.
+    hold float32, or with ``storage="float16"`` halves two to a 32-bit word.
     """
 
     api = "webgpu"
@@ -95,6 +100,7 @@ class BrowserWebGPURuntime(BrowserRuntime):
         if unknown:
             raise TypeError(f"unknown WebGPU limit(s) {sorted(unknown)}; choose from {sorted(LIMIT_NAMES)}")
         self._lost: Optional[str] = None
+        self._halves: Set[int] = set()  # ids of the page's buffers of halves
         self.storage = self.require_storage(storage)
         wanted = [_camel(key) for key in LIMIT_NAMES.values()] + ["maxBufferSize"]
         result = self._open(gl, executable, headless, list(BASE_FLAGS) + list(WEBGPU_FLAGS[gl]),
@@ -124,12 +130,8 @@ class BrowserWebGPURuntime(BrowserRuntime):
         self._page.goto(PAGE_URL)
 
     def require_storage(self, storage: str) -> str:
-        storage = check_storage(storage)
-        if storage != "float32":
-            raise GLUnavailableError(f"storage={storage!r} is not available on the WebGPU target yet: its buffers "
-                                     f"hold float32; use storage='float32', or a WebGL2 runtime "
-                                     f"(gpuconv.BrowserRuntime()) to emulate half-float storage")
-        return storage
+        """Both storages: "float16" keeps halves two to a 32-bit word (core WGSL's pack2x16float)."""
+        return check_storage(storage)
 
     # -- failures ----------------------------------------------------------------------------------
     def _lost_error(self) -> WebGPUError:
@@ -155,19 +157,38 @@ class BrowserWebGPURuntime(BrowserRuntime):
         return super()._page_failure(answer)
 
     # -- the ops, as this page takes them -------------------------------------------------------
+    def _new_buffer(self, layout: BufferLayout) -> BrowserTexture:
+        """A buffer's handle; one of halves is remembered as such (read back as halves)."""
+        texture = self._new_texture(layout)
+        if layout.half:
+            self._halves.add(texture.id)
+        return texture
+
+    def read(self, texture: Any, layout: Layout) -> np.ndarray:
+        if isinstance(texture, BrowserTexture) and texture.id in self._halves and isinstance(layout, BufferLayout):
+            layout = layout.stored_as("float16")
+        return super().read(texture, layout)
+
+    def free(self, textures: Iterable[Any]) -> None:
+        textures = list(textures)
+        self._halves.difference_update(getattr(texture, "id", None) for texture in textures)
+        super().free(textures)
+
     def _upload_op(self, array: np.ndarray, layout: InputLayout, storage: str = "float32"
                    ) -> Tuple[BrowserTexture, Dict[str, Any]]:
         if not isinstance(layout, BufferLayout):
             raise TypeError(f"the WebGPU page stores tensors in buffers (BufferLayout), got {type(layout).__name__}")
         if np.size(array) != layout.size:
             raise ValueError(f"array of shape {np.shape(array)} does not match layout {layout.shape}")
-        texture = self._new_texture(layout)
-        return texture, {"op": "upload", "id": texture.id, "bytes": layout.byte_size, "count": layout.size,
-                         "data": _encode(layout.pack(array))}
+        layout = layout.stored_as(storage)  # float16: rounded to halves here, two to a word
+        texture = self._new_buffer(layout)
+        return texture, {"op": "upload", "id": texture.id, "bytes": layout.byte_size, "count": _words(layout),
+                         "data": _encode(layout.pack(array), layout.dtype)}
 
     def _draw_op(self, spec: Any, inputs: Mapping[str, Any], pending: List[Hashable],
                  storage: str = "float32") -> Tuple[List[BrowserTexture], Dict[str, Any]]:
         self._check_draw(spec, inputs, 1)
+        spec = _stored_as(spec, storage)
         spec.check(self.limits)  # refused here, naming the limit, before the page is asked
         ids = []
         for name in spec.variable_names:
@@ -176,10 +197,10 @@ class BrowserWebGPURuntime(BrowserRuntime):
                 raise TypeError(f"input {name!r} of {spec.name} is not a buffer of this BrowserRuntime")
             ids.append(texture.id)
         layouts = spec.output_layouts
-        outputs = [self._new_texture(layout) for layout in layouts]
+        outputs = [self._new_buffer(layout) for layout in layouts]
         op = {"op": "draw", "program": self._program_ref(spec, pending), "inputs": ids,
               "dispatch": [int(n) for n in spec.dispatch],
-              "outputs": [{"id": t.id, "bytes": layout.byte_size, "count": layout.size}
+              "outputs": [{"id": t.id, "bytes": layout.byte_size, "count": _words(layout)}
                           for t, layout in zip(outputs, layouts)]}
         return outputs, op
 

@@ -11,8 +11,9 @@
 // compile: the message names the program), "lost" once the device is lost, "unavailable"
 // when there is no WebGPU here.
 //
-// A tensor is one storage buffer of float32 values (gpuconv.webgpu.layout.BufferLayout: padded
-// to 16 bytes).  Arrays cross as base64 strings of their little-endian float32 bytes.
+// A tensor is one storage buffer of float32 values, or of halves two to a 32-bit word
+// (gpuconv.webgpu.layout.BufferLayout: padded to 16 bytes).  Arrays cross as base64 strings of
+// their little-endian bytes; a buffer's count is the 32-bit words its values take (read back).
 // Programs are compute pipelines, made with createComputePipelineAsync: every new program of a
 // call is made at once before its first op runs, so the browser compiles them in parallel.
 // Errors are caught with error scopes around each pipeline and each dispatch; the scopes are
@@ -28,7 +29,7 @@
     timestamps: false,      // whether the device has timestamp-query
     featureLevel: null,
     pipelines: new Map(),   // program id -> {pipeline, name, inputs}
-    buffers: new Map(),     // buffer id -> {buffer, bytes, count}
+    buffers: new Map(),     // buffer id -> {buffer, bytes, count (32-bit words of values)}
     layouts: new Map(),     // input count -> {bindGroupLayout, pipelineLayout}
     pending: [],            // [{name, what, promise}] popped error scopes not yet awaited
     uncaptured: [],         // errors outside every scope (device.onuncapturederror)

@@ -43,6 +43,13 @@ def _gallivm(info: Mapping[str, Any]) -> bool:
     return any("llvmpipe" in str(info.get(key, "")).lower() for key in ("device", "vendor", "description"))
 
 
+def _stored_as(program: Any, storage: str) -> Any:
+    """``program`` reading and writing buffers of ``storage`` values (a WGSL program's source
+    depends on it: halves are unpacked as they are read and packed as they are written)."""
+    return program if storage == "float32" and getattr(program, "storage", "float32") == "float32" \
+        else program.with_storage(storage)
+
+
 class WebGPUError(RuntimeError):
     """WebGPU refused or lost something (validation, out of memory, a lost device): the message
     names the op's program and what the device said."""
@@ -76,6 +83,9 @@ class WebGPURuntime(BaseRuntime):
 
     kind = "native"
     target = WEBGPU
+    #: Bytes of freed buffers kept for reuse: a new buffer's allocation and zeroing cost lavapipe
+    #: about as much as a small dispatch (the separable benchmark layer: 12.3 -> 4.6 ms a call).
+    POOL_BYTES = 256 << 20
 
     def __init__(self, power_preference: str = "high-performance", *, adapter: Any = None,
                  storage: str = "float32", **limits: Optional[int]) -> None:
@@ -105,12 +115,14 @@ class WebGPURuntime(BaseRuntime):
         self.device_limits = {key: int(value) for key, value in self.device.limits.items()
                               if isinstance(value, (int, float))}
         self.limits = WebGPULimits.capped(self.device_limits, **limits)  # type: ignore[assignment]
-        self.storage = storage
+        self.storage = self.require_storage(storage)
         if _gallivm(dict(adapter.info)):
             # lavapipe compiles with gallivm, whose loop limiter silently ends an invocation's loops
             # after 65535 passes in all: refuse such a program (Plan.check_loops) instead of a wrong result
             self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT
         self._pipelines: Dict[Any, Any] = {}
+        self._pool: Dict[int, List[Any]] = {}  # freed buffers by byte size, for reuse
+        self._pool_bytes = 0
         self._lock = threading.RLock()
         self._wgpu = wgpu
         self._released = False
@@ -133,14 +145,6 @@ class WebGPURuntime(BaseRuntime):
             "timestamp_query": self._timestamps,
             "max_loop_iterations": self.max_loop_iterations,
         }
-
-    def require_storage(self, storage: str) -> str:
-        storage = super().require_storage(storage)
-        if storage != "float32":
-            raise GLUnavailableError(f"storage={storage!r} is not available on the WebGPU target yet: its buffers "
-                                     f"hold float32; use storage='float32', or a WebGL2 runtime to emulate "
-                                     f"half-float storage")
-        return storage
 
     # -- buffers -------------------------------------------------------------------------------------
     def _check_alive(self) -> None:
@@ -166,8 +170,14 @@ class WebGPURuntime(BaseRuntime):
     def _new_buffer(self, layout: BufferLayout, data: Optional[np.ndarray] = None) -> Buffer:
         usage = self._wgpu.BufferUsage
         flags = usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
+        kept = self._pool.get(layout.byte_size)
         try:
-            if data is None:
+            if kept:  # a freed buffer of this size: no allocation, no zeroing
+                buffer = kept.pop()
+                self._pool_bytes -= layout.byte_size
+                if data is not None:
+                    self.device.queue.write_buffer(buffer, 0, data)
+            elif data is None:
                 buffer = self.device.create_buffer(size=layout.byte_size, usage=flags)
             else:
                 buffer = self.device.create_buffer_with_data(data=data, usage=flags)
@@ -175,13 +185,14 @@ class WebGPURuntime(BaseRuntime):
             raise self._refused(f"a buffer of {layout.byte_size} bytes ({'x'.join(map(str, layout.shape))})",
                                 error) from error
         handle = Buffer(buffer, layout)
-        self._count_made([handle], [layout])
+        self._count_made([handle], [layout], layout.dtype)
         return handle
 
     def upload(self, array: np.ndarray, layout: InputLayout, storage: str = "float32") -> Buffer:
         self.require_storage(storage)
         if not isinstance(layout, BufferLayout):
             raise TypeError(f"the WebGPU runtime stores tensors in buffers (BufferLayout), got {type(layout).__name__}")
+        layout = layout.stored_as(storage)  # float16: rounded to halves here, two to a word
         values = layout.pack(np.asarray(array, dtype=np.float32))
         with self._lock:
             self._check_alive()
@@ -194,17 +205,32 @@ class WebGPURuntime(BaseRuntime):
                 data = self.device.queue.read_buffer(texture.buffer)
             except Exception as error:
                 raise self._refused("reading a result back", error) from error
-        values = np.frombuffer(data, dtype=np.float32)[:int(np.prod(layout.shape))]
-        return values.reshape(1, -1, 1).copy()
+        stored = texture.layout if isinstance(texture.layout, BufferLayout) else BufferLayout(tuple(layout.shape))
+        return stored.from_bytes(data).reshape(1, -1, 1)
 
     def free(self, textures: Iterable[Buffer]) -> None:
+        """Release buffers this runtime made: each is kept for reuse by a later buffer of its size
+        (up to :attr:`POOL_BYTES` in all; the queue's order keeps its new writes after its old
+        reads), else destroyed.  The handle is detached either way."""
         textures = list(textures)
         with self._lock:
             for handle in textures:
                 if handle.buffer is not None:
-                    handle.buffer.destroy()
+                    size = handle.buffer.size
+                    if self._lost or self._pool_bytes + size > self.POOL_BYTES:
+                        handle.buffer.destroy()
+                    else:
+                        self._pool.setdefault(size, []).append(handle.buffer)
+                        self._pool_bytes += size
                     handle.buffer = None
             self._count_freed(textures)
+
+    def _empty_pool(self) -> None:
+        for buffers in self._pool.values():
+            for buffer in buffers:
+                buffer.destroy()
+        self._pool.clear()
+        self._pool_bytes = 0
 
     # -- programs ------------------------------------------------------------------------------------
     def _pipeline(self, spec: Any) -> Any:
@@ -256,8 +282,10 @@ class WebGPURuntime(BaseRuntime):
         return encoder, outputs
 
     def draw(self, program: Any, inputs: Mapping[str, Any], storage: str = "float32") -> List[Buffer]:
-        """Dispatch ``program`` over its whole output; returns its new output buffer."""
+        """Dispatch ``program`` over its whole output; returns its new output buffer.  With
+        ``storage="float16"`` the program reads and writes halves (its ``with_storage``)."""
         self.require_storage(storage)
+        program = _stored_as(program, storage)
         with self._lock:
             self._check_alive()
             encoder, outputs = self._encode(program, inputs)
@@ -275,6 +303,7 @@ class WebGPURuntime(BaseRuntime):
         if not self._timestamps:
             return super().timed_draw(program, inputs, storage)
         self.require_storage(storage)
+        program = _stored_as(program, storage)
         wgpu = self._wgpu
         with self._lock:
             self._check_alive()
@@ -314,6 +343,8 @@ class WebGPURuntime(BaseRuntime):
                     handle.buffer.destroy()
                     handle.buffer = None
             live.clear()
+            with contextlib.suppress(Exception):  # a lost device's buffers are gone already
+                self._empty_pool()
             self._pipelines.clear()
             with contextlib.suppress(Exception):  # a lost device is gone already
                 self.device.destroy()

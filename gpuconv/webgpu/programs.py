@@ -15,8 +15,8 @@ try the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, Hashable, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Hashable, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -131,6 +131,9 @@ class ComputeProgramSpec:
     #: the longest a dispatch may be along one axis (the device's maxComputeWorkgroupsPerDimension)
     max_workgroups_per_dimension: int = 65535
     notes: Tuple[str, ...] = field(default=())
+    #: how every buffer it reads and writes stores its values: "float32", or "float16" (halves,
+    #: two to a 32-bit word; the arithmetic stays float32): see :meth:`with_storage`
+    storage: str = "float32"
 
     # -- what every program offers ----------------------------------------------------------------
     @property
@@ -161,6 +164,16 @@ class ComputeProgramSpec:
 
     def source_key(self) -> Hashable:
         return self
+
+    def with_storage(self, storage: str) -> "ComputeProgramSpec":
+        """This program reading and writing buffers of ``storage`` values: with "float16" every
+        input is halves (read with ``unpack2x16float``) and the result is rounded to halves as it
+        is written (``pack2x16float``), as WebGL2 keeps every texture in R16F/RGBA16F."""
+        if storage == self.storage:
+            return self
+        inputs = tuple(ProgramInput(item.name, cast(BufferLayout, item.layout).stored_as(storage))
+                       for item in self.inputs)
+        return replace(self, inputs=inputs, output=self.output.stored_as(storage), storage=storage)
 
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         return self.output.unpack(parts[0])
@@ -197,6 +210,8 @@ class ComputeProgramSpec:
             text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
             if self.epilogue.has_residual:
                 text += ", residual"
+        if self.storage == "float16":
+            text += "; half-float storage (halves two to a u32, float32 arithmetic)"
         return text
 
     def grid_text(self) -> str:
@@ -223,6 +238,7 @@ class ComputeProgramSpec:
             "dispatch": self.dispatch,
             "workgroups": self.workgroups,
             "tile": self.tile,
+            "half": self.storage == "float16",
         }
         context.update(self.parameters)
         return context

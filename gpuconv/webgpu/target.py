@@ -136,7 +136,7 @@ class WebGPUTarget:
         for program, _ in lowered:
             program.check(limits)
         steps: Tuple[Step, ...] = tuple(lowered)
-        return Plan(steps, plan.out_shape, plan.storage)
+        return Plan(steps, plan.out_shape).with_storage(plan.storage)
 
     def _im2col_steps(self, spec: Any, arrays: Mapping[str, Any],
                       limits: WebGPULimits) -> List[Tuple[ComputeProgramSpec, Mapping[str, Any]]]:

@@ -13,12 +13,86 @@
 {%- endmacro %}
 
 {#- Inputs at bindings 0.., read-only; the output after them.  Each holds `element`s, unless
-    `elements` names another type for it (by input name; "result" for the output). -#}
-{% macro bindings(inputs, element="f32", elements={}) -%}
+    `elements` names another type for it (by input name; "result" for the output).  Programs
+    never index them: they read input `name` with load_<name>(i) and write the output with
+    store_result(i, value) (i counts `element`s), accessors made here for how each buffer
+    stores its values (its layout's dtype): float32 as it is, or half floats, two to a u32
+    (a vec4 of halves is a vec2<u32>), unpacked with unpack2x16float as they are read and
+    rounded with pack2x16float as they are written.  Two invocations may write the two halves
+    of one word: the result is then array<atomic<u32>>, zeroed as WebGPU makes every buffer,
+    and each invocation ORs its half in. -#}
+{% macro bindings(inputs, output, element="f32", elements={}) -%}
+{% set ns = namespace(half=output.half) %}
 {% for input in inputs %}
-@group(0) @binding({{ loop.index0 }}) var<storage, read> {{ input.name }}: array<{{ elements.get(input.name, element) }}>;  // {{ input.layout.shape | join("x") }}
+{% set type = elements.get(input.name, element) %}
+{% if input.layout.half %}{% set ns.half = True %}{% endif %}
+@group(0) @binding({{ loop.index0 }}) var<storage, read> {{ input.name }}: array<{{ stored_type(type, input.layout.half) }}>;  // {{ input.layout.shape | join("x") }}
 {% endfor %}
-@group(0) @binding({{ inputs | length }}) var<storage, read_write> result: array<{{ elements.get("result", element) }}>;
+{% set result_type = elements.get("result", element) %}
+@group(0) @binding({{ inputs | length }}) var<storage, read_write> result: array<{{ stored_type(result_type, output.half, True) }}>;
+{% if ns.half %}
+
+{{ half_functions() }}
+{% endif %}
+{% for input in inputs %}
+
+{{ load(input.name, elements.get(input.name, element), input.layout.half) }}
+{% endfor %}
+
+{{ store(result_type, output.half) }}
+{%- endmacro %}
+
+{#- The WGSL type a buffer of `type` values holds: itself, or with halves a u32 of two (an atomic
+    one for a written f32: invocations share its words) or a vec2<u32> of four. -#}
+{% macro stored_type(type, half, written=False) -%}
+{% if not half %}{{ type }}{% elif type == "vec4<f32>" %}vec2<u32>{% elif written %}atomic<u32>{% else %}u32{% endif %}
+{%- endmacro %}
+
+{% macro half_functions() -%}
+// The bits of the half nearest value (ties to even), as a WebGL2 R16F texture stores it:
+// pack2x16float within half's range; beyond it (where WGSL leaves pack2x16float's result
+// indeterminate) 65520 and more is infinity, and NaN stays NaN.
+fn half_bits(value: f32) -> u32 {
+  let bits = bitcast<u32>(value);
+  let sign = (bits >> 16u) & 0x8000u;
+  let magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) {
+    return sign | 0x7e00u;
+  }
+  if (magnitude >= 0x477ff000u) {
+    return sign | 0x7c00u;
+  }
+  return pack2x16float(vec2<f32>(value, 0.0)) & 0xffffu;
+}
+
+fn pack_halves(low: f32, high: f32) -> u32 {
+  return half_bits(low) | (half_bits(high) << 16u);
+}
+{%- endmacro %}
+
+{% macro load(name, type, half) -%}
+fn load_{{ name }}(i: u32) -> {{ type }} {
+{% if not half %}
+  return {{ name }}[i];
+{% elif type == "vec4<f32>" %}
+  let words = {{ name }}[i];
+  return vec4<f32>(unpack2x16float(words.x), unpack2x16float(words.y));
+{% else %}
+  return unpack2x16float({{ name }}[i / 2u])[i % 2u];
+{% endif %}
+}
+{%- endmacro %}
+
+{% macro store(type, half) -%}
+fn store_result(i: u32, value: {{ type }}) {
+{% if not half %}
+  result[i] = value;
+{% elif type == "vec4<f32>" %}
+  result[i] = vec2<u32>(pack_halves(value.x, value.y), pack_halves(value.z, value.w));
+{% else %}
+  atomicOr(&result[i / 2u], half_bits(value) << (16u * (i % 2u)));
+{% endif %}
+}
 {%- endmacro %}
 
 {#- The workgroup's index in the program's grid: a grid longer than the device's
@@ -105,15 +179,15 @@ fn activation(x: f32{% if epilogue.activation == "prelu" %}, alpha: f32{% endif 
     `bias_full`: the bias has the output's shape (the transposed convolution's broadcast bias). -#}
 {% macro apply(epilogue, value, index, channel, bias_full=False) -%}
 {% if epilogue.has_bias and epilogue.bias_per_channel and not bias_full %}
-  {{ value }} += bias[{{ channel }}];
+  {{ value }} += load_bias({{ channel }});
 {% elif epilogue.has_bias %}
-  {{ value }} += bias[{{ index }}];
+  {{ value }} += load_bias({{ index }});
 {% endif %}
 {% if epilogue.has_residual %}
-  {{ value }} += residual[{{ index }}];
+  {{ value }} += load_residual({{ index }});
 {% endif %}
 {% if epilogue.activation == "prelu" %}
-  {{ value }} = activation({{ value }}, preluActivationWeights[{{ channel if epilogue.prelu_per_channel else index }}]);
+  {{ value }} = activation({{ value }}, load_preluActivationWeights({{ channel if epilogue.prelu_per_channel else index }}));
 {% elif epilogue.activation != "linear" %}
   {{ value }} = activation({{ value }});
 {% endif %}

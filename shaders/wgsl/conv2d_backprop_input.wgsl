@@ -6,7 +6,7 @@
     pad_top_t = effective filter height - 1 - pad_top (and left alike). -#}
 {% import "wgsl/common.wgsl" as common %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs) }}
+{{ common.bindings(inputs, output) }}
 {{ common.activation_function(epilogue) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
@@ -34,18 +34,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 {% if g.depthwise %}
       for (var q = 0u; q < {{ g.channel_multiplier }}u; q++) {
         let d2 = channel * {{ g.channel_multiplier }}u + q;
-        value += dy[{{ common.image_index(channels_last, "b", "dyR", "dyC", "d2", g.out_height, g.out_width, g.out_channels) }}]
-            * W[((wRPerm * {{ g.filter_width }}u + wCPerm) * {{ g.in_channels }}u + channel) * {{ g.channel_multiplier }}u + q];
+        value += load_dy({{ common.image_index(channels_last, "b", "dyR", "dyC", "d2", g.out_height, g.out_width, g.out_channels) }})
+            * load_W(((wRPerm * {{ g.filter_width }}u + wCPerm) * {{ g.in_channels }}u + channel) * {{ g.channel_multiplier }}u + q);
       }
 {% else %}
       let wStart = ((wRPerm * {{ g.filter_width }}u + wCPerm) * {{ g.in_channels }}u + channel) * {{ g.out_channels }}u;
       for (var d2 = 0u; d2 < {{ g.out_channels }}u; d2++) {
-        value += dy[{{ common.image_index(channels_last, "b", "dyR", "dyC", "d2", g.out_height, g.out_width, g.out_channels) }}]
-            * W[wStart + d2];
+        value += load_dy({{ common.image_index(channels_last, "b", "dyR", "dyC", "d2", g.out_height, g.out_width, g.out_channels) }})
+            * load_W(wStart + d2);
       }
 {% endif %}
     }
   }
 {{ common.apply(epilogue, "value", "index", "channel", bias_full) }}
-  result[index] = value;
+  store_result(index, value);
 }

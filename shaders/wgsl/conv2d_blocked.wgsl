@@ -8,19 +8,19 @@
     else one channel at a time.  Taps on the padding read zeros. -#}
 {% import "wgsl/common.wgsl" as common %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs, "vec4<f32>", {"x": "vec4<f32>" if x_vec4 else "f32"}) }}
+{{ common.bindings(inputs, output, "vec4<f32>", {"x": "vec4<f32>" if x_vec4 else "f32"}) }}
 {{ common.activation_function(epilogue) }}
 
 fn activate4(v: vec4<f32>, block: u32, index: u32) -> vec4<f32> {
   var value = v;
 {% if epilogue.has_bias %}
-  value += bias[{{ "block" if epilogue.bias_per_channel else "index" }}];
+  value += load_bias({{ "block" if epilogue.bias_per_channel else "index" }});
 {% endif %}
 {% if epilogue.has_residual %}
-  value += residual[index];
+  value += load_residual(index);
 {% endif %}
 {% if epilogue.activation == "prelu" %}
-  let alpha = preluActivationWeights[{{ "block" if epilogue.prelu_per_channel else "index" }}];
+  let alpha = load_preluActivationWeights({{ "block" if epilogue.prelu_per_channel else "index" }});
   return vec4<f32>(activation(value.x, alpha.x), activation(value.y, alpha.y), activation(value.z, alpha.z),
                    activation(value.w, alpha.w));
 {% elif epilogue.activation != "linear" %}
@@ -64,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 {% for s in range(span) %}
       var x{{ s }} = {{ "vec4<f32>(0.0)" if x_vec4 else "0.0" }};
       if (firstInCol + {{ s }} >= 0 && firstInCol + {{ s }} < {{ g.in_width }}) {
-        x{{ s }} = x[(rowStart + u32(firstInCol + {{ s }})) * {{ x_stride }}u + {{ "firstChannel / 4u" if x_vec4 else "firstChannel" }} + c];
+        x{{ s }} = load_x((rowStart + u32(firstInCol + {{ s }})) * {{ x_stride }}u + {{ "firstChannel / 4u" if x_vec4 else "firstChannel" }} + c);
       }
 {% endfor %}
 {% for fw in range(g.filter_width) %}
@@ -72,7 +72,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let tap = ((fh * {{ g.filter_width }}u + {{ fw }}u) * {{ g.in_channels_per_group }}u + {{ "4u * c" if x_vec4 else "c" }}) * {{ out_blocks }}u + block;
 {% for q in range(blocks) %}
 {% for i in range(4 if x_vec4 else 1) %}
-        let w{{ q }}_{{ i }} = W[tap + {{ i * out_blocks + q }}u];
+        let w{{ q }}_{{ i }} = load_W(tap + {{ i * out_blocks + q }}u);
 {% endfor %}
 {% endfor %}
 {% for p in range(pixels) %}
@@ -94,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   {{ "" if loop.first else "if (firstOutCol + %du < %du) " | format(p, g.out_width) }}{
     let at = (outStart + {{ p }}u) * {{ out_blocks }}u + block;
 {% for q in range(blocks) %}
-    result[at + {{ q }}u] = activate4(sum{{ p }}_{{ q }}, block + {{ q }}u, at + {{ q }}u);
+    store_result(at + {{ q }}u, activate4(sum{{ p }}_{{ q }}, block + {{ q }}u, at + {{ q }}u));
 {% endfor %}
   }
 {% endfor %}

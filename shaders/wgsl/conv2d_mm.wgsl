@@ -11,7 +11,7 @@
 {% set wx, wy = tile.workgroup %}
 {% set tm, tn = tile.per_invocation %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs) }}
+{{ common.bindings(inputs, output) }}
 {{ common.activation_function(epilogue) }}
 
 const ROWS = {{ rows }}u;    // output pixels: batch x out_height x out_width
@@ -30,7 +30,7 @@ fn readA(row: u32, k: u32, group: u32) -> f32 {
   if (row >= ROWS || k >= DEPTH) {
     return 0.0;
   }
-  return A[(group * ROWS + row) * DEPTH + k];
+  return load_A((group * ROWS + row) * DEPTH + k);
 }
 {% else %}
 // Element (row, k) of the group's im2col matrix: input pixel and channel, or 0 on the padding.
@@ -49,7 +49,7 @@ fn readA(row: u32, k: u32, group: u32) -> f32 {
     return 0.0;
   }
   let channel = group * {{ g.in_channels_per_group }}u + ci;
-  return x[{{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "channel", g.in_height, g.in_width, g.in_channels) }}];
+  return load_x({{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "channel", g.in_height, g.in_width, g.in_channels) }});
 }
 {% endif %}
 
@@ -58,7 +58,7 @@ fn readB(k: u32, col: u32, group: u32) -> f32 {
   if (k >= DEPTH || col >= COLS) {
     return 0.0;
   }
-  return W[k * {{ g.out_channels }}u + group * COLS + col];
+  return load_W(k * {{ g.out_channels }}u + group * COLS + col);
 }
 
 fn store(row: u32, col: u32, group: u32, sum: f32) {
@@ -72,7 +72,7 @@ fn store(row: u32, col: u32, group: u32, sum: f32) {
   let channel = group * COLS + col;
   let index = {{ common.image_index(channels_last, "b", "outRow", "outCol", "channel", g.out_height, g.out_width, g.out_channels) }};
 {{ common.apply(epilogue, "value", "index", "channel") }}
-  result[index] = value;
+  store_result(index, value);
 }
 
 @compute @workgroup_size({{ wx }}, {{ wy }}, 1)

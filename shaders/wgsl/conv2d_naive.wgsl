@@ -5,7 +5,7 @@
     as in the oracle). -#}
 {% import "wgsl/common.wgsl" as common %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs) }}
+{{ common.bindings(inputs, output) }}
 {{ common.activation_function(epilogue) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
@@ -34,17 +34,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         continue;
       }
 {% if g.depthwise %}
-      let xValue = x[{{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "inChannel", g.in_height, g.in_width, g.in_channels) }}];
-      value += xValue * W[((fh * {{ g.filter_width }}u + fw) * {{ g.in_channels }}u + inChannel) * {{ g.channel_multiplier }}u + q];
+      let xValue = load_x({{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "inChannel", g.in_height, g.in_width, g.in_channels) }});
+      value += xValue * load_W(((fh * {{ g.filter_width }}u + fw) * {{ g.in_channels }}u + inChannel) * {{ g.channel_multiplier }}u + q);
 {% else %}
       let tap = (fh * {{ g.filter_width }}u + fw) * {{ g.in_channels_per_group }}u;
       for (var ci = 0u; ci < {{ g.in_channels_per_group }}u; ci++) {
-        let xValue = x[{{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "firstChannel + ci", g.in_height, g.in_width, g.in_channels) }}];
-        value += xValue * W[(tap + ci) * {{ g.out_channels }}u + channel];
+        let xValue = load_x({{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "firstChannel + ci", g.in_height, g.in_width, g.in_channels) }});
+        value += xValue * load_W((tap + ci) * {{ g.out_channels }}u + channel);
       }
 {% endif %}
     }
   }
 {{ common.apply(epilogue, "value", "index", "channel") }}
-  result[index] = value;
+  store_result(index, value);
 }

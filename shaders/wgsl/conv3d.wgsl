@@ -7,7 +7,7 @@
 {% set xs = [] %}{% set ys = [] %}
 {% for axis in axes %}{% set _ = xs.append("x" ~ axis.name) %}{% set _ = ys.append("y" ~ axis.name) %}{% endfor %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs) }}
+{{ common.bindings(inputs, output) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -36,10 +36,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   {{ pad }}let xPixel = {{ ax.pixel(channels_last, "b", xs, in_sizes, in_channels, in_volume) }};
   {{ pad }}let wTap = {{ tap_index }};
   {{ pad }}for (var c = 0u; c < {{ in_channels }}u; c++) {
-  {{ pad }}  value += x[xPixel + c * {{ ax.channel_stride(channels_last, in_volume) }}] * W[(wTap * {{ in_channels }}u + c) * {{ out_channels }}u + k];
+  {{ pad }}  value += load_x(xPixel + c * {{ ax.channel_stride(channels_last, in_volume) }}) * load_W((wTap * {{ in_channels }}u + c) * {{ out_channels }}u + k);
   {{ pad }}}
 {% for axis in axes | reverse %}
   {{ "  " * loop.revindex0 }}}
 {% endfor %}
-  result[index] = value;
+  store_result(index, value);
 }

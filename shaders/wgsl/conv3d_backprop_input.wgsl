@@ -8,7 +8,7 @@
 {% set ds = [] %}
 {% for axis in axes %}{% set _ = ds.append("d" ~ axis.name) %}{% endfor %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs) }}
+{{ common.bindings(inputs, output) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -39,10 +39,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   {{ pad }}let wTap = {{ flipped_tap_index }};  // the filter flipped
   {{ pad }}let wStart = (wTap * {{ in_channels }}u + c) * {{ out_channels }}u;
   {{ pad }}for (var k = 0u; k < {{ out_channels }}u; k++) {
-  {{ pad }}  value += dy[dyPixel + k * {{ ax.channel_stride(channels_last, out_volume) }}] * W[wStart + k];
+  {{ pad }}  value += load_dy(dyPixel + k * {{ ax.channel_stride(channels_last, out_volume) }}) * load_W(wStart + k);
   {{ pad }}}
 {% for axis in axes | reverse %}
   {{ "  " * loop.revindex0 }}}
 {% endfor %}
-  result[index] = value;
+  store_result(index, value);
 }

@@ -8,19 +8,19 @@
     channel blocks. -#}
 {% import "wgsl/common.wgsl" as common %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs, "vec4<f32>") }}
+{{ common.bindings(inputs, output, "vec4<f32>") }}
 {{ common.activation_function(epilogue) }}
 
 fn activate4(v: vec4<f32>, block: u32, index: u32) -> vec4<f32> {  // block: an output vec4; index: where it goes
   var value = v;
 {% if epilogue.has_bias %}
-  value += bias[block];
+  value += load_bias(block);
 {% endif %}
 {% if epilogue.has_residual %}
-  value += residual[index];
+  value += load_residual(index);
 {% endif %}
 {% if epilogue.activation == "prelu" %}
-  let alpha = preluActivationWeights[block];
+  let alpha = load_preluActivationWeights(block);
   return vec4<f32>(activation(value.x, alpha.x), activation(value.y, alpha.y), activation(value.z, alpha.z),
                    activation(value.w, alpha.w));
 {% elif epilogue.activation != "linear" %}
@@ -56,13 +56,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 {% for s in range(span) %}
     var x{{ s }} = vec4<f32>(0.0);
     if (firstInCol + {{ s }} >= 0 && firstInCol + {{ s }} < {{ g.in_width }}) {
-      x{{ s }} = x[(rowStart + u32(firstInCol + {{ s }})) * {{ blocks }}u + block];
+      x{{ s }} = load_x((rowStart + u32(firstInCol + {{ s }})) * {{ blocks }}u + block);
     }
 {% endfor %}
 {% for fw in range(g.filter_width) %}
     {
 {% for j in range(multiplier) %}
-      let w{{ j }} = W[((fh * {{ g.filter_width }}u + {{ fw }}u) * {{ blocks }}u + block) * {{ multiplier }}u + {{ j }}u];
+      let w{{ j }} = load_W(((fh * {{ g.filter_width }}u + {{ fw }}u) * {{ blocks }}u + block) * {{ multiplier }}u + {{ j }}u);
 {% endfor %}
 {% for c in range(columns) %}
 {% set s = c * g.stride_width + fw * g.dilation_width %}
@@ -78,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   {{ "" if loop.first else "if (firstOutCol + %du < %du) " | format(c, g.out_width) }}{
     let at = (outStart + {{ c }}u) * {{ blocks * multiplier }}u + block * {{ multiplier }}u;
 {% for j in range(multiplier) %}
-    result[at + {{ j }}u] = activate4(sum{{ c }}_{{ j }}, block * {{ multiplier }}u + {{ j }}u, at + {{ j }}u);
+    store_result(at + {{ j }}u, activate4(sum{{ c }}_{{ j }}, block * {{ multiplier }}u + {{ j }}u, at + {{ j }}u));
 {% endfor %}
   }
 {% endfor %}

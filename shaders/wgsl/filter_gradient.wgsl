@@ -12,7 +12,7 @@
 {% set xs = [] %}{% set ys = [] %}
 {% for axis in axes %}{% set _ = xs.append("x" ~ axis.name) %}{% set _ = ys.append("y" ~ axis.name) %}{% endfor %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs) }}
+{{ common.bindings(inputs, output) }}
 
 // the block's partial sums: value v of invocation lid at v * {{ invocations }} + lid
 var<workgroup> partial: array<f32, {{ block_c * block_k * invocations }}>;
@@ -59,17 +59,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let xPixel = {{ ax.pixel(channels_last, "b", xs, in_sizes, channels, in_volume) }};
       let dyPixel = {{ ax.pixel(channels_last, "b", ys, out_sizes, dy_channels, out_volume) }};
 {% for i in range(block_c) %}
-      let x{{ i }} = x[xPixel + xo{{ i }}];
+      let x{{ i }} = load_x(xPixel + xo{{ i }});
 {% endfor %}
 {% if multiplier %}
 {% for i in range(block_c) %}
 {% for j in range(block_k) %}
-      sum{{ i }}_{{ j }} += x{{ i }} * dy[dyPixel + dyo{{ i }}_{{ j }}];
+      sum{{ i }}_{{ j }} += x{{ i }} * load_dy(dyPixel + dyo{{ i }}_{{ j }});
 {% endfor %}
 {% endfor %}
 {% else %}
 {% for j in range(block_k) %}
-      let dy{{ j }} = dy[dyPixel + dyo{{ j }}];
+      let dy{{ j }} = load_dy(dyPixel + dyo{{ j }});
 {% endfor %}
 {% for i in range(block_c) %}
 {% for j in range(block_k) %}
@@ -98,7 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c = c0 + v / {{ block_k }}u;
     let k = k0 + v % {{ block_k }}u;
     if (c < {{ channels }}u && k < {{ last }}u) {
-      result[(tap * {{ channels }}u + c) * {{ last }}u + k] = partial[v * {{ invocations }}u];
+      store_result((tap * {{ channels }}u + c) * {{ last }}u + k, partial[v * {{ invocations }}u]);
     }
   }
 }

@@ -6,7 +6,7 @@
     as in TF.js). -#}
 {% import "wgsl/common.wgsl" as common %}
 {{ common.header(description, grid, notes) }}
-{{ common.bindings(inputs) }}
+{{ common.bindings(inputs, output) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -27,7 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var value = 0.0;
   if (inRow >= 0 && inRow < {{ g.in_height }} && inCol >= 0 && inCol < {{ g.in_width }}) {
     let channel = group * {{ g.in_channels_per_group }}u + ci;
-    value = x[{{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "channel", g.in_height, g.in_width, g.in_channels) }}];
+    value = load_x({{ common.image_index(channels_last, "b", "u32(inRow)", "u32(inCol)", "channel", g.in_height, g.in_width, g.in_channels) }});
   }
-  result[index] = value;
+  store_result(index, value);
 }
