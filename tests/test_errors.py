@@ -208,7 +208,7 @@ ROWS = [
     ("torch", torch_conv2d, dict(padding=1.5), TypeError, r"padding must be 'same', 'valid', an int or a pair \(padH, padW\) of ints, got 1.5"),
     ("caffe", caffe_layer, dict(pad=0.5), TypeError, r"pad must be an integer, got 0.5"),
     # -- unknown activation or rounding mode ----------------------------------------------------------------
-    ("conv2d", conv2d, dict(activation="gelu"), ValueError, r"activation must be one of 'linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu' or None, got 'gelu'"),
+    ("conv2d", conv2d, dict(activation="mish"), ValueError, r"activation must be one of 'linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu', 'swish', 'hard_swish', 'hard_sigmoid', 'gelu', 'gelu_tanh' or None, got 'mish'"),
     ("conv2d", conv2d, dict(activation="leakyrelu", leakyrelu_alpha="0.2"), TypeError, r"leakyrelu_alpha must be a finite real number, got '0.2'"),
     ("depthwise", depthwise, dict(activation=print), ValueError, r"activation must be one of .* or None, got <built-in function print>"),
     ("conv2d", conv2d, dict(padding=1, dim_rounding_mode="up"), ValueError, r"dim_rounding_mode must be one of 'floor', 'round', 'ceil' or None, got 'up'"),

@@ -255,7 +255,7 @@ BAD = [
     ("conv2d_transpose", (DY, np.zeros((3, 3, 4, 3), np.float32), (1, 6, 6, 3)), {}),          # filter channels
     ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(bias=np.zeros(4, np.float32))),
     ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(bias=np.zeros((2, 6), np.float32))),
-    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(activation="swish")),
+    ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(activation="mish")),
     ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(activation="prelu")),
     ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(leakyrelu_alpha=0.1)),
     ("conv2d_transpose", (DY, W, (1, 6, 6, 3)), dict(activation="prelu", prelu_weights=np.zeros(2, np.float32))),
