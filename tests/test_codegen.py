@@ -116,14 +116,16 @@ def test_every_generated_program_compiles_and_links(runtime, algorithm):
     sources.add(gpuconv.shader_source("separable_conv2d", (1, 6, 6, 3), (3, 3, 3, 2), algorithm=algorithm,
                                       pointwise_filter_shape=(1, 1, 6, 4))
                 .split(registry.program_banner("separable_conv2d", 2, 2))[1])
-    for source in sources:
-        program = runtime.ctx.program(vertex_shader=codegen.vertex_source(), fragment_shader=source.strip() + "\n")
-        program.release()
+    with runtime._egl:  # its context current: another runtime made and released in this thread may not be
+        for source in sources:
+            program = runtime.ctx.program(vertex_shader=codegen.vertex_source(), fragment_shader=source.strip() + "\n")
+            program.release()
 
 
 def test_compiled_programs_are_cached_by_spec(runtime):
     g = conv2d_geometry((1, 6, 6, 3), (3, 3, 3, 2))
-    first, _ = runtime.program(conv2d_program(g))
-    assert runtime.program(conv2d_program(g))[0] is first
-    other = conv2d_geometry((1, 7, 6, 3), (3, 3, 3, 2))
-    assert runtime.program(conv2d_program(other))[0] is not first
+    with runtime._egl:  # runtime.program is called by the runtime's own calls, with its context current
+        first, _ = runtime.program(conv2d_program(g))
+        assert runtime.program(conv2d_program(g))[0] is first
+        other = conv2d_geometry((1, 7, 6, 3), (3, 3, 3, 2))
+        assert runtime.program(conv2d_program(other))[0] is not first
