@@ -507,7 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--output conv.html", cmd_export)
     p.add_argument("op", choices=list(OPS) + ["conformance"], metavar="OP",
                    help=f"one of: {ops_help}; or conformance: one page that runs the conformance suite "
-                        f"in the visitor's browser (--quick, the default, or --full)")
+                        f"in the visitor's browser on WebGL2 and, where the browser has it, WebGPU (--quick, "
+                        f"the default, or --full)")
     add_leading(p, "SHAPE", parse_shape)
     _add_conv_options(p)
     _add_export_conformance_options(p)
@@ -531,15 +532,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("precision", "will a layer survive phones? its error in float32 and in float16 storage",
             "Run one configuration of OP with float32 storage and with float16 storage (R16F/RGBA16F "
-            "textures, as TF.js stores tensors on phones without float32 render targets) on the native "
-            "runtime and in the browser's WebGL2, and print for each the largest error against the float64 "
+            "textures, as TF.js stores tensors on phones without float32 render targets; on WebGPU, halves "
+            "two to a 32-bit word) on the native runtime and in the browser's WebGL2 and on WebGPU (wgpu-py), "
+            "and print for each the largest error against the float64 "
             "oracle, absolute and relative to the output's largest magnitude, float16's error bound "
             "(gpuconv.oracle.float16_error_bound) and the distance from the oracle's float16 prediction, "
             "with a verdict per storage against --tolerance (relative; default "
             f"{DEFAULT_PRECISION_TOLERANCE:g}). Values beyond float16's range (65504) in an input, filter, "
             "intermediate or the output are reported. Each array option takes a .npy file or a shape "
-            "(1x64x64x16: seeded uniform values in [-1, 1], times --scale). Without --backend both runtimes "
-            "run, and a missing Chromium is a note; --backend browser without one exits 3. Exits 1 if a "
+            "(1x64x64x16: seeded uniform values in [-1, 1], times --scale). Without --backend all three runtimes "
+            "run, and a missing Chromium or WebGPU adapter is a note; --backend browser without one exits 3. "
+            "Exits 1 if a "
             "verdict is FAIL.",
             "gpuconv precision conv2d --input 1x64x64x16 --filter 3x3x16x32 --padding same", cmd_precision)
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {ops_help}")
@@ -1168,7 +1171,7 @@ def _add_export_conformance_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quick", action="store_true", default=None,
                    help="with OP conformance: the quick suite (the default)")
     g.add_argument("--full", action="store_true", default=None,
-                   help="with OP conformance: the whole WebGL2 suite (a larger page)")
+                   help="with OP conformance: the whole suite of each target (a larger page)")
 
 
 def _conformance_runtime(args: Args) -> BaseRuntime:
@@ -1270,7 +1273,7 @@ def cmd_precision(args: Args) -> int:
     options = " ".join(f"{key}={value}" for key, value in {**conv, **algorithm}.items()
                        if value not in (None, 1, "VALID") and key != "data_format" or
                        (key == "data_format" and value != entry.data_formats[0]))
-    kinds = [args.backend] if args.backend else ["native", "browser"]
+    kinds = [args.backend] if args.backend else ["native", "browser", "webgpu"]
     runtimes: List[Tuple[str, Any]] = []
     try:
         for kind in kinds:

@@ -2,7 +2,8 @@
 
 Many mobile GPUs cannot render to float32 textures, so TF.js stores every tensor there in
 half floats (:mod:`gpuconv.storage`).  :func:`measure` runs one configuration of an op with
-both storages, on the native runtime and in the browser's WebGL2, and compares each result
+both storages, on the native runtime and in the browser's WebGL2 (R16F/RGBA16F textures) and on
+WebGPU (buffers of halves, two to a 32-bit word), and compares each result
 with the float64 oracle: the largest absolute error, the error relative to the output's
 largest magnitude (the tolerance's measure, as ``gpuconv run --check``), and for float16
 storage :func:`gpuconv.oracle.float16_error_bound` and the distance from the oracle's
@@ -77,7 +78,12 @@ def measure(op: str, gpu: Callable[..., Any], args: Sequence[Any], kwargs: Dict[
             if isinstance(runtime, str):
                 entry.skipped = runtime
                 continue
-            try:  # a runtime without this storage (WebGPU's buffers hold float32 only) skips it
+            algorithm = (gpu_kwargs or {}).get("algorithm")
+            algorithms = getattr(runtime.target, "algorithms", ())
+            if algorithm is not None and algorithms and algorithm not in algorithms:
+                entry.skipped = f"algorithm={algorithm!r} is not a {runtime.target.name} algorithm"
+                continue
+            try:  # a runtime without this storage skips it
                 runtime.require_storage(storage)
             except GLUnavailableError as exc:
                 entry.skipped = str(exc).split(";")[0]

@@ -363,7 +363,6 @@ def test_run_backend_webgpu_refuses_packed(webgpu, capsys, npy):
 
 
 @pytest.mark.parametrize("extra, code, phrase", [
-    (["--storage", "float16"], 3, "not available on the WebGPU target yet"),
     (["--gl", "egl"], 2, "--backend webgpu takes no --gl"),
     (["--max-texture-size", "1000"], 2, "WebGL2 limits"),
     (["--api", "webgpu"], 2, "--api webgpu is for --backend browser"),
@@ -408,7 +407,7 @@ def test_info_backend_webgpu(webgpu, capsys):
     assert "tuning cache:" in out
 
 
-def test_demo_warmup_precision_backend_webgpu(webgpu, capsys):
+def test_demo_warmup_precision_backend_webgpu(webgpu, capsys, npy):
     assert main(["demo", "--backend", "webgpu"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("gpuconv demo: conv2d on ") and out.strip().endswith("PASS")
@@ -418,8 +417,10 @@ def test_demo_warmup_precision_backend_webgpu(webgpu, capsys):
     assert main(["precision", "conv2d", "--input", "1x6x6x3", "--filter", "3x3x3x2", "--backend", "webgpu"]) == 0
     out = capsys.readouterr().out
     assert "float32  webgpu" in out and "verdict float32: PASS" in out
-    assert "skipped: storage='float16' is not available on the WebGPU target yet" in out
-    assert "verdict float16: not measured" in out
+    assert "float16  webgpu" in out and "verdict float16: PASS" in out and "skipped" not in out
+    x, w = npy("x", (1, 6, 6, 3)), npy("w", (3, 3, 3, 2))
+    assert main(["run", "conv2d", "--input", x, "--filter", w, "--backend", "webgpu", "--storage", "float16",
+                 "--check"]) == 0
 
 
 def test_gpuconv_backend_env_picks_webgpu(monkeypatch):

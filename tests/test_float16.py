@@ -294,7 +294,8 @@ def test_precision_command(capsys, runtime, browser):
     assert lines[0].startswith("conv2d: x 1x16x16x16, filter 3x3x16x8")
     assert "tolerance 0.001 relative to it" in lines[1]
     rows = {tuple(line.split()[:2]): line for line in lines if line.startswith(("float32 ", "float16 "))}
-    assert set(rows) == {("float32", "native"), ("float16", "native"), ("float32", "browser"), ("float16", "browser")}
+    assert set(rows) == {(storage, backend) for storage in ("float32", "float16")
+                         for backend in ("native", "browser", "webgpu")}  # WebGPU beside WebGL2
     assert all(row.endswith("PASS") for row in rows.values())
     # the numbers are the errors of the calls themselves
     rng = np.random.default_rng(0)

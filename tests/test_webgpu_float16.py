@@ -211,6 +211,17 @@ def test_halves_through_a_whole_call(webgpu, runtime):
     assert np.all(np.isinf(y[beyond])) and np.all(np.abs(webgl2[beyond]) >= 65504)
 
 
+def test_repeated_calls_write_into_cleared_words(webgpu):
+    """Halves are ORed into their words: every call's buffers must start from zero, even where the
+    device hands out memory a freed buffer held (wgpu-native on lavapipe did, before each output of
+    halves was cleared)."""
+    op, args, kwargs, _ = CASES["im2col"]
+    first = _run(op, args, kwargs, webgpu, storage="float16")
+    for _ in range(2):
+        _run(op, tuple(-a if isinstance(a, np.ndarray) else a for a in args), kwargs, webgpu, storage="float16")
+        assert _same(_run(op, args, kwargs, webgpu, storage="float16"), first)
+
+
 def test_runtime_default_storage_and_override(rng):
     x, w = _n(rng, 1, 8, 8, 8), _n(rng, 3, 3, 8, 4)
     with gpuconv.WebGPURuntime(storage="float16") as halves:

@@ -200,7 +200,7 @@ class BrowserWebGPURuntime(BrowserRuntime):
         outputs = [self._new_buffer(layout) for layout in layouts]
         op = {"op": "draw", "program": self._program_ref(spec, pending), "inputs": ids,
               "dispatch": [int(n) for n in spec.dispatch],
-              "outputs": [{"id": t.id, "bytes": layout.byte_size, "count": _words(layout)}
+              "outputs": [{"id": t.id, "bytes": layout.byte_size, "count": _words(layout), "clear": layout.half}
                           for t, layout in zip(outputs, layouts)]}
         return outputs, op
 

@@ -322,8 +322,8 @@
   }
 
   // ---- dispatches -----------------------------------------------------------------------------
-  // The draw's command buffer: its output buffers made, its inputs then its output bound in
-  // binding order, its grid dispatched; timestampWrites, when given, time the pass.
+  // The draw's command buffer: its output buffers made (and cleared where asked), its inputs then
+  // its output bound in binding order, its grid dispatched; timestampWrites, when given, time the pass.
   function encodeDraw(op, timestampWrites) {
     const entry = state.pipelines.get(op.program.id);
     if (!entry) throw new GpuconvError("error", "program " + op.program.id + " is not in the page");
@@ -340,6 +340,8 @@
         entries: bound.map((b, binding) => ({ binding, resource: { buffer: b.buffer } })),
       });
       const encoder = device.createCommandEncoder({ label: entry.name });
+      // a buffer of halves is ORed into word by word: cleared first, not trusting the new buffer's zeros
+      op.outputs.forEach((o, i) => { if (o.clear) encoder.clearBuffer(outputs[i].buffer); });
       const pass = encoder.beginComputePass(timestampWrites ? { timestampWrites } : {});
       pass.setPipeline(entry.pipeline);
       pass.setBindGroup(0, group);

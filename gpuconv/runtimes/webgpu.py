@@ -270,6 +270,11 @@ class WebGPURuntime(BaseRuntime):
         try:
             bind_group = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
             encoder = self.device.create_command_encoder()
+            # halves are ORed into their words: cleared first (wgpu-native on lavapipe was seen to hand
+            # out a new buffer holding a destroyed one's values, where WebGPU promises zeros)
+            for handle in outputs:
+                if getattr(handle.layout, "half", False):
+                    encoder.clear_buffer(handle.buffer)
             compute = encoder.begin_compute_pass(timestamp_writes=timestamps) if timestamps else \
                 encoder.begin_compute_pass()
             compute.set_pipeline(pipeline)
