@@ -507,7 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--output conv.html", cmd_export)
     p.add_argument("op", choices=list(OPS) + ["conformance"], metavar="OP",
                    help=f"one of: {ops_help}; or conformance: one page that runs the conformance suite "
-                        f"in the visitor's browser (--quick, the default, or --full)")
+                        f"in the visitor's browser on WebGL2 and, where the browser has it, WebGPU (--quick, "
+                        f"the default, or --full)")
     add_leading(p, "SHAPE", parse_shape)
     _add_conv_options(p)
     _add_export_conformance_options(p)
@@ -1170,7 +1171,7 @@ def _add_export_conformance_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quick", action="store_true", default=None,
                    help="with OP conformance: the quick suite (the default)")
     g.add_argument("--full", action="store_true", default=None,
-                   help="with OP conformance: the whole WebGL2 suite (a larger page)")
+                   help="with OP conformance: the whole suite of each target (a larger page)")
 
 
 def _conformance_runtime(args: Args) -> BaseRuntime:

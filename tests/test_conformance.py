@@ -16,7 +16,7 @@ from gpuconv import conformance, registry
 from gpuconv.arguments import ACTIVATIONS
 from gpuconv.cli import main
 from gpuconv.conformance import bounds as B
-from gpuconv.conformance.page import build_page
+from gpuconv.conformance.page import build_page, page_for
 from gpuconv.runtimes import GLUnavailableError
 from gpuconv.target import WEBGL2, WEBGPU
 
@@ -309,12 +309,15 @@ def test_exported_page_runs_the_suite(request, quick_page, gl):
     report, shown, link = _run_page(request.getfixturevalue(gl), quick_page)
     assert "error" not in report, report
     assert report["counts"]["Fail"] == 0, [c for c in report["cases"] if c["category"] == "Fail"]
-    assert sum(report["counts"].values()) == quick_page.cases == len(conformance.cases("quick"))
-    assert report["counts"]["NotSupported"] == 0
+    assert sum(report["counts"].values()) == quick_page.cases == len(report["cases"])
+    webgl2 = report["targets"]["webgl2"]  # this Chromium has no WebGPU: those cases are NotSupported
+    assert sum(webgl2["counts"].values()) == quick_page.targets["webgl2"] == len(conformance.cases("quick"))
+    assert webgl2["counts"]["NotSupported"] == 0
     assert report["suite"]["version"] == conformance.SUITE_VERSION and report["device"]["info"]["renderer"]
     assert shown.startswith("PASS") and link.startswith("blob:")
-    parsed = conformance.Report.from_dict(report)  # the page's JSON reads as a report
-    assert parsed.counts == report["counts"] and not quick_page.skipped
+    parsed = conformance.Report.from_dict(report)  # the page's JSON reads as a report, and each target's part
+    assert parsed.counts == report["counts"] and conformance.Report.from_dict(webgl2).counts == webgl2["counts"]
+    assert not [name for name, _ in quick_page.skipped if not name.startswith("webgpu: ")]
 
 
 def test_exported_page_grades_as_python_does(browser, quick_page):
@@ -384,3 +387,71 @@ def test_float16_cases_pass_on_webgpu(webgpu):
     verdicts = {case.name: conformance.run_case(case, webgpu) for case in chosen}
     assert len(chosen) >= 10 and all(r.verdict == "Pass" for r in verdicts.values()), \
         {name: (r.verdict, r.message) for name, r in verdicts.items() if r.verdict != "Pass"}
+
+
+# ---------------------------------------------------------------------------
+# the exported page's WebGPU part: in the WebGPU Chromium (ANGLE's compatibility adapter), and
+# with navigator.gpu removed; served from http://127.0.0.1/ (WebGPU needs a secure context)
+
+PAGE_ORIGIN = "http://127.0.0.1/gpuconv-conformance/"
+
+
+def _run_served_page(chromium, page, without_webgpu=False):
+    tab = chromium.new_page()
+    try:
+        tab.route(PAGE_ORIGIN + "**", lambda route: route.fulfill(status=200, body=page.text,
+                                                                   content_type="text/html; charset=utf-8"))
+        if without_webgpu:
+            tab.add_init_script("Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });")
+        tab.goto(PAGE_ORIGIN + "conformance.html")
+        tab.wait_for_function("window.gpuconvConformance !== undefined", timeout=300_000)
+        report = tab.evaluate("window.gpuconvConformance")
+        counts = tab.inner_text("#counts")
+        shown = tab.inner_text("#status")
+    finally:
+        tab.close()
+    assert "error" not in report, report
+    return report, counts, shown
+
+
+def test_exported_page_holds_both_targets(quick_page):
+    webgpu = conformance.cases("quick", WEBGPU)
+    exportable = [c for c in webgpu if c.storage == "float32"]  # the WebGPU module export keeps float32 buffers
+    assert quick_page.targets == {"webgl2": len(conformance.cases("quick")), "webgpu": len(exportable)}
+    assert sorted(n for n, _ in quick_page.skipped) == sorted(f"webgpu: {c.name}" for c in webgpu
+                                                              if c.storage != "float32")
+    assert "WebGL2 and WebGPU" in quick_page.summary() and quick_page.size < 8 * 2 ** 20
+    webgl2_only = page_for((WEBGL2,), "quick")
+    assert webgl2_only.targets == {"webgl2": len(conformance.cases("quick"))}
+    assert quick_page.size < 1.5 * webgl2_only.size  # the shared calls' arrays are embedded once
+
+
+def test_exported_page_runs_the_webgpu_suite(browser_webgpu, quick_page):
+    """In a browser with WebGPU: the WebGPU cases run as the exported WebGPU modules and all pass."""
+    report, counts, shown = _run_served_page(browser_webgpu._browser, quick_page)
+    webgpu = report["targets"]["webgpu"]
+    assert webgpu["counts"] == {"Pass": quick_page.targets["webgpu"], "QualityWarning": 0, "Fail": 0,
+                                "NotSupported": 0}, [c for c in webgpu["cases"] if c["category"] != "Pass"]
+    assert webgpu["device"]["target"] == "webgpu" and webgpu["device"]["info"]["featureLevel"] == "compatibility"
+    assert not webgpu["device"]["info"]["isFallbackAdapter"] and "ANGLE" in webgpu["device"]["name"]
+    assert report["targets"]["webgl2"]["counts"]["Fail"] == 0 and report["counts"]["Fail"] == 0
+    assert sum(report["counts"].values()) == quick_page.cases == len(report["cases"])
+    assert {c["target"] for c in report["cases"]} == {"webgl2", "webgpu"}
+    assert all(c["ratio_rigorous"] <= 1 for c in webgpu["cases"])
+    assert [c["name"] for c in webgpu["cases"]] == [c.name for c in conformance.cases("quick", WEBGPU)
+                                                    if c.storage == "float32"]
+    parsed = conformance.Report.from_dict(webgpu)  # each target's part reads as a report
+    assert parsed.counts == webgpu["counts"] and parsed.device["runtime"] == "page webgpu"
+    assert shown.startswith("PASS") and "WebGPU\tPass: " in counts
+
+
+def test_exported_page_without_webgpu(browser_webgpu, quick_page):
+    """navigator.gpu removed: the WebGPU cases are NotSupported (not failures), the WebGL2 ones still graded."""
+    report, counts, shown = _run_served_page(browser_webgpu._browser, quick_page, without_webgpu=True)
+    webgpu, webgl2 = report["targets"]["webgpu"], report["targets"]["webgl2"]
+    assert webgpu["counts"]["NotSupported"] == quick_page.targets["webgpu"] == len(webgpu["cases"])
+    assert all("navigator.gpu is missing" in c["message"] for c in webgpu["cases"])
+    assert webgpu["device"]["name"] == "no WebGPU"
+    assert webgl2["counts"]["Pass"] == quick_page.targets["webgl2"] and webgl2["counts"]["Fail"] == 0
+    assert all(c["ratio_rigorous"] <= 1 for c in webgl2["cases"])
+    assert report["counts"]["Fail"] == 0 and shown.startswith("PASS") and "no WebGPU" in counts
