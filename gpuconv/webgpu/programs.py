@@ -355,10 +355,13 @@ def conv2d_mm_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebG
         max_workgroups_per_dimension=limits.max_compute_workgroups_per_dimension)
 
 
-#: Output pixels per invocation of Conv2DBlockedProgram, and the most input columns it keeps in
-#: registers.  8 pixels x 8 channels measured fastest on lavapipe (2 cores, LLVM 15: 1.2-2.3x faster
-#: than 4 x 4 on the benchmark's conv2d layers, 2026-12-07).
+#: Output pixels and vec4s of output channels per invocation of Conv2DBlockedProgram, and the most
+#: input columns it keeps in registers.  On lavapipe (2 cores, LLVM 15, 2026-12-07) 8 pixels were
+#: 1.2-2.3x faster than 4 on the benchmark's conv2d layers; 8 x 8 channels ran within the noise of
+#: 8 x 4 (9.9-17.2 against 11.9-12.0 ms on conv3x3) but took 2.5 s to compile against 0.8 s, and
+#: every new call shape compiles anew: 8 x 4 by default, 8 x 8 a tuning variant.
 BLOCKED_PIXELS = 8
+BLOCKED_BLOCKS = 1
 BLOCKED_MAX_SPAN = 24
 
 
@@ -375,14 +378,14 @@ def conv2d_blocked_applies(geometry: Conv2DGeometry, pixels: int = BLOCKED_PIXEL
 def conv2d_blocked_program(geometry: Conv2DGeometry, epilogue: Epilogue, limits: WebGPULimits,
                            pixels: int = BLOCKED_PIXELS, blocks: int = 0) -> ComputeProgramSpec:
     """gpuconv's register-blocked conv2d (NHWC, output channels in fours): each invocation computes
-    ``pixels`` neighbouring output pixels x 4 output channels, reading each input column of their
-    windows once per filter row and block of input channels, with no workgroup memory."""
+    ``pixels`` neighbouring output pixels x ``blocks`` vec4s of output channels (0: :data:`BLOCKED_BLOCKS`),
+    reading each input column of their windows once per filter row and block of input channels,
+    with no workgroup memory."""
     g = geometry
     if not conv2d_blocked_applies(g, pixels):
         raise ValueError("Conv2DBlockedProgram needs NHWC, output channels per group in fours, and a narrow window")
     out_blocks = g.out_channels // 4
-    if not blocks:  # vec4s of output channels per invocation: 2 where the group's channels allow
-        blocks = 2 if (g.out_channels // g.groups) % 8 == 0 else 1
+    blocks = blocks or BLOCKED_BLOCKS
     if blocks < 1 or (g.out_channels // g.groups) % (4 * blocks):
         raise ValueError(f"Conv2DBlockedProgram: {4 * blocks} output channels per invocation need the group's "
                          f"{g.out_channels // g.groups} output channels to come in {4 * blocks}s")

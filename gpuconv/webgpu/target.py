@@ -66,8 +66,8 @@ def _finite(value: Any) -> bool:
 #: workgroup sizes as data, as Triton's autotune configs): name -> (program family, parameters).
 #: The rule's own choice is one of them; the others are what a device may prefer.
 VARIANTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
-    "blocked-8px-8ch": ("Conv2DBlockedProgram", {"pixels": 8, "blocks": 2}),
     "blocked-8px-4ch": ("Conv2DBlockedProgram", {"pixels": 8, "blocks": 1}),
+    "blocked-8px-8ch": ("Conv2DBlockedProgram", {"pixels": 8, "blocks": 2}),
     "blocked-4px-8ch": ("Conv2DBlockedProgram", {"pixels": 4, "blocks": 2}),
     "blocked-4px-4ch": ("Conv2DBlockedProgram", {"pixels": 4, "blocks": 1}),
     **{f"mm-{tile.tile_m}x{tile.tile_n}": ("Conv2DMMProgram", {"tile": tile}) for tile in CONV2D_MM_TILES},
