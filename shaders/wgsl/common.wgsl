@@ -218,3 +218,27 @@ fn activation(x: f32{% if epilogue.activation == "prelu" %}, alpha: f32{% endif 
   let b = {{ index }} / {{ width * height * channels }}u;
 {% endif %}
 {%- endmacro %}
+
+{#- The epilogue of a program whose values are vec4s of 4 output channels: `block` is the vec4's
+    channel block (a per-channel bias or PReLU weight), `index` where it is stored (anything of
+    the output's shape: a full bias, per-element PReLU weights, the residual). -#}
+{% macro activate4_function(epilogue) -%}
+fn activate4(v: vec4<f32>, block: u32, index: u32) -> vec4<f32> {
+  var value = v;
+{% if epilogue.has_bias %}
+  value += load_bias({{ "block" if epilogue.bias_per_channel else "index" }});
+{% endif %}
+{% if epilogue.has_residual %}
+  value += load_residual(index);
+{% endif %}
+{% if epilogue.activation == "prelu" %}
+  let alpha = load_preluActivationWeights({{ "block" if epilogue.prelu_per_channel else "index" }});
+  return vec4<f32>(activation(value.x, alpha.x), activation(value.y, alpha.y), activation(value.z, alpha.z),
+                   activation(value.w, alpha.w));
+{% elif epilogue.activation != "linear" %}
+  return vec4<f32>(activation(value.x), activation(value.y), activation(value.z), activation(value.w));
+{% else %}
+  return value;
+{% endif %}
+}
+{%- endmacro %}

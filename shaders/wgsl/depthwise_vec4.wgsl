@@ -11,24 +11,7 @@
 {{ common.bindings(inputs, output, "vec4<f32>") }}
 {{ common.activation_function(epilogue) }}
 
-fn activate4(v: vec4<f32>, block: u32, index: u32) -> vec4<f32> {  // block: an output vec4; index: where it goes
-  var value = v;
-{% if epilogue.has_bias %}
-  value += load_bias(block);
-{% endif %}
-{% if epilogue.has_residual %}
-  value += load_residual(index);
-{% endif %}
-{% if epilogue.activation == "prelu" %}
-  let alpha = load_preluActivationWeights(block);
-  return vec4<f32>(activation(value.x, alpha.x), activation(value.y, alpha.y), activation(value.z, alpha.z),
-                   activation(value.w, alpha.w));
-{% elif epilogue.activation != "linear" %}
-  return vec4<f32>(activation(value.x), activation(value.y), activation(value.z), activation(value.w));
-{% else %}
-  return value;
-{% endif %}
-}
+{{ common.activate4_function(epilogue) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
