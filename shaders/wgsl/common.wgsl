@@ -135,6 +135,15 @@ fn gaussian_cdf(x: f32) -> f32 {
 }
 {%- endmacro %}
 
+{#- A one-output-per-invocation program's flat output index (`index`), from the folded grid; the
+    last workgroup's spare invocations leave. -#}
+{% macro flat_index(dispatch, invocations, size) %}
+  let index = ({{ workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
+  if (index >= {{ size }}u) {
+    return;
+  }
+{%- endmacro %}
+
 {% macro activation_function(epilogue) -%}
 {% if epilogue.activation == "gelu" %}
 {{ erf_functions() }}

@@ -11,10 +11,7 @@
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let index = ({{ common.workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
-  if (index >= {{ size }}u) {
-    return;
-  }
+{{ common.flat_index(dispatch, invocations, size) }}
 {{ common.split_index(channels_last, "index", g.in_height, g.in_width, g.in_channels) }}
   var value = 0.0;
   for (var wR = 0u; wR < {{ g.filter_height }}u; wR++) {

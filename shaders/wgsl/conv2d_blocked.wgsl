@@ -15,10 +15,7 @@
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let index = ({{ common.workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
-  if (index >= {{ size }}u) {
-    return;
-  }
+{{ common.flat_index(dispatch, invocations, size) }}
   // output channels 4 * block .. 4 * (block + {{ blocks }}) - 1
   let block = (index % {{ out_blocks // blocks }}u) * {{ blocks }}u;
   let columnGroup = (index / {{ out_blocks // blocks }}u) % {{ column_groups }}u;

@@ -10,10 +10,7 @@
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let index = ({{ common.workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
-  if (index >= {{ size }}u) {
-    return;
-  }
+{{ common.flat_index(dispatch, invocations, size) }}
 {{ common.split_index(channels_last, "index", g.out_height, g.out_width, g.out_channels) }}
 {% if g.depthwise %}
   let inChannel = channel / {{ g.channel_multiplier }}u;

@@ -11,10 +11,7 @@
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let index = ({{ common.workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
-  if (index >= {{ size }}u) {
-    return;
-  }
+{{ common.flat_index(dispatch, invocations, size) }}
 {% if channels_last %}
   let k = index % {{ out_channels }}u;
 {{ ax.split_position("(index / " ~ out_channels ~ "u)", axes, "output", "y") }}

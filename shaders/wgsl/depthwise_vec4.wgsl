@@ -15,10 +15,7 @@
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let index = ({{ common.workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
-  if (index >= {{ size }}u) {
-    return;
-  }
+{{ common.flat_index(dispatch, invocations, size) }}
   let block = index % {{ blocks }}u;
   let columnGroup = (index / {{ blocks }}u) % {{ column_groups }}u;
   let outRow = (index / {{ blocks * column_groups }}u) % {{ g.out_height }}u;
