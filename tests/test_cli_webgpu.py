@@ -146,43 +146,6 @@ def test_shader_webgpu_refuses_webgl2_limits(capsys, option):
     assert option[0] in error_line(capsys)
 
 
-#: Calls of ops the WebGPU target did not run when these tests were written (the filter gradients and
-#: the 3-D ops): the leading options of each, as `shader` takes them and as `run` takes .npy files.
-NOT_YET_CANDIDATES = {
-    "conv2d_backprop_filter": {"--input": (1, 7, 7, 5), "--filter-shape": (3, 3, 5, 2), "--dy": (1, 4, 4, 2),
-                               "--strides": "2", "--padding": "same"},
-    "depthwise_conv2d_backprop_filter": {"--input": (1, 6, 6, 2), "--filter-shape": (3, 3, 2, 3),
-                                         "--dy": (1, 3, 3, 6), "--strides": "2", "--padding": "same"},
-    "conv3d_backprop_filter": {"--input": (1, 4, 4, 4, 2), "--filter-shape": (2, 2, 2, 2, 3),
-                               "--dy": (1, 3, 3, 3, 3)},
-    "conv3d": {"--input": (1, 5, 5, 5, 2), "--filter": (3, 3, 3, 2, 4)},
-}
-
-
-def _text(value: Any) -> str:
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def not_yet_op() -> tuple[str, dict[str, Any]]:
-    """An op (and its options) the WebGPU target does not run yet; skips once it runs them all."""
-    for op, options in NOT_YET_CANDIDATES.items():
-        argv = ["shader", op] + [word for option, value in options.items() for word in (option, _text(value))]
-        if main(argv + ["--target", "webgpu"]) == 2:
-            return op, options
-    pytest.skip("the WebGPU target runs every candidate op now")
-
-
-def test_shader_webgpu_unsupported_op_is_one_line(capsys):
-    op, options = not_yet_op()
-    error_line(capsys)
-    argv = ["shader", op] + [word for option, value in options.items() for word in (option, _text(value))]
-    assert main(argv + ["--target", "webgpu"]) == 2
-    line = error_line(capsys)
-    assert f"{op} does not run on the WebGPU target yet" in line and "leave out --target webgpu" in line
-    assert main(argv) == 0  # WebGL2 shows it
-    capsys.readouterr()
-
-
 @pytest.mark.parametrize("name", list(SHADER_CALLS))
 def test_shader_webgpu_annotate_and_validate(naga, capsys, name):
     argv = ["shader", *SHADER_CALLS[name], "--target", "webgpu"]
@@ -341,19 +304,6 @@ def test_run_backend_webgpu_checks_and_repeats(webgpu, capsys, npy, tmp_path):
     assert "-> 1x9x9x8 float32" in out and "check: max abs error" in out and out.strip().endswith("PASS")
     assert "repeat: 2 warm calls" in out
     assert np.load(out_path).shape == (1, 9, 9, 8)
-
-
-def test_run_backend_webgpu_unsupported_op_is_one_line(webgpu, capsys, npy):
-    op, options = not_yet_op()
-    capsys.readouterr()
-    argv = ["run", op]
-    for option, value in options.items():
-        is_array = isinstance(value, tuple) and option != "--filter-shape"
-        argv += [option, npy(option[2:], value) if is_array else _text(value)]
-    assert main(argv + ["--backend", "webgpu"]) == 2
-    line = error_line(capsys)
-    assert f"{op} does not run on the WebGPU target yet" in line
-    assert "--backend webgpu" in line
 
 
 def test_run_backend_webgpu_refuses_packed(webgpu, capsys, npy):

@@ -164,6 +164,7 @@ def test_packed_programs_share_one_source_across_shapes(runtime, rng):
     assert len(runtime._programs) == cached
 
 
+@pytest.mark.webgl2_only("the packed programs' refusals")
 def test_packed_is_refused_where_it_cannot_run(runtime, rng):
     x, w = _data(rng, (1, 6, 6, 4), (3, 3, 2, 4))
     with pytest.raises(ValueError, match="algorithm='packed' cannot run this call: grouped"):
