@@ -15,7 +15,7 @@ import numpy as np
 
 from . import codegen
 from .geometry import Conv2DGeometry
-from .layout import InputLayout
+from .layout import uploadable
 from .programs import Program
 from .storage import check_storage
 from .tensor import Tensor
@@ -114,7 +114,7 @@ class Plan:
                         if converted:
                             made.append(texture)
                         continue
-                    if not isinstance(item.layout, InputLayout):
+                    if not uploadable(item.layout):
                         raise ValueError(f"{spec.name} reads {item.name} from a previous program's output, "
                                          f"so it cannot be the plan's first program")
                     inputs[item.name] = upload(arrays[item.name], item.layout, *storage)

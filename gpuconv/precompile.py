@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from . import registry
-from .layout import InputLayout
+from .layout import uploadable
 from .plan import Plan
 from .runtimes import BaseRuntime, get_runtime
 from .target import WEBGL2
@@ -43,7 +43,7 @@ def _zero_plan(runtime: BaseRuntime, op: str, shapes: Sequence[Any], kwargs: Dic
     steps = []
     for spec in plan.specs:
         zeros: Dict[str, np.ndarray] = {item.name: np.zeros(item.layout.shape, np.float32)
-                                        for item in spec.inputs if isinstance(item.layout, InputLayout)}
+                                        for item in spec.inputs if uploadable(item.layout)}
         steps.append((spec, zeros))
     return Plan(tuple(steps), plan.out_shape)
 
