@@ -200,3 +200,7 @@ def test_webgpu_variants_are_refused_where_they_cannot_run(webgpu):
     assert WEBGPU.tuned_plan(make, "naive", webgpu.limits).spec.name == "Conv2DNaiveProgram"
     with pytest.raises(ValueError, match="unknown WebGPU program variant"):
         WEBGPU.tuned_plan(make, "packed", webgpu.limits)
+    from gpuconv.limits import Limits
+
+    with pytest.raises(TypeError, match="the WebGPU target plans for WebGPULimits, got Limits"):
+        WEBGPU.tuned_plan(make, "naive", Limits())  # WebGL2's texture limits say nothing of buffers

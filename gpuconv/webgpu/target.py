@@ -76,12 +76,16 @@ VARIANTS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "naive": ("naive", {}),
 }
 
-#: Which variants apply to a canonical step: by the direct program it lowers.
-_VARIANT_FAMILIES = {"Conv2DBlockedProgram": "conv2d", "Conv2DMMProgram": "conv2d",
-                     "DepthwiseConv2DVec4Program": "depthwise"}
-#: The family of each lowered program, for :meth:`WebGPUTarget.tuning_candidates`.
+#: The family of each lowered program, and of each variant's program (:meth:`WebGPUTarget.tuning_candidates`).
 _FAMILIES = {"Conv2DBlockedProgram": "conv2d", "Conv2DMMProgram": "conv2d", "Conv2DNaiveProgram": "conv2d",
              "DepthwiseConv2DVec4Program": "depthwise", "DepthwiseConv2DProgram": "depthwise"}
+
+
+def _check_limits(limits: Any) -> None:
+    """The WebGPU target plans for :class:`WebGPULimits` only (a runtime's ``limits``, or
+    ``default_limits()``): WebGL2's texture limits say nothing about buffers and workgroups."""
+    if not isinstance(limits, WebGPULimits):
+        raise TypeError(f"the WebGPU target plans for WebGPULimits, got {type(limits).__name__}")
 
 
 class WebGPUTarget:
@@ -100,14 +104,13 @@ class WebGPUTarget:
         """The program variants (:data:`VARIANTS`) that would change one of ``plan``'s programs."""
         families = {_FAMILIES.get(spec.name) for spec, _ in plan.steps}
         return tuple(name for name, (family, _) in VARIANTS.items()
-                     if _VARIANT_FAMILIES.get(family) in families
+                     if _FAMILIES.get(family) in families
                      or (family == "naive" and families & {"conv2d", "depthwise"}))
 
     def tuned_plan(self, make_plan: Callable[..., Plan], candidate: str, limits: Any) -> Plan:
         if candidate not in VARIANTS:
             raise ValueError(f"unknown WebGPU program variant {candidate!r}; choose from {', '.join(VARIANTS)}")
-        if not isinstance(limits, WebGPULimits):
-            limits = WebGPULimits()
+        _check_limits(limits)
         return self.lower(make_plan(Limits(), "direct"), "auto", limits, candidate)
 
     def plan(self, make_plan: Callable[..., Plan], algorithm: Optional[str], limits: Any,
@@ -117,8 +120,7 @@ class WebGPUTarget:
                              f"target, got {algorithm!r} ('packed' is WebGL2's)")
         if planned is None or algorithm not in (None, "direct"):
             planned = make_plan(Limits()) if algorithm is None else make_plan(Limits(), "direct")
-        if not isinstance(limits, WebGPULimits):
-            limits = WebGPULimits()
+        _check_limits(limits)
         return self.lower(planned, algorithm or "auto", limits)
 
     def lower(self, plan: Plan, algorithm: str, limits: WebGPULimits, variant: Optional[str] = None) -> Plan:
