@@ -38,8 +38,7 @@ from .runtimes import (
 )
 from .tensor import Tensor, memory, synchronize, to_gpu
 from .tuning import autotune
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "conv2d",

@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequ
 
 import numpy as np
 
-from . import __version__, checks, registry, tuning
+from . import checks, registry, tuning
 from .arguments import ACTIVATIONS
 from .geometry import ROUNDING_MODES
 from .ops import ALGORITHMS
@@ -49,6 +49,7 @@ from .runtimes import BACKEND_ENV, RUNTIME_KINDS, BaseRuntime, GLUnavailableErro
 from .storage import STORAGES
 from .target import TARGETS, WEBGL2, NotOnTargetError
 from .tuning import autotune
+from .version import __version__
 
 #: The default tolerance of run --check, selftest, random and export's page with --storage float16:
 #: float16 keeps 11 significant bits, and a sum of many rounded products drifts further.
@@ -817,7 +818,7 @@ def annotation(op: str, spec: Any, dim_rounding_mode: Optional[str] = None, step
 def _forward_annotation(entry: registry.OpEntry, spec: Any, title: str, dim_rounding_mode: Optional[str]) -> List[str]:
     """The ``//`` lines of a gradient, transposed or 3-D op's program: the forward convolution's
     shapes (the geometry these programs are planned on), strides, dilations, pads and textures."""
-    from . import __version__
+    from .version import __version__
 
     g = spec.geometry
     axes = ("depth", "height", "width") if entry.spatial == 3 else ("height", "width")

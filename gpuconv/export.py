@@ -395,7 +395,7 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
           max_draw_buffers: Optional[int] = None, storage: str = "float32", target: str = "webgl2",
           target_limits: Optional[WebGPULimits] = None, **kwargs: Any) -> Exported:
     """:func:`export`, with what the kernel needs of a device (:class:`Exported`)."""
-    from . import __version__
+    from .version import __version__
 
     chosen = target_named(target)
     storage = check_storage(storage)
@@ -598,7 +598,7 @@ def _webgpu_context(call: _Call, target: Any, plan: Plan, arrays: Mapping[str, n
     """What the WebGPU templates need: walk the plan as every runtime does (:meth:`Plan.chain`),
     recording the uploads (the op's arrays as they are: a buffer holds its values row-major) and
     the dispatches, and the device limits the programs need."""
-    from . import __version__
+    from .version import __version__
 
     uploads: List[Dict[str, Any]] = []
     steps: List[Dict[str, Any]] = []

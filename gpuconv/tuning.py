@@ -102,7 +102,7 @@ def device_description(runtime: BaseRuntime) -> str:
     """What a tuning cache belongs to: the runtime kind, its renderer and GL version, gpuconv's version."""
     cached = _devices.get(runtime)
     if cached is None:  # asked once per runtime: info() may be a round trip into a page
-        from . import __version__
+        from .version import __version__
 
         info = runtime.info()
         device = info.get("renderer") or info.get("adapter")

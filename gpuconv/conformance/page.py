@@ -145,7 +145,7 @@ def build_page(suite: str = "quick", seed: int = 0, max_texture_size: Optional[i
 def page_for(targets: Sequence[Target], suite: str = "quick", seed: int = 0, max_texture_size: Optional[int] = None,
              max_draw_buffers: Optional[int] = None) -> ConformancePage:
     """:func:`build_page` for these targets only (each one's suite, in this order)."""
-    from .. import __version__
+    from ..version import __version__
 
     size = int(max_texture_size or PAGE_TEXTURE_SIZE)
     buffers = int(max_draw_buffers or DEFAULT_MAX_DRAW_BUFFERS)

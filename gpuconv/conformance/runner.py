@@ -150,7 +150,7 @@ def _json_safe(value: Any) -> Any:
 
 def device_facts(runtime: BaseRuntime) -> Dict[str, Any]:
     """The device, its driver, versions and limits, as the report records them."""
-    from .. import __version__
+    from ..version import __version__
 
     try:
         info = runtime.info()
@@ -210,7 +210,7 @@ def run(runtime: Optional[BaseRuntime] = None, suite: str = "full", shard: Shard
         if unknown:
             raise ValueError(f"no such case in the {suite} suite: {', '.join(sorted(unknown))}")
         chosen = tuple(c for c in chosen if c.name in wanted)
-    from .. import __version__
+    from ..version import __version__
 
     report = Report(suite, SUITE_VERSION, device_facts(runtime),
                     shard=None if which is None else f"{which[0]}/{which[1]}", runtime=runtime_name(runtime),

@@ -45,7 +45,7 @@ def _fused(epilogue: Epilogue, bias_full: bool = False, prelu_detail: bool = Fal
 
 def _block(rows: Sequence[Tuple[str, str]]) -> List[str]:
     """The rows as ``// key: value`` lines between rules, under gpuconv's version."""
-    from .. import __version__
+    from ..version import __version__
 
     width = max(len(k) for k, _ in rows) + 1
     rule = "// " + "-" * 70
