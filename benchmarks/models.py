@@ -686,6 +686,9 @@ def main(argv=None) -> int:
     parser.add_argument("--webgpu", action="store_true", help="also gpuconv's WebGPU target, natively and in the page")
     parser.add_argument("--tfjs-webgpu", action="store_true", help="also TF.js 4.22's WebGPU (implies --webgpu)")
     parser.add_argument("--cold", action="store_true", help="also each model's first inference in a fresh process")
+    parser.add_argument("--only", default=None, metavar="TEXT",
+                        help="only the layers whose name contains TEXT (case-insensitive; comma-separated "
+                             "alternatives), to time a few layers without their whole models")
     parser.add_argument("--no-fuse", dest="fuse", action="store_false",
                         help="run gpuconv's layers without the model's bias and activation")
     parser.add_argument("--check", action="store_true", help="also check gpuconv's outputs against the oracle")
@@ -712,6 +715,13 @@ def main(argv=None) -> int:
                 parser.error(problem)
     repeat = 2 if args.quick else args.repeat
     models = make_models(names, args.quick)
+    if args.only:
+        wanted = [text.strip().lower() for text in args.only.split(",") if text.strip()]
+        for model in models:
+            model.layers = [layer for layer in model.layers if any(text in layer.name.lower() for text in wanted)]
+        models = [model for model in models if model.layers]
+        if not models:
+            parser.error(f"--only {args.only!r}: no layer of the chosen models has that in its name")
 
     import gpuconv
 
