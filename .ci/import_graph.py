@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     edge_count = sum(len(targets) for targets in graph.edges.values())
     if components:
         print(report(graph, components, root))
-        print(f"{len(components)} import circle(s) among {len(graph.modules)} modules of {graph.package} ({edge_count} imports)")
+        print(f"{len(components)} import circle(s) among {len(graph.modules)} modules of {graph.package} "
+              f"({edge_count} imports)")
         return 1
     if args.layers:
         by_level: dict[int, list[str]] = {}
@@ -232,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             by_level.setdefault(level, []).append(module)
         for level in sorted(by_level):
             print(f"{level}: {' '.join(_display(m, graph) for m in sorted(by_level[level]))}")
-    print(f"no import circles: {len(graph.modules)} modules of {graph.package}, {edge_count} imports (all levels, TYPE_CHECKING included)")
+    print(f"no import circles: {len(graph.modules)} modules of {graph.package}, {edge_count} imports "
+          f"(module level, in functions and under TYPE_CHECKING)")
     return 0
 
 

@@ -4,6 +4,7 @@ inspected and run from Python."""
 from typing import Any
 
 from . import oracle
+from .device import memory, synchronize, to_gpu
 from .export import export
 from .limits import Limits
 from .ops import (
@@ -36,7 +37,7 @@ from .runtimes import (
     set_runtime,
     use_context,
 )
-from .tensor import Tensor, memory, synchronize, to_gpu
+from .tensor import Tensor
 from .tuning import autotune
 from .version import __version__
 

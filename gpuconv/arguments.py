@@ -12,6 +12,8 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .tensor import Tensor
+
 #: Activations of the fused programs: TF.js's (named as TF.js names them), then those of real
 #: models that TF.js's fused ops lack, as PyTorch and Keras 3 define them: "swish" (x * sigmoid(x),
 #: PyTorch's SiLU), "hard_swish" (x * relu6(x + 3) / 6), "hard_sigmoid" (relu6(x + 3) / 6, not
@@ -77,8 +79,6 @@ def as_tensor(value: Any, name: str, ranks: Sequence[int] = (4,), layout: str = 
 
 def _gpu_tensor(value: Any) -> Any:
     """``value`` if it is a :class:`gpuconv.Tensor`, else ``None``."""
-    from .tensor import Tensor  # here: gpuconv.tensor imports this module's users
-
     return value if isinstance(value, Tensor) else None
 
 

@@ -235,7 +235,7 @@ def tensor_lifetime(calls: int = 10000, *, context: Any = None, progress: Option
     GPU), a packed 1x1 conv2d (reading the split outputs in place) and a direct conv2d, each
     input released once the next op has read it; the weights are uploaded Tensors, kept."""
     from . import ops
-    from .tensor import memory, to_gpu
+    from .device import memory, to_gpu
 
     if context is None:
         default = get_runtime()

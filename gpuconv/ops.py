@@ -246,8 +246,11 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
         plan, planned = make_plan(Limits(), "direct"), None
     tensors = tensors_in(plan.steps)
     if runtime is None:
-        runtime = next((t for t in tensors if t.argument in ("x", "dy")), tensors[0]).runtime if tensors \
+        # the Tensors' runtime (a BaseRuntime: only runtimes make Tensors, which name it structurally)
+        owner = next((t for t in tensors if t.argument in ("x", "dy")), tensors[0]).runtime if tensors \
             else get_runtime()
+        assert isinstance(owner, BaseRuntime)
+        runtime = owner
     elif not isinstance(runtime, BaseRuntime):
         raise TypeError(f"runtime must be a gpuconv runtime (gpuconv.Runtime(), gpuconv.BrowserRuntime()), "
                         f"got {type(runtime).__name__}")

@@ -2,28 +2,39 @@
 
 The plan owns the chaining: each program after the first reads the previous one's
 output textures (which stay on the GPU) as its ``chained_inputs``; only the last
-program's outputs are read back.  It speaks to a runtime only through
-:class:`~gpuconv.runtimes.base.BaseRuntime`'s calls, so every runtime runs it alike.
+program's outputs are read back.  It speaks to a runtime only through the four calls of
+:class:`PlanRunner` (which :class:`~gpuconv.runtimes.base.BaseRuntime` has), so every runtime
+runs it alike, and this module never imports the runtimes, which import it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple, TypeVar
 
 import numpy as np
 
 from . import codegen
 from .geometry import Conv2DGeometry
-from .layout import uploadable
+from .layout import InputLayout, Layout, uploadable
 from .programs import Program
 from .storage import check_storage
 from .tensor import Tensor
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .runtimes.base import BaseRuntime
-
 T = TypeVar("T")  # a runtime's texture handle
+
+
+class PlanRunner(Protocol):
+    """What :meth:`Plan.execute` needs of a runtime: :class:`~gpuconv.runtimes.base.BaseRuntime`'s
+    upload, draw, read and free (every runtime has them)."""
+
+    def upload(self, array: np.ndarray, layout: InputLayout, storage: str = "float32") -> Any: ...
+
+    def draw(self, program: Any, inputs: Mapping[str, Any], storage: str = "float32") -> List[Any]: ...
+
+    def read(self, texture: Any, layout: Layout) -> np.ndarray: ...
+
+    def free(self, textures: Iterable[Any]) -> None: ...
 
 #: One program and the arrays (by input name) it reads from the host (or Tensors already on the GPU).
 Step = Tuple[Program, Mapping[str, Any]]
@@ -123,7 +134,7 @@ class Plan:
             made.extend(previous)
         return previous
 
-    def execute(self, runtime: "BaseRuntime") -> np.ndarray:
+    def execute(self, runtime: PlanRunner) -> np.ndarray:
         """Upload, draw each program, read the last one's outputs back, free every texture."""
         made: List[Any] = []
         try:
@@ -134,7 +145,7 @@ class Plan:
         finally:
             runtime.free(made)
 
-    def execute_to_tensor(self, runtime: "BaseRuntime") -> Tensor:
+    def execute_to_tensor(self, runtime: PlanRunner) -> Tensor:
         """Upload, draw each program, and keep the last one's outputs on the GPU: a
         :class:`~gpuconv.Tensor` of ``out_shape`` owning them; every other texture is freed."""
         made: List[Any] = []

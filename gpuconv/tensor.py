@@ -1,19 +1,21 @@
 """Tensors that stay on the GPU: upload once, chain ops, read back once.
 
-:func:`to_gpu` uploads an array into one R32F row-major texture (as TF.js stores a
+:func:`gpuconv.to_gpu` uploads an array into one R32F row-major texture (as TF.js stores a
 tensor) and gives a :class:`Tensor`.  Every op takes a Tensor wherever it takes an
 array, and a call with a Tensor among its inputs returns a Tensor: the last program's
 output textures, kept where the program wrote them (an R32F texture, or a packed
 program's split textures).  When the next program reads its input stored otherwise, a
 conversion program (:mod:`gpuconv.convert`) copies it on the GPU; nothing goes through
-NumPy until :meth:`Tensor.numpy`.  A Tensor from :func:`to_gpu` (a filter, typically) keeps
+NumPy until :meth:`Tensor.numpy`.  A Tensor from :func:`gpuconv.to_gpu` (a filter, typically) keeps
 each copy it needed, so it is converted once however many calls read it; a packed 1x1
 conv2d reads a packed program's split output Tensor in place.
 
 A Tensor belongs to the runtime that holds its textures; :meth:`Tensor.release` (or
 ``with``) frees them, and so, later, does the garbage collector (the textures of a
-collected Tensor are freed by its runtime's next gpuconv call).  :func:`memory` counts
-what gpuconv holds on a runtime, :func:`synchronize` waits for its queued work.
+collected Tensor are freed by its runtime's next gpuconv call).  :func:`gpuconv.memory` counts
+what gpuconv holds on a runtime, :func:`gpuconv.synchronize` waits for its queued work
+(:mod:`gpuconv.device`, with :func:`gpuconv.to_gpu`: they find the default runtime, which this
+module, below the runtimes, never does).
 """
 
 from __future__ import annotations
@@ -21,16 +23,25 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from .convert import conversion, same_storage
-from .layout import Layout, SplitImageLayout
+from .layout import Layout, SplitImageLayout, TensorLayout
 
 if TYPE_CHECKING:  # pragma: no cover
     from .programs import Program
-    from .runtimes.base import BaseRuntime
+
+
+class TextureOwner(Protocol):
+    """What a Tensor needs of the runtime holding its textures (every
+    :class:`~gpuconv.runtimes.base.BaseRuntime` has it): named here, structurally, so this
+    module never imports the runtimes, which import it."""
+
+    def read(self, texture: Any, layout: Layout) -> np.ndarray: ...
+
+    def free(self, textures: Iterable[Any]) -> None: ...
 
 #: Textures of Tensors the garbage collector took before they were released, by runtime:
 #: freed by that runtime's next gpuconv call, in the thread that uses it (a finalizer may
@@ -39,7 +50,7 @@ _orphans: "weakref.WeakKeyDictionary[Any, List[Any]]" = weakref.WeakKeyDictionar
 _orphans_lock = threading.Lock()
 
 
-def collect(runtime: "BaseRuntime") -> None:
+def collect(runtime: TextureOwner) -> None:
     """Free the textures of the collected, unreleased Tensors of ``runtime``."""
     with _orphans_lock:
         textures = _orphans.pop(runtime, None)
@@ -50,7 +61,7 @@ def collect(runtime: "BaseRuntime") -> None:
 class _Storage:
     """The textures a Tensor and its views share, where they keep the values, and who frees them."""
 
-    def __init__(self, runtime: "BaseRuntime", textures: Sequence[Any], layout: Layout, data_format: str,
+    def __init__(self, runtime: TextureOwner, textures: Sequence[Any], layout: Layout, data_format: str,
                  assemble: Callable[[Sequence[np.ndarray]], np.ndarray], keep_conversions: bool = False) -> None:
         self.runtime = runtime
         self.textures = list(textures)
@@ -91,7 +102,7 @@ class Tensor:
 
     ``shape`` and ``dtype`` as NumPy's; :meth:`numpy` reads it back; :meth:`reshape` is a
     view on the same textures; :meth:`release` frees them (for every view).  Made by
-    :func:`to_gpu` and by the ops, not directly.
+    :func:`gpuconv.to_gpu` and by the ops, not directly.
     """
 
     def __init__(self, storage: _Storage, shape: Sequence[int], argument: str = "", part: int = 0) -> None:
@@ -120,7 +131,7 @@ class Tensor:
         return math.prod(self._shape)
 
     @property
-    def runtime(self) -> "BaseRuntime":
+    def runtime(self) -> TextureOwner:
         return self._storage.runtime
 
     @property
@@ -226,66 +237,19 @@ class Tensor:
 
     # -- made by gpuconv ------------------------------------------------------------------------
     @classmethod
-    def from_program(cls, runtime: "BaseRuntime", textures: Sequence[Any], spec: "Program",
+    def from_program(cls, runtime: TextureOwner, textures: Sequence[Any], spec: "Program",
                      shape: Sequence[int]) -> "Tensor":
         """The Tensor owning ``textures``, the outputs of ``spec`` (read back as ``spec.assemble``)."""
         layout = spec.output_layouts[0]
         data_format = spec.geometry.data_format if isinstance(layout, SplitImageLayout) else "NHWC"
         return cls(_Storage(runtime, textures, layout, data_format, spec.assemble), shape)
 
-
-def _check_runtime(runtime: Optional["BaseRuntime"]) -> "BaseRuntime":
-    from .runtimes import BaseRuntime, get_runtime
-
-    if runtime is None:
-        return get_runtime()
-    if not isinstance(runtime, BaseRuntime):
-        raise TypeError(f"runtime must be a gpuconv runtime (gpuconv.Runtime(), gpuconv.BrowserRuntime()), "
-                        f"got {type(runtime).__name__}")
-    return runtime
-
-
-def to_gpu(array: Any, runtime: Optional["BaseRuntime"] = None) -> Tensor:
-    """Upload ``array`` once (float32, one R32F row-major texture, as TF.js stores tensors).
-
-    ``runtime``: where it lives (default: this thread's :func:`gpuconv.get_runtime`).  Pass
-    the Tensor to any op; it runs on this runtime and returns a Tensor.
-
-    Example:
-        >>> x = gpuconv.to_gpu(np.ones((1, 4, 4, 2), np.float32))
-        >>> x.shape, x.dtype
-        ((1, 4, 4, 2), dtype('float32'))
-        >>> x.release()
-    """
-    from .arguments import as_tensor
-
-    if isinstance(array, Tensor):
-        raise TypeError("to_gpu takes an array; this is a Tensor already (use it as it is)")
-    values = as_tensor(array, "array", ranks=(0, 1, 2, 3, 4, 5))
-    runtime = _check_runtime(runtime)
-    collect(runtime)
-    values = np.asarray(values, dtype=np.float32, order="C")  # (ascontiguousarray makes a scalar 1-D)
-    shape = values.shape or (1,)
-    layout = runtime.target.tensor_layout(shape, runtime.limits)
-    texture = runtime.upload(values.reshape(shape), layout)
-    storage = _Storage(runtime, [texture], layout, "NHWC", lambda parts: layout.unpack(parts[0]), keep_conversions=True)
-    return Tensor(storage, values.shape)
-
-
-def synchronize(runtime: Optional["BaseRuntime"] = None) -> None:
-    """Wait until every draw and transfer queued on ``runtime`` (default: this thread's) is done."""
-    runtime = _check_runtime(runtime)
-    collect(runtime)
-    runtime.finish()
-
-
-def memory(runtime: Optional["BaseRuntime"] = None) -> Dict[str, int]:
-    """What gpuconv holds on ``runtime`` (default: this thread's) now: ``{"textures": live
-    textures, "bytes": their bytes}`` (a browser runtime adds ``"page_textures"``, the
-    page's own count).  Textures of collected Tensors are freed first."""
-    runtime = _check_runtime(runtime)
-    collect(runtime)
-    return runtime.memory()
+    @classmethod
+    def from_upload(cls, runtime: TextureOwner, texture: Any, layout: TensorLayout, shape: Sequence[int]) -> "Tensor":
+        """The Tensor owning ``texture``, an upload laid out as ``layout`` (an R32F row-major
+        texture): it keeps each conversion it needs (a filter read by every call of a chain)."""
+        return cls(_Storage(runtime, [texture], layout, "NHWC", lambda parts: layout.unpack(parts[0]),
+                            keep_conversions=True), shape)
 
 
 def split_input_fold(x: Any, geometry: Any, pixels: int) -> Optional[int]:

@@ -35,8 +35,9 @@ import numpy.typing as npt
 from . import ops
 from . import oracle as _oracle
 from .arguments import as_tensor
+from .device import to_gpu
 from .geometry import IntsLike, normalize_hw
-from .tensor import Tensor, to_gpu
+from .tensor import Tensor
 
 __all__ = ["conv1d", "conv1d_oracle", "conv2d", "conv2d_oracle", "conv3d", "conv3d_oracle",
            "conv_transpose2d", "conv_transpose2d_oracle"]

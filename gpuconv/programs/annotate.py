@@ -4,17 +4,73 @@ for a GLSL fragment program (textures), :func:`annotate_wgsl` for a WGSL compute
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Protocol, Sequence, Tuple
 
 from ..layout import (
     Layout,
 )
-from .base import LLVMPIPE_LOOP_LIMIT, Epilogue, Program, shape_text
+from .base import LLVMPIPE_LOOP_LIMIT, Epilogue, Program, ProgramInput, shape_text
 from .packed import PackedGradientProgramSpec, PackedProgramSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..geometry import Conv2DGeometry
-    from ..webgpu.programs import ComputeProgramSpec
+
+
+class _Tiling(Protocol):
+    """What :func:`annotate_wgsl` reads of a WGSL program's GEMM tiling (``gpuconv.webgpu.programs.TileConfig``)."""
+
+    @property
+    def tile_m(self) -> int: ...
+    @property
+    def tile_n(self) -> int: ...
+    @property
+    def tile_k(self) -> int: ...
+    @property
+    def per_invocation(self) -> Tuple[int, int]: ...
+    @property
+    def workgroup_bytes(self) -> int: ...
+
+
+class _Shaped(Protocol):
+    @property
+    def shape(self) -> Tuple[int, ...]: ...
+
+
+class ComputeProgramFacts(Protocol):
+    """What :func:`annotate_wgsl` reads of a WGSL compute program
+    (``gpuconv.webgpu.programs.ComputeProgramSpec`` has it): named here, structurally, so the
+    programs package never imports the WebGPU target's programs, which import it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def geometry(self) -> "Conv2DGeometry": ...
+    @property
+    def epilogue(self) -> Epilogue: ...
+    @property
+    def inputs(self) -> Tuple[ProgramInput, ...]: ...
+    @property
+    def output(self) -> _Shaped: ...
+    @property
+    def parameters(self) -> Tuple[Tuple[str, Any], ...]: ...
+    @property
+    def tile(self) -> Optional[_Tiling]: ...
+    @property
+    def notes(self) -> Tuple[str, ...]: ...
+    @property
+    def workgroup_size(self) -> Tuple[int, int, int]: ...
+    @property
+    def workgroups(self) -> int: ...
+    @property
+    def max_workgroups_per_dimension(self) -> int: ...
+    @property
+    def dispatch(self) -> Tuple[int, int, int]: ...
+    @property
+    def invocations(self) -> int: ...
+    @property
+    def loop_iterations(self) -> int: ...
 
 
 def _padding_kind(g: "Conv2DGeometry", dim_rounding_mode: Optional[str]) -> str:
@@ -113,7 +169,7 @@ def annotate(spec: Program, op_title: str, filter_layout: str, *, dim_rounding_m
     return _block(rows)
 
 
-def annotate_wgsl(spec: "ComputeProgramSpec", op_title: str, filter_layout: str, *,
+def annotate_wgsl(spec: ComputeProgramFacts, op_title: str, filter_layout: str, *,
                   dim_rounding_mode: Optional[str] = None, one_d: bool = False,
                   forward: bool = False) -> List[str]:
     """``//`` comment lines with the parameters that shaped one WGSL compute program of the WebGPU
