@@ -252,9 +252,9 @@ def test_a_lost_device_is_an_error_and_the_runtime_refuses_after(rng):
 
 
 def test_no_webgpu_says_which_flags(monkeypatch):
-    from gpuconv.runtimes import browser_webgpu
+    from gpuconv.runtimes import browser
 
-    monkeypatch.setitem(browser_webgpu.WEBGPU_FLAGS, "angle-egl", ("--disable-gpu",))
+    monkeypatch.setitem(browser.WEBGPU_FLAGS, "angle-egl", ("--disable-gpu",))
     with pytest.raises(GLUnavailableError, match="--enable-unsafe-webgpu.*--use-webgpu-adapter=opengles"):
         gpuconv.BrowserRuntime(api="webgpu", gl="angle-egl")
     with pytest.raises(ValueError, match="gl must be one of 'angle-egl', 'swiftshader' with api='webgpu'"):

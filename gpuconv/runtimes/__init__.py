@@ -3,7 +3,7 @@
 * :class:`BaseRuntime` (:mod:`.base`): compile, upload, draw, read back, free;
 * :class:`NativeRuntime` (:mod:`.native`): moderngl in this process (EGL by default);
 * ``BrowserRuntime`` (:mod:`.browser`): WebGL2 in headless Chromium, driven by Playwright
-  (``api="webgpu"``: WebGPU there, :mod:`.browser_webgpu`);
+  (``api="webgpu"``: WebGPU there, :class:`.browser.BrowserWebGPURuntime`);
 * :class:`WebGPURuntime` (:mod:`.webgpu`): the WebGPU target's WGSL programs through wgpu-py.
 
 :func:`get_runtime` gives each thread its own default runtime (GL contexts belong to

@@ -1,7 +1,7 @@
 // gpuconv's WebGPU page in headless Chromium: one GPUDevice and the buffers and compute
 // pipelines gpuconv keeps on it.
 //
-// gpuconv.runtimes.browser_webgpu loads this script into a page served from a loopback origin
+// gpuconv.runtimes.browser.BrowserWebGPURuntime loads this script into a page served from a loopback origin
 // (WebGPU needs a secure context) and drives it as the WebGL2 page is driven: one entry point,
 // gpuconv.call(message), where message.ops run in order (init, upload, draw, timed_draw, read,
 // finish, compile, describe), message.drop names pipelines and buffers to forget first and
