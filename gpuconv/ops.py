@@ -9,7 +9,7 @@ without GL and returns the generated fragment program(s).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -246,11 +246,9 @@ def _execute(op: str, make_plan: Callable[..., Plan], runtime: Optional[BaseRunt
         plan, planned = make_plan(Limits(), "direct"), None
     tensors = tensors_in(plan.steps)
     if runtime is None:
-        # the Tensors' runtime (a BaseRuntime: only runtimes make Tensors, which name it structurally)
-        owner = next((t for t in tensors if t.argument in ("x", "dy")), tensors[0]).runtime if tensors \
-            else get_runtime()
-        assert isinstance(owner, BaseRuntime)
-        runtime = owner
+        # A Tensor names its runtime structurally (gpuconv.tensor is below the runtimes); runtimes made it.
+        runtime = cast(BaseRuntime, next((t for t in tensors if t.argument in ("x", "dy")), tensors[0]).runtime) \
+            if tensors else get_runtime()
     elif not isinstance(runtime, BaseRuntime):
         raise TypeError(f"runtime must be a gpuconv runtime (gpuconv.Runtime(), gpuconv.BrowserRuntime()), "
                         f"got {type(runtime).__name__}")
