@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import gpuconv
 import numpy as np
 import pytest
+
+import gpuconv
 from gpuconv.runtimes import GLUnavailableError, WebGPUError
 from gpuconv.webgpu.layout import BufferLayout
 from gpuconv.webgpu.target import WEBGPU
@@ -196,6 +197,19 @@ def test_tensors_chain_in_the_page(browser_webgpu, rng):
     after = gpuconv.memory(page)
     assert after["textures"] == before["textures"] and after["bytes"] == before["bytes"]
     assert after["page_buffers"] == before["page_buffers"]
+
+
+@pytest.mark.parametrize("storage", ["float32", "float16"])
+def test_arrays_cross_through_the_server_exactly(browser_webgpu, rng, monkeypatch, storage):
+    """Every array through the runtime's own server (the page fetches uploads, posts read-backs)."""
+    monkeypatch.setattr(gpuconv.runtimes.browser, "BLOB_BYTES", 1)
+    x, w = _data(rng, (2, 7, 5, 3), (3, 3, 3, 5))
+    with gpuconv.to_gpu(x, runtime=browser_webgpu) as tx:
+        np.testing.assert_array_equal(tx.numpy(), x)
+    y = gpuconv.conv2d(x, w, padding="SAME", storage=storage, runtime=browser_webgpu)
+    expected = gpuconv.oracle.conv2d(x, w, padding="SAME")
+    assert gpuconv.oracle.relative_error(y, expected) <= (TOL if storage == "float32" else 2e-3)
+    assert not browser_webgpu._server._blobs
 
 
 # -- failures ----------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ would run them in a browser.  ``gl`` picks Chromium's GL implementation:
   GPU, the GPU's driver on one with a GPU);
 * ``"swiftshader"``: ANGLE over Vulkan over SwiftShader, Chromium's own CPU renderer.
 
-Each call is one ``page.evaluate`` round trip, and arrays cross as base64 strings of
+Each call is one ``page.evaluate`` round trip.  The page is served by the runtime's own
+server on 127.0.0.1 (:mod:`.page_server`), through which large arrays cross as bytes (the
+page fetches uploads and posts read-backs); small ones cross inline as base64 strings of
 their float32 bytes.  :meth:`BrowserRuntime.run` sends a whole plan (uploads, draws,
 the chaining and the read-back) in one round trip; the primitive calls (upload, draw,
 read, free, finish) work too.  Compiled programs are kept in the page (an LRU of
@@ -30,7 +32,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -43,6 +45,7 @@ from ..webgpu.layout import BufferLayout
 from ..webgpu.limits import LIMIT_NAMES, WebGPULimits
 from ..webgpu.target import WEBGPU
 from .base import BaseRuntime, GLUnavailableError
+from .page_server import BLOB_BYTES, PageServer
 from .webgpu import WebGPUError, _stored_as
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +78,8 @@ CHROMIUM_HINT = ("install Debian's Chromium with 'apt-get install chromium' (Ubu
 PLAYWRIGHT_HINT = "pip install 'gpuconv[browser]' (Playwright for Python; no 'playwright install' is needed)"
 
 _PAGE_SCRIPT = Path(__file__).with_name("browser_page.js")
+#: How arrays cross (inline base64, or through the runtime's server), loaded before either page's script.
+_TRANSFER_SCRIPT = Path(__file__).with_name("browser_transfer.js")
 _GL_HINTS = {
     "angle-egl": ("gl='angle-egl' needs the system's EGL (Mesa's: 'apt-get install --no-install-recommends "
                   "libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri', or a GPU driver's); gl='swiftshader' needs none"),
@@ -167,20 +172,22 @@ class BrowserTexture:
     runtime: "BrowserRuntime"
 
 
-def _encode(texels: np.ndarray, storage: str = "float32") -> str:
-    """Base64 of the texels' float32 bytes, or (float16 storage) of their float16 bytes: the
-    page uploads those as HALF_FLOAT, rounded here as NumPy rounds (to the nearest half)."""
+def _texel_bytes(texels: np.ndarray, storage: str = "float32") -> bytes:
+    """The texels' float32 bytes, or (float16 storage) their float16 bytes: the page uploads
+    those as HALF_FLOAT, rounded here as NumPy rounds (to the nearest half)."""
     with np.errstate(over="ignore"):  # beyond 65504 a half is infinity, as the GPU stores it
         data = np.ascontiguousarray(np.asarray(texels, dtype=np.float32),
                                     dtype="<f2" if storage == "float16" else "<f4")
-    return base64.b64encode(data.tobytes()).decode("ascii")
+    return data.tobytes()
 
 
-def _decode(text: str, layout: Layout) -> np.ndarray:
+def _decode(answer: Union[str, bytes], layout: Layout) -> np.ndarray:
+    """A read-back: bytes that came through the runtime's server, or base64 text inline."""
+    raw = answer if isinstance(answer, bytes) else base64.b64decode(answer)
     if getattr(layout, "dtype", "float32") == "float16":  # a WebGPU buffer of halves, two to a word
-        halves = np.frombuffer(base64.b64decode(text), dtype="<f2", count=layout.rows * layout.cols)
+        halves = np.frombuffer(raw, dtype="<f2", count=layout.rows * layout.cols)
         return halves.astype(np.float32).reshape(layout.rows, layout.cols, layout.components)
-    data = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32, copy=False)
+    data = np.frombuffer(raw, dtype="<f4").astype(np.float32, copy=False)
     return data.reshape(layout.rows, layout.cols, layout.components)
 
 
@@ -272,6 +279,7 @@ class BrowserRuntime(BaseRuntime):
         self._ids = itertools.count(1)
         self._browser: Any = None
         self._page: Any = None
+        self._server: Optional[PageServer] = None
         self._playwright: Any = None
         self._playwright = _SharedPlaywright.acquire()
         try:
@@ -304,14 +312,24 @@ class BrowserRuntime(BaseRuntime):
                                      f"({self.gl}): {str(exc).strip().splitlines()[0]}. {CHROMIUM_HINT}") from exc
         self.browser_version = str(self._browser.version)
         self._browser.on("disconnected", lambda *_: self._mark_closed(_CHROMIUM_CLOSED))
+        self._server = PageServer()
         self._page = self._browser.new_page()
         self._page.on("crash", lambda *_: self._mark_closed("page crashed"))
         self._page.on("close", lambda *_: self._mark_closed("page was closed"))
         self._load_page("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv</title></head><body>"
+                        "<script>" + _TRANSFER_SCRIPT.read_text(encoding="utf-8") + "</script>"
                         "<script>" + self.PAGE_SCRIPT.read_text(encoding="utf-8") + "</script></body></html>")
 
     def _load_page(self, html: str) -> None:
-        self._page.set_content(html)
+        assert self._server is not None
+        self._server.page = html
+        self._page.goto(self._server.page_url)
+
+    def _payload(self, data: bytes) -> Dict[str, str]:
+        """An upload's bytes in its op: through the server when large, else inline base64."""
+        if len(data) >= BLOB_BYTES and self._server is not None:
+            return {"blob": self._server.put(data)}
+        return {"data": base64.b64encode(data).decode("ascii")}
 
     def _mark_closed(self, why: str) -> None:
         if self._closed is None:
@@ -341,12 +359,14 @@ class BrowserRuntime(BaseRuntime):
         from playwright.sync_api import Error as PlaywrightError
 
         self._check_usable()
-        message: Dict[str, Any] = {"ops": ops, "free": list(free)}
+        message: Dict[str, Any] = {"ops": ops, "free": list(free), "blob_bytes": BLOB_BYTES}
         if self._drop_programs or self._drop_textures:
             message["drop"] = {"programs": self._drop_programs, "textures": self._drop_textures}
             self._drop_programs, self._drop_textures = [], []
         try:
             answer = self._page.evaluate("(message) => gpuconv.call(message)", message)
+            if answer.get("ok"):
+                answer["results"] = [self._fetched(result) for result in answer["results"]]
         except PlaywrightError as exc:
             if self._closed is None and (not self._browser.is_connected() or self._page.is_closed()
                                          or "crash" in str(exc).lower() or "closed" in str(exc).lower()):
@@ -354,9 +374,18 @@ class BrowserRuntime(BaseRuntime):
             if self._closed is not None:
                 raise self._closed_error() from exc
             raise RuntimeError(f"gpuconv's browser page failed: {exc}") from exc
+        finally:
+            if self._server is not None:
+                self._server.clear()  # what a failed call left unfetched
         if not answer.get("ok"):
             raise self._page_failure(answer)
         return list(answer["results"])
+
+    def _fetched(self, result: Any) -> Any:
+        """A result the page posted to the server (``{"blob": key}``) as its bytes; others as they are."""
+        if isinstance(result, dict) and set(result) == {"blob"} and self._server is not None:
+            return self._server.take(str(result["blob"]))
+        return result
 
     def _page_failure(self, answer: Dict[str, Any]) -> BaseException:
         """The exception for a call the page answered with ``{ok: false, kind, message, ...}``."""
@@ -420,7 +449,7 @@ class BrowserRuntime(BaseRuntime):
         texture = self._new_texture(layout)
         return texture, {"op": "upload", "id": texture.id, "cols": layout.cols, "rows": layout.rows,
                          "components": layout.components, "storage": check_storage(storage),
-                         "data": _encode(layout.pack(array), storage)}
+                         **self._payload(_texel_bytes(layout.pack(array), storage))}
 
     def _program_ref(self, spec: Drawable, pending: List[Hashable]) -> Dict[str, Any]:
         """The page's program for ``spec``: its id, with the sources when the page has not compiled it."""
@@ -608,6 +637,9 @@ class BrowserRuntime(BaseRuntime):
             pass
         finally:
             self._browser = self._page = None
+            if self._server is not None:
+                self._server.close()
+                self._server = None
             if self._playwright is not None:
                 self._playwright = None
                 _SharedPlaywright.release()
@@ -627,8 +659,8 @@ class BrowserRuntime(BaseRuntime):
 # * ``"swiftshader"``: Dawn's Vulkan backend on SwiftShader, Chromium's fallback adapter
 #   (core features, ``timestamp-query``; slower).
 #
-# WebGPU needs a secure context, so the page is served from ``http://127.0.0.1/`` by
-# Playwright's request routing (no server, no socket).  A WebGPU error (validation, out of
+# WebGPU needs a secure context: the page is served from ``http://127.0.0.1:<port>/`` by the
+# runtime's own server (:mod:`.page_server`), as the WebGL2 page is.  A WebGPU error (validation, out of
 # memory, a pipeline that does not compile) is a :class:`~gpuconv.runtimes.webgpu.WebGPUError`
 # naming the program; a lost device one too, after which the runtime refuses every call.
 
@@ -660,10 +692,6 @@ _HINTS = {
 def _words(layout: BufferLayout) -> int:
     """The 32-bit words that hold a buffer's values (what the page reads back)."""
     return -(-layout.size * layout.value_bytes // 4)
-
-
-#: Where the page is served from: a secure context without a server (Playwright routes the request).
-PAGE_URL = "http://127.0.0.1/gpuconv/webgpu.html"
 
 
 def _camel(kebab: str) -> str:
@@ -716,16 +744,6 @@ class BrowserWebGPURuntime(BrowserRuntime):
         if "llvmpipe" in str(self.adapter_info.get("description", "")):
             # llvmpipe ends every loop of a shader after 65535 iterations, compute shaders too
             self.max_loop_iterations = LLVMPIPE_LOOP_LIMIT
-
-    def _load_page(self, html: str) -> None:
-        def serve(route: Any) -> None:
-            if route.request.url == PAGE_URL:
-                route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
-            else:
-                route.fulfill(status=404, body="")
-
-        self._page.route("http://127.0.0.1/**", serve)
-        self._page.goto(PAGE_URL)
 
     def require_storage(self, storage: str) -> str:
         """Both storages: "float16" keeps halves two to a 32-bit word (core WGSL's pack2x16float)."""
@@ -781,7 +799,7 @@ class BrowserWebGPURuntime(BrowserRuntime):
         layout = layout.stored_as(storage)  # float16: rounded to halves here, two to a word
         texture = self._new_buffer(layout)
         return texture, {"op": "upload", "id": texture.id, "bytes": layout.byte_size, "count": _words(layout),
-                         "data": _encode(layout.pack(array), layout.dtype)}
+                         **self._payload(_texel_bytes(layout.pack(array), layout.dtype))}
 
     def _draw_op(self, spec: Any, inputs: Mapping[str, Any], pending: List[Hashable],
                  storage: str = "float32") -> Tuple[List[BrowserTexture], Dict[str, Any]]:

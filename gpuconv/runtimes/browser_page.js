@@ -1,6 +1,6 @@
 // gpuconv's page in headless Chromium: one WebGL2 context and what gpuconv keeps in it.
 //
-// gpuconv.runtimes.browser loads this script into a blank page and drives it through
+// gpuconv.runtimes.browser loads this script into a page of its own server and drives it through
 // Playwright with one entry point, gpuconv.call(message): message.ops is a list of
 // operations run in order (init, upload, draw, read, finish), message.drop the programs
 // and textures to delete first, message.free the textures to delete last (even after
@@ -10,9 +10,9 @@
 // 448x112 RGBA32F outputs: 11.2 ms against 1.3 ms reused); info() reports live and pooled
 // textures apart.  Every call answers {ok: true, results: [...]} (one entry per op) or
 // {ok: false, kind, message, ...} (after a short wait when the WebGL context may be being
-// lost); it never throws.  Arrays cross as base64 strings of
-// little-endian float32 bytes (an upload to a half-float texture: float16 bytes, rounded
-// by gpuconv; read-backs are always float32).  A texture's storage is "float32"
+// lost); it never throws.  Arrays cross as little-endian float32 bytes (an upload to a
+// half-float texture: float16 bytes, rounded by gpuconv; read-backs are always float32), inline
+// as base64 or through the runtime's server (browser_transfer.js).  A texture's storage is "float32"
 // (R32F/RGBA32F) or "float16" (R16F/RGBA16F, as TF.js stores tensors on devices without
 // float32 render targets).
 "use strict";
@@ -49,39 +49,8 @@
     }
   }
 
-  // ---- base64 <-> Float32Array ------------------------------------------------
-  function decodeFloats(text) {
-    const bytes = decodeBytes(text);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  }
-
-  function decodeBytes(text) {
-    let bytes;
-    if (typeof Uint8Array.fromBase64 === "function") {
-      bytes = Uint8Array.fromBase64(text);
-    } else {
-      const binary = atob(text);
-      bytes = new Uint8Array(binary.length);
-      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    }
-    return bytes;
-  }
-
-  function decodeHalfs(text) {  // float16 bits, as Uint16 (uploaded as HALF_FLOAT)
-    const bytes = decodeBytes(text);
-    return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
-  }
-
-  function encodeFloats(floats) {
-    const bytes = new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
-    if (typeof bytes.toBase64 === "function") return bytes.toBase64();
-    let binary = "";
-    const chunk = 0x8000;
-    for (let i = 0; i < bytes.length; i += chunk) {
-      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + chunk));
-    }
-    return btoa(binary);
-  }
+  const transfer = globalThis.gpuconvTransfer;  // browser_transfer.js
+  let blobBytes = 0;  // read-backs of at least this many bytes go through the server (per call)
 
   // ---- set-up -------------------------------------------------------------------
   const EXTENSIONS = ["EXT_color_buffer_float", "EXT_float_blend", "OES_texture_float_linear",
@@ -259,7 +228,9 @@
   function upload(op) {
     if (state.textures.has(op.id)) throw new GpuconvError("error", "texture " + op.id + " exists already");
     const half = op.storage === "float16";
-    const floats = half ? decodeHalfs(op.data) : decodeFloats(op.data);
+    const bytes = op.payload;  // float16 bits as Uint16 (uploaded as HALF_FLOAT), else float32
+    const floats = half ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)
+                        : new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     const expected = op.cols * op.rows * op.components;
     if (floats.length !== expected) {
       throw new GpuconvError("error", "texture " + op.id + ": got " + floats.length + " values, expected " + expected);
@@ -317,7 +288,8 @@
 
   function read(op) {
     const entry = texture(op.id);
-    return encodeFloats(readTexels(entry, entry.cols, entry.rows));
+    const floats = readTexels(entry, entry.cols, entry.rows);
+    return transfer.send(new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength), blobBytes);
   }
 
   function finish() {
@@ -496,7 +468,9 @@
         for (const id of message.drop.textures || []) deleteTexture(id);
       }
       const results = [];
+      blobBytes = message.blob_bytes || 0;
       try {
+        await transfer.receive(message.ops || []);
         for (const op of message.ops || []) {
           const run = OPS[op.op];
           if (!run) throw new GpuconvError("error", "unknown operation " + op.op);

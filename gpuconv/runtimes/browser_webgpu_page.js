@@ -12,8 +12,8 @@
 // when there is no WebGPU here.
 //
 // A tensor is one storage buffer of float32 values, or of halves two to a 32-bit word
-// (gpuconv.webgpu.layout.BufferLayout: padded to 16 bytes).  Arrays cross as base64 strings of
-// their little-endian bytes; a buffer's count is the 32-bit words its values take (read back).
+// (gpuconv.webgpu.layout.BufferLayout: padded to 16 bytes).  Arrays cross as their
+// little-endian bytes, inline as base64 or through the runtime's server (browser_transfer.js); a buffer's count is the 32-bit words its values take (read back).
 // Programs are compute pipelines, made with createComputePipelineAsync: every new program of a
 // call is made at once before its first op runs, so the browser compiles them in parallel.
 // Errors are caught with error scopes around each pipeline and each dispatch; the scopes are
@@ -43,23 +43,8 @@
     }
   }
 
-  // ---- base64 <-> bytes (Chromium 133+ has Uint8Array.fromBase64 / toBase64) ----------------
-  function decodeBytes(text) {
-    if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(text);
-    const binary = atob(text);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
-  }
-
-  function encodeBytes(bytes) {
-    if (typeof bytes.toBase64 === "function") return bytes.toBase64();
-    let binary = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) {
-      binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    }
-    return btoa(binary);
-  }
+  const transfer = globalThis.gpuconvTransfer;  // browser_transfer.js: inline base64 or the server
+  let blobBytes = 0;  // read-backs of at least this many bytes go through the server (per call)
 
   // ---- set-up ---------------------------------------------------------------------------------
   function adapterInfo(adapter) {
@@ -201,7 +186,7 @@
   }
 
   function upload(op) {
-    const bytes = decodeBytes(op.data);
+    const bytes = op.payload;
     if (bytes.byteLength !== op.bytes || op.bytes % 16) {
       throw new GpuconvError("error", "buffer " + op.id + ": got " + bytes.byteLength + " bytes, expected " + op.bytes);
     }
@@ -234,9 +219,9 @@
       encoder.copyBufferToBuffer(entry.buffer, 0, staging, 0, entry.bytes);
       device.queue.submit([encoder.finish()]);
       await staging.mapAsync(GPUMapMode.READ);
-      const text = bytes ? encodeBytes(new Uint8Array(staging.getMappedRange(0, bytes))) : "";
+      const values = bytes ? new Uint8Array(staging.getMappedRange(0, bytes)).slice() : new Uint8Array(0);
       staging.unmap();
-      return text;
+      return await transfer.send(values, blobBytes);
     } catch (error) {
       throw lostOr(error, "reading a buffer back");
     } finally {
@@ -415,8 +400,10 @@
         for (const id of message.drop.textures || []) destroy(id);
       }
       const results = [];
+      blobBytes = message.blob_bytes || 0;
       try {
         const ops = message.ops || [];
+        await transfer.receive(ops);
         if (!state.device && ops.some((op) => op.op !== "init")) {
           throw new GpuconvError("error", "the page has no WebGPU device yet");
         }
