@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 import gpuconv
-from gpuconv import GLUnavailableError, checks, cli, codegen, oracle, registry
-from gpuconv.cli import main, parse_padding, parse_pair, parse_shape
+from gpuconv import GLUnavailableError, checks, codegen, oracle, registry
+from gpuconv.cli import backend as cli_backend
+from gpuconv.cli import main
+from gpuconv.cli.options import parse_padding, parse_pair, parse_shape
 
 REPO = Path(__file__).resolve().parent.parent
 SHADER = ["shader", "conv2d", "--input", "1x7x7x6", "--filter", "3x3x6x4"]
@@ -278,7 +280,7 @@ def test_no_gl_exits_3(monkeypatch, tmp_path, capsys):
     def unavailable():
         raise GLUnavailableError("gpuconv could not create an OpenGL context: install libegl1")
 
-    monkeypatch.setattr(cli, "make_runtime", lambda *args, **kwargs: unavailable())
+    monkeypatch.setattr(cli_backend, "make_runtime", lambda *args, **kwargs: unavailable())
     assert main(["info"]) == 3
     assert "install libegl1" in error_line(capsys)
 

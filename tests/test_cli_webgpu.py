@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from gpuconv import GLUnavailableError, checks, cli, registry, validate
+from gpuconv.cli import backend as cli_backend
 from gpuconv.cli import main
+from gpuconv.cli import selftest as cli_selftest
 from gpuconv.plan import Plan
 from gpuconv.programs import annotate_wgsl
 from gpuconv.target import WEBGPU, NotOnTargetError
@@ -278,7 +280,7 @@ def transpose_not_yet(monkeypatch: Any) -> None:
 def test_selftest_counts_an_op_not_on_the_target_apart(webgpu, capsys, monkeypatch, transpose_not_yet):
     cases = [case for case in checks.SELFTEST_CASES if case.op in ("conv2d_transpose", "depthwise_conv2d")
              and case.quick]
-    monkeypatch.setattr(cli, "SELFTEST_CASES", tuple(cases))
+    monkeypatch.setattr(cli_selftest, "SELFTEST_CASES", tuple(cases))
     assert main(["selftest", "--quick", "--backend", "webgpu"]) == 0
     out = capsys.readouterr().out
     refused = sum(case.op == "conv2d_transpose" for case in cases)
@@ -376,8 +378,8 @@ def test_demo_warmup_precision_backend_webgpu(webgpu, capsys, npy):
 def test_gpuconv_backend_env_picks_webgpu(monkeypatch):
     monkeypatch.setenv("GPUCONV_BACKEND", "webgpu")
     args = cli.build_parser().parse_args(["selftest"])
-    assert cli._backend(args) == "webgpu"
-    assert cli._runtime_options(args) == ["--backend", "webgpu"]
+    assert cli_backend.backend_kind(args) == "webgpu"
+    assert cli_backend.runtime_options(args) == ["--backend", "webgpu"]
 
 
 def test_browser_api_webgpu_reaches_the_browser_runtime(monkeypatch):
@@ -387,17 +389,17 @@ def test_browser_api_webgpu_reaches_the_browser_runtime(monkeypatch):
         made.update(options, kind=kind)
         raise GLUnavailableError("no browser here")
 
-    monkeypatch.setattr(cli, "make_runtime", fake)
+    monkeypatch.setattr(cli_backend, "make_runtime", fake)
     args = cli.build_parser().parse_args(["selftest", "--backend", "browser", "--api", "webgpu", "--gl",
                                           "swiftshader"])
     with pytest.raises(GLUnavailableError):
-        cli._runtime(args)
+        cli_backend.open_runtime(args)
     assert made == {"kind": "browser", "gl": "swiftshader", "api": "webgpu"}
-    assert cli._runtime_options(args) == ["--backend", "browser", "--gl", "swiftshader", "--api", "webgpu"]
+    assert cli_backend.runtime_options(args) == ["--backend", "browser", "--gl", "swiftshader", "--api", "webgpu"]
     made.clear()
     args = cli.build_parser().parse_args(["selftest", "--backend", "browser"])
     with pytest.raises(GLUnavailableError):
-        cli._runtime(args)
+        cli_backend.open_runtime(args)
     assert made == {"kind": "browser", "gl": None}  # WebGL2 by default: no api= at all
 
 

@@ -22,7 +22,9 @@ import pytest
 
 import gpuconv
 from gpuconv import GLUnavailableError, checks, cli, registry
+from gpuconv.cli import backend as cli_backend
 from gpuconv.cli import main
+from gpuconv.cli.info import info_lines
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -109,7 +111,7 @@ def test_debug_keeps_the_codes_of_gl_and_internal_errors(monkeypatch, capsys):
     def no_gl(*args: Any, **kwargs: Any) -> Any:
         raise GLUnavailableError("gpuconv could not create an OpenGL context: test")
 
-    monkeypatch.setattr(cli, "make_runtime", no_gl)
+    monkeypatch.setattr(cli_backend, "make_runtime", no_gl)
     for debug in ([], ["--debug"]):
         assert main(debug + ["info"]) == 3
         err = capsys.readouterr().err
@@ -119,7 +121,7 @@ def test_debug_keeps_the_codes_of_gl_and_internal_errors(monkeypatch, capsys):
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "make_runtime", broken)
+    monkeypatch.setattr(cli_backend, "make_runtime", broken)
     assert main(["info"]) == 4
     assert "RuntimeError: boom (run again with --debug for the traceback)" in error_line(capsys)
     assert main(["--debug", "info"]) == 4
@@ -241,7 +243,7 @@ def fake_runtimes(monkeypatch):
         made.append(FakeRuntime(kind, gl=gl, **options))
         return made[-1]
 
-    monkeypatch.setattr(cli, "make_runtime", make)
+    monkeypatch.setattr(cli_backend, "make_runtime", make)
     return made
 
 
@@ -370,7 +372,7 @@ def test_the_runtime_options_reach_make_runtime(files, fake_runtimes, monkeypatc
 
 
 def test_info_prints_the_known_keys_then_any_other():
-    lines = cli.info_lines({"renderer": "R", "backend": "angle-egl", "max_texture_size": 4096,
+    lines = info_lines({"renderer": "R", "backend": "angle-egl", "max_texture_size": 4096,
                             "layout_texture_size": 2048, "browser_version": "156.0",
                             "extensions": {"EXT_color_buffer_float": True, "EXT_float_blend": False},
                             "cached_programs": 3})
