@@ -13,7 +13,6 @@ import re
 import shlex
 import subprocess
 import sys
-import types
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -408,7 +407,9 @@ def test_run_takes_the_device_limits(files, capsys, runtime):
 
 
 def _fake_validate(monkeypatch, outcome: str) -> List[str]:
-    module = types.ModuleType("gpuconv.validate")
+    """glslangValidator's three outcomes without it: gpuconv.validate's GLSL check and errors replaced."""
+    from gpuconv import validate
+
     seen: List[str] = []
 
     class GLSLValidationError(ValueError):
@@ -424,10 +425,9 @@ def _fake_validate(monkeypatch, outcome: str) -> List[str]:
         if outcome == "missing":
             raise GLSLValidatorUnavailableError("glslangValidator is not installed: apt-get install glslang-tools")
 
-    module.GLSLValidationError = GLSLValidationError  # type: ignore[attr-defined]
-    module.GLSLValidatorUnavailableError = GLSLValidatorUnavailableError  # type: ignore[attr-defined]
-    module.validate_glsl = validate_glsl  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gpuconv.validate", module)
+    monkeypatch.setattr(validate, "GLSLValidationError", GLSLValidationError)
+    monkeypatch.setattr(validate, "GLSLValidatorUnavailableError", GLSLValidatorUnavailableError)
+    monkeypatch.setattr(validate, "validate_glsl", validate_glsl)
     return seen
 
 
