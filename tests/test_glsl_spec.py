@@ -40,15 +40,7 @@ try:
     from gpuconv.registry import plan_shapes  # type: ignore[attr-defined]
 except ImportError:
     from gpuconv.ops import plan_shapes  # type: ignore[attr-defined,no-redef]
-# The case tables are moving from gpuconv.cli and gpuconv.randomized to gpuconv.checks.
-try:
-    from gpuconv.checks import SELFTEST_CASES  # type: ignore[attr-defined]
-except ImportError:
-    from gpuconv.cli import SELFTEST_CASES
-try:
-    from gpuconv.checks import config_at  # type: ignore[attr-defined]
-except ImportError:
-    from gpuconv.randomized import config_at
+from gpuconv.checks import SELFTEST_CASES, config_at
 
 RANDOM_SEED = 11
 RANDOM_COUNT = 400
