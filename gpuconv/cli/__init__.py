@@ -19,7 +19,7 @@ Subcommands (each has ``--help`` with an example to copy), one module each (or p
 the options they share are in :mod:`.options` (parsed, added and turned into an op's arguments from
 :mod:`gpuconv.registry`), the runtime in :mod:`.backend` (``--backend native|browser|webgpu``, ``--gl``,
 ``--api webgl2|webgpu`` for the browser, through :func:`gpuconv.runtimes.make_runtime`), the rest in
-:mod:`.common`.  The checks are :mod:`gpuconv.checks`'.
+:mod:`.common`.  The cases and runners of selftest, random and demo are :mod:`gpuconv.checks`.
 
 Exit codes: 0 success, 1 a result outside the tolerance (or invalid GLSL), 2 bad
 arguments, 3 no usable OpenGL (or browser, WebGPU adapter, or GLSL/WGSL validator), 4 an unexpected error
