@@ -6,11 +6,7 @@
     output depth (NDHWC) or into the channels (NCDHW), and unfolded at the top of main(). -#}
 
 {% macro getX(depth) -%}
-{% if channels_last -%}
-getX(batch, xF, xR, xC, {{ depth }})
-{%- else -%}
-getX(batch, {{ depth }}, xF, xR, xC)
-{%- endif %}
+{{ tensors.read("getX", "batch", ["xF", "xR", "xC"], depth, channels_last) }}
 {%- endmacro %}
 {% macro getW(depth) -%}
 getW(wF, wR, wC, {{ depth }}, d2)
@@ -40,26 +36,11 @@ void main() {
   int xCCorner = yC * {{ g.stride_width }} - {{ g.pad_left }};
 
   float dotProd = 0.0;
-  for (int wF = 0; wF < {{ g.filter_depth }}; wF++) {
-    int xF = xFCorner + wF * {{ g.dilation_depth }};
-    if (xF < 0 || xF >= {{ g.in_depth }}) {
-      continue;
-    }
-    for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
-      int xR = xRCorner + wR * {{ g.dilation_height }};
-      if (xR < 0 || xR >= {{ g.in_height }}) {
-        continue;
-      }
-      for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
-        int xC = xCCorner + wC * {{ g.dilation_width }};
-        if (xC < 0 || xC >= {{ g.in_width }}) {
-          continue;
-        }
+{% call tensors.window_loop(g) %}
 
-        {{ tensors.channel_dot(getX, getW, depth_vec4, depth_remainder, "d1", "input", "xValues", "wValues") | trim | indent(8) }}
-      }
-    }
-  }
+      {{ tensors.channel_dot(getX, getW, depth_vec4, depth_remainder, "d1", "input", "xValues", "wValues") | trim | indent(6) }}
+{% endcall %}
+
 
   setOutput(dotProd);
 }

@@ -66,23 +66,41 @@ float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }
 }
 {%- endmacro %}
 
-{#- TF.js's loops over the filter window, shared by the direct programs: taps outside the
-    input are skipped, which is how the zero padding is realised.  The caller's body runs
-    once per tap with xR, xC (input row/column) and wR, wC (filter row/column).
-    The caller must declare `int xRCorner, xCCorner` (the window's top-left input position). -#}
+{#- The spatial axes of geometry `g` as the programs name them: "RC" (rows, columns) for a 2-D
+    convolution, "FRC" (depth frames, rows, columns) for a 3-D one; axis i of g.filter_spatial,
+    g.in_spatial, g.strides ... is letter i. -#}
+{% macro axis_names(g) -%}
+{{ "FRC"[3 - g.filter_spatial | length:] }}
+{%- endmacro %}
+
+{#- `getter(batch, positions..., channel)` (channels last) or `getter(batch, channel, positions...)`:
+    a read of one element of a tensor with spatial coordinates `positions` (a list). -#}
+{% macro read(getter, batch, positions, channel, channels_last) -%}
+{% if channels_last -%}
+{{ getter }}({{ batch }}, {{ positions | join(", ") }}, {{ channel }})
+{%- else -%}
+{{ getter }}({{ batch }}, {{ channel }}, {{ positions | join(", ") }})
+{%- endif %}
+{%- endmacro %}
+
+{#- TF.js's loops over the filter window, shared by the direct programs (2-D and 3-D): taps
+    outside the input are skipped, which is how the zero padding is realised.  The caller's
+    body runs once per tap with x<A> (input position) and w<A> (filter tap) for each axis A of
+    axis_names(g) (xR, xC, wR, wC in 2-D; also xF, wF in 3-D), written at the indentation of the
+    2-D loops (the 3-D loops indent it one more step).  The caller must declare `int x<A>Corner`
+    (the window's first input position on each axis). -#}
 {% macro window_loop(g) %}
-  for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
-    int xR = xRCorner + wR * {{ g.dilation_height }};
-    if (xR < 0 || xR >= {{ g.in_height }}) {
-      continue;
-    }
-    for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
-      int xC = xCCorner + wC * {{ g.dilation_width }};
-      if (xC < 0 || xC >= {{ g.in_width }}) {
-        continue;
-      }
-{{ caller() }}    }
-  }
+{% set names = axis_names(g) %}
+{% for a in names %}
+{% set pad = "  " * loop.index0 %}
+  {{ pad }}for (int w{{ a }} = 0; w{{ a }} < {{ g.filter_spatial[loop.index0] }}; w{{ a }}++) {
+  {{ pad }}  int x{{ a }} = x{{ a }}Corner + w{{ a }} * {{ g.dilations[loop.index0] }};
+  {{ pad }}  if (x{{ a }} < 0 || x{{ a }} >= {{ g.in_spatial[loop.index0] }}) {
+  {{ pad }}    continue;
+  {{ pad }}  }
+{% endfor %}
+{{ caller() | indent(2 * (names | length - 2), first=True) }}
+{%- for a in names %}{{ "  " * (loop.revindex0 + 1) }}}{{ "\n" if not loop.last }}{% endfor %}
 {%- endmacro %}
 
 {#- The channel loop of the direct programs, as TF.js unrolls it: `dotProd += a . b` over
