@@ -7,21 +7,18 @@
     padTopT = (effective filter height - 1) - padTop (and left alike).  Out channels d2 by
     vec4, the 1, 2 or 3 left over in one branch chosen here. -#}
 
+{% from "gradient_macros.glsl" import dy_window_loop %}
+
 {% macro getDy(depth) -%}
-{% if channels_last -%}
-getDy(batch, dyR, dyC, {{ depth }})
-{%- else -%}
-getDy(batch, {{ depth }}, dyR, dyC)
-{%- endif %}
+{{ tensors.read("getDy", "batch", ["dyR", "dyC"], depth, channels_last) }}
 {%- endmacro %}
 {% macro getW(depth) -%}
 getW(wRPerm, wCPerm, d1, {{ depth }})
 {%- endmacro %}
 
-{% from "gradient_macros.glsl" import dy_position %}
-
-{% block main %}
-void main() {
+{#- main()'s start: this fragment's dx element (batch, d1) and dyRCorner, dyCCorner (its
+    position less the transposed pads), for dy_window_loop. -#}
+{% macro dx_position() %}
   ivec4 coords = getOutputCoords();
   int batch = coords[0];
   int d1 = coords[{{ channel_axis }}];
@@ -29,20 +26,18 @@ void main() {
   ivec2 dyCorner = ivec2(coords[{{ height_axis }}], coords[{{ width_axis }}]) - ivec2({{ pad_top_t }}, {{ pad_left_t }});
   int dyRCorner = dyCorner.x;
   int dyCCorner = dyCorner.y;
+{%- endmacro %}
+
+{% block main %}
+void main() {
+{{ dx_position() }}
 
   float dotProd = 0.0;
-  for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
-    int dyRNum = dyRCorner + wR * {{ g.dilation_height }};
-{{ dy_position("dyR", "dyRNum", g.stride_height, g.out_height) }}
-    int wRPerm = {{ g.filter_height - 1 }} - wR;
-    for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
-      int dyCNum = dyCCorner + wC * {{ g.dilation_width }};
-{{ dy_position("dyC", "dyCNum", g.stride_width, g.out_width) | indent(2, first=True) }}
-      int wCPerm = {{ g.filter_width - 1 }} - wC;
+{% call dy_window_loop(g) %}
 
       {{ tensors.channel_dot(getDy, getW, depth_vec4, depth_remainder, "d2", "out", "dyValues", "wValues") | trim | indent(6) }}
-    }
-  }
+{% endcall %}
+
 
 {% if bias_full %}
   dotProd += getBias(coords.x, coords.y, coords.z, coords.w);

@@ -1,5 +1,5 @@
 {% extends "program.glsl" %}
-{% from "gradient_macros.glsl" import dy_position %}
+{% from "gradient_macros.glsl" import dy_window_loop %}
 {#- Conv3DDerInputProgram (TF.js): one element of dx, the gradient of conv3d with respect to
     its input, per fragment (also the transposed 3-D convolution), as Conv2DDerInputProgram
     with a third (depth) filter loop: dx[b, xF, xR, xC, d1] sums
@@ -9,11 +9,7 @@
     folded into one (batch and depth for NDHWC, batch and channels for NCDHW). -#}
 
 {% macro getDy(depth) -%}
-{% if channels_last -%}
-getDy(batch, dyF, dyR, dyC, {{ depth }})
-{%- else -%}
-getDy(batch, {{ depth }}, dyF, dyR, dyC)
-{%- endif %}
+{{ tensors.read("getDy", "batch", ["dyF", "dyR", "dyC"], depth, channels_last) }}
 {%- endmacro %}
 {% macro getW(depth) -%}
 getW(wFPerm, wRPerm, wCPerm, d1, {{ depth }})
@@ -43,23 +39,11 @@ void main() {
   int dyCCorner = xC - {{ pad_left_t }};
 
   float dotProd = 0.0;
-  for (int wF = 0; wF < {{ g.filter_depth }}; wF++) {
-    int dyFNum = dyFCorner + wF * {{ g.dilation_depth }};
-{{ dy_position("dyF", "dyFNum", g.stride_depth, g.out_depth) }}
-    int wFPerm = {{ g.filter_depth - 1 }} - wF;
-    for (int wR = 0; wR < {{ g.filter_height }}; wR++) {
-      int dyRNum = dyRCorner + wR * {{ g.dilation_height }};
-{{ dy_position("dyR", "dyRNum", g.stride_height, g.out_height) | indent(2, first=True) }}
-      int wRPerm = {{ g.filter_height - 1 }} - wR;
-      for (int wC = 0; wC < {{ g.filter_width }}; wC++) {
-        int dyCNum = dyCCorner + wC * {{ g.dilation_width }};
-{{ dy_position("dyC", "dyCNum", g.stride_width, g.out_width) | indent(4, first=True) }}
-        int wCPerm = {{ g.filter_width - 1 }} - wC;
+{% call dy_window_loop(g) %}
 
-        {{ tensors.channel_dot(getDy, getW, depth_vec4, depth_remainder, "d2", "out", "dyValues", "wValues") | trim | indent(8) }}
-      }
-    }
-  }
+      {{ tensors.channel_dot(getDy, getW, depth_vec4, depth_remainder, "d2", "out", "dyValues", "wValues") | trim | indent(6) }}
+{% endcall %}
+
 
   setOutput(dotProd);
 }

@@ -5,13 +5,13 @@
 {% block main %}
 void main() {
   ivec4 coords = getOutputCoords();
-{{ filter_row(g) }}
+{{ filter_tap(g, slices) }}
   int wC = coords.y;
   int d1 = coords.z;
   int d2 = d1 * {{ g.channel_multiplier }} + coords.w;
 
   float dotProd = 0.0;
-{% call dy_loop(g) %}
+{% call dy_loop(g, slices, slice_length) %}
         dotProd += {{ getX("d1") }} * {{ getDy("d2") }};
 {% endcall %}
 

@@ -83,6 +83,12 @@ float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }
 {%- endif %}
 {%- endmacro %}
 
+{#- The loops closed by `{{ close_loops(n, indentation) }}`: n closing braces, the innermost at
+    `indentation` spaces, each enclosing one two spaces less, the last one without a newline. -#}
+{% macro close_loops(n, indentation) -%}
+{% for _ in range(n) %}{{ " " * (indentation - 2 * loop.index0) }}}{{ "\n" if not loop.last }}{% endfor %}
+{%- endmacro %}
+
 {#- TF.js's loops over the filter window, shared by the direct programs (2-D and 3-D): taps
     outside the input are skipped, which is how the zero padding is realised.  The caller's
     body runs once per tap with x<A> (input position) and w<A> (filter tap) for each axis A of
@@ -100,7 +106,7 @@ float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }
   {{ pad }}  }
 {% endfor %}
 {{ caller() | indent(2 * (names | length - 2), first=True) }}
-{%- for a in names %}{{ "  " * (loop.revindex0 + 1) }}}{{ "\n" if not loop.last }}{% endfor %}
+{{- close_loops(names | length, 2 * names | length) }}
 {%- endmacro %}
 
 {#- The channel loop of the direct programs, as TF.js unrolls it: `dotProd += a . b` over
