@@ -37,7 +37,8 @@ import itertools
 import math
 import numbers
 from collections.abc import Callable, Iterator
-from typing import Any, List, Optional, Sequence, Tuple, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -668,6 +669,32 @@ _FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, in_channels, ou
 _TRANSPOSE_FILTER_LAYOUT_3D = "[filter_depth, filter_height, filter_width, out_channels, in_channels]"
 
 
+@dataclass(frozen=True)
+class _Spatial:
+    """What the public functions of one spatial rank (2-D or 3-D) check their arguments against."""
+
+    rank: int                                       # spatial dimensions
+    normalize_data_format: Callable[[str], str]
+    layouts: Mapping[str, str]                      # x's (and dy's) layout, by data format
+    transpose_filter_layout: str                    # [spatial..., out_channels, in_channels]
+
+    def activations(self, value: npt.ArrayLike, name: str, data_format: str) -> np.ndarray:
+        """``x`` or ``dy``: with or without the batch."""
+        return as_tensor(value, name, ranks=(self.rank + 1, self.rank + 2), layout=self.layouts[data_format])
+
+    def filter(self, value: npt.ArrayLike, layout: str) -> np.ndarray:
+        """A filter of ``layout`` (the op's: conv, depthwise or transposed)."""
+        return as_tensor(value, "filter", ranks=(self.rank + 2,), layout=layout)
+
+
+_SPATIAL_2D = _Spatial(2, normalize_data_format, _X_LAYOUTS, _TRANSPOSE_FILTER_LAYOUT)
+_SPATIAL_3D = _Spatial(3, normalize_data_format_3d, _X_LAYOUTS_3D, _TRANSPOSE_FILTER_LAYOUT_3D)
+
+#: conv2d_backprop_input_geometry and its kin: (three shapes, strides, padding, data_format,
+#: dilations, dim_rounding_mode) -> (geometry, batched).
+_GradientGeometry = Callable[..., Tuple[Any, bool]]
+
+
 def _is_depthwise(g: Conv2DGeometry | Conv3DGeometry) -> bool:
     return isinstance(g, Conv2DGeometry) and g.depthwise
 
@@ -832,6 +859,48 @@ def _backprop_filter(x: np.ndarray, dy: np.ndarray, g: Conv2DGeometry | Conv3DGe
     return _run(method, _backprop_filter_loops, _backprop_filter_taps, x_last, dy_last, g)
 
 
+# the public gradient functions of every rank: the arguments checked, then the geometry
+
+
+def _input_gradient(spatial: _Spatial, geometry: _GradientGeometry, filter_layout: str,
+                    input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike, strides: IntsLike,
+                    padding: PaddingLike, data_format: str, dilations: IntsLike, dim_rounding_mode: Optional[str],
+                    method: str) -> np.ndarray:
+    """A ``*_backprop_input`` function's result."""
+    method = _check_method(method)
+    data_format = spatial.normalize_data_format(data_format)
+    f = spatial.filter(filter, filter_layout)
+    dy = spatial.activations(dy, "dy", data_format)
+    g, batched = geometry(input_shape, f.shape, dy.shape, strides, padding, data_format, dilations, dim_rounding_mode)
+    return _backprop_input(dy, f, g, batched, method)
+
+
+def _filter_gradient(spatial: _Spatial, geometry: _GradientGeometry,
+                     x: npt.ArrayLike, filter_shape: ShapeLike, dy: npt.ArrayLike, strides: IntsLike,
+                     padding: PaddingLike, data_format: str, dilations: IntsLike, dim_rounding_mode: Optional[str],
+                     method: str) -> np.ndarray:
+    """A ``*_backprop_filter`` function's result."""
+    method = _check_method(method)
+    data_format = spatial.normalize_data_format(data_format)
+    x = spatial.activations(x, "x", data_format)
+    dy = spatial.activations(dy, "dy", data_format)
+    g, batched = geometry(x.shape, filter_shape, dy.shape, strides, padding, data_format, dilations, dim_rounding_mode)
+    return _backprop_filter(x, dy, g, batched, method)
+
+
+def _transposed(spatial: _Spatial, geometry: _GradientGeometry,
+                x: npt.ArrayLike, filter: npt.ArrayLike, output_shape: ShapeLike, strides: IntsLike,
+                padding: PaddingLike, data_format: str, dilations: IntsLike, dim_rounding_mode: Optional[str],
+                method: str) -> np.ndarray:
+    """A ``*_transpose`` function's result before its epilogue: the input gradient with ``x`` as dy."""
+    method = _check_method(method)
+    data_format = spatial.normalize_data_format(data_format)
+    x = spatial.activations(x, "x", data_format)
+    f = spatial.filter(filter, spatial.transpose_filter_layout)
+    g, batched = geometry(x.shape, f.shape, output_shape, strides, padding, data_format, dilations, dim_rounding_mode)
+    return _backprop_input(x, f, g, batched, method)
+
+
 @_storage_aware('filter', 'dy')
 def conv2d_backprop_input(
         input_shape: ShapeLike, filter: npt.ArrayLike, dy: npt.ArrayLike,
@@ -849,13 +918,8 @@ def conv2d_backprop_input(
     ``input_shape`` (rank 3 when ``dy`` is): ``dx[b, i, c] = sum dy[b, o, k] * f[t, c, k]``
     over ``o * strides + t * dilations - pad = i``.
     """
-    method = _check_method(method)
-    data_format = normalize_data_format(data_format)
-    f = as_tensor(filter, "filter", ranks=(4,), layout=_GRAD_FILTER_LAYOUT)
-    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
-    g, batched = conv2d_backprop_input_geometry(input_shape, f.shape, dy.shape, strides, padding, data_format,
-                                                dilations, dim_rounding_mode)
-    return _backprop_input(dy, f, g, batched, method)
+    return _input_gradient(_SPATIAL_2D, conv2d_backprop_input_geometry, _GRAD_FILTER_LAYOUT, input_shape, filter, dy,
+                           strides, padding, data_format, dilations, dim_rounding_mode, method)
 
 
 @_storage_aware('x', 'dy', sliced=True)
@@ -872,13 +936,8 @@ def conv2d_backprop_filter(
     without).  Returns float64 of ``filter_shape``:
     ``df[t, c, k] = sum_{b, o} x[b, o * strides + t * dilations - pad, c] * dy[b, o, k]``.
     """
-    method = _check_method(method)
-    data_format = normalize_data_format(data_format)
-    x = as_tensor(x, "x", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
-    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
-    g, batched = conv2d_backprop_filter_geometry(x.shape, filter_shape, dy.shape, strides, padding, data_format,
-                                                 dilations, dim_rounding_mode)
-    return _backprop_filter(x, dy, g, batched, method)
+    return _filter_gradient(_SPATIAL_2D, conv2d_backprop_filter_geometry, x, filter_shape, dy,
+                            strides, padding, data_format, dilations, dim_rounding_mode, method)
 
 
 @_storage_aware('x', 'filter')
@@ -901,16 +960,12 @@ def conv2d_transpose(
     ``[1]``, ``[outC]`` on the channel axis, ...), ``residual`` and the activation, as in :func:`conv2d`.
     Returns float64 of ``output_shape`` (rank 3 when ``x`` is).
     """
-    method = _check_method(method)
-    data_format = normalize_data_format(data_format)
-    x = as_tensor(x, "x", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
-    f = as_tensor(filter, "filter", ranks=(4,), layout=_TRANSPOSE_FILTER_LAYOUT)
-    g, batched = conv2d_transpose_geometry(x.shape, f.shape, output_shape, strides, padding, data_format,
-                                           dilations, dim_rounding_mode)
-    out_shape = g.in_shape if batched else g.in_shape[1:]
-    epilogue = _Epilogue(out_shape, _channel_axis(data_format), g.in_channels, bias, activation,
+    dx = _transposed(_SPATIAL_2D, conv2d_transpose_geometry, x, filter, output_shape,
+                     strides, padding, data_format, dilations, dim_rounding_mode, method)
+    channel_axis = _channel_axis(normalize_data_format(data_format))
+    epilogue = _Epilogue(dx.shape, channel_axis, dx.shape[channel_axis], bias, activation,
                          leakyrelu_alpha, prelu_weights, broadcast_bias=True, residual=residual)
-    return epilogue(_backprop_input(x, f, g, batched, method))
+    return epilogue(dx)
 
 
 @_storage_aware('filter', 'dy')
@@ -927,13 +982,9 @@ def depthwise_conv2d_backprop_input(
     (channel ``c * multiplier + q`` came from input channel ``c`` and ``filter[:, :, c, q]``).
     Strides and dilations may not both exceed 1.  Otherwise as :func:`conv2d_backprop_input`.
     """
-    method = _check_method(method)
-    data_format = normalize_data_format(data_format)
-    f = as_tensor(filter, "filter", ranks=(4,), layout=_DEPTHWISE_FILTER_LAYOUT)
-    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
-    g, batched = depthwise_conv2d_backprop_input_geometry(input_shape, f.shape, dy.shape, strides, padding,
-                                                          data_format, dilations, dim_rounding_mode)
-    return _backprop_input(dy, f, g, batched, method)
+    return _input_gradient(_SPATIAL_2D, depthwise_conv2d_backprop_input_geometry, _DEPTHWISE_FILTER_LAYOUT,
+                           input_shape, filter, dy, strides, padding, data_format, dilations, dim_rounding_mode,
+                           method)
 
 
 @_storage_aware('x', 'dy', sliced=True)
@@ -947,13 +998,8 @@ def depthwise_conv2d_backprop_filter(
     (``tf.raw_ops.DepthwiseConv2dNativeBackpropFilter``): float64 of ``filter_shape``
     ``[FH, FW, inC, multiplier]``.  Otherwise as :func:`conv2d_backprop_filter`.
     """
-    method = _check_method(method)
-    data_format = normalize_data_format(data_format)
-    x = as_tensor(x, "x", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
-    dy = as_tensor(dy, "dy", ranks=(3, 4), layout=_X_LAYOUTS[data_format])
-    g, batched = depthwise_conv2d_backprop_filter_geometry(x.shape, filter_shape, dy.shape, strides, padding,
-                                                           data_format, dilations, dim_rounding_mode)
-    return _backprop_filter(x, dy, g, batched, method)
+    return _filter_gradient(_SPATIAL_2D, depthwise_conv2d_backprop_filter_geometry, x, filter_shape, dy,
+                            strides, padding, data_format, dilations, dim_rounding_mode, method)
 
 
 @_storage_aware('x', 'filter')
@@ -973,8 +1019,8 @@ def conv3d(
     """
     method = _check_method(method)
     data_format = normalize_data_format_3d(data_format)
-    x = as_tensor(x, "x", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
-    f = as_tensor(filter, "filter", ranks=(5,), layout=_FILTER_LAYOUT_3D)
+    x = _SPATIAL_3D.activations(x, "x", data_format)
+    f = _SPATIAL_3D.filter(filter, _FILTER_LAYOUT_3D)
     batched = x.ndim == 5
     g = conv3d_geometry(x.shape if batched else (1,) + x.shape, f.shape, strides, padding, data_format,
                         dilations, dim_rounding_mode)
@@ -991,13 +1037,8 @@ def conv3d_backprop_input(
 ) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its input (``tf.raw_ops.Conv3DBackpropInputV2``):
     as :func:`conv2d_backprop_input` with filter ``[FD, FH, FW, inC, outC]``."""
-    method = _check_method(method)
-    data_format = normalize_data_format_3d(data_format)
-    f = as_tensor(filter, "filter", ranks=(5,), layout=_FILTER_LAYOUT_3D)
-    dy = as_tensor(dy, "dy", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
-    g, batched = conv3d_backprop_input_geometry(input_shape, f.shape, dy.shape, strides, padding, data_format,
-                                                dilations, dim_rounding_mode)
-    return _backprop_input(dy, f, g, batched, method)
+    return _input_gradient(_SPATIAL_3D, conv3d_backprop_input_geometry, _FILTER_LAYOUT_3D, input_shape, filter, dy,
+                           strides, padding, data_format, dilations, dim_rounding_mode, method)
 
 
 @_storage_aware('x', 'dy', sliced=True)
@@ -1009,13 +1050,8 @@ def conv3d_backprop_filter(
 ) -> np.ndarray:
     """The gradient of :func:`conv3d` with respect to its filter (``tf.raw_ops.Conv3DBackpropFilterV2``):
     float64 of ``filter_shape`` ``[FD, FH, FW, inC, outC]``, as :func:`conv2d_backprop_filter`."""
-    method = _check_method(method)
-    data_format = normalize_data_format_3d(data_format)
-    x = as_tensor(x, "x", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
-    dy = as_tensor(dy, "dy", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
-    g, batched = conv3d_backprop_filter_geometry(x.shape, filter_shape, dy.shape, strides, padding, data_format,
-                                                 dilations, dim_rounding_mode)
-    return _backprop_filter(x, dy, g, batched, method)
+    return _filter_gradient(_SPATIAL_3D, conv3d_backprop_filter_geometry, x, filter_shape, dy,
+                            strides, padding, data_format, dilations, dim_rounding_mode, method)
 
 
 @_storage_aware('x', 'filter')
@@ -1032,13 +1068,8 @@ def conv3d_transpose(
     (TF.js's own ``conv3dTranspose`` takes only ``strides`` and ``padding``; the other
     arguments are ``tf.nn.conv3d_transpose``'s.)
     """
-    method = _check_method(method)
-    data_format = normalize_data_format_3d(data_format)
-    x = as_tensor(x, "x", ranks=(4, 5), layout=_X_LAYOUTS_3D[data_format])
-    f = as_tensor(filter, "filter", ranks=(5,), layout=_TRANSPOSE_FILTER_LAYOUT_3D)
-    g, batched = conv3d_transpose_geometry(x.shape, f.shape, output_shape, strides, padding, data_format,
-                                           dilations, dim_rounding_mode)
-    return _backprop_input(x, f, g, batched, method)
+    return _transposed(_SPATIAL_3D, conv3d_transpose_geometry, x, filter, output_shape,
+                       strides, padding, data_format, dilations, dim_rounding_mode, method)
 
 
 def compare(result: npt.ArrayLike, expected: npt.ArrayLike) -> Tuple[float, float]:
