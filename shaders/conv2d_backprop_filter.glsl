@@ -6,15 +6,16 @@
     With slices > 1 (many dy positions) each fragment sums only slice s of them, the batch's
     dy positions in order, and writes df's rows for slice s at s * FH + wR: llvmpipe ends
     every loop of a fragment after 65535 iterations in all, and short float32 sums drift less;
-    SliceSumProgram adds the slices up. -#}
+    SliceSumProgram adds the slices up.  Written for any spatial rank (gradient_macros.glsl):
+    Conv3DDerFilterProgram and DepthwiseConv2DDerFilterProgram extend it. -#}
 
 {% from "gradient_macros.glsl" import filter_tap, dy_loop %}
 
 {% macro getX(channel) -%}
-{{ tensors.read("getX", "b", ["xR", "xC"], channel, channels_last) }}
+{{ tensors.read("getX", "b", "x", g, channel, channels_last) }}
 {%- endmacro %}
 {% macro getDy(channel) -%}
-{{ tensors.read("getDy", "b", ["yR", "yC"], channel, channels_last) }}
+{{ tensors.read("getDy", "b", "y", g, channel, channels_last) }}
 {%- endmacro %}
 
 {% block main %}
@@ -23,7 +24,9 @@ void main() {
 {{ filter_tap(g, slices) }}
   int wC = coords.y;
   int d1 = coords.z;
+{% block out_channel %}
   int d2 = coords.w;
+{% endblock %}
 
   float dotProd = 0.0;
 {% call dy_loop(g, slices, slice_length) %}

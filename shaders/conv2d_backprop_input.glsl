@@ -10,7 +10,7 @@
 {% from "gradient_macros.glsl" import dy_window_loop %}
 
 {% macro getDy(depth) -%}
-{{ tensors.read("getDy", "batch", ["dyR", "dyC"], depth, channels_last) }}
+{{ tensors.read("getDy", "batch", "dy", g, depth, channels_last) }}
 {%- endmacro %}
 {% macro getW(depth) -%}
 getW(wRPerm, wCPerm, d1, {{ depth }})

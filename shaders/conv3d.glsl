@@ -6,7 +6,7 @@
     output depth (NDHWC) or into the channels (NCDHW), and unfolded at the top of main(). -#}
 
 {% macro getX(depth) -%}
-{{ tensors.read("getX", "batch", ["xF", "xR", "xC"], depth, channels_last) }}
+{{ tensors.read("getX", "batch", "x", g, depth, channels_last) }}
 {%- endmacro %}
 {% macro getW(depth) -%}
 getW(wF, wR, wC, {{ depth }}, d2)
@@ -15,21 +15,7 @@ getW(wF, wR, wC, {{ depth }}, d2)
 {% block main %}
 void main() {
   ivec4 coords = getOutputCoords();
-{% if channels_last %}
-  // coords: (batch * {{ g.out_depth }} + output depth, row, column, channel)
-  int batch = coords.x / {{ g.out_depth }};
-  int yF = coords.x - batch * {{ g.out_depth }};
-  int yR = coords.y;
-  int yC = coords.z;
-  int d2 = coords.w;
-{% else %}
-  // coords: (batch * {{ g.out_channels }} + channel, output depth, row, column)
-  int batch = coords.x / {{ g.out_channels }};
-  int d2 = coords.x - batch * {{ g.out_channels }};
-  int yF = coords.y;
-  int yR = coords.z;
-  int yC = coords.w;
-{% endif %}
+{{ tensors.unfold_coords_3d("y", "d2", g.out_depth, g.out_channels, channels_last) }}
 
   int xFCorner = yF * {{ g.stride_depth }} - {{ g.pad_front }};
   int xRCorner = yR * {{ g.stride_height }} - {{ g.pad_top }};

@@ -1,4 +1,4 @@
-{% extends "program.glsl" %}
+{% extends "conv2d_backprop_filter.glsl" %}
 {#- Conv3DDerFilterProgram (TF.js): one element df[wF, wR, wC, d1, d2] of the gradient of conv3d
     with respect to its filter per fragment: the sum over the batch and dy's positions
     (yF, yR, yC) of x[b, xF, xR, xC, d1] * dy[b, yF, yR, yC, d2], with
@@ -6,29 +6,3 @@
     zero padding) are skipped.  df is written as [FD * FH, FW, in_channels, out_channels].
     With slices > 1 each fragment sums only slice s of the batch's dy positions (in order),
     written at row (s * FD + wF) * FH + wR, as Conv2DDerFilterProgram's slices. -#}
-
-{% from "gradient_macros.glsl" import filter_tap, dy_loop %}
-
-{% macro getX(channel) -%}
-{{ tensors.read("getX", "b", ["xF", "xR", "xC"], channel, channels_last) }}
-{%- endmacro %}
-{% macro getDy(channel) -%}
-{{ tensors.read("getDy", "b", ["yF", "yR", "yC"], channel, channels_last) }}
-{%- endmacro %}
-
-{% block main %}
-void main() {
-  ivec4 coords = getOutputCoords();
-{{ filter_tap(g, slices) }}
-  int wC = coords.y;
-  int d1 = coords.z;
-  int d2 = coords.w;
-
-  float dotProd = 0.0;
-{% call dy_loop(g, slices, slice_length) %}
-        dotProd += {{ getX("d1") }} * {{ getDy("d2") }};
-{% endcall %}
-
-  setOutput(dotProd);
-}
-{% endblock %}

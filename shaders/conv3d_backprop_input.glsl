@@ -9,7 +9,7 @@
     folded into one (batch and depth for NDHWC, batch and channels for NCDHW). -#}
 
 {% macro getDy(depth) -%}
-{{ tensors.read("getDy", "batch", ["dyF", "dyR", "dyC"], depth, channels_last) }}
+{{ tensors.read("getDy", "batch", "dy", g, depth, channels_last) }}
 {%- endmacro %}
 {% macro getW(depth) -%}
 getW(wFPerm, wRPerm, wCPerm, d1, {{ depth }})
@@ -18,21 +18,7 @@ getW(wFPerm, wRPerm, wCPerm, d1, {{ depth }})
 {% block main %}
 void main() {
   ivec4 coords = getOutputCoords();
-{% if channels_last %}
-  // coords: (batch * {{ g.in_depth }} + depth, row, column, channel)
-  int batch = coords.x / {{ g.in_depth }};
-  int xF = coords.x - batch * {{ g.in_depth }};
-  int xR = coords.y;
-  int xC = coords.z;
-  int d1 = coords.w;
-{% else %}
-  // coords: (batch * {{ g.in_channels }} + channel, depth, row, column)
-  int batch = coords.x / {{ g.in_channels }};
-  int d1 = coords.x - batch * {{ g.in_channels }};
-  int xF = coords.y;
-  int xR = coords.z;
-  int xC = coords.w;
-{% endif %}
+{{ tensors.unfold_coords_3d("x", "d1", g.in_depth, g.in_channels, channels_last) }}
 
   int dyFCorner = xF - {{ pad_front_t }};
   int dyRCorner = xR - {{ pad_top_t }};

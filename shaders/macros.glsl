@@ -73,14 +73,38 @@ float {{ input.getter }}({% for name in input.layout.coord_names %}int {{ name }
 {{ "FRC"[3 - g.filter_spatial | length:] }}
 {%- endmacro %}
 
-{#- `getter(batch, positions..., channel)` (channels last) or `getter(batch, channel, positions...)`:
-    a read of one element of a tensor with spatial coordinates `positions` (a list). -#}
-{% macro read(getter, batch, positions, channel, channels_last) -%}
+{#- `getter(batch, <prefix>R, <prefix>C, channel)` (channels last) or `getter(batch, channel,
+    <prefix>R, <prefix>C)`: a read of one element of a tensor at spatial position <prefix><A> on
+    each axis A of axis_names(g) (2-D as here; 3-D with <prefix>F first). -#}
+{% macro read(getter, batch, prefix, g, channel, channels_last) -%}
+{% set ns = namespace(position=[]) %}
+{% for a in axis_names(g) %}{% set ns.position = ns.position + [prefix ~ a] %}{% endfor %}
 {% if channels_last -%}
-{{ getter }}({{ batch }}, {{ positions | join(", ") }}, {{ channel }})
+{{ getter }}({{ batch }}, {{ ns.position | join(", ") }}, {{ channel }})
 {%- else -%}
-{{ getter }}({{ batch }}, {{ channel }}, {{ positions | join(", ") }})
+{{ getter }}({{ batch }}, {{ channel }}, {{ ns.position | join(", ") }})
 {%- endif %}
+{%- endmacro %}
+
+{#- The 3-D programs' start: they write a rank-4 tensor, its first two dimensions folded into one
+    (batch and depth channels-last, batch and channels channels-first).  Declares `int batch`,
+    `int {{ channel }}` and the position <prefix>F, <prefix>R, <prefix>C from `coords`. -#}
+{% macro unfold_coords_3d(prefix, channel, depth, channels, channels_last) %}
+{% if channels_last %}
+  // coords: (batch * {{ depth }} + depth, row, column, channel)
+  int batch = coords.x / {{ depth }};
+  int {{ prefix }}F = coords.x - batch * {{ depth }};
+  int {{ prefix }}R = coords.y;
+  int {{ prefix }}C = coords.z;
+  int {{ channel }} = coords.w;
+{% else %}
+  // coords: (batch * {{ channels }} + channel, depth, row, column)
+  int batch = coords.x / {{ channels }};
+  int {{ channel }} = coords.x - batch * {{ channels }};
+  int {{ prefix }}F = coords.y;
+  int {{ prefix }}R = coords.z;
+  int {{ prefix }}C = coords.w;
+{% endif %}
 {%- endmacro %}
 
 {#- The loops closed by `{{ close_loops(n, indentation) }}`: n closing braces, the innermost at
