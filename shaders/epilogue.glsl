@@ -98,6 +98,20 @@ float activation(float x{% if epilogue.activation == "prelu" %}, float alpha{% e
 {% endif %}
 {%- endmacro %}
 
+{#- The uniforms that apply_packed reads (the packed programs and MatMulPackedProgram declare them). -#}
+{% macro packed_uniforms(epilogue) -%}
+{% if epilogue.has_bias %}
+uniform sampler2D bias;
+{% endif %}
+{% if epilogue.activation == "prelu" %}
+uniform sampler2D preluActivationWeights;
+{% endif %}
+{% if epilogue.has_residual %}
+uniform sampler2D residual;  // texel (col = c * outDepth4 + d / 4, row = b * outHeight + r): the output's layout
+uniform int residualWidth;   // the output's width
+{% endif %}
+{%- endmacro %}
+
 {#- The packed programs' epilogue: `value` holds 4 output channels (block `block`); `residual_texel`
     is where the residual (PackedImageLayout, as the output's channels) holds them. -#}
 {% macro apply_packed(epilogue, value, block, residual_texel="") -%}

@@ -19,16 +19,7 @@ uniform sampler2D A{{ j }};       // the im2col matrix's rows of output pixels p
 {% endif %}
 // (texel col = q * patchDepth4 + k4, row = (batch * outHeight + outRow) * rowSplit + part)
 uniform sampler2D W;        // texel (col = d2Block, row = 4 * k4 + c % 4)
-{% if epilogue.has_bias %}
-uniform sampler2D bias;
-{% endif %}
-{% if epilogue.activation == "prelu" %}
-uniform sampler2D preluActivationWeights;
-{% endif %}
-{% if epilogue.has_residual %}
-uniform sampler2D residual;  // texel (col = c * outDepth4 + d / 4, row = b * outHeight + r): the output's layout
-uniform int residualWidth;   // the output's width
-{% endif %}
+{{ fused.packed_uniforms(epilogue) -}}
 uniform vec2 aTexelSize;    // 1 / (cols, rows) of A's texture
 uniform vec2 wTexelSize;
 
@@ -49,14 +40,10 @@ layout(location = {{ j }}) out vec4 result{{ j }};  // output pixel {{ pixels }}
 {{ fused.activation_function(epilogue) }}
 
 {% if shortcut %}
-vec4 fetchA(int col, int row) {
-  return texture(A, (vec2(col, row) + 0.5) * aTexelSize);
-}
+{{ packed.texel_fetch("fetchA", "A", "aTexelSize") }}
 {% endif %}
 
-vec4 fetchW(int col, int row) {
-  return texture(W, (vec2(col, row) + 0.5) * wTexelSize);
-}
+{{ packed.texel_fetch("fetchW", "W", "wTexelSize") }}
 
 void main() {
 {{ packed.fragment_position(pixels) }}

@@ -12,14 +12,10 @@ uniform vec2 wTexelSize;
 // Nearest sampling at the texel centre reads exactly the texel texelFetch would; on
 // llvmpipe it is 15-20% faster for these programs (measured; TF.js samples this way too).
 {% if not x_split %}
-vec4 fetchX(int col, int row) {
-  return texture(x, (vec2(col, row) + 0.5) * xTexelSize);
-}
+{{ packed.texel_fetch("fetchX", "x", "xTexelSize") }}
 {% endif %}
 
-vec4 fetchW(int col, int row) {
-  return texture(W, (vec2(col, row) + 0.5) * wTexelSize);
-}
+{{ packed.texel_fetch("fetchW", "W", "wTexelSize") }}
 
 void main() {
 {{ packed.fragment_position(pixels) }}

@@ -13,13 +13,9 @@ uniform vec2 dyTexelSize;  // 1 / (cols, rows) of dy's texture
 uniform vec2 wTexelSize;
 
 // Nearest sampling at the texel centre, as the packed conv2d program reads.
-vec4 fetchDy(int col, int row) {
-  return texture(dy, (vec2(col, row) + 0.5) * dyTexelSize);
-}
+{{ packed.texel_fetch("fetchDy", "dy", "dyTexelSize") }}
 
-vec4 fetchW(int col, int row) {
-  return texture(W, (vec2(col, row) + 0.5) * wTexelSize);
-}
+{{ packed.texel_fetch("fetchW", "W", "wTexelSize") }}
 
 void main() {
 {{ packed.fragment_position(pixels) }}

@@ -1,5 +1,14 @@
 {#- Pieces shared by the packed programs' main(). -#}
 
+{#- `vec4 {{ name }}(int col, int row)`: texel (col, row) of `sampler`, sampled (NEAREST) at the
+    texel centre, which reads exactly the texel texelFetch would; `texel_size` is the uniform
+    1 / (cols, rows) of its texture. -#}
+{% macro texel_fetch(name, sampler, texel_size) -%}
+vec4 {{ name }}(int col, int row) {
+  return texture({{ sampler }}, (vec2(col, row) + 0.5) * {{ texel_size }});
+}
+{%- endmacro %}
+
 {#- Which outputs this fragment computes: 4 channels (block d2Block) of `pixels` pixels
     starting at outCol0, in row outRow of image `batch`.  The render target holds
     `fold` bands of output rows side by side (gpuconv.layout.SplitImageLayout): undo that.

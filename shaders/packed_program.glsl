@@ -15,17 +15,7 @@ uniform sampler2D x{{ j }};  // the previous program's output {{ j }}: pixels {{
 uniform sampler2D {{ x_name | default("x") }};   // texel (col = c * inDepth4 + d / 4, row = b * inSize.x + r)
 {% endif %}
 uniform sampler2D W;
-{% if epilogue.has_bias %}
-uniform sampler2D bias;
-{% endif %}
-{% if epilogue.activation == "prelu" %}
-uniform sampler2D preluActivationWeights;
-{% endif %}
-{% if epilogue.has_residual %}
-uniform sampler2D residual;  // texel (col = c * outDepth4 + d / 4, row = b * outHeight + r): the output's layout
-uniform int residualWidth;   // the output's width
-{% endif %}
-
+{{ fused.packed_uniforms(epilogue) }}
 uniform ivec2 inSize;       // input height, width
 uniform int inDepth4;       // input channels / 4, rounded up
 uniform int outHeight;
