@@ -2,9 +2,10 @@
     an axis is a dict-like with name ("F" depth, "R" rows, "C" columns), filter, input, output,
     stride, dilation and pad (before). -#}
 
-{#- The flat index of spatial position `coords` (one expression per axis) of batch `b` in a tensor
+{#- The flat index of spatial position <prefix><axis name> on each of `axes` of batch `b` in a tensor
     of spatial `sizes` (`volume` positions) and `channels` channels, at channel 0: add `channel * channel_stride(...)`. -#}
-{% macro pixel(channels_last, b, coords, sizes, channels, volume) -%}
+{% macro pixel(channels_last, b, prefix, axes, sizes, channels, volume) -%}
+{% set coords = [] %}{% for axis in axes %}{% set _ = coords.append(prefix ~ axis.name) %}{% endfor -%}
 {% if channels_last -%}
 {% set ns = namespace(e=b) -%}
 {% for c in coords %}{% set ns.e = "(" ~ ns.e ~ " * " ~ sizes[loop.index0] ~ "u + " ~ c ~ ")" %}{% endfor -%}
@@ -36,4 +37,17 @@
 {% if batch %}
   let {{ batch }} = {{ index }} / {{ ns.stride }}u;
 {% endif %}
+{%- endmacro %}
+
+{#- Let-bindings of the element at flat `index` of a tensor with `channels` channels over `axes`'
+    `field` sizes: `channel`, the batch `b` and <prefix><axis name> on each axis. -#}
+{% macro split_element(channels_last, index, axes, field, prefix, channel, channels) -%}
+{% if channels_last %}
+  let {{ channel }} = {{ index }} % {{ channels }}u;
+{{ split_position("(" ~ index ~ " / " ~ channels ~ "u)", axes, field, prefix) }}
+{% else %}
+{{ split_position(index, axes, field, prefix, "b" ~ channel) }}
+  let {{ channel }} = b{{ channel }} % {{ channels }}u;
+  let b = b{{ channel }} / {{ channels }}u;
+{%- endif %}
 {%- endmacro %}

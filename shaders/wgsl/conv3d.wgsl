@@ -4,22 +4,13 @@
     skipped, never multiplied by zero. -#}
 {% import "wgsl/common.wgsl" as common %}
 {% import "wgsl/axes.wgsl" as ax %}
-{% set xs = [] %}{% set ys = [] %}
-{% for axis in axes %}{% set _ = xs.append("x" ~ axis.name) %}{% set _ = ys.append("y" ~ axis.name) %}{% endfor %}
 {{ common.header(description, grid, notes) }}
 {{ common.bindings(inputs, output) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
 {{ common.flat_index(dispatch, invocations, size) }}
-{% if channels_last %}
-  let k = index % {{ out_channels }}u;
-{{ ax.split_position("(index / " ~ out_channels ~ "u)", axes, "output", "y") }}
-{% else %}
-{{ ax.split_position("index", axes, "output", "y", "bk") }}
-  let k = bk % {{ out_channels }}u;
-  let b = bk / {{ out_channels }}u;
-{% endif %}
+{{ ax.split_element(channels_last, "index", axes, "output", "y", "k", out_channels) }}
   var value = 0.0;
 {% for axis in axes %}
 {% set pad = "  " * loop.index0 %}
@@ -30,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   {{ pad }}  }
 {% endfor %}
 {% set pad = "  " * (axes | length) %}
-  {{ pad }}let xPixel = {{ ax.pixel(channels_last, "b", xs, in_sizes, in_channels, in_volume) }};
+  {{ pad }}let xPixel = {{ ax.pixel(channels_last, "b", "x", axes, in_sizes, in_channels, in_volume) }};
   {{ pad }}let wTap = {{ tap_index }};
   {{ pad }}for (var c = 0u; c < {{ in_channels }}u; c++) {
   {{ pad }}  value += load_x(xPixel + c * {{ ax.channel_stride(channels_last, in_volume) }}) * load_W((wTap * {{ in_channels }}u + c) * {{ out_channels }}u + k);

@@ -5,22 +5,13 @@
     the transposed pads pad_t = effective filter - 1 - pad (before). -#}
 {% import "wgsl/common.wgsl" as common %}
 {% import "wgsl/axes.wgsl" as ax %}
-{% set ds = [] %}
-{% for axis in axes %}{% set _ = ds.append("d" ~ axis.name) %}{% endfor %}
 {{ common.header(description, grid, notes) }}
 {{ common.bindings(inputs, output) }}
 
 @compute @workgroup_size({{ workgroup_size | join(", ") }})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
 {{ common.flat_index(dispatch, invocations, size) }}
-{% if channels_last %}
-  let c = index % {{ in_channels }}u;
-{{ ax.split_position("(index / " ~ in_channels ~ "u)", axes, "input", "x") }}
-{% else %}
-{{ ax.split_position("index", axes, "input", "x", "bc") }}
-  let c = bc % {{ in_channels }}u;
-  let b = bc / {{ in_channels }}u;
-{% endif %}
+{{ ax.split_element(channels_last, "index", axes, "input", "x", "c", in_channels) }}
   var value = 0.0;
 {% for axis in axes %}
 {% set pad = "  " * loop.index0 %}
@@ -32,7 +23,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   {{ pad }}  let d{{ axis.name }} = u32(d{{ axis.name }}Num / {{ axis.stride }});
 {% endfor %}
 {% set pad = "  " * (axes | length) %}
-  {{ pad }}let dyPixel = {{ ax.pixel(channels_last, "b", ds, out_sizes, out_channels, out_volume) }};
+  {{ pad }}let dyPixel = {{ ax.pixel(channels_last, "b", "d", axes, out_sizes, out_channels, out_volume) }};
   {{ pad }}let wTap = {{ flipped_tap_index }};  // the filter flipped
   {{ pad }}let wStart = (wTap * {{ in_channels }}u + c) * {{ out_channels }}u;
   {{ pad }}for (var k = 0u; k < {{ out_channels }}u; k++) {

@@ -9,8 +9,6 @@
     end (a partial block) are clamped, computed and never written. -#}
 {% import "wgsl/common.wgsl" as common %}
 {% import "wgsl/axes.wgsl" as ax %}
-{% set xs = [] %}{% set ys = [] %}
-{% for axis in axes %}{% set _ = xs.append("x" ~ axis.name) %}{% set _ = ys.append("y" ~ axis.name) %}{% endfor %}
 {{ common.header(description, grid, notes) }}
 {{ common.bindings(inputs, output) }}
 
@@ -56,8 +54,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let x{{ axis.name }} = y{{ axis.name }} * {{ axis.stride }}u + w{{ axis.name }} * {{ axis.dilation }}u{% if axis.pad %} - {{ axis.pad }}u{% endif %};  // wraps past u32 when before x
 {% endfor %}
     if ({% for axis in axes %}x{{ axis.name }} < {{ axis.input }}u{% if not loop.last %} && {% endif %}{% endfor %}) {
-      let xPixel = {{ ax.pixel(channels_last, "b", xs, in_sizes, channels, in_volume) }};
-      let dyPixel = {{ ax.pixel(channels_last, "b", ys, out_sizes, dy_channels, out_volume) }};
+      let xPixel = {{ ax.pixel(channels_last, "b", "x", axes, in_sizes, channels, in_volume) }};
+      let dyPixel = {{ ax.pixel(channels_last, "b", "y", axes, out_sizes, dy_channels, out_volume) }};
 {% for i in range(block_c) %}
       let x{{ i }} = load_x(xPixel + xo{{ i }});
 {% endfor %}
