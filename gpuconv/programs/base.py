@@ -3,6 +3,7 @@ its inputs and output, and the fused epilogue."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Dict, Hashable, Protocol, Sequence, Tuple
 
@@ -126,6 +127,46 @@ class Epilogue:
     @property
     def is_identity(self) -> bool:
         return self.activation == "linear" and not self.has_bias and not self.has_residual
+
+    def describe(self) -> str:
+        """``", bias yes, activation relu, residual"``, the end of a program's description ("" if identity)."""
+        if self.is_identity:
+            return ""
+        text = f", bias {'yes' if self.has_bias else 'no'}, activation {self.activation}"
+        return text + ", residual" if self.has_residual else text
+
+
+class OneTextureProgram(ABC):
+    """The members shared by the TF.js-style program specs (frozen dataclasses declaring these
+    fields): one output texture, shapes baked into the source, so no uniforms."""
+
+    inputs: Tuple[ProgramInput, ...]
+    output: ProgramOutput
+    epilogue: Epilogue
+
+    @abstractmethod
+    def describe(self) -> str: ...
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]:
+        return (self.output.layout,)
+
+    @property
+    def uniforms(self) -> Dict[str, Any]:
+        return {}
+
+    def inputs_text(self) -> str:
+        """``"x 1x7x7x6, W 3x3x6x4"``, for :meth:`describe`."""
+        return ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
+
+    def frame_context(self) -> Dict[str, Any]:
+        """What program.glsl, the frame around every such program's main(), reads."""
+        return {"description": self.describe(), "inputs": self.inputs, "output": self.output,
+                "epilogue": self.epilogue}
 
 
 #: Loop iterations llvmpipe runs per fragment, all loops together: gallivm's loop limiter

@@ -12,14 +12,13 @@ import numpy as np
 from ..geometry import Conv3DGeometry
 from ..layout import (
     DEFAULT_MAX_TEXTURE_SIZE,
-    Layout,
     texture_layout,
 )
-from .base import Epilogue, ProgramInput, ProgramOutput, shape_text
+from .base import Epilogue, OneTextureProgram, ProgramInput, ProgramOutput, shape_text
 
 
 @dataclass(frozen=True)
-class Conv3DProgramSpec:
+class Conv3DProgramSpec(OneTextureProgram):
     """TF.js's Conv3DProgram (``kind="forward"``), Conv3DDerInputProgram (``"input"``) or
     Conv3DDerFilterProgram (``"filter"``): one output element per fragment, shapes baked in.
 
@@ -62,22 +61,10 @@ class Conv3DProgramSpec:
         return fd + fd * fh + fd * fh * fw + fd * fh * fw * (channels // 4)
 
     @property
-    def variable_names(self) -> Tuple[str, ...]:
-        return tuple(i.name for i in self.inputs)
-
-    @property
     def output_shape(self) -> Tuple[int, ...]:
         g = self.geometry3d
         shape = tuple({"forward": g.out_shape, "input": g.in_shape, "filter": g.filter_shape}[self.kind])
         return (self.slices * shape[0],) + shape[1:] if self.slices > 1 else shape
-
-    @property
-    def output_layouts(self) -> Tuple[Layout, ...]:
-        return (self.output.layout,)
-
-    @property
-    def uniforms(self) -> Dict[str, Any]:
-        return {}
 
     def source_key(self) -> Hashable:
         return self
@@ -87,11 +74,10 @@ class Conv3DProgramSpec:
 
     def describe(self) -> str:
         g = self.geometry3d
-        inputs = ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
         forward = "" if self.kind == "forward" else "the forward convolution's "
         text = (
-            f"gpuconv {self.name}: {inputs} -> {shape_text(self.output_shape)} ({g.data_format}), written as "
-            f"{self.output.shape_text}; {forward}strides {shape_text(g.strides)}, dilations "
+            f"gpuconv {self.name}: {self.inputs_text()} -> {shape_text(self.output_shape)} ({g.data_format}), "
+            f"written as {self.output.shape_text}; {forward}strides {shape_text(g.strides)}, dilations "
             f"{shape_text(g.dilations)}, pads front {g.pad_front} back {g.pad_back} top {g.pad_top} "
             f"bottom {g.pad_bottom} left {g.pad_left} right {g.pad_right} ({g.padding_kind})"
         )
@@ -105,10 +91,7 @@ class Conv3DProgramSpec:
         depth = g.out_channels if self.kind == "input" else g.in_channels  # what the dot products run over
         front, top, left = (eff - 1 - before for eff, (before, _) in zip(g.effective_filter_spatial, g.pads))
         return {
-            "description": self.describe(),
-            "inputs": self.inputs,
-            "output": self.output,
-            "epilogue": self.epilogue,
+            **self.frame_context(),
             "g": g,
             "channels_last": g.channels_last,
             "depth_vec4": depth - depth % 4,

@@ -11,14 +11,13 @@ import numpy as np
 from ..geometry import Conv2DGeometry
 from ..layout import (
     DEFAULT_MAX_TEXTURE_SIZE,
-    Layout,
     texture_layout,
 )
-from .base import Epilogue, ProgramInput, ProgramOutput
+from .base import Epilogue, OneTextureProgram, ProgramInput, ProgramOutput
 
 
 @dataclass(frozen=True)
-class ProgramSpec:
+class ProgramSpec(OneTextureProgram):
     """Everything that determines a program's source (and so its cache key)."""
 
     name: str                          # TF.js's name of the program, e.g. "Conv2DProgram"
@@ -30,10 +29,6 @@ class ProgramSpec:
 
     #: Inputs that a chained program takes from the previous program's outputs.
     chained_inputs: Tuple[str, ...] = ("x",)
-
-    @property
-    def variable_names(self) -> Tuple[str, ...]:
-        return tuple(i.name for i in self.inputs)
 
     @property
     def output_shape(self) -> Tuple[int, ...]:
@@ -52,43 +47,27 @@ class ProgramSpec:
         channel_blocks = 0 if g.depthwise else g.in_channels_per_group // 4
         return g.filter_height + taps + taps * channel_blocks
 
-    @property
-    def uniforms(self) -> Dict[str, Any]:
-        return {}
-
-    @property
-    def output_layouts(self) -> Tuple[Layout, ...]:
-        return (self.output.layout,)
-
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         """The logical result from the output textures' contents."""
         return self.output.layout.unpack(parts[0])
 
     def describe(self) -> str:
         g = self.geometry
-        inputs = ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
         text = (
-            f"gpuconv {self.name}: {inputs} -> {self.output.shape_text} ({g.data_format}); "
+            f"gpuconv {self.name}: {self.inputs_text()} -> {self.output.shape_text} ({g.data_format}); "
             f"strides {g.stride_height}x{g.stride_width}, dilations {g.dilation_height}x{g.dilation_width}, "
             f"pads top {g.pad_top} bottom {g.pad_bottom} left {g.pad_left} right {g.pad_right} ({g.padding_kind})"
         )
         if g.groups > 1:
             text += f", groups {g.groups}"
-        if not self.epilogue.is_identity:
-            text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
-            if self.epilogue.has_residual:
-                text += ", residual"
-        return text
+        return text + self.epilogue.describe()
 
     def template_context(self) -> Dict[str, Any]:
         g = self.geometry
         channels_last = g.channels_last
         depth = g.in_channels_per_group
         return {
-            "description": self.describe(),
-            "inputs": self.inputs,
-            "output": self.output,
-            "epilogue": self.epilogue,
+            **self.frame_context(),
             "g": g,
             "channels_last": channels_last,
             "channel_axis": 3 if channels_last else 1,

@@ -44,9 +44,8 @@ class GradientProgramSpec(ProgramSpec):
 
     def describe(self) -> str:
         g = self.geometry
-        inputs = ", ".join(f"{i.name} {i.shape_text}" for i in self.inputs)
         text = (
-            f"gpuconv {self.name}: {inputs} -> {self.output.shape_text} ({g.data_format}); the forward "
+            f"gpuconv {self.name}: {self.inputs_text()} -> {self.output.shape_text} ({g.data_format}); the forward "
             f"convolution's strides {g.stride_height}x{g.stride_width}, dilations "
             f"{g.dilation_height}x{g.dilation_width}, pads top {g.pad_top} bottom {g.pad_bottom} "
             f"left {g.pad_left} right {g.pad_right} ({g.padding_kind})"
@@ -56,11 +55,7 @@ class GradientProgramSpec(ProgramSpec):
         if self.slices > 1:
             text += (f"; partial sums: {self.slices} slices of {self.slice_length} of the "
                      f"{g.batch * g.out_height * g.out_width} dy positions")
-        if not self.epilogue.is_identity:
-            text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
-            if self.epilogue.has_residual:
-                text += ", residual"
-        return text
+        return text + self.epilogue.describe()
 
     def template_context(self) -> Dict[str, Any]:
         context = super().template_context()

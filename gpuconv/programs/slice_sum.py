@@ -9,14 +9,13 @@ import numpy as np
 
 from ..layout import (
     DEFAULT_MAX_TEXTURE_SIZE,
-    Layout,
     texture_layout,
 )
-from .base import Epilogue, Program, ProgramInput, ProgramOutput, shape_text
+from .base import Epilogue, OneTextureProgram, Program, ProgramInput, ProgramOutput, shape_text
 
 
 @dataclass(frozen=True)
-class SliceSumProgramSpec:
+class SliceSumProgramSpec(OneTextureProgram):
     """Adds up a split filter gradient's partial sums: ``partials`` is the previous program's
     output, ``[slices * R, ...]`` (rank 4), the result ``[R, ...]``, reshaped to ``result_shape``."""
 
@@ -39,20 +38,8 @@ class SliceSumProgramSpec:
         return self.slices
 
     @property
-    def variable_names(self) -> Tuple[str, ...]:
-        return tuple(i.name for i in self.inputs)
-
-    @property
     def output_shape(self) -> Tuple[int, ...]:
         return self.result_shape
-
-    @property
-    def output_layouts(self) -> Tuple[Layout, ...]:
-        return (self.output.layout,)
-
-    @property
-    def uniforms(self) -> Dict[str, Any]:
-        return {}
 
     def source_key(self) -> Hashable:
         return (self.template, self.inputs, self.output, self.slices)
@@ -66,10 +53,7 @@ class SliceSumProgramSpec:
 
     def template_context(self) -> Dict[str, Any]:
         return {
-            "description": self.describe(),
-            "inputs": self.inputs,
-            "output": self.output,
-            "epilogue": self.epilogue,
+            **self.frame_context(),
             "slices": self.slices,
             "rows": self.output.layout.shape[0],
         }

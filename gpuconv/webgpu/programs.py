@@ -206,10 +206,7 @@ class ComputeProgramSpec:
             text += f", groups {g.groups}"
         if g.depthwise:
             text += f", channel multiplier {g.channel_multiplier}"
-        if not self.epilogue.is_identity:
-            text += f", bias {'yes' if self.epilogue.has_bias else 'no'}, activation {self.epilogue.activation}"
-            if self.epilogue.has_residual:
-                text += ", residual"
+        text += self.epilogue.describe()
         if self.storage == "float16":
             text += "; half-float storage (halves two to a u32, float32 arithmetic)"
         return text
