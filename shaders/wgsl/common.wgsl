@@ -135,9 +135,12 @@ fn gaussian_cdf(x: f32) -> f32 {
 }
 {%- endmacro %}
 
-{#- A one-output-per-invocation program's flat output index (`index`), from the folded grid; the
-    last workgroup's spare invocations leave. -#}
-{% macro flat_index(dispatch, invocations, size) %}
+{#- A one-output-per-invocation program's entry point and its flat output index (`index`), from
+    the folded grid; the last workgroup's spare invocations leave.  The caller writes the rest of
+    main() and its closing brace. -#}
+{% macro element_main(workgroup_size, dispatch, invocations, size) %}
+@compute @workgroup_size({{ workgroup_size | join(", ") }})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let index = ({{ workgroup_index(dispatch) }}) * {{ invocations }}u + lid;
   if (index >= {{ size }}u) {
     return;

@@ -9,9 +9,7 @@
 {{ common.bindings(inputs, output) }}
 {{ common.activation_function(epilogue) }}
 
-@compute @workgroup_size({{ workgroup_size | join(", ") }})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-{{ common.flat_index(dispatch, invocations, size) }}
+{{ common.element_main(workgroup_size, dispatch, invocations, size) }}
 {{ common.split_index(channels_last, "index", g.in_height, g.in_width, g.in_channels) }}
   var value = 0.0;
   for (var wR = 0u; wR < {{ g.filter_height }}u; wR++) {

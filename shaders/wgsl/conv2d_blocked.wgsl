@@ -13,9 +13,7 @@
 
 {{ common.activate4_function(epilogue) }}
 
-@compute @workgroup_size({{ workgroup_size | join(", ") }})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-{{ common.flat_index(dispatch, invocations, size) }}
+{{ common.element_main(workgroup_size, dispatch, invocations, size) }}
   // output channels 4 * block .. 4 * (block + {{ blocks }}) - 1
   let block = (index % {{ out_blocks // blocks }}u) * {{ blocks }}u;
   let columnGroup = (index / {{ out_blocks // blocks }}u) % {{ column_groups }}u;

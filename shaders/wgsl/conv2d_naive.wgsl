@@ -8,9 +8,7 @@
 {{ common.bindings(inputs, output) }}
 {{ common.activation_function(epilogue) }}
 
-@compute @workgroup_size({{ workgroup_size | join(", ") }})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-{{ common.flat_index(dispatch, invocations, size) }}
+{{ common.element_main(workgroup_size, dispatch, invocations, size) }}
 {{ common.split_index(channels_last, "index", g.out_height, g.out_width, g.out_channels) }}
 {% if g.depthwise %}
   let inChannel = channel / {{ g.channel_multiplier }}u;

@@ -7,9 +7,7 @@
 {{ common.header(description, grid, notes) }}
 {{ common.bindings(inputs, output) }}
 
-@compute @workgroup_size({{ workgroup_size | join(", ") }})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-{{ common.flat_index(dispatch, invocations, size) }}
+{{ common.element_main(workgroup_size, dispatch, invocations, size) }}
 {{ ax.split_element(channels_last, "index", axes, "output", "y", "k", out_channels) }}
   var value = 0.0;
 {% for axis in axes %}

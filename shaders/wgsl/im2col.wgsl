@@ -8,9 +8,7 @@
 {{ common.header(description, grid, notes) }}
 {{ common.bindings(inputs, output) }}
 
-@compute @workgroup_size({{ workgroup_size | join(", ") }})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-{{ common.flat_index(dispatch, invocations, size) }}
+{{ common.element_main(workgroup_size, dispatch, invocations, size) }}
   let k = index % {{ depth }}u;
   let row = (index / {{ depth }}u) % {{ rows }}u;
   let group = index / {{ depth * rows }}u;
