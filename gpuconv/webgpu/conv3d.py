@@ -13,7 +13,8 @@ from typing import Any, Dict, Sequence, cast
 
 from ..geometry import Conv3DGeometry
 from ..programs.base import Epilogue
-from .gradients import FamilyProgramSpec, axes_3d, conv3d_backprop_filter_program
+from .axes import spatial_axes
+from .gradients import FamilyProgramSpec, conv3d_backprop_filter_program
 from .layout import BufferLayout
 from .limits import WebGPULimits
 from .programs import FLAT_WORKGROUP, _buffer, _flat_grid, _loop_cost
@@ -43,7 +44,7 @@ def _tap(names: str, sizes: Sequence[int], flipped: bool = False) -> str:
 
 
 def _parameters(g: Conv3DGeometry, size: int) -> Dict[str, Any]:
-    axes = axes_3d(g)
+    axes = spatial_axes(g)
     return {"size": size, "axes": axes, "in_channels": g.in_channels, "out_channels": g.out_channels,
             "in_sizes": g.in_spatial, "out_sizes": g.out_spatial,
             "in_volume": math.prod(g.in_spatial), "out_volume": math.prod(g.out_spatial)}

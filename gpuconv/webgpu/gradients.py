@@ -23,6 +23,7 @@ from typing import Any, Dict, Sequence, Tuple, cast
 
 from ..geometry import Conv2DGeometry, Conv3DGeometry
 from ..programs.base import LLVMPIPE_LOOP_LIMIT, Epilogue, shape_text
+from .axes import SpatialAxis, spatial_axes
 from .layout import BufferLayout
 from .limits import WebGPULimits
 from .programs import ComputeProgramSpec, _buffer, _loop_cost
@@ -85,30 +86,6 @@ class FamilyProgramSpec(ComputeProgramSpec):
                              f"device's maxComputeWorkgroupSizeX ({limits.max_compute_workgroup_size_x})")
 
 
-@dataclass(frozen=True)
-class _Axis:
-    """One spatial axis of a convolution, as the templates need it."""
-
-    name: str       # "F" (depth), "R" (rows) or "C" (columns)
-    filter: int
-    input: int
-    output: int
-    stride: int
-    dilation: int
-    pad: int        # before
-
-
-def axes_2d(g: Conv2DGeometry) -> Tuple[_Axis, ...]:
-    return (_Axis("R", g.filter_height, g.in_height, g.out_height, g.stride_height, g.dilation_height, g.pad_top),
-            _Axis("C", g.filter_width, g.in_width, g.out_width, g.stride_width, g.dilation_width, g.pad_left))
-
-
-def axes_3d(g: Conv3DGeometry) -> Tuple[_Axis, ...]:
-    return tuple(_Axis(name, f, i, o, s, d, pad)
-                 for name, f, i, o, s, d, (pad, _) in zip("FRC", g.filter_spatial, g.in_spatial, g.out_spatial,
-                                                          g.strides, g.dilations, g.pads))
-
-
 def _pow2_at_most(value: int) -> int:
     return 1 << (max(1, value).bit_length() - 1)
 
@@ -144,7 +121,7 @@ def reduction_block(positions: int, in_channels: int, last: int, limits: WebGPUL
             block_k = max(1, block_k // 2)
 
 
-def filter_gradient_program(name: str, geometry: Any, axes: Sequence[_Axis], batch: int, in_channels: int,
+def filter_gradient_program(name: str, geometry: Any, axes: Sequence[SpatialAxis], batch: int, in_channels: int,
                             last: int, multiplier: int, filter_shape: Sequence[int], x_shape: Sequence[int],
                             dy_shape: Sequence[int], limits: WebGPULimits) -> FamilyProgramSpec:
     """The filter gradient of a convolution over ``axes`` (2 or 3): df ``filter_shape``
@@ -192,7 +169,7 @@ def conv2d_backprop_filter_program(geometry: Conv2DGeometry, limits: WebGPULimit
         raise ValueError("a grouped filter gradient is not planned on the WebGPU target")
     name = "DepthwiseConv2DDerFilterProgram" if g.depthwise else "Conv2DDerFilterProgram"
     last = g.channel_multiplier if g.depthwise else g.out_channels
-    return filter_gradient_program(name, g, axes_2d(g), g.batch, g.in_channels, last,
+    return filter_gradient_program(name, g, spatial_axes(g), g.batch, g.in_channels, last,
                                    g.channel_multiplier if g.depthwise else 0, g.filter_shape, g.in_shape,
                                    g.out_shape, limits)
 
@@ -200,5 +177,5 @@ def conv2d_backprop_filter_program(geometry: Conv2DGeometry, limits: WebGPULimit
 def conv3d_backprop_filter_program(geometry: Conv3DGeometry, limits: WebGPULimits) -> FamilyProgramSpec:
     """Conv3DDerFilterProgram on WebGPU: df ``[FD, FH, FW, C, K]`` from x and dy."""
     g = geometry
-    return filter_gradient_program("Conv3DDerFilterProgram", g, axes_3d(g), g.batch, g.in_channels,
+    return filter_gradient_program("Conv3DDerFilterProgram", g, spatial_axes(g), g.batch, g.in_channels,
                                    g.out_channels, 0, g.filter_shape, g.in_shape, g.out_shape, limits)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..geometry import Conv2DGeometry
 from ..programs.base import LLVMPIPE_LOOP_LIMIT, Epilogue, ProgramInput, shape_text
+from .axes import spatial_axes
 from .layout import BufferLayout
 from .limits import WebGPULimits
 
@@ -481,9 +482,9 @@ def conv2d_backprop_input_program(geometry: Conv2DGeometry, epilogue: Epilogue, 
     taps = g.filter_height * g.filter_width
     inner = g.channel_multiplier if g.depthwise else g.out_channels
     flat = _flat_workgroup(limits)
-    parameters = {"size": size, "bias_full": bias_full,
-                  "pad_top_t": g.effective_filter_height - 1 - g.pad_top,
-                  "pad_left_t": g.effective_filter_width - 1 - g.pad_left}
+    # dy's window corner for dx: the transposed convolution pads by (effective filter - 1 - pad) before
+    pad_t = (g.effective_filter_height - 1 - g.pad_top, g.effective_filter_width - 1 - g.pad_left)
+    parameters = {"size": size, "bias_full": bias_full, "axes": spatial_axes(g), "pad_t": pad_t}
     return ComputeProgramSpec(
         name, "wgsl/conv2d_backprop_input.wgsl", inputs, BufferLayout(g.in_shape), g, epilogue,
         (flat, 1, 1), _flat_grid(size, flat), tuple(sorted(parameters.items())), chained_inputs=("dy",),

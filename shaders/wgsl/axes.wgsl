@@ -51,3 +51,23 @@
   let b = b{{ channel }} / {{ channels }}u;
 {%- endif %}
 {%- endmacro %}
+
+{#- The input gradient's loops over the filter taps: per axis A, tap w<A> and d<A>, the dy position
+    it reads for dx position `positions[i]` through the transposed pads `pad_t[i]` (taps between dy
+    positions or outside dy are skipped).  The caller's body runs inside (written at the innermost
+    loop's indentation); the macro closes the loops. -#}
+{% macro dy_tap_loops(axes, positions, pad_t) %}
+{% for axis in axes %}
+{% set pad = "  " * loop.index0 %}
+  {{ pad }}for (var w{{ axis.name }} = 0u; w{{ axis.name }} < {{ axis.filter }}u; w{{ axis.name }}++) {
+  {{ pad }}  let d{{ axis.name }}Num = i32({{ positions[loop.index0] }} + w{{ axis.name }} * {{ axis.dilation }}u) - {{ pad_t[loop.index0] }};
+  {{ pad }}  if (d{{ axis.name }}Num < 0 || d{{ axis.name }}Num % {{ axis.stride }} != 0 || d{{ axis.name }}Num / {{ axis.stride }} >= {{ axis.output }}) {
+  {{ pad }}    continue;
+  {{ pad }}  }
+  {{ pad }}  let d{{ axis.name }} = u32(d{{ axis.name }}Num / {{ axis.stride }});
+{% endfor %}
+{{ caller() }}
+{%- for axis in axes | reverse %}
+  {{ "  " * loop.revindex0 }}}
+{% endfor %}
+{%- endmacro %}

@@ -11,15 +11,7 @@
 {{ common.element_main(workgroup_size, dispatch, invocations, size) }}
 {{ ax.split_element(channels_last, "index", axes, "input", "x", "c", in_channels) }}
   var value = 0.0;
-{% for axis in axes %}
-{% set pad = "  " * loop.index0 %}
-  {{ pad }}for (var w{{ axis.name }} = 0u; w{{ axis.name }} < {{ axis.filter }}u; w{{ axis.name }}++) {
-  {{ pad }}  let d{{ axis.name }}Num = i32(x{{ axis.name }} + w{{ axis.name }} * {{ axis.dilation }}u) - {{ pad_t[loop.index0] }};
-  {{ pad }}  if (d{{ axis.name }}Num < 0 || d{{ axis.name }}Num % {{ axis.stride }} != 0 || d{{ axis.name }}Num / {{ axis.stride }} >= {{ axis.output }}) {
-  {{ pad }}    continue;
-  {{ pad }}  }
-  {{ pad }}  let d{{ axis.name }} = u32(d{{ axis.name }}Num / {{ axis.stride }});
-{% endfor %}
+{% call ax.dy_tap_loops(axes, ["xF", "xR", "xC"], pad_t) %}
 {% set pad = "  " * (axes | length) %}
   {{ pad }}let dyPixel = {{ ax.pixel(channels_last, "b", "d", axes, out_sizes, out_channels, out_volume) }};
   {{ pad }}let wTap = {{ flipped_tap_index }};  // the filter flipped
@@ -27,8 +19,6 @@
   {{ pad }}for (var k = 0u; k < {{ out_channels }}u; k++) {
   {{ pad }}  value += load_dy(dyPixel + k * {{ ax.channel_stride(channels_last, out_volume) }}) * load_W(wStart + k);
   {{ pad }}}
-{% for axis in axes | reverse %}
-  {{ "  " * loop.revindex0 }}}
-{% endfor %}
+{% endcall %}
   store_result(index, value);
 }
