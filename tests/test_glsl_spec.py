@@ -473,7 +473,6 @@ def test_the_programs_cover_what_they_should(collected):
     assert {s.reuse_stride for s in packed if s.reuse_width} == {1, 2}
     assert any("wrapped into" in source for source in collected.sources["explicit"])
     assert sum(map(len, collected.sources.values())) >= 500
-    assert collected.seconds < 20, f"generating the programs took {collected.seconds:.1f} s"
 
 
 @pytest.mark.parametrize("op, filter_shape", [("conv2d", (1, 1, 3, 100)), ("depthwise_conv2d", (3, 3, 50, 2))])

@@ -19,7 +19,6 @@ on CI (``CI`` set) it fails them.  Each distinct source is validated once.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -325,10 +324,8 @@ def test_every_program_family_is_valid_wgsl(naga, family):
     assert names == FAMILY_PROGRAMS[family]
     if family == "conv2d":
         assert tiles == set(CONV2D_MM_TILES)
-    start = time.perf_counter()
     failures = _check(sources)
     assert not failures, f"{len(failures)} of {len(sources)} programs are not valid WGSL:\n" + "\n\n".join(failures[:5])
-    assert time.perf_counter() - start < 120, "validation got slow"
 
 
 # -- what the target lowers the selftest table and random configurations to -----------------------------------
