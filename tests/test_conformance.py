@@ -261,6 +261,10 @@ def test_cli_conformance_list_exit_codes_and_usage(tmp_path, capsys, monkeypatch
     assert main(["conformance", "--quick", "--list"]) == 0
     listed = capsys.readouterr().out.strip().splitlines()
     assert len(listed) == len(conformance.cases("quick"))
+    assert main(["conformance", "--list"]) == 0  # the full suite: its device-sized cases too
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert len(listed) == len(conformance.cases("full"))
+    assert any(line.startswith("limits/transpose-long") and "largest texture side" in line for line in listed)
     assert main(["conformance", "--shard", "5/4"]) == 2
     assert main(["conformance", "--driver", "zink", "--backend", "webgpu"]) == 2
     assert main(["conformance", "--json", str(tmp_path)]) == 2

@@ -44,7 +44,8 @@ from .options import (
 
 def add_export_command(add: AddCommand) -> None:
     p = add("export", "write an op's programs as a JavaScript module or a self-checking web page",
-            "Write the WebGL2 programs OP runs for these shapes (what 'run' runs: --algorithm auto by "
+            "Write the programs OP runs for these shapes on WebGL2 (or, with --target webgpu, the WGSL "
+            "compute programs of the WebGPU target; what 'run' runs: --algorithm auto by "
             "default) as a dependency-free ES module (--format js: it exports shapes and run(gl, inputs), "
             "which takes Float32Arrays in NumPy order and returns the output) or as one self-contained "
             "HTML page (--format html) that runs them on load on seeded inputs, compares the result "

@@ -215,8 +215,8 @@ def add_conv_options(p: argparse.ArgumentParser) -> None:
                         "multiply); auto: packed or im2col where each measured faster. Default: direct "
                         "for 'shader' (the TF.js-style source), auto for 'run' (what the API runs); "
                         f"{ops_with('algorithms')} only (the others run their direct program). The WebGPU "
-                        f"target (--target/--backend webgpu) runs auto (its tiled programs: the implicit GEMM, "
-                        f"the vec4 depthwise program; the default of 'shader' there too) or direct")
+                        f"target (--target/--backend webgpu) runs auto (its blocked conv2d and vec4 depthwise "
+                        f"programs; the default of 'shader' there too), direct or im2col")
 
 
 def add_shape_arguments(p: argparse.ArgumentParser) -> None:

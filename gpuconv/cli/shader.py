@@ -21,7 +21,9 @@ def add_shader_command(add: AddCommand) -> None:
     p = add("shader", "print the GLSL fragment program (or WGSL compute program) an op runs",
             "Print the GLSL ES 3.00 fragment program that OP runs for these shapes "
             "(no GL needed); with --target webgpu, the WGSL compute program the WebGPU target runs "
-            "(TF.js's WebGPU programs: Conv2DMMProgram, an implicit GEMM, for conv2d).\n"
+            "(Conv2DBlockedProgram for conv2d, the vec4 depthwise program, ...; --algorithm direct: "
+            "one output per invocation; TF.js's implicit GEMM, Conv2DMMProgram, is among autotune's "
+            "candidates).\n"
             "Shapes are written like 1x7x7x6, in --data-format order for the input.\n"
             + "".join(f"{e.name} runs {len(e.programs)} programs ({', then '.join(e.programs)}); all are "
                       f"printed, each after the first behind a "

@@ -108,6 +108,10 @@ class ConformanceCase:
 
     def describe(self) -> str:
         """The call in one line: op, shapes by argument name, options."""
+        if self.limit is not None:  # sized from a device: shown at the largest size it takes
+            axis, offset = self.limit
+            side = "the device's largest texture side" + (" + 1" if offset else "")
+            return f"{self.resolved(LIMIT_CAP).describe()} (x's axis {axis}: {side}, at most {LIMIT_CAP + offset})"
         parts = []
         entry = registry.get(self.op)
         for name, shape in self.case.leading().items():
