@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Optional, Sequence
@@ -39,6 +40,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("gpuconv: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `gpuconv ... | head` closed the pipe: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that Python's exit flush does not fail again
+        return EXIT_OK
     except Exception as exc:
         suffix = "" if debug else " (run again with --debug for the traceback)"
         return _error(f"{type(exc).__name__}: {exc}{suffix}", EXIT_INTERNAL, debug)
