@@ -173,3 +173,24 @@ def test_skip_markers_are_well_formed_and_sit_on_a_fence():
             assert docs_pages.SKIP.match(line), f"{where}: write <!-- docs-test: skip (reason) -->"
             following = next((text for text in lines[i + 1:] if text.strip()), "")
             assert docs_pages.FENCE.match(following), f"{where}: the marker must sit right above a code fence"
+
+
+def test_readme_links_resolve():
+    """README is not a page of the site, so mkdocs does not check its links: each relative link names
+    a file of the repository, and each #anchor a heading of the file it points into."""
+    def anchors(path: Path) -> set:
+        text = path.read_text(encoding="utf-8")
+        titles = [m["title"] for m in map(docs_pages.HEADING.match, text.splitlines()) if m]
+        return {re.sub(r"[^\w\- ]", "", title.lower()).strip().replace(" ", "-") for title in titles}
+
+    readme = REPO / "README.md"
+    links = re.findall(r"\]\(([^)\s]+)\)", readme.read_text(encoding="utf-8"))
+    assert links
+    for link in links:
+        if re.match(r"[a-z]+:", link):
+            continue
+        target, _, anchor = link.partition("#")
+        path = (REPO / target) if target else readme
+        assert path.exists(), f"README links to {link}: no such file"
+        if anchor:
+            assert anchor in anchors(path), f"README links to {link}: no such heading"

@@ -91,7 +91,7 @@ def inherited_docstring(obj: griffe.Object) -> str:
     return ""
 
 
-class SphinxRoles(griffe.Extension):
+class GpuconvDocstrings(griffe.Extension):
     def on_object(self, *, obj: griffe.Object, loader: Any, **kwargs: Any) -> None:
         if obj.docstring is None and (obj.is_attribute or obj.is_function):
             text = (comment_docstring(obj) if obj.is_attribute else "") or inherited_docstring(obj)
