@@ -4,7 +4,8 @@ written.  Each role becomes its target's name in code, linked to the target's en
 documents it (an optional cross-reference: an object the reference does not render stays plain
 code, with no warning).  An attribute with no docstring takes the ``#:`` comment above its
 assignment, as Sphinx reads it; a method or attribute with none takes the docstring of the one it
-overrides."""
+overrides.  A Google-style ``Example:`` section is read as ``Examples:`` (its ``>>>`` lines shown as
+a Python session)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import griffe
 
 ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|attr|data|exc|obj|const):`(?P<target>[^`]+)`")
+EXAMPLE = re.compile(r"^(\s*)Example:\s*$", re.M)
 TITLED = re.compile(r"(?P<title>.*?)\s*<(?P<target>[^>]+)>$")
 
 
@@ -98,4 +100,7 @@ class GpuconvDocstrings(griffe.Extension):
             if text:
                 obj.docstring = griffe.Docstring(text, parent=obj)
         if obj.docstring is not None and ":" in obj.docstring.value:
-            obj.docstring.value = rewrite(obj, obj.docstring.value)
+            # Google style's "Example:" is an admonition of Markdown, where ">>>" reads as nested quotes;
+            # "Examples:" renders its ">>>" lines as Python sessions.
+            value = EXAMPLE.sub(r"\1Examples:", obj.docstring.value)
+            obj.docstring.value = rewrite(obj, value)
