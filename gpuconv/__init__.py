@@ -1,7 +1,7 @@
 """gpuconv: TensorFlow.js-style GPU convolution programs (WebGL2's GLSL and WebGPU's WGSL), generated,
 inspected and run from Python."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import oracle
 from .device import memory, synchronize, to_gpu
@@ -40,6 +40,9 @@ from .runtimes import (
 from .tensor import Tensor
 from .tuning import autotune
 from .version import __version__
+
+if TYPE_CHECKING:  # imported on first use (__getattr__ below); named here for type checkers and the API reference
+    from .runtimes.browser import BrowserRuntime
 
 __all__ = [
     "conv2d",

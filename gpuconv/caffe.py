@@ -256,6 +256,7 @@ class Convolution(_ConvolutionLayer):
         (a :class:`~gpuconv.Tensor` for a Tensor ``bottom``)."""
         return ops.conv2d(**self._tf_arguments(bottom))
 
+    #: Caffe's name for :meth:`__call__`.
     forward = __call__
 
     def forward_oracle(self, bottom: npt.ArrayLike) -> np.ndarray:
@@ -340,6 +341,7 @@ class Deconvolution(_ConvolutionLayer):
         """The top blob (float32 ``[num, num_output, out_h, out_w]``), computed on the GPU."""
         return self._calls(bottom).run(ops, np.float32)
 
+    #: Caffe's name for :meth:`__call__`.
     forward = __call__
 
     def forward_oracle(self, bottom: npt.ArrayLike) -> np.ndarray:

@@ -116,22 +116,27 @@ class Tensor:
     # -- what it is ---------------------------------------------------------------------------
     @property
     def shape(self) -> Tuple[int, ...]:
+        """Its logical shape, as NumPy's (a view may give the same values another)."""
         return self._shape
 
     @property
     def dtype(self) -> np.dtype:
+        """Always float32: what :meth:`numpy` returns, whatever the runtime's storage."""
         return np.dtype(np.float32)
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions of :attr:`shape`."""
         return len(self._shape)
 
     @property
     def size(self) -> int:
+        """The number of values."""
         return math.prod(self._shape)
 
     @property
     def runtime(self) -> TextureOwner:
+        """The runtime whose textures hold it: an op on this Tensor runs there."""
         return self._storage.runtime
 
     @property
@@ -146,6 +151,7 @@ class Tensor:
 
     @property
     def released(self) -> bool:
+        """Whether :meth:`release` has freed its textures (of this view and every other)."""
         return self._storage.released
 
     def __repr__(self) -> str:

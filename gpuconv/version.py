@@ -2,3 +2,4 @@
 the package's ``__init__`` (which imports nearly every room)."""
 
 __version__ = "0.1.0"
+"""The package's version (the one ``pyproject.toml`` gives it)."""

@@ -255,19 +255,18 @@ def test_browser_and_native_agree_to_float32_rounding(request, runtime, rng, op,
 
 # -- the runtime itself ----------------------------------------------------------------
 
-def test_readme_browser_example_runs(browser, monkeypatch, tmp_path):  # browser: skips where there is none
-    """README's "Running in a browser" block runs as written (it launches its own Chromium)."""
-    import re
-    from pathlib import Path
+def test_docs_browser_example_runs(browser, monkeypatch, tmp_path):  # browser: skips where there is none
+    """The docs' "Running in a browser" block runs as written (it launches its own Chromium) and
+    gives what it says."""
+    import docs_pages
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Running in a browser", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```py\n(.*?)```", section, re.S)
-    assert len(blocks) == 1 and "BrowserRuntime()" in blocks[0]
+    page, section, first_line = docs_pages.section("Running in a browser")
+    blocks = [b for b in docs_pages.blocks(page, docs_pages.PYTHON, section, first_line) if "BrowserRuntime()" in b.code]
+    assert len(blocks) == 1, f"one block making a BrowserRuntime() in {page}'s 'Running in a browser'"
     monkeypatch.chdir(tmp_path)
     printed = []
     namespace = {"print": printed.append}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    exec(compile(blocks[0].code, blocks[0].where, "exec"), namespace)
     assert_close(namespace["y"], gpuconv.oracle.conv2d(namespace["x"], namespace["w"], padding="SAME"))
     assert printed and printed[0]["runtime"] == "browser"
 

@@ -9,8 +9,6 @@ each distinct program at its first draw, so the sizes here are the examples' sma
 import importlib.util
 import json
 import os
-import re
-import shlex
 import sys
 from pathlib import Path
 
@@ -167,29 +165,3 @@ def test_inspect_shaders_files_match_the_cli(tmp_path, capsys):
     assert cli.main(["shader", "conv2d", "--input", "1x7x7x5", "--filter", "3x3x5x4",
                      "--output", str(cli_file)]) == 0
     assert cli_file.read_text().rstrip("\n") == (tmp_path / "conv_d5.glsl").read_text().rstrip("\n")
-
-
-def readme_blocks(language: str):
-    return re.findall(rf"```{language}\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), re.S)
-
-
-def test_readme_python_blocks_run(runtime, tmp_path, monkeypatch):
-    """README's Quickstart Python runs as written (and so stays true of the API)."""
-    monkeypatch.chdir(tmp_path)
-    blocks = readme_blocks("python")
-    assert len(blocks) >= 2
-    namespace = {}
-    exec(compile("\n".join(blocks), "README.md", "exec"), namespace)
-    assert namespace["y"].shape == (1, 12, 8, 8)  # the Caffe layer's output, last in the block
-    assert len(namespace["sources"]) == 2
-
-
-def test_readme_shader_commands_run(tmp_path, monkeypatch, capsys):
-    """Every `gpuconv shader ...` line in README's command block works (no GL needed)."""
-    monkeypatch.chdir(tmp_path)
-    lines = [line.split("#")[0].strip() for block in readme_blocks("sh") for line in block.splitlines()]
-    commands = [shlex.split(line)[1:] for line in lines if line.startswith("gpuconv shader ")]
-    assert len(commands) >= 3
-    for argv in commands:
-        assert cli.main(argv) == 0, argv
-    assert (tmp_path / "conv_d5.glsl").read_text().startswith("#version 300 es\n// ---")

@@ -490,21 +490,19 @@ def test_cli_export_page_and_refusals(tmp_path, capsys):
     assert code == 0 and out.out.startswith("// gpuconv ") and "conv2d module" in out.err
 
 
-def test_readme_section_runs(page, tmp_path, monkeypatch, capsys):
-    """README's "Shipping a kernel to the web": its commands work, and its JavaScript runs on the module."""
-    import shlex
-    from pathlib import Path
+def test_docs_section_runs(page, tmp_path, monkeypatch, capsys):
+    """The docs' "Shipping a kernel to the web": its commands work, and its JavaScript runs on the module."""
+    import docs_pages
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Shipping a kernel to the web", 1)[1].split("\n## ", 1)[0]
-    commands = [shlex.split(line)[1:] for block in re.findall(r"```sh\n(.*?)```", section, re.S)
-                for line in block.replace("\\\n", " ").splitlines() if line.startswith("gpuconv export ")]
+    doc, section, first_line = docs_pages.section("Shipping a kernel to the web")
+    commands = [argv[1:] for block in docs_pages.blocks(doc, docs_pages.SHELL, section, first_line)
+                for _, argv in docs_pages.command_lines(block) if argv[:2] == ["gpuconv", "export"]]
     assert len(commands) == 3
     monkeypatch.chdir(tmp_path)
     for argv in commands:
         assert cli.main(argv) == 0, (argv, capsys.readouterr().err)
     assert (tmp_path / "conv.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    (script,) = re.findall(r"```js\n(.*?)```", section, re.S)
+    (script,) = [block.code for block in docs_pages.blocks(doc, ("js",), section, first_line)]
     body = script.replace('import { run, shapes, requirements } from "./conv.mjs";',
                           "const { run, shapes, requirements } = await T.load(source);")
     assert "await T.load" in body

@@ -385,17 +385,15 @@ def test_storage_option_of_run_selftest_random_export(capsys, runtime, tmp_path)
     assert "--storage" in capsys.readouterr().err
 
 
-def test_readme_half_float_block(runtime):
-    """README's "Half-float storage" Python block runs as written, and says what is true."""
-    import re
-    from pathlib import Path
+def test_docs_half_float_block(runtime):
+    """The docs' "Half-float storage" Python block runs as written, and says what is true."""
+    import docs_pages
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Half-float storage", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    doc, section, first_line = docs_pages.section("Half-float storage")
+    (block,) = docs_pages.blocks(doc, docs_pages.PYTHON, section, first_line)
     rng = np.random.default_rng(0)
     namespace = {"gpuconv": gpuconv, "x": _n(rng, 1, 16, 16, 8), "w": _n(rng, 3, 3, 8, 8)}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block.code, block.where, "exec"), namespace)
     exact = oracle.conv2d(namespace["x"], namespace["w"], padding="SAME")
     assert np.max(np.abs(namespace["y16"] - exact)) <= namespace["bound"]
     assert np.max(np.abs(namespace["y16"] - namespace["predicted"])) <= oracle.float16_prediction_tolerance(

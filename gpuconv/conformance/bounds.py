@@ -71,7 +71,14 @@ __all__ = ["VERDICTS", "PASS", "QUALITY_WARNING", "FAIL", "NOT_SUPPORTED", "Boun
            "float32_bounds", "float16_bounds", "grade", "EXPECTED_CONSTANT", "UNIT_ROUNDOFF",
            "FAITHFUL_ROUNDOFF", "SMALLEST_NORMAL"]
 
-PASS, QUALITY_WARNING, FAIL, NOT_SUPPORTED = "Pass", "QualityWarning", "Fail", "NotSupported"
+#: The verdict of an output within the expected bound.
+PASS = "Pass"
+#: Beyond the expected bound but within the rigorous one.
+QUALITY_WARNING = "QualityWarning"
+#: Beyond the rigorous bound, or NaN or infinity where the oracle has none.
+FAIL = "Fail"
+#: What the device lacks (a feature, a limit): the case could not run.
+NOT_SUPPORTED = "NotSupported"
 #: The four verdicts, in report order.
 VERDICTS = (PASS, QUALITY_WARNING, FAIL, NOT_SUPPORTED)
 
