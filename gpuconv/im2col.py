@@ -2,8 +2,8 @@
 
 TF.js's WebGL backend runs conv2d as two packed programs: Im2ColPackedProgram lays every
 receptive field out as a row of a matrix, MatMulPackedProgram multiplies that matrix by the
-filter reshaped to ``[FH * FW * inC, outC]`` (and a 1x1, stride-1, unpadded filter skips the
-first program: x is the matrix).  The specs are :class:`~gpuconv.programs.Im2ColProgramSpec`
+filter reshaped to ``[FH * FW * inC, outC]`` (and a 1x1 unpadded filter skips the first
+program: x is the matrix, read at the strides).  The specs are :class:`~gpuconv.programs.Im2ColProgramSpec`
 and :class:`~gpuconv.programs.MatMulProgramSpec` (``shaders/im2col.glsl``,
 ``shaders/matmul.glsl``); :func:`gpuconv.ops.plan_conv2d` chains them.
 """
@@ -47,9 +47,11 @@ def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
     taking turns, ``benchmarks/im2col_vs_packed.py --extra``, 2026-12-01; ratio = packed ms /
     im2col ms; the first figure from the run in README's Benchmarks, the second from another):
 
-    * the 1x1, stride-1, unpadded shortcut (the matrix multiply alone, no window arithmetic):
+    * the 1x1 unpadded shortcut (the matrix multiply alone, no window arithmetic):
       1x56x56x128 -> 128 1.38x (1.41-1.55x in four runs before), 1x64x64x16 -> 32 1.46x,
-      4x28x28x64 -> 64 1.26x;
+      4x28x28x64 -> 64 1.26x; strided, reading only x's kept pixels (2026-12-07, draws + finish
+      on resident inputs, interleaved): ResNet-18's stride-2 shortcuts 1x56x56x64 -> 128 1.37x,
+      1x28x28x128 -> 256 1.37x, 1x14x14x256 -> 512 1.34x, 1x28x28x512 -> 256 1.35x;
     * a filter the packed program reuses no input columns for (stride or dilation across > 1,
       or wider than 7) over at most 4 input channels (one texel per tap: the packed program's
       per-tap bounds checks and loops are then most of its time; the matrix multiply has none)
@@ -63,7 +65,7 @@ def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
     -> 32 0.59x, 7x7 1x224x224x3 -> 32 0.97x); without reuse but over more input channels it
     was faster, but by little and unevenly (3x3 s2 1x56x56x32 -> 64 1.05x / 1.37x, 5x5 s2
     1x112x112x8 -> 16 1.06x / 1.25x, 3x3 dilation 2 1x64x64x16 -> 32 1.17x / 1.24x), so the
-    packed program keeps those.  1x1 filters that are strided or padded were not measured.
+    packed program keeps those.  Padded 1x1 filters were not measured.
     """
     g = geometry
     if g.depthwise or g.groups > 1:

@@ -189,7 +189,7 @@ def _plan_im2col(geometry: Conv2DGeometry, epilogue: Epilogue, arrays: Dict[str,
                  x4_shape: Tuple[int, ...], batched: bool, limits: Limits, shapes_only: bool) -> Plan:
     """TF.js's default conv2d as a two-step plan: Im2ColPackedProgram writes the im2col matrix,
     which stays on the GPU for MatMulPackedProgram (bias and activation in its epilogue); a 1x1,
-    stride-1, unpadded filter runs the matrix multiply alone on x."""
+    unpadded filter (any stride) runs the matrix multiply alone on x."""
     specs = im2col_programs(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
     matmul_arrays: Dict[str, Any] = dict(arrays)
     im2col_arrays: Dict[str, Any] = {}
@@ -311,7 +311,7 @@ def conv2d(x: ArrayLike, filter: ArrayLike, strides: IntsLike = 1, padding: Padd
             ``"packed"`` the fast program (4 channels per texel, 8 pixels x 4 channels
             per fragment, one program for every shape); ``"im2col"`` TF.js's default path
             (Im2ColPackedProgram writes the im2col matrix, MatMulPackedProgram multiplies it
-            by the filter; a 1x1, stride-1, unpadded filter runs the matrix multiply alone);
+            by the filter; a 1x1 unpadded filter runs the matrix multiply alone);
             ``"auto"`` (default) im2col where it measured faster
             (:func:`gpuconv.im2col.auto_prefers_im2col`), else the packed one wherever it
             applies (not for groups > 1 or per-element PReLU weights).

@@ -4,14 +4,19 @@
     texel, 4 rows per mat4), then the fused bias and activation.  Each fragment computes
     {{ pixels }} rows of the product (output pixels of one output row) x 4 columns (output
     channels) and writes them to {{ pixels }} render targets, as the packed programs do
-    (SplitImageLayout), so it reuses their frame: fragment_position and write_results. -#}
+    (SplitImageLayout), so it reuses their frame: fragment_position and write_results.
+    The shortcut (a 1x1 unpadded filter) reads x itself as A: output pixel (b, r, c)'s row of the
+    matrix is x's pixel (b, r * strides.x, c * strides.y), so a strided one fetches only the
+    pixels it keeps. -#}
 {% import "epilogue.glsl" as fused with context %}
 {% import "packed_macros.glsl" as packed %}
 {% include "header.glsl" %}
 
 // {{ description }}
 {% if shortcut %}
-uniform sampler2D A;        // x: texel (col = outCol * patchDepth4 + k4, row = batch * outHeight + outRow)
+uniform sampler2D A;        // x: texel (col = inCol * patchDepth4 + k4, row = batch * inHeight + inRow)
+uniform int inHeight;
+uniform ivec2 strides;      // (rows, columns)
 {% else %}
 {% for j in range(pixels) %}
 uniform sampler2D A{{ j }};       // the im2col matrix's rows of output pixels part * rowPixels + {{ pixels }}q + {{ j }}
@@ -49,10 +54,11 @@ void main() {
 {{ packed.fragment_position(pixels) }}
 
 {% if shortcut %}
-  // Pixel j's row of the matrix is x's pixel: texture row texRow, column (outCol0 + j) * patchDepth4;
-  // a pixel past the output's width (the last group's padding) reads the last one's.
+  // Pixel j's row of the matrix is x's pixel (outRow, outCol0 + j) times the strides; a pixel past
+  // the output's width (the last group's padding) reads the last one's.
+  int aRow = batch * inHeight + outRow * strides.x;
 {% for j in range(pixels) %}
-  int aCol{{ j }} = min(outCol0 + {{ j }}, outWidth - 1) * patchDepth4;
+  int aCol{{ j }} = min(outCol0 + {{ j }}, outWidth - 1) * strides.y * patchDepth4;
   vec4 acc{{ j }} = vec4(0.0);
 {% endfor %}
   for (int k4 = 0; k4 < patchDepth4; k4++) {
@@ -60,7 +66,7 @@ void main() {
     mat4 w = mat4(fetchW(d2Block, wRow), fetchW(d2Block, wRow + 1),
                   fetchW(d2Block, wRow + 2), fetchW(d2Block, wRow + 3));
 {% for j in range(pixels) %}
-    acc{{ j }} += w * fetchA(aCol{{ j }} + k4, texRow);
+    acc{{ j }} += w * fetchA(aCol{{ j }} + k4, aRow);
 {% endfor %}
   }
 {% else %}

@@ -1,5 +1,5 @@
 """algorithm="im2col": TF.js's default conv2d path (Im2ColPackedProgram, then MatMulPackedProgram;
-a 1x1, stride-1, unpadded filter runs the matrix multiply alone), against the float64 oracle
+a 1x1 unpadded filter runs the matrix multiply alone), against the float64 oracle
 and against the packed and direct programs, natively, in the browser and on a 4-draw-buffer
 device, and its two programs through glslang."""
 
@@ -34,7 +34,7 @@ def _nchw(a):
 EXTRA_CASES = [
     ((2, 5, 9, 4), (1, 1, 4, 6), dict(padding="SAME")),                  # the shortcut
     ((1, 6, 7, 3), (1, 1, 3, 5), dict(padding=1)),                       # 1x1, padded: im2col too
-    ((2, 7, 7, 5), (1, 1, 5, 3), dict(strides=2, padding="VALID")),      # 1x1, strided
+    ((2, 7, 7, 5), (1, 1, 5, 3), dict(strides=2, padding="VALID")),      # 1x1, strided: the shortcut too
     ((1, 13, 12, 3), (3, 3, 3, 4), dict(strides=2, dilations=2, padding="SAME")),
     ((1, 20, 19, 3), (7, 7, 3, 9), dict(strides=2, padding="SAME")),
 ]
@@ -54,8 +54,8 @@ def test_im2col_matches_the_oracle_packed_and_direct(runtime, rng, x_shape, w_sh
 def test_plan_is_two_programs_or_the_matmul_alone(x_shape, w_shape, kwargs):
     plan = plan_conv2d(x_shape, w_shape, algorithm="im2col", shapes_only=True, **kwargs)
     g = plan.geometry
-    shortcut = (g.filter_height, g.filter_width, g.stride_height, g.stride_width) == (1, 1, 1, 1) and \
-        not any((g.pad_top, g.pad_bottom, g.pad_left, g.pad_right))
+    shortcut = (g.filter_height, g.filter_width) == (1, 1) and not any((g.pad_top, g.pad_bottom, g.pad_left,
+                                                                         g.pad_right))
     names = [spec.name for spec in plan.specs]
     assert names == (["MatMulPackedProgram"] if shortcut else ["Im2ColPackedProgram", "MatMulPackedProgram"])
     assert plan.out_shape == g.out_shape
@@ -98,6 +98,29 @@ def test_fused_bias_and_activation_in_the_matmul_epilogue(runtime, rng, x_shape,
     assert_close(y, gpuconv.conv2d(x, w, algorithm="packed", **fused))
 
 
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, pixels", [
+    ((2, 1, 1, 7), (1, 1, 7, 9), dict(), 1),                                   # squeeze-and-excite: 1x1 maps
+    ((1, 6, 2, 6), (1, 1, 6, 5), dict(data_format="NCHW"), 2),
+    ((2, 7, 7, 5), (1, 1, 5, 8), dict(strides=2), 4),                          # strided: x's kept pixels only
+    ((1, 9, 19, 8), (1, 1, 8, 7), dict(strides=(3, 2), data_format="NCHW"), 8),
+])
+def test_the_matmul_alone_on_narrow_and_strided_1x1(runtime, rng, x_shape, w_shape, kwargs, pixels):
+    """A 1x1 unpadded filter at any stride runs the matrix multiply alone on x (auto's choice),
+    with as few render targets as the output's width needs, the epilogue fused."""
+    x, w, b = _data(rng, x_shape, w_shape, (w_shape[3],))
+    nchw = kwargs.get("data_format") == "NCHW"
+    x = _nchw(x) if nchw else x
+    expected_shape = gpuconv.oracle.conv2d(x, w, **kwargs).shape
+    (r,) = _data(rng, expected_shape)
+    fused = dict(kwargs, bias=b, residual=r, activation="hard_sigmoid")
+    plan = plan_conv2d(x, w, algorithm="auto", **fused)
+    (spec,) = plan.specs
+    assert isinstance(spec, MatMulProgramSpec) and spec.shortcut and spec.pixels == pixels
+    y = gpuconv.conv2d(x, w, **fused)
+    assert_close(y, gpuconv.oracle.conv2d(x, w, **fused))
+    assert_close(y, gpuconv.conv2d(x, w, algorithm="packed", **fused))
+
+
 def test_rank3_input(runtime, rng):
     x, w = _data(rng, (6, 5, 3), (3, 3, 3, 2))
     y = gpuconv.conv2d(x, w, padding="SAME", algorithm="im2col")
@@ -135,7 +158,7 @@ def test_the_im2col_matrix_itself(runtime, rng, x_shape, w_shape, kwargs, limit)
         assert layout.row_split > 1 and layout.row_pixels < plan.geometry.out_width
     texture = runtime.upload(arrays["x"], spec.inputs[0].layout)
     outputs = runtime.draw(spec, {"x": texture})
-    assert len(outputs) == 8
+    assert len(outputs) == spec.pixels == (4 if plan.geometry.out_width <= 4 else 8)  # a 3-wide output: 4 targets
     try:
         matrix = spec.assemble([runtime.read(output, layout) for output in outputs])
     finally:
@@ -257,7 +280,7 @@ def test_shader_sources_give_both_programs():
     (alone,) = gpuconv.shader_sources("conv2d", (1, 7, 7, 6), (1, 1, 6, 4), algorithm="im2col")
     assert "MatMulPackedProgram: x as the matrix" in alone
     # sizes are uniforms: another shape of the family has the same sources
-    assert gpuconv.shader_sources("conv2d", (2, 9, 5, 3), (5, 3, 3, 7), strides=2, padding="VALID",
+    assert gpuconv.shader_sources("conv2d", (2, 9, 19, 3), (5, 3, 3, 7), strides=2, padding="VALID",
                                   algorithm="im2col") == (im2col, matmul)
     fused = gpuconv.shader_sources("conv2d", (1, 7, 7, 6), (3, 3, 6, 4), padding="SAME", algorithm="im2col",
                                    bias=np.zeros(4, np.float32), activation="relu6")
@@ -322,7 +345,8 @@ def test_the_profile_names_both_programs(runtime, rng):
     ((1, 128, 128, 3), (3, 3, 3, 8), dict(padding="SAME", strides=2), False),   # 8 output channels
     ((1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME", dilations=2), False),
     ((1, 64, 64, 3), (3, 3, 3, 32), dict(padding="VALID", dilations=2), True),
-    ((1, 56, 56, 3), (1, 1, 3, 16), dict(padding="VALID", strides=2), False),   # 1x1 strided: not measured
+    ((1, 56, 56, 64), (1, 1, 64, 128), dict(padding="VALID", strides=2), True),  # 1x1 strided: the shortcut
+    ((1, 56, 56, 3), (1, 1, 3, 16), dict(padding=1, strides=2), False),          # 1x1 padded: not measured
 ])
 def test_auto_picks_im2col_where_it_measured_faster(x_shape, w_shape, kwargs, picked):
     w = np.ones(w_shape, np.float32)

@@ -4,6 +4,7 @@ MatMulPackedProgram, and when they apply."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Dict, Hashable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -96,11 +97,27 @@ def im2col_layout(geometry: Conv2DGeometry, max_texture_size: int = DEFAULT_MAX_
 
 
 def im2col_shortcut(geometry: Conv2DGeometry) -> bool:
-    """A 1x1 filter, stride 1, no padding: x itself is the im2col matrix (TF.js then runs the
-    matrix multiply alone on x reshaped)."""
+    """A 1x1 filter, no padding: x itself is the im2col matrix (TF.js then runs the matrix
+    multiply alone on x reshaped, at stride 1).  Strided, the matrix multiply reads x's kept
+    pixels in place (every ``stride``-th row and column) rather than a matrix of them copied
+    first, or computing the skipped pixels."""
     g = geometry
-    return (g.filter_height, g.filter_width, g.stride_height, g.stride_width) == (1, 1, 1, 1) and \
-        (g.pad_top, g.pad_bottom, g.pad_left, g.pad_right) == (0, 0, 0, 0)
+    return (g.filter_height, g.filter_width) == (1, 1) and (g.pad_top, g.pad_bottom, g.pad_left, g.pad_right) == \
+        (0, 0, 0, 0)
+
+
+def matmul_pixels(geometry: Conv2DGeometry, max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> int:
+    """Output pixels per fragment (and render targets) of the matrix multiply: the device's
+    (:func:`packed_pixels`), halved while half still covers an output row.  A narrow output
+    fills few of 8 targets, yet each is drawn, pooled and (for an array result) read back;
+    on llvmpipe (2 cores, 2026-12-07, interleaved, draws + finish on resident inputs / the whole
+    run with read-back) a 1x1 conv2d 1x1x1x120 -> 32 took 0.229 / 0.435 ms with 8 targets,
+    0.186 / 0.302 ms with 1; 1x4x4x64 -> 64 0.329 / 0.561 ms with 8, 0.286 / 0.466 with 4;
+    at 7 wide 8 stayed best (1x7x7x96 -> 576: 1.91 ms, 4 targets 2.44 ms)."""
+    pixels = packed_pixels(max_draw_buffers)
+    while pixels > 1 and pixels // 2 >= geometry.out_width:
+        pixels //= 2
+    return pixels
 
 
 def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
@@ -116,11 +133,11 @@ def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
         return "PReLU weights that vary within a channel run only on the direct program"
     if epilogue.has_bias and not getattr(epilogue, "bias_per_channel", True):
         return "a bias that varies within a channel runs only on the direct program"
-    matrix = im2col_layout(g, max_texture_size, packed_pixels(max_draw_buffers))
+    pixels = matmul_pixels(g, max_draw_buffers)
+    matrix = im2col_layout(g, max_texture_size, pixels)
     layouts: list = [PackedImageLayout(g.batch, g.in_height, g.in_width, g.in_channels), matrix,
                      PackedFilterLayout(g.filter_shape),
-                     SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels,
-                                      packed_pixels(max_draw_buffers))]
+                     SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, pixels)]
     if epilogue.has_residual:
         layouts.append(residual_layout(g))
     for layout in layouts:
@@ -230,7 +247,7 @@ class MatMulProgramSpec(_SplitOutput):
     product (output pixels) x 4 columns (output channels): per block of 4 columns of A one
     ``mat4`` of weights (4 fetches) and one texel of A per pixel.  It writes the packed
     programs' split layout (one render target per pixel of a group), so its result chains
-    and reads back as theirs.  ``shortcut``: A is x itself (a 1x1, stride-1, unpadded filter)."""
+    and reads back as theirs.  ``shortcut``: A is x itself (a 1x1 unpadded filter, any stride)."""
 
     geometry: Conv2DGeometry
     epilogue: Epilogue
@@ -242,7 +259,9 @@ class MatMulProgramSpec(_SplitOutput):
     template: str = "matmul.glsl"
     algorithm = "im2col"
 
-    @property
+    # cached (as _SplitOutput's layouts): the runtimes ask a spec for these on every draw, and a
+    # frozen spec's never change; a warm 1x1 conv2d on a 1x1 input spent ~15% of its Python here
+    @cached_property
     def a_layout(self) -> Any:
         """The im2col matrix's :class:`Im2ColLayout`, or (``shortcut``) x's PackedImageLayout,
         which keeps the same texels where an Im2ColLayout of one texture row per output row would."""
@@ -260,14 +279,14 @@ class MatMulProgramSpec(_SplitOutput):
     def row_pixels(self) -> int:
         return self.geometry.out_width if self.shortcut else self.a_layout.row_pixels
 
-    @property
+    @cached_property
     def inputs(self) -> Tuple[ProgramInput, ...]:
         g = self.geometry
         items = [ProgramInput(name, self.a_layout) for name in self.chained_inputs]
         items.append(ProgramInput("W", PackedFilterLayout(g.filter_shape)))
         return tuple(items + packed_epilogue_inputs(self.epilogue, g.out_channels, residual_layout(g)))
 
-    @property
+    @cached_property
     def variable_names(self) -> Tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
@@ -281,10 +300,14 @@ class MatMulProgramSpec(_SplitOutput):
         return 2 * int(self.geometry.multiply_adds)
 
     def source_key(self) -> Hashable:
+        return self._source_key
+
+    @cached_property
+    def _source_key(self) -> Hashable:
         return (self.template, tuple(sorted(self.template_context().items())))
 
     def describe(self) -> str:
-        what = "x as the matrix (1x1, stride 1, unpadded)" if self.shortcut else "the im2col matrix"
+        what = "x as the matrix (1x1, unpadded)" if self.shortcut else "the im2col matrix"
         return (f"gpuconv MatMulPackedProgram: {what} times the filter, {self.pixels} rows (output pixels) "
                 f"x 4 columns (output channels) per fragment, sizes as uniforms")
 
@@ -292,7 +315,7 @@ class MatMulProgramSpec(_SplitOutput):
         return {"description": self.describe(), "epilogue": self.epilogue, "pixels": self.pixels,
                 "shortcut": self.shortcut}
 
-    @property
+    @cached_property
     def uniforms(self) -> Dict[str, Any]:
         g = self.geometry
         a, w = self.a_layout, PackedFilterLayout(g.filter_shape)
@@ -309,6 +332,7 @@ class MatMulProgramSpec(_SplitOutput):
             "aTexelSize": (1 / a.cols, 1 / a.rows),
             "wTexelSize": (1 / w.cols, 1 / w.rows),
             **({"residualWidth": g.out_width} if self.epilogue.has_residual else {}),
+            **({"inHeight": g.in_height, "strides": (g.stride_height, g.stride_width)} if self.shortcut else {}),
         }
 
     def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -325,7 +349,7 @@ def im2col_programs(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = Non
     if reason:
         raise ValueError(reason)
     g = geometry
-    pixels = packed_pixels(max_draw_buffers)
+    pixels = matmul_pixels(g, max_draw_buffers)
     out = SplitImageLayout(g.batch, g.out_height, g.out_width, g.out_channels, pixels)
     fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
     shortcut = im2col_shortcut(g)

@@ -180,10 +180,12 @@ class _EGLCurrent:
         return self.state[3] is not None
 
     def __enter__(self) -> None:
-        current = _egl_state()
-        if not self.usable or current[3] == self.state[3]:
-            self._saved.append(None)  # already current (the usual case): nothing to do
+        # The usual case (ours already current) asks EGL one question, not four: each is a
+        # ctypes call, and every runtime call comes through here (~10 us a call on llvmpipe)
+        if not self.usable or _libegl().eglGetCurrentContext() == self.state[3]:
+            self._saved.append(None)  # already current: nothing to do
             return
+        current = _egl_state()
         self._saved.append(current)
         display, draw, read, context = self.state
         _libegl().eglMakeCurrent(display, draw, read, context)
