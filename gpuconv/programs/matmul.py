@@ -4,7 +4,7 @@ MatMulPackedProgram, and when they apply."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Dict, Hashable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -120,6 +120,9 @@ def matmul_pixels(geometry: Conv2DGeometry, max_draw_buffers: int = DEFAULT_MAX_
     return pixels
 
 
+# Cached, as im2col_programs: both are asked on every conv2d call (auto's choice, then the plan),
+# of frozen arguments; the layouts they build were ~25% of planning a warm 1x1 call.
+@lru_cache(maxsize=256)
 def im2col_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
                        max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
                        max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Optional[str]:
@@ -339,6 +342,7 @@ class MatMulProgramSpec(_SplitOutput):
         return self.output.assemble(parts, self.geometry.data_format)
 
 
+@lru_cache(maxsize=256)  # the same specs for the same call: what they cache (layouts, uniforms) carries over
 def im2col_programs(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
                     max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
                     max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Tuple[Any, ...]:
