@@ -36,6 +36,7 @@ from .programs import (
     conv2d_backprop_input_program,
     conv2d_program,
     depthwise_conv2d_program,
+    matmul_pixels,
     packed_backprop_input_program,
     packed_backprop_input_unsupported,
     packed_pixels,
@@ -168,10 +169,17 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
     if _choose_packed(algorithm, geometry, epilogue, limits):
         # A packed program's output Tensor is read in place by a 1x1 one (as separable_conv2d
         # chains) and by a depthwise one that reuses its columns (a MobileNet block's next half)
-        split_fold = None if shapes_only else split_input_fold(x, geometry, packed_pixels(limits.max_draw_buffers))
+        draw_buffers = limits.max_draw_buffers
+        split_fold = None if shapes_only else split_input_fold(x, geometry, packed_pixels(draw_buffers))
+        if split_fold is None and not (shapes_only or depthwise):
+            # A matrix multiply's narrow output (fewer render targets: matmul_pixels), such as a
+            # squeeze-and-excite conv's, is read in place by a 1x1 program as narrow
+            narrow = matmul_pixels(geometry, draw_buffers)
+            split_fold = split_input_fold(x, geometry, narrow)
+            draw_buffers = narrow if split_fold is not None else draw_buffers
         folds = {"x_fold": split_fold} if depthwise else {"fold": split_fold}
         spec = packed_program(geometry, epilogue, x_split=split_fold is not None, **folds,
-                              max_texture_size=limits.max_texture_size, max_draw_buffers=limits.max_draw_buffers)
+                              max_texture_size=limits.max_texture_size, max_draw_buffers=draw_buffers)
     else:
         make = depthwise_conv2d_program if depthwise else conv2d_program
         spec = make(geometry, epilogue, limits.max_texture_size)

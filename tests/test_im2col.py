@@ -121,6 +121,21 @@ def test_the_matmul_alone_on_narrow_and_strided_1x1(runtime, rng, x_shape, w_sha
     assert_close(y, gpuconv.conv2d(x, w, algorithm="packed", **fused))
 
 
+def test_a_narrow_matmul_output_tensor_is_read_in_place(runtime, rng):
+    """Squeeze-and-excite's second 1x1 conv on the first's output Tensor (1 render target): a
+    packed 1x1 program as narrow reads it in place, no conversion."""
+    x, w1, w2 = _data(rng, (2, 1, 1, 7), (1, 1, 7, 6), (1, 1, 6, 9))
+    squeezed = gpuconv.conv2d(gpuconv.to_gpu(x, runtime), w1, activation="relu")
+    assert squeezed.layout.count == 1
+    (spec,) = plan_conv2d(squeezed, w2, activation="hard_sigmoid", algorithm="auto").specs
+    assert spec.x_split and spec.pixels == 1
+    y = gpuconv.conv2d(squeezed, w2, activation="hard_sigmoid")
+    expected = gpuconv.oracle.conv2d(gpuconv.oracle.conv2d(x, w1, activation="relu"), w2, activation="hard_sigmoid")
+    assert_close(y.numpy(), expected)
+    squeezed.release()
+    y.release()
+
+
 def test_rank3_input(runtime, rng):
     x, w = _data(rng, (6, 5, 3), (3, 3, 3, 2))
     y = gpuconv.conv2d(x, w, padding="SAME", algorithm="im2col")

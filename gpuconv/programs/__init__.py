@@ -52,6 +52,7 @@ from .matmul import (
     im2col_programs,
     im2col_shortcut,
     im2col_unsupported,
+    matmul_pixels,
 )
 from .packed import (
     PACKED_PIXELS,
@@ -99,6 +100,7 @@ __all__ = [
     "im2col_programs",
     "im2col_shortcut",
     "im2col_unsupported",
+    "matmul_pixels",
     "PACKED_PIXELS",
     "PackedGradientProgramSpec",
     "PackedProgramSpec",
