@@ -339,6 +339,7 @@ class NativeRuntime(BaseRuntime):
                                     max_texture_size, max_draw_buffers)
         self._programs: "OrderedDict[object, Tuple[Any, Any]]" = OrderedDict()  # by source key
         self._uniform_members: Dict[int, Dict[str, Any]] = {}  # id(program) -> its uniforms by name
+        self._uniforms_set: Dict[int, Dict[str, Any]] = {}  # id(program) -> the uniforms its last draw set
         # Freed textures kept for reuse: by (cols, rows, components, dtype), and all of them in the
         # order they were freed (id(texture) -> (key, texture, bytes)) for the LRU bound.
         self._pool: Dict[_PoolKey, List[Any]] = {}
@@ -538,6 +539,7 @@ class NativeRuntime(BaseRuntime):
         if len(self._programs) > self.PROGRAM_CACHE_SIZE:
             _, (old_program, old_vao) = self._programs.popitem(last=False)
             self._uniform_members.pop(id(old_program), None)
+            self._uniforms_set.pop(id(old_program), None)
             old_vao.release()
             old_program.release()
         return cached
@@ -559,11 +561,17 @@ class NativeRuntime(BaseRuntime):
             self._require_half_targets()
         self._check_draw(spec, inputs, self.device_max_draw_buffers)
         compiled, vao = self.program(spec)
-        members = self._uniform_members[id(compiled)]
-        for name, value in spec.uniforms.items():
-            member = members.get(name)
-            if member is not None:  # the GLSL compiler may drop an unused one
-                member.value = value
+        # A program keeps its uniforms: a draw of the same sizes as its last (a warm call's; a
+        # cached spec even hands back the same dict) sets none, each set being a few Python calls
+        values = spec.uniforms
+        last = self._uniforms_set.get(id(compiled))
+        if last is not values and last != values:
+            members = self._uniform_members[id(compiled)]
+            for name, value in values.items():
+                member = members.get(name)
+                if member is not None:  # the GLSL compiler may drop an unused one
+                    member.value = value
+            self._uniforms_set[id(compiled)] = values
         outputs = [self._take(layout.cols, layout.rows, layout.components, dtype)
                    for layout in spec.output_layouts]
         # The caller's state, restored below: a context of the user's must look untouched.
@@ -638,6 +646,7 @@ class NativeRuntime(BaseRuntime):
                 program.release()
             self._programs.clear()
             self._uniform_members.clear()
+            self._uniforms_set.clear()
             self._empty_pool()
             self._quad.release()
             self._timer = None  # moderngl's Query has no release(): it goes with the context (one per runtime)
