@@ -483,8 +483,11 @@ class NativeRuntime(BaseRuntime):
         dtype = _TEXTURE_DTYPES[check_storage(storage)]
         if storage == "float16":
             self._require_half_targets()
-        with np.errstate(over="ignore"):  # beyond 65504 a half is infinity, as the GPU stores it
-            texels = np.ascontiguousarray(np.asarray(layout.pack(array), dtype=np.float32).astype(dtype))
+        texels = np.asarray(layout.pack(array), dtype=np.float32)
+        if storage == "float16":  # (np.errstate costs a few microseconds: only where it is needed)
+            with np.errstate(over="ignore"):  # beyond 65504 a half is infinity, as the GPU stores it
+                texels = texels.astype(dtype)
+        texels = np.ascontiguousarray(texels)
         texture = self._take(layout.cols, layout.rows, layout.components, dtype.str[1:])
         texture.write(texels.tobytes())
         self._count_made([texture], [layout], storage)
