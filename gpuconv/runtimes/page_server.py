@@ -21,6 +21,9 @@ from typing import Dict, Optional
 BLOB_BYTES = 256 * 1024
 
 PAGE_PATH = "/gpuconv.html"
+#: The page's headers that make it cross-origin isolated, where Chromium's performance.now() is
+#: precise to 5 us instead of 100 us (in-page timings of layers that take 0.1 ms need it).
+ISOLATED = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 BLOB_PATH = "/blob/"
 
 
@@ -40,8 +43,8 @@ class PageServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                if self.path == PAGE_PATH:
-                    self._answer(200, server.page.encode("utf-8"), "text/html; charset=utf-8")
+                if self.path == PAGE_PATH:  # cross-origin isolated: performance.now() to 5 us, not 100
+                    self._answer(200, server.page.encode("utf-8"), "text/html; charset=utf-8", ISOLATED)
                     return
                 body = server._pop(self.path[len(BLOB_PATH):]) if self.path.startswith(BLOB_PATH) else None
                 if body is None:
@@ -59,9 +62,12 @@ class PageServer:
                     server._blobs[self.path[len(BLOB_PATH):]] = body
                 self._answer(204, b"", "text/plain")
 
-            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+            def _answer(self, status: int, body: bytes, content_type: str,
+                        headers: Optional[Dict[str, str]] = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
