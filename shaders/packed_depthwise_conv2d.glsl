@@ -16,10 +16,30 @@ void main() {
 {% for j in range(pixels) %}
   vec4 acc{{ j }} = vec4(0.0);
 {% endfor %}
+{% if reuse_width %}
+{% set columns = (pixels - 1) * reuse_stride + reuse_width %}
+  // The window's {{ columns }} input columns are the same for every filter row: where each is read,
+  // clamped into the input so that every fetch is in range, and xIn: 1.0 inside, 0.0 in the
+  // padding.  Multiplying by xIn instead of branching around each fetch took 0.75-0.88x the
+  // time on llvmpipe (dw 3x3 s1/s2 and 5x5 s1/s2 of MobileNets, 2026-12-07).
+  int windowCol0 = outCol0 * strides.y - pads.y;
+{% if x_split %}
+  int lastGroup = inCols / inDepth4 - 1;  // the split textures' last pixel group
+{% endif %}
+{% for t in range(columns) %}
+{% if x_split %}
+{% set texture, group = split_taps[t] %}
+  int xCol{{ t }} = clamp((outCol0 / {{ pixels }}) * strides.y {{ "-" if group < 0 else "+" }} {{ group | abs }}, 0, lastGroup) * inDepth4 + d2Block;  // in x{{ texture }}
+{% else %}
+  int xCol{{ t }} = clamp(windowCol0 + {{ t }}, 0, inSize.y - 1) * inDepth4 + d2Block;
+{% endif %}
+  float xIn{{ t }} = float(windowCol0 + {{ t }} >= 0 && windowCol0 + {{ t }} < inSize.y);
+{% endfor %}
+{% endif %}
 {% call packed.filter_rows() %}
 {% if reuse_width %}
     // Stride {{ reuse_stride }}, no dilation across: the {{ pixels }} output pixels read input columns
-    // xCCorner .. xCCorner + {{ (pixels - 1) * reuse_stride + reuse_width - 1 }}; each is fetched once and used for every tap that needs it.
+    // windowCol0 .. windowCol0 + {{ columns - 1 }}; each is fetched once and used for every tap that needs it.
     int wRow = wR * {{ reuse_width }};
 {% for wC in range(reuse_width) %}
     vec4 w{{ wC }} = texelFetch(W, ivec2(d2Block, wRow + {{ wC }}), 0);
@@ -31,22 +51,19 @@ void main() {
     // texture and group offset from q * stride are fixed (split_taps; pads.y baked in).
     int xBand = xRow / inBandRows;  // the textures' bands of rows, side by side
     int xTexRow = xRow - xBand * inBandRows;
-    int xGroupCol = xBand * inCols + (outCol0 / {{ pixels }}) * strides.y * inDepth4 + d2Block;
+    int xBandCol = xBand * inCols;
 {% endif %}
-{% for t in range((pixels - 1) * reuse_stride + reuse_width) %}
-    if (xCCorner + {{ t }} >= 0 && xCCorner + {{ t }} < inSize.y) {
+{% for t in range(columns) %}
 {% if x_split %}
-{% set texture, group = split_taps[t] %}
-      vec4 xValue = texelFetch(x{{ texture }}, ivec2(xGroupCol {{ "-" if group < 0 else "+" }} {{ group | abs }} * inDepth4, xTexRow), 0);
+    vec4 xValue{{ t }} = texelFetch(x{{ split_taps[t][0] }}, ivec2(xBandCol + xCol{{ t }}, xTexRow), 0) * xIn{{ t }};
 {% else %}
-      vec4 xValue = texelFetch(x, ivec2((xCCorner + {{ t }}) * inDepth4 + d2Block, xRow), 0);
+    vec4 xValue{{ t }} = texelFetch(x, ivec2(xCol{{ t }}, xRow), 0) * xIn{{ t }};
 {% endif %}
 {% for j in range(pixels) %}
 {% if 0 <= t - j * reuse_stride < reuse_width %}
-      acc{{ j }} += w{{ t - j * reuse_stride }} * xValue;
+    acc{{ j }} += w{{ t - j * reuse_stride }} * xValue{{ t }};
 {% endif %}
 {% endfor %}
-    }
 {% endfor %}
 {% else %}
     for (int wC = 0; wC < filterSize.y; wC++) {
