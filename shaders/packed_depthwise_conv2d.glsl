@@ -19,9 +19,10 @@ void main() {
 {% if reuse_width %}
 {% set columns = (pixels - 1) * reuse_stride + reuse_width %}
   // The window's {{ columns }} input columns are the same for every filter row: where each is read,
-  // clamped into the input so that every fetch is in range, and xIn: 1.0 inside, 0.0 in the
-  // padding.  Multiplying by xIn instead of branching around each fetch took 0.75-0.88x the
-  // time on llvmpipe (dw 3x3 s1/s2 and 5x5 s1/s2 of MobileNets, 2026-12-07).
+  // clamped into the input so that every fetch is in range, and whether it is inside the input
+  // (a column of padding reads zero: selected, not multiplied by 0, so an inf at the edge stays
+  // out of the padding's products).  Selecting instead of branching around each fetch took
+  // 0.75-0.88x the time on llvmpipe (dw 3x3 s1/s2 and 5x5 s1/s2 of MobileNets, 2026-12-07).
   int windowCol0 = outCol0 * strides.y - pads.y;
 {% if x_split %}
   int lastGroup = inCols / inDepth4 - 1;  // the split textures' last pixel group
@@ -33,7 +34,7 @@ void main() {
 {% else %}
   int xCol{{ t }} = clamp(windowCol0 + {{ t }}, 0, inSize.y - 1) * inDepth4 + d2Block;
 {% endif %}
-  float xIn{{ t }} = float(windowCol0 + {{ t }} >= 0 && windowCol0 + {{ t }} < inSize.y);
+  bvec4 xIn{{ t }} = bvec4(windowCol0 + {{ t }} >= 0 && windowCol0 + {{ t }} < inSize.y);
 {% endfor %}
 {% endif %}
 {% call packed.filter_rows() %}
@@ -55,9 +56,9 @@ void main() {
 {% endif %}
 {% for t in range(columns) %}
 {% if x_split %}
-    vec4 xValue{{ t }} = texelFetch(x{{ split_taps[t][0] }}, ivec2(xBandCol + xCol{{ t }}, xTexRow), 0) * xIn{{ t }};
+    vec4 xValue{{ t }} = mix(vec4(0.0), texelFetch(x{{ split_taps[t][0] }}, ivec2(xBandCol + xCol{{ t }}, xTexRow), 0), xIn{{ t }});
 {% else %}
-    vec4 xValue{{ t }} = texelFetch(x, ivec2(xCol{{ t }}, xRow), 0) * xIn{{ t }};
+    vec4 xValue{{ t }} = mix(vec4(0.0), texelFetch(x, ivec2(xCol{{ t }}, xRow), 0), xIn{{ t }});
 {% endif %}
 {% for j in range(pixels) %}
 {% if 0 <= t - j * reuse_stride < reuse_width %}
