@@ -72,9 +72,8 @@ void main() {
       vec4 w = texelFetch(W, ivec2(d2Block, wR * filterSize.y + wC), 0);
 {% for j in range(pixels) %}
       int xC{{ j }} = xC + {{ j }} * strides.y;
-      if (xC{{ j }} >= 0 && xC{{ j }} < inSize.y) {
-        acc{{ j }} += w * texelFetch(x, ivec2(xC{{ j }} * inDepth4 + d2Block, xRow), 0);
-      }
+      acc{{ j }} += w * mix(vec4(0.0), texelFetch(x, ivec2(clamp(xC{{ j }}, 0, inSize.y - 1) * inDepth4 + d2Block, xRow), 0),
+                            bvec4(xC{{ j }} >= 0 && xC{{ j }} < inSize.y));  // selected, as above
 {% endfor %}
     }
 {% endif %}
