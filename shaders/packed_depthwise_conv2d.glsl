@@ -6,10 +6,21 @@
 
 {% block main %}
 {% import "packed_macros.glsl" as packed %}
-// texelFetch here, where the packed conv2d program samples with texture(): measured on
-// llvmpipe (dw3x3 1x112x112x32, dw3x3 m2 s2, dw5x5 d2; 2026-12-01), texture() at texel
-// centres made no consistent difference for this program (one fetch per tap and pixel,
-// within the +-30% run-to-run noise), while for conv2d's mat4 loop it is 15-20% faster.
+uniform vec2 xTexelSize;  // 1 / (cols, rows) of x's texture{{ "s" if x_split }}
+uniform vec2 wTexelSize;
+
+// Nearest sampling at the texel centre reads exactly the texel texelFetch would.  With the
+// padding selected rather than branched around (below), it is faster here too: x and W
+// sampled so took 0.66-0.80x the time of texelFetch on llvmpipe (dw 3x3 s1/s2 and 5x5 s1/s2
+// of MobileNets, 2026-12-07; with a branch per fetch it had made no consistent difference).
+vec4 fetchX({% if x_split %}sampler2D x, {% endif %}int col, int row) {
+  return texture(x, (vec2(col, row) + 0.5) * xTexelSize);
+}
+
+vec4 fetchW(int col, int row) {
+  return texture(W, (vec2(col, row) + 0.5) * wTexelSize);
+}
+
 void main() {
 {{ packed.fragment_position(pixels) }}
 
@@ -43,7 +54,7 @@ void main() {
     // windowCol0 .. windowCol0 + {{ columns - 1 }}; each is fetched once and used for every tap that needs it.
     int wRow = wR * {{ reuse_width }};
 {% for wC in range(reuse_width) %}
-    vec4 w{{ wC }} = texelFetch(W, ivec2(d2Block, wRow + {{ wC }}), 0);
+    vec4 w{{ wC }} = fetchW(d2Block, wRow + {{ wC }});
 {% endfor %}
 {% if x_split %}
     // x is a packed program's {{ pixels }} outputs, read in place: input column c is in texture
@@ -56,9 +67,9 @@ void main() {
 {% endif %}
 {% for t in range(columns) %}
 {% if x_split %}
-    vec4 xValue{{ t }} = mix(vec4(0.0), texelFetch(x{{ split_taps[t][0] }}, ivec2(xBandCol + xCol{{ t }}, xTexRow), 0), xIn{{ t }});
+    vec4 xValue{{ t }} = mix(vec4(0.0), fetchX(x{{ split_taps[t][0] }}, xBandCol + xCol{{ t }}, xTexRow), xIn{{ t }});
 {% else %}
-    vec4 xValue{{ t }} = mix(vec4(0.0), texelFetch(x, ivec2(xCol{{ t }}, xRow), 0), xIn{{ t }});
+    vec4 xValue{{ t }} = mix(vec4(0.0), fetchX(xCol{{ t }}, xRow), xIn{{ t }});
 {% endif %}
 {% for j in range(pixels) %}
 {% if 0 <= t - j * reuse_stride < reuse_width %}
@@ -69,10 +80,10 @@ void main() {
 {% else %}
     for (int wC = 0; wC < filterSize.y; wC++) {
       int xC = xCCorner + wC * dilations.y;
-      vec4 w = texelFetch(W, ivec2(d2Block, wR * filterSize.y + wC), 0);
+      vec4 w = fetchW(d2Block, wR * filterSize.y + wC);
 {% for j in range(pixels) %}
       int xC{{ j }} = xC + {{ j }} * strides.y;
-      acc{{ j }} += w * mix(vec4(0.0), texelFetch(x, ivec2(clamp(xC{{ j }}, 0, inSize.y - 1) * inDepth4 + d2Block, xRow), 0),
+      acc{{ j }} += w * mix(vec4(0.0), fetchX(clamp(xC{{ j }}, 0, inSize.y - 1) * inDepth4 + d2Block, xRow),
                             bvec4(xC{{ j }} >= 0 && xC{{ j }} < inSize.y));  // selected, as above
 {% endfor %}
     }

@@ -199,3 +199,6 @@ def test_packed_sampling_at_texel_centres_is_exact_on_wide_textures(runtime, rng
     x, w = _data(rng, (1, 3, 4000, 8), (3, 3, 8, 4))
     y = gpuconv.conv2d(x, w, padding="SAME", algorithm="packed", runtime=runtime)
     assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME"))
+    # the depthwise program samples so too: x 4000 x 2 texels wide, W 9 rows
+    y = gpuconv.depthwise_conv2d(x, w[:, :, :, :1], padding="SAME", algorithm="packed", runtime=runtime)
+    assert_close(y, gpuconv.oracle.depthwise_conv2d(x, w[:, :, :, :1], padding="SAME"))
