@@ -13,13 +13,14 @@ uniform vec2 wTexelSize;
 // padding selected rather than branched around (below), it is faster here too: x and W
 // sampled so took 0.66-0.80x the time of texelFetch on llvmpipe (dw 3x3 s1/s2 and 5x5 s1/s2
 // of MobileNets, 2026-12-07; with a branch per fetch it had made no consistent difference).
-vec4 fetchX({% if x_split %}sampler2D x, {% endif %}int col, int row) {
-  return texture(x, (vec2(col, row) + 0.5) * xTexelSize);
-}
-
-vec4 fetchW(int col, int row) {
-  return texture(W, (vec2(col, row) + 0.5) * wTexelSize);
-}
+{% if x_split %}
+{% for j in range(pixels) %}
+{{ packed.texel_fetch("fetchX" ~ j, "x" ~ j, "xTexelSize") }}
+{% endfor %}
+{% else %}
+{{ packed.texel_fetch("fetchX", "x", "xTexelSize") }}
+{% endif %}
+{{ packed.texel_fetch("fetchW", "W", "wTexelSize") }}
 
 void main() {
 {{ packed.fragment_position(pixels) }}
@@ -67,7 +68,7 @@ void main() {
 {% endif %}
 {% for t in range(columns) %}
 {% if x_split %}
-    vec4 xValue{{ t }} = mix(vec4(0.0), fetchX(x{{ split_taps[t][0] }}, xBandCol + xCol{{ t }}, xTexRow), xIn{{ t }});
+    vec4 xValue{{ t }} = mix(vec4(0.0), fetchX{{ split_taps[t][0] }}(xBandCol + xCol{{ t }}, xTexRow), xIn{{ t }});
 {% else %}
     vec4 xValue{{ t }} = mix(vec4(0.0), fetchX(xCol{{ t }}, xRow), xIn{{ t }});
 {% endif %}
