@@ -431,7 +431,7 @@ def test_the_depthwise_program_on_split_inputs_is_valid_glsl_es_300(glslang):
                 spec = packed_program(geometry, epilogue, x_split=True, x_fold=2, max_draw_buffers=buffers)
                 sources.append(codegen.fragment_source(spec))
                 labels.append(f"{buffers} buffers, {window} stride {strides} {padding} {activation}")
-    assert len(set(sources)) == len(sources) and "texelFetch(x3" in sources[0]
+    assert len(set(sources)) == len(sources) and "fetchX3(" in sources[0]
     failures = validate.find_errors(sources, "frag")
     assert not failures, _failure_report(failures, sources, labels)
 

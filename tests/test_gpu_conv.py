@@ -69,6 +69,24 @@ def test_depthwise_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs,
                  gpuconv.oracle.depthwise_conv2d(x, w, **kwargs))
 
 
+@pytest.mark.parametrize("strides", [1, 2, 3])  # 3: the program without column reuse
+def test_packed_depthwise_keeps_edge_infinities_out_of_the_padding(runtime, rng, strides):
+    # the packed program reads a padding column at the nearest input column and selects zero
+    # instead: an inf there must give inf (or NaN where +inf meets -inf), as the oracle's sum
+    x = rng.uniform(-1, 1, size=(2, 6, 11, 5)).astype(np.float32)
+    x[0, :, 0, 1] = np.inf
+    x[1, 2:4, -1, 2] = -np.inf
+    x[1, :, 0, 4] = np.nan
+    w = rng.uniform(0.5, 1, size=(3, 3, 5, 1)).astype(np.float32)  # one sign: inf stays inf
+    w[..., 3, :] *= -1
+    result = gpuconv.depthwise_conv2d(x, w, strides=strides, padding="SAME", algorithm="packed")
+    expected = gpuconv.oracle.depthwise_conv2d(x, w, strides=strides, padding="SAME")
+    assert np.array_equal(np.isnan(result), np.isnan(expected))
+    assert np.array_equal(result[np.isinf(expected)], expected[np.isinf(expected)])
+    finite = np.isfinite(expected)
+    assert_close(np.where(finite, result, 0).astype(np.float32), np.where(finite, expected, 0))
+
+
 def test_depthwise_output_channel_order_is_k_times_multiplier_plus_q(runtime, rng):
     x, w = _data(rng, (1, 5, 5, 3), (3, 3, 3, 2))
     y = gpuconv.depthwise_conv2d(x, w, padding="SAME")
@@ -181,3 +199,6 @@ def test_packed_sampling_at_texel_centres_is_exact_on_wide_textures(runtime, rng
     x, w = _data(rng, (1, 3, 4000, 8), (3, 3, 8, 4))
     y = gpuconv.conv2d(x, w, padding="SAME", algorithm="packed", runtime=runtime)
     assert_close(y, gpuconv.oracle.conv2d(x, w, padding="SAME"))
+    # the depthwise program samples so too: x 4000 x 2 texels wide, W 9 rows
+    y = gpuconv.depthwise_conv2d(x, w[:, :, :, :1], padding="SAME", algorithm="packed", runtime=runtime)
+    assert_close(y, gpuconv.oracle.depthwise_conv2d(x, w[:, :, :, :1], padding="SAME"))
