@@ -8,6 +8,9 @@
 {% import "packed_macros.glsl" as packed %}
 uniform vec2 xTexelSize;  // 1 / (cols, rows) of x's texture{{ "s" if x_split }}
 uniform vec2 wTexelSize;
+{% if flat_row %}
+uniform int outWidth;
+{% endif %}
 
 // Nearest sampling at the texel centre reads exactly the texel texelFetch would; on
 // llvmpipe it is 15-20% faster for these programs (measured; TF.js samples this way too).
@@ -37,6 +40,18 @@ void main() {
 {% endfor %}
   }
 {% else %}
+{% if flat_row %}
+  // Pixel j's first tap of a filter row is texel column xColStart j of x's row; a pixel past the
+  // output's width (the last group's padding) reads the last one's.
+  int rowTexels = filterSize.y * inDepth4;
+{% for j in range(pixels) %}
+  int xColStart{{ j }} = (min(outCol0 + {{ j }}, outWidth - 1) * strides.y - pads.y) * inDepth4;
+{% if flat_row_checked %}
+  int kFirst{{ j }} = max(-xColStart{{ j }}, 0);                  // taps left of the input: padding
+  int kEnd{{ j }} = min(inSize.y * inDepth4 - xColStart{{ j }}, rowTexels);  // and right of it
+{% endif %}
+{% endfor %}
+{% endif %}
 {% call packed.filter_rows() %}
 {% if reuse_width %}
     // Stride {{ reuse_stride }}, no dilation across: the {{ pixels }} output pixels read input columns
@@ -61,6 +76,30 @@ void main() {
         }
 {% endfor %}
       }
+{% endfor %}
+    }
+{% elif flat_row %}
+    // No dilation across: pixel j's taps of this filter row are one run of filterSize.y * inDepth4
+    // texels of x's row, in the filter's order, so one loop walks them (no loop per tap).
+    // Texel k of pixel j's run is at xUV j + (k * xTexelSize.x, 0): one addition per fetch.
+    float xV = (float(xRow) + 0.5) * xTexelSize.y;
+{% for j in range(pixels) %}
+    vec2 xUV{{ j }} = vec2((float(xColStart{{ j }}) + 0.5) * xTexelSize.x, xV);
+{% endfor %}
+    int wRow = wR * rowTexels * 4;
+    for (int k = 0; k < rowTexels; k++) {
+      mat4 w = mat4(fetchW(d2Block, wRow), fetchW(d2Block, wRow + 1),
+                    fetchW(d2Block, wRow + 2), fetchW(d2Block, wRow + 3));
+      wRow += 4;
+      vec2 step = vec2(float(k) * xTexelSize.x, 0.0);
+{% for j in range(pixels) %}
+{% if flat_row_checked %}
+      if (k >= kFirst{{ j }} && k < kEnd{{ j }}) {  // a tap on the padding adds nothing
+        acc{{ j }} += w * texture(x, xUV{{ j }} + step);
+      }
+{% else %}
+      acc{{ j }} += w * texture(x, xUV{{ j }} + step);
+{% endif %}
 {% endfor %}
     }
 {% else %}

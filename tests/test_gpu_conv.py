@@ -202,3 +202,53 @@ def test_packed_sampling_at_texel_centres_is_exact_on_wide_textures(runtime, rng
     # the depthwise program samples so too: x 4000 x 2 texels wide, W 9 rows
     y = gpuconv.depthwise_conv2d(x, w[:, :, :, :1], padding="SAME", algorithm="packed", runtime=runtime)
     assert_close(y, gpuconv.oracle.depthwise_conv2d(x, w[:, :, :, :1], padding="SAME"))
+
+
+# The packed conv2d's flat rows (no column reuse, no dilation across: each filter row's taps are
+# one run of texels): without bounds checks (no tap on the horizontal padding) and with them.
+FLAT_ROW_CASES = [
+    # x (NHWC),         filter,        keyword arguments,                                    checked
+    ((2, 8, 8, 5), (2, 2, 5, 6), dict(strides=2, padding="VALID"), False),          # space-to-depth
+    ((1, 12, 16, 7), (4, 4, 7, 9), dict(strides=4, padding="VALID"), False),
+    ((1, 9, 9, 4), (1, 1, 4, 3), dict(strides=2, padding="VALID"), False),          # a strided 1x1
+    ((2, 8, 10, 6), (3, 3, 6, 5), dict(strides=2, padding="SAME"), True),           # padding right only
+    ((1, 9, 11, 3), (3, 2, 3, 4), dict(strides=(2, 3), padding=[[1, 2], [2, 1]]), True),
+    ((1, 7, 11, 9), (3, 9, 9, 2), dict(dilations=(2, 1), padding="SAME"), True),  # wider than 7, stride 1
+]
+
+
+@pytest.mark.webgl2_only("the packed programs' flat rows")
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs, checked", FLAT_ROW_CASES, ids=_ids([c[:3] for c in FLAT_ROW_CASES]))
+def test_packed_flat_rows_match_oracle(runtime, rng, x_shape, w_shape, kwargs, checked, data_format):
+    x, w = _data(rng, x_shape, w_shape)
+    if data_format == "NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    kwargs = dict(kwargs, data_format=data_format)
+    spec = gpuconv.ops.plan_conv2d(x, w, algorithm="packed", **kwargs).specs[0]
+    assert (spec.flat_row, spec.flat_row_checked) == (True, checked)
+    assert_close(gpuconv.conv2d(x, w, algorithm="packed", runtime=runtime, **kwargs),
+                 gpuconv.oracle.conv2d(x, w, **kwargs))
+
+
+@pytest.mark.webgl2_only("the packed programs' flat rows")
+def test_packed_flat_rows_fuse_the_epilogue_once(runtime, rng):
+    # bias, PReLU and a residual on a strided flat-row program, checked and unchecked
+    for w_shape, padding in [((3, 3, 6, 7), "SAME"), ((2, 2, 6, 7), "VALID")]:
+        x, w, bias, prelu = _data(rng, (2, 10, 10, 6), w_shape, (7,), (7,))
+        plain = gpuconv.oracle.conv2d(x, w, strides=2, padding=padding)
+        residual = rng.uniform(-1, 1, plain.shape).astype(np.float32)
+        kwargs = dict(strides=2, padding=padding, bias=bias, activation="prelu", prelu_weights=prelu,
+                      residual=residual)
+        assert gpuconv.ops.plan_conv2d(x, w, algorithm="packed", **kwargs).specs[0].flat_row
+        assert_close(gpuconv.conv2d(x, w, algorithm="packed", runtime=runtime, **kwargs),
+                     gpuconv.oracle.conv2d(x, w, **kwargs))
+
+
+@pytest.mark.webgl2_only("the packed programs' texture sampling")
+def test_packed_flat_rows_sample_exactly_on_wide_textures(runtime, rng):
+    # x packs to 8000 texels a row; a flat row steps its coordinate by k / cols from each pixel's first tap
+    x, w = _data(rng, (1, 3, 4000, 8), (3, 3, 8, 4))
+    assert gpuconv.ops.plan_conv2d(x, w, strides=2, padding="SAME", algorithm="packed").specs[0].flat_row_checked
+    y = gpuconv.conv2d(x, w, strides=2, padding="SAME", algorithm="packed", runtime=runtime)
+    assert_close(y, gpuconv.oracle.conv2d(x, w, strides=2, padding="SAME"))
