@@ -66,6 +66,16 @@ def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
     was faster, but by little and unevenly (3x3 s2 1x56x56x32 -> 64 1.05x / 1.37x, 5x5 s2
     1x112x112x8 -> 16 1.06x / 1.25x, 3x3 dilation 2 1x64x64x16 -> 32 1.17x / 1.24x), so the
     packed program keeps those.  Padded 1x1 filters were not measured.
+
+    Since the packed program walks such filter rows as flat runs of texels
+    (:attr:`gpuconv.programs.PackedProgramSpec.flat_row`, 2026-12-07, ``benchmarks``' model
+    layers, interleaved in one run, load 5-15 from other sessions), im2col over many channels
+    was 0.53-1.17x of it, as fast on the whole: ResNet-18's 3x3/2 64>128 @56, 128>256 @28,
+    256>512 @14 1.05x, 0.53x / 1.00x / 1.04x, 1.08x; ConvNeXt-Tiny's 2x2/2 96>192 @56,
+    192>384 @28, 384>768 @14 0.93x, 1.17x / 0.95x / 0.92x, 1.07x (before the flat rows:
+    1.17-1.71x), so the packed program (no matrix in memory, one draw) keeps them; over 3
+    channels im2col still won, if less: ConvNeXt's 4x4/4 stem 1.30x / 1.63x / 1.30x (once
+    0.82x), MobileNet's 3x3/2 first layer 1.53x / 1.00x.
     """
     g = geometry
     if g.depthwise or g.groups > 1:

@@ -679,6 +679,14 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
     bias_full = bias_array is not None and bias_array.ndim > 1
     if bias_array is not None:
         fused["bias"] = bias_array if (not bias_full or batched) else bias_array.reshape((1,) + bias_array.shape)
+    forward = _transpose_as_forward(geometry, algorithm, bias_full, per_channel, filter_shape,
+                                    None if shapes_only else arrays["W"])
+    if forward is not None:
+        padding_forward, filter_forward = forward
+        return plan_conv2d(x_shape if shapes_only else arrays["dy"], filter_forward, 1, padding_forward, data_format,
+                           (geometry.dilation_height, geometry.dilation_width), bias=bias, activation=activation,
+                           leakyrelu_alpha=leakyrelu_alpha, prelu_weights=prelu_weights, residual=residual,
+                           algorithm="auto", limits=limits, shapes_only=shapes_only)
     _add_residual(fused, residual, result_shape, batched)
     epilogue = Epilogue(activation, bias_array is not None, alpha, per_channel, has_residual=residual is not None)
     spec: Program
@@ -690,6 +698,34 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
     if not shapes_only:
         plan = Plan(((spec, {**plan.steps[0][1], **fused}),), plan.out_shape)
     return plan
+
+
+def _transpose_as_forward(geometry: Conv2DGeometry, algorithm: str, bias_full: bool, prelu_per_channel: bool,
+                          filter_shape: Tuple[int, ...], filter: Any
+                          ) -> Optional[Tuple[Tuple[Tuple[int, int], Tuple[int, int]], Any]]:
+    """Under ``"auto"``, a stride-1 transposed convolution as the forward convolution it equals:
+    ``(the pads, the filter)``, or ``None`` where it runs as the input gradient.
+
+    At stride 1 the transposed convolution of dy is the convolution of dy with the filter flipped
+    in space and its channel axes swapped, padded by ``effective filter - 1 - pad``; the forward
+    packed program then fetches each input column once for its 8 pixels (the input-gradient
+    program has no such reuse).  Measured on llvmpipe (draw-only, interleaved in one run, load
+    ~15 from other sessions, two runs): 3x3 SAME 1x10x10x256 -> 256 1.87x / 1.20x faster,
+    1x28x28x64 -> 64 2.48x / 1.83x, 1x56x56x32 -> 32 2.18x / 1.81x.
+    The filter must be a host array (flipped here, on the host, as it is packed anyway)."""
+    g = geometry
+    if algorithm != "auto" or (g.stride_height, g.stride_width) != (1, 1) or bias_full or not prelu_per_channel:
+        return None
+    if filter is not None and not isinstance(filter, np.ndarray):
+        return None  # a Tensor: read in place by the input-gradient program
+    pads = ((g.effective_filter_height - 1 - g.pad_top, g.effective_filter_height - 1 - g.pad_bottom),
+            (g.effective_filter_width - 1 - g.pad_left, g.effective_filter_width - 1 - g.pad_right))
+    if min(min(pair) for pair in pads) < 0:
+        return None
+    fh, fw, out_channels, in_channels = filter_shape
+    flipped = (fh, fw, in_channels, out_channels) if filter is None else \
+        np.ascontiguousarray(filter[::-1, ::-1].transpose(0, 1, 3, 2))
+    return pads, flipped
 
 
 def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",

@@ -52,9 +52,13 @@ def args_of(case, rng):
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
 def test_transpose_matches_oracle_and_direct(runtime, rng, case):
     x, w, out_shape, kwargs = args_of(case, rng)
-    assert ops.plan_conv2d_transpose(x, w, out_shape, **kwargs, algorithm="auto").spec.name == \
-        "PackedConv2DDerInputProgram"
+    # "auto" runs a stride-1 transposed convolution as the forward one it equals (the filter flipped)
+    forward = kwargs["strides"] == 1
+    auto = ops.plan_conv2d_transpose(x, w, out_shape, **kwargs, algorithm="auto")
+    assert (auto.specs[-1].name != "PackedConv2DDerInputProgram") == forward
     reference = oracle.conv2d_transpose(x, w, out_shape, **kwargs)
+    if forward:
+        assert rel_error(gpuconv.conv2d_transpose(x, w, out_shape, **kwargs, runtime=runtime), reference) < 2e-6
     packed = gpuconv.conv2d_transpose(x, w, out_shape, **kwargs, algorithm="packed", runtime=runtime)
     direct = gpuconv.conv2d_transpose(x, w, out_shape, **kwargs, algorithm="direct", runtime=runtime)
     assert packed.shape == reference.shape
@@ -227,3 +231,26 @@ def test_cli_run(tmp_path, capsys):
                  "--output", str(out)]) == 0, capsys.readouterr().err
     reference = oracle.conv2d_transpose(x, w, (1, 8, 8, 2), strides=2, padding="SAME")
     assert rel_error(np.load(out), reference) < 2e-6
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_stride_1_auto_runs_the_forward_convolution_with_its_epilogue(runtime, rng, data_format):
+    # the flipped filter's forward convolution, with bias, PReLU and a residual fused once
+    dx, fs = ((2, 7, 6, 5), (3, 2, 5, 6)) if data_format == "NHWC" else ((2, 5, 7, 6), (3, 2, 5, 6))
+    kwargs = dict(padding="SAME", data_format=data_format)
+    x, w = args_of((dx, fs, 1, "SAME", 1, data_format), rng)[:2]
+    fused = dict(bias=f32(rng, 5), activation="prelu", prelu_weights=f32(rng, 5), residual=f32(rng, *dx))
+    assert ops.plan_conv2d_transpose(x, w, dx, **kwargs, **fused, algorithm="auto").spec.name == "PackedConv2DProgram"
+    y = gpuconv.conv2d_transpose(x, w, dx, **kwargs, **fused, runtime=runtime)
+    assert rel_error(y, oracle.conv2d_transpose(x, w, dx, **kwargs, **fused)) < 2e-6
+    y3 = gpuconv.conv2d_transpose(x[0], w, dx[1:], **kwargs, runtime=runtime)  # rank 3
+    assert rel_error(y3, oracle.conv2d_transpose(x[0], w, dx[1:], **kwargs)) < 2e-6
+
+
+def test_stride_1_pads_beyond_the_filter_stay_on_the_input_gradient(runtime, rng):
+    # pads over effective filter - 1 would be negative pads of the forward convolution
+    dx, fs, padding = (1, 9, 9, 3), (3, 3, 3, 4), [[0, 0], [3, 1], [2, 3], [0, 0]]
+    x, w, _, kwargs = args_of((dx, fs, 1, padding, 1, "NHWC"), rng)
+    assert ops.plan_conv2d_transpose(x, w, dx, **kwargs, algorithm="auto").spec.name == "PackedConv2DDerInputProgram"
+    assert rel_error(gpuconv.conv2d_transpose(x, w, dx, **kwargs, runtime=runtime),
+                     oracle.conv2d_transpose(x, w, dx, **kwargs)) < 2e-6
