@@ -11,6 +11,7 @@
 {% import "packed_macros.glsl" as packed %}
 uniform vec2 dyTexelSize;  // 1 / (cols, rows) of dy's texture
 uniform vec2 wTexelSize;
+uniform int tapRowStep;    // strides.x / gcd(strides.x, dilations.x): filter rows between whole dy rows
 
 // Nearest sampling at the texel centre, as the packed conv2d program reads.
 {{ packed.texel_fetch("fetchDy", "dy", "dyTexelSize") }}
@@ -27,11 +28,21 @@ void main() {
   int dyCCorner = outCol0 - pads.y;
   int dyRowOffset = batch * inSize.x;
 
-  for (int wR = 0; wR < filterSize.x; wR++) {
+  // Only the filter rows whose dy row is whole, wR = wRFirst, wRFirst + tapRowStep, ...: at
+  // stride 2 the rows between dy rows cost no iteration (shifted keeps the residue, not negative).
+  int shifted = dyRCorner + strides.x * filterSize.x * dilations.x;
+  int wRFirst = 0;
+  while (wRFirst < tapRowStep && (shifted + wRFirst * dilations.x) - (shifted + wRFirst * dilations.x) / strides.x * strides.x != 0) {
+    wRFirst++;
+  }
+  if (wRFirst == tapRowStep) {
+    wRFirst = filterSize.x;  // no filter row lands on a dy row
+  }
+  for (int wR = wRFirst; wR < filterSize.x; wR += tapRowStep) {
     int dyRNum = dyRCorner + wR * dilations.x;
     int dyR = max(dyRNum, 0) / strides.x;
-    if (dyRNum < 0 || dyR * strides.x != dyRNum || dyR >= inSize.x) {
-      continue;  // between dy rows or outside dy
+    if (dyRNum < 0 || dyR >= inSize.x) {
+      continue;  // outside dy
     }
     int dyRow = dyRowOffset + dyR;
     int wRPerm = filterSize.x - 1 - wR;

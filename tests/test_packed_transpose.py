@@ -27,6 +27,9 @@ CASES = [
     ((2, 6, 10, 10), (3, 3, 6, 5), 2, "SAME", 1, "NCHW"),
     ((1, 4, 9, 9), (1, 1, 4, 6), 1, "VALID", 1, "NCHW"),
     ((1, 17, 19, 9), (5, 5, 9, 4), 2, "SAME", 1, "NHWC"),
+    # filter rows stepped by stride / gcd(stride, dilation): 2 with dilation 3, 3 with dilation 2
+    ((2, 12, 9, 5), (3, 2, 5, 4), (2, 1), "SAME", (3, 1), "NHWC"),
+    ((1, 14, 8, 2), (4, 3, 2, 3), (3, 2), "VALID", (2, 1), "NHWC"),
 ]
 
 

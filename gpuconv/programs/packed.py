@@ -3,6 +3,7 @@ uniforms; their split output layout, and the packed input gradient."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
@@ -392,6 +393,7 @@ class PackedGradientProgramSpec(PackedProgramSpec):
             "outRows": self.output.unfolded_rows,
             "outCols": self.output.unfolded_cols,
             "outBandRows": self.output.rows,
+            "tapRowStep": g.stride_height // math.gcd(g.stride_height, g.dilation_height),
             "dyTexelSize": (1 / layouts["dy"].cols, 1 / layouts["dy"].rows),
             "wTexelSize": (1 / layouts["W"].cols, 1 / layouts["W"].rows),
             **({"residualWidth": g.in_width} if self.epilogue.has_residual else {}),
