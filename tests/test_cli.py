@@ -152,6 +152,10 @@ def test_shader_separable_fuses_its_epilogue_after_the_pointwise_step(capsys):
                                       bias=np.zeros(8, np.float32), activation="prelu",
                                       prelu_weights=np.zeros(8, np.float32))
     assert pointwise.strip() == expected[1].strip()
+    assert main(SEPARABLE + ["--residual"]) == 0  # the output's shape: 1x7x7x8
+    depthwise, pointwise = _programs(capsys.readouterr().out)
+    assert "residual" not in depthwise and "uniform sampler2D residual;" in pointwise
+    assert "residual 1x7x7x8 -> 1x7x7x8" in pointwise
 
 
 def test_shader_separable_prints_both_programs(capsys, runtime):

@@ -500,9 +500,15 @@ def test_cli_export_reports_the_module_size(tmp_path, capsys, algorithm, program
 def test_cli_export_page_and_refusals(tmp_path, capsys):
     page = tmp_path / "sep.html"
     code = cli.main(["export", "separable_conv2d", "--input", "1x8x8x3", "--filter", "3x3x3x2",
-                     "--pointwise-filter", "1x1x6x4", "--padding", "same", "--output", str(page), "--seed", "3"])
+                     "--pointwise-filter", "1x1x6x4", "--padding", "same", "--output", str(page), "--seed", "3",
+                     "--bias", "--residual", "--activation", "hard_swish"])
     assert code == 0, capsys.readouterr().err
-    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")  # the format follows the name
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")  # the format follows the name
+    assert '"bias": [4], "residual": [1, 8, 8, 4], "output": [1, 8, 8, 4]' in text  # after the pointwise step
+    code = cli.main(["export", "conv1d", "--input", "1x8x3", "--filter", "3x3x4", "--residual"])
+    assert code == 2 and "--residual is an option of conv2d, depthwise_conv2d, separable_conv2d" in \
+        capsys.readouterr().err
     code = cli.main(["export", "conv2d", "--input", "1x8x8x3", "--filter", "3x3x3x4", "--tolerance", "1e-3"])
     assert code == 2 and "--tolerance is only used with --format html" in capsys.readouterr().err
     code = cli.main(["export", "conv2d", "--input", "1x1024x1024x4", "--filter", "3x3x4x4", "--format", "html",
@@ -537,7 +543,7 @@ def test_docs_section_runs(page, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv", [
     ["conv2d_transpose", "--input", "1x4x4x6", "--filter", "3x3x3x6", "--output-shape", "1x7x7x3", "--strides", "2",
-     "--padding", "same", "--bias", "--activation", "relu"],
+     "--padding", "same", "--bias", "--residual", "--activation", "relu"],
     ["conv2d_backprop_filter", "--input", "2x7x7x3", "--filter-shape", "3x3x3x4", "--dy", "2x3x3x4",
      "--strides", "2"],
     ["depthwise_conv2d_backprop_input", "--input-shape", "1x6x6x3", "--filter", "3x3x3x2", "--dy", "1x6x6x6",

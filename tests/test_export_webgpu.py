@@ -488,11 +488,13 @@ def test_export_api_for_webgpu():
 def test_cli_writes_the_webgpu_module_and_page(tmp_path, capsys):
     module, page = tmp_path / "conv.mjs", tmp_path / "conv.html"
     base = ["export", "conv2d", "--input", "1x16x16x8", "--filter", "3x3x8x16", "--padding", "same", "--bias",
-            "--activation", "relu", "--target", "webgpu"]
+            "--residual", "--activation", "relu", "--target", "webgpu"]
     assert cli.main(base + ["--output", str(module)]) == 0, capsys.readouterr().err
     err = capsys.readouterr().err
     assert "conv2d WebGPU module" in err and "Conv2DBlockedProgram" in err
-    assert "export async function run(device, inputs)" in module.read_text(encoding="utf-8")
+    text = module.read_text(encoding="utf-8")
+    assert "export async function run(device, inputs)" in text
+    assert '"bias": [16], "residual": [1, 16, 16, 16], "output": [1, 16, 16, 16]' in text
     assert cli.main(base + ["--format", "html", "--output", str(page), "--seed", "3"]) == 0
     assert "conv2d WebGPU page" in capsys.readouterr().err
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
