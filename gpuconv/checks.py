@@ -11,8 +11,8 @@ it) and compares each result with the float64 oracle through :func:`gpuconv.orac
   or none, filters 1-5), strides and dilations 1-3 (never both above 1) in each of their
   forms, every padding form (``"SAME"``/``"VALID"`` in any case, an int with each
   ``dim_rounding_mode``, explicit pads in each layout), every data format, groups,
-  channel multipliers, a fused bias and each activation (PReLU weights per channel, per
-  element or broadcast), every ``algorithm=`` and float16/32/64 inputs.  Shapes stay
+  channel multipliers, a fused bias, a residual and each activation (PReLU weights per
+  channel, per element or broadcast), every ``algorithm=`` and float16/32/64 inputs.  Shapes stay
   small because a GL driver compiles each distinct program at its first draw.
   :func:`run_config` runs one; :func:`run_many` is ``gpuconv random``;
 * :func:`check_result` compares one result with the oracle's and says how many NaN and
@@ -327,7 +327,7 @@ SELFTEST_CASES = (
     _s("1x8x8x3", "3x3x3x2", "1x1x6x4", quick=True),
     _s("1x9x9x5", "3x2x5x1", "1x1x5x3", s=2, pad="VALID"),
     _s("3x4x7x7", "3x3x4x2", "1x1x8x2", d=2, fmt="NCHW"),
-    _s("1x7x7x2", "3x3x2x3", "1x1x6x5", pad=1),
+    _s("1x7x7x2", "3x3x2x3", "1x1x6x5", pad=1, bias=True, activation="prelu"),  # per pointwise channel
     # conv1d (x [batch, width, channels] or [batch, channels, width]; filter [width, in, out])
     _1("1x20x3", "3x3x4", quick=True),
     _1("2x17x5", "4x5x2", d=3, pad="VALID"),
@@ -472,7 +472,7 @@ def run_selftest(cases: Sequence[Case] = SELFTEST_CASES, seed: int = 0, toleranc
 OP_WEIGHTS = {name: entry.random_weight for name, entry in registry.OPS.items()}
 
 _DTYPES = (np.float32, np.float16, np.float64)
-_FUSED = ("bias", "activation", "leakyrelu_alpha", "prelu_weights")
+_FUSED = ("bias", "activation", "leakyrelu_alpha", "prelu_weights", "residual")
 
 
 @dataclass(frozen=True)
@@ -482,7 +482,8 @@ class Config:
     ``filters`` is ``(filter,)`` or, for ``separable_conv2d``, ``(depthwise, pointwise)``;
     for a gradient or transposed op ``x`` and ``filters`` are its forward convolution's
     (the call's own shapes: :meth:`leading`, :func:`leading_shapes`).
-    ``bias`` and ``prelu`` are the shapes of the fused inputs (``None``: not given).
+    ``bias``, ``prelu`` and ``residual`` are the shapes of the fused inputs (``None``: not given;
+    a residual has the output's shape).
     Arrays are drawn from ``data_seed`` (see :meth:`arrays`), so a config and its data
     can be rebuilt from the configuration alone.
     """
@@ -496,6 +497,7 @@ class Config:
     prelu: Optional[Shape] = None
     scale: float = 1.0          # the filter values lie in [-scale, scale]
     data_seed: int = 0
+    residual: Optional[Shape] = None
 
     @property
     def options(self) -> Dict[str, Any]:
@@ -522,6 +524,8 @@ class Config:
             fused["bias"] = rng.uniform(-1, 1, self.bias).astype(np.float32)
         if self.prelu is not None:
             fused["prelu_weights"] = rng.uniform(-1, 1, self.prelu).astype(np.float32)
+        if self.residual is not None:
+            fused["residual"] = rng.uniform(-1, 1, self.residual).astype(np.float32)
         return values, fused
 
     def describe(self) -> str:
@@ -541,6 +545,8 @@ class Config:
             parts.append(f"bias {shape(self.bias)}")
         if self.prelu is not None:
             parts.append(f"prelu_weights {shape(self.prelu)}")
+        if self.residual is not None:
+            parts.append(f"residual {shape(self.residual)}")
         if self.scale != 1:
             parts.append(f"filter values in [-{self.scale:g}, {self.scale:g}]")
         return f"gpuconv.{self.op}({', '.join(parts)})"
@@ -738,7 +744,7 @@ def _bias_shape(rng: np.random.Generator, out_shape: Sequence[int], channel_axis
 
 
 def _algorithm(rng: np.random.Generator, op: str, x: Shape, filters: Tuple[Shape, ...], kwargs: Dict[str, Any],
-               bias: Optional[Shape], prelu: Optional[Shape]) -> str:
+               bias: Optional[Shape], prelu: Optional[Shape], residual: Optional[Shape]) -> str:
     """An ``algorithm=`` for the call: "auto" half the time, else "direct", "packed" or (conv2d,
     conv1d) "im2col" ("auto" where the packed programs or im2col cannot run it)."""
     choice = str(rng.choice(["auto", "auto", "direct", "packed"]))
@@ -750,6 +756,8 @@ def _algorithm(rng: np.random.Generator, op: str, x: Shape, filters: Tuple[Shape
             fused["bias"] = np.zeros(bias, np.float32)
         if prelu is not None:
             fused["prelu_weights"] = np.zeros(prelu, np.float32)
+        if residual is not None:
+            fused["residual"] = np.zeros(residual, np.float32)
         try:
             plan_call(op, x, filters, dict(fused, algorithm=choice), fused=True)
         except ValueError:
@@ -773,7 +781,7 @@ def random_config(rng: np.random.Generator, op: Optional[str] = None) -> Config:
         break
     else:  # pragma: no cover - every op has many configurations that fit
         raise RuntimeError(f"no valid {op} configuration drawn in 1000 tries")
-    bias = prelu = None
+    bias = prelu = residual = None
     scale = 1.0
     if entry.fused:
         out_shape = plan.out_shape
@@ -788,11 +796,13 @@ def random_config(rng: np.random.Generator, op: Optional[str] = None) -> Config:
             kwargs["leakyrelu_alpha"] = round(float(rng.uniform(0, 1)), 3)
         if activation == "prelu":
             prelu = _prelu_shape(rng, out_shape, channel_axis % len(out_shape))
+        if rng.random() < 0.3:  # a skip connection: the output's shape exactly
+            residual = tuple(int(d) for d in out_shape)
     if entry.algorithms:
-        kwargs["algorithm"] = _algorithm(rng, op, x, filters, kwargs, bias, prelu)
+        kwargs["algorithm"] = _algorithm(rng, op, x, filters, kwargs, bias, prelu, residual)
     dtype = np.dtype(_DTYPES[rng.choice(3, p=[0.7, 0.15, 0.15])]).name
     return Config(op, tuple(x), tuple(filters), tuple(sorted(kwargs.items())), dtype, bias, prelu, scale,
-                  data_seed=int(rng.integers(2 ** 31)))
+                  data_seed=int(rng.integers(2 ** 31)), residual=residual)
 
 
 def config_at(seed: int, index: int, op: Optional[str] = None) -> Config:

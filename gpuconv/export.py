@@ -75,7 +75,7 @@ MAX_EMBEDDED_TEXT = "16 MiB"
 WARM_RUNS = 5
 
 #: The arrays of a fused epilogue, by the op's argument names.
-FUSED_ARRAYS = ("bias", "prelu_weights")
+FUSED_ARRAYS = ("bias", "prelu_weights", "residual")
 
 _TEMPLATE_DIR = Path(__file__).resolve().parent / "export_templates"
 
@@ -235,7 +235,7 @@ class _Call:
     shapes: Dict[str, Shape]         # every array argument's shape, by the op's name for it
     args: Tuple[Any, ...]            # further positional arguments (strides, ...)
     kwargs: Dict[str, Any]           # the op's keyword arguments, fused arrays left out
-    fused: Dict[str, Any]            # "bias" / "prelu_weights": True or an array
+    fused: Dict[str, Any]            # "bias" / "prelu_weights" / "residual": True or an array
 
     def positional(self, arrays: Mapping[str, Any]) -> List[Any]:
         return [arrays[v] if kind == "array" else v for kind, v in self.leading] + list(self.args)
@@ -431,16 +431,21 @@ def build(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "j
         call.fused["prelu_weights"] = True  # one weight per channel
     # Plan from shapes first: every argument is checked (and the output's shape known) before any data.
     probe = call.plan(call.shapes, limits, shapes_only=True)
+    out_shape = tuple(int(d) for d in probe.out_shape)
     fused_values: Dict[str, np.ndarray] = {}
     for name, value in call.fused.items():
-        if value is True:
+        if value is True and name == "residual":
+            call.shapes[name] = out_shape  # the output's shape, in the op's data format
+        elif value is True:
             spec = probe.spec
             channel_axis = -1 if spec.geometry.channels_last else 1
             call.shapes[name] = (int(spec.output_shape[channel_axis]),)
         else:
-            fused_values[name] = np.asarray(value, np.float32)
+            try:
+                fused_values[name] = np.asarray(value, np.float32)
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be True or an array of numbers, got {value!r}") from None
             call.shapes[name] = tuple(fused_values[name].shape)
-    out_shape = tuple(int(d) for d in probe.out_shape)
     embedded = 4 * sum(math.prod(s) for s in call.shapes.values()) + 8 * math.prod(out_shape)
     if format == "html" and embedded > MAX_EMBEDDED_BYTES:
         raise ValueError(f"the page would embed {embedded / 2 ** 20:.1f} MiB of data (inputs as float32, the "
@@ -690,6 +695,8 @@ def export(op: str, x_shape: Any, filter_shape: Any, *args: Any, format: str = "
     ``separable_conv2d``; for a gradient op its three leading arguments (the third in ``args``).
     ``bias`` and ``prelu_weights``: ``True`` for one value per output channel, or an array (its
     shape, and in the page its values); ``activation="prelu"`` without weights gets one per channel.
+    ``residual``: ``True`` for one of the output's shape (in the op's data format), added after the
+    bias and before the activation, or such an array; either way one more input of the module.
     ``algorithm`` defaults to ``"auto"``, what the op runs.  ``max_texture_size`` and
     ``max_draw_buffers`` describe the device to generate for (``max_draw_buffers=4``: every
     WebGL2 device, phones included).  The page's inputs are seeded (``seed``) uniform values in

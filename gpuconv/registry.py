@@ -170,9 +170,10 @@ OPS: Dict[str, OpEntry] = {entry.name: entry for entry in (
     OpEntry("separable_conv2d", ops.separable_conv2d, oracle.separable_conv2d, ops.plan_separable_conv2d,
             arrays=("x", "depthwise_filter", "pointwise_filter"),
             filter_layouts=(_DEPTHWISE_LAYOUT, POINTWISE_LAYOUT),
-            summary="depthwise then pointwise 1x1 convolution, two programs (tf.nn.separable_conv2d)",
+            summary="depthwise then pointwise 1x1 convolution, two programs (tf.nn.separable_conv2d; fused "
+                    "bias/activation after the pointwise step, as Keras's SeparableConv2D)",
             programs=("depthwise", "pointwise 1x1 conv2d, reading program 1's output as x"),
-            rounding=False, pointwise=True, multiplier=True, random_weight=2),
+            rounding=False, fused=True, pointwise=True, multiplier=True, random_weight=2),
     OpEntry("conv1d", ops.conv1d, oracle.conv1d, ops.plan_conv1d,
             arrays=("x", "filter"), filter_layouts=("filter_width x in_channels x out_channels",),
             summary="1-D convolution, run as a conv2d of height 1 (tf.conv1d)",

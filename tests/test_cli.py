@@ -141,6 +141,23 @@ def _programs(out):
     return first, second.split("\n", 1)[1].lstrip("\n")
 
 
+def test_shader_separable_fuses_its_epilogue_after_the_pointwise_step(capsys):
+    """--bias and --activation (as Keras's SeparableConv2D): in the pointwise program, 8 channels."""
+    assert main(SEPARABLE + ["--bias", "--activation", "prelu"]) == 0
+    depthwise, pointwise = _programs(capsys.readouterr().out)
+    assert "bias" not in depthwise and "preluActivationWeights" not in depthwise
+    assert "uniform sampler2D bias;" in pointwise and "uniform sampler2D preluActivationWeights;" in pointwise
+    expected = gpuconv.shader_sources("separable_conv2d", (1, 7, 7, 3), (3, 3, 3, 2),
+                                      pointwise_filter_shape=(1, 1, 6, 8), padding="SAME",
+                                      bias=np.zeros(8, np.float32), activation="prelu",
+                                      prelu_weights=np.zeros(8, np.float32))
+    assert pointwise.strip() == expected[1].strip()
+    assert main(SEPARABLE + ["--residual"]) == 0  # the output's shape: 1x7x7x8
+    depthwise, pointwise = _programs(capsys.readouterr().out)
+    assert "residual" not in depthwise and "uniform sampler2D residual;" in pointwise
+    assert "residual 1x7x7x8 -> 1x7x7x8" in pointwise
+
+
 def test_shader_separable_prints_both_programs(capsys, runtime):
     assert main(SEPARABLE) == 0
     out = capsys.readouterr().out
@@ -230,7 +247,7 @@ def test_shader_output_file(tmp_path, capsys):
     (SHADER + ["--strides", "1x2x2"], "--strides 1x2x2: conv2d takes one integer or height x width"),
     (SHADER + ["--padding", "1,1,0,0,2,1"], "top,bottom,left,right"),
     (["shader", "conv2d_backprop_filter", "--input", "1x7x7x3", "--filter-shape", "3x3x3x6", "--dy", "1x5x5x6",
-      "--bias"], "--bias is an option of conv2d, depthwise_conv2d, conv2d_transpose only"),
+      "--bias"], "--bias is an option of conv2d, depthwise_conv2d, separable_conv2d, conv2d_transpose only"),
     (["shader", "conv2d_backprop_input", "--input-shape", "1x7x7x3", "--filter", "3x3x3x6", "--dy", "1x4x4x6"],
      "dy must have shape (1, 5, 5, 6)"),
     (["shader", "conv2d", "--input", "1x7x7x6"], "--filter"),
@@ -243,8 +260,6 @@ def test_shader_output_file(tmp_path, capsys):
     # the newer ops: options they do not have are refused by name
     (["shader", "separable_conv2d", "--input", "1x7x7x3", "--filter", "3x3x3x2"], "--pointwise-filter"),
     (SEPARABLE[:8] + ["--pointwise-filter", "1x1x5x8"], "[1, 1, 6, out_channels], got (1, 1, 5, 8)"),
-    (SEPARABLE + ["--bias"], "--bias is an option of conv2d, depthwise_conv2d, conv2d_transpose only"),
-    (SEPARABLE + ["--activation", "relu"], "--activation"),
     (SEPARABLE + ["--dim-rounding-mode", "ceil"], "--dim-rounding-mode"),
     (SHADER + ["--pointwise-filter", "1x1x4x4"], "--pointwise-filter is an option of separable_conv2d only"),
     (["shader", "conv1d", "--input", "1x20x3", "--filter", "3x3x4", "--strides", "2x1"],

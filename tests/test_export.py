@@ -163,7 +163,7 @@ class Case(NamedTuple):
 
     def oracle(self, arrays: Dict[str, np.ndarray]) -> np.ndarray:
         kwargs = {k: v for k, v in self.kwargs.items() if k not in ("max_texture_size", "max_draw_buffers")}
-        for name in ("bias", "prelu_weights"):
+        for name in ("bias", "prelu_weights", "residual"):
             if name in kwargs:
                 kwargs[name] = arrays[name]
         if kwargs.get("activation") == "prelu" and "prelu_weights" not in kwargs:
@@ -181,8 +181,8 @@ DIRECT = ("direct",)
 CASES = [
     _r("conv2d", "same-s2", {"x": (1, 9, 9, 5), "filter": (3, 3, 5, 6)}, padding="SAME", strides=2),
     _r("conv2d", "rank3-dil2", {"x": (9, 9, 4), "filter": (3, 3, 4, 4)}, dilations=2),
-    _r("conv2d", "nchw-bias-relu6", {"x": (2, 5, 9, 9), "filter": (3, 3, 5, 6)}, padding="SAME",
-       data_format="NCHW", bias=True, activation="relu6"),
+    _r("conv2d", "nchw-bias-residual-relu6", {"x": (2, 5, 9, 9), "filter": (3, 3, 5, 6)}, padding="SAME",
+       data_format="NCHW", bias=True, residual=True, activation="relu6"),
     _r("conv2d", "explicit-leakyrelu", {"x": (1, 8, 7, 3), "filter": (2, 3, 3, 5)}, padding=[[1, 0], [2, 1]],
        strides=(2, 1), activation="leakyrelu", leakyrelu_alpha=0.1),
     _r("conv2d", "prelu", {"x": (1, 7, 7, 6), "filter": (3, 3, 6, 5)}, padding="SAME", activation="prelu"),
@@ -197,11 +197,13 @@ CASES = [
     _r("conv2d", "wrapped", {"x": (1, 9, 9, 5), "filter": (3, 3, 5, 6)}, algorithms=DIRECT, padding="SAME",
        max_texture_size=32),
     _r("depthwise_conv2d", "m2-s2", {"x": (1, 9, 9, 3), "filter": (3, 3, 3, 2)}, padding="SAME", strides=2),
-    _r("depthwise_conv2d", "nchw-bias-relu", {"x": (1, 5, 8, 8), "filter": (3, 3, 5, 1)}, padding="SAME",
-       data_format="NCHW", bias=True, activation="relu"),
+    _r("depthwise_conv2d", "nchw-bias-residual-relu", {"x": (1, 5, 8, 8), "filter": (3, 3, 5, 1)},
+       padding="SAME", data_format="NCHW", bias=True, residual=True, activation="relu"),
     _r("depthwise_conv2d", "dil2", {"x": (2, 10, 10, 6), "filter": (3, 3, 6, 1)}, dilations=2),
-    _r("separable_conv2d", "same", {"x": (1, 8, 8, 3), "depthwise_filter": (3, 3, 3, 2),
-                                    "pointwise_filter": (1, 1, 6, 4)}, padding="SAME"),
+    # the epilogue after the pointwise step: 4 channels (the depthwise step has 6); the page runs it
+    _r("separable_conv2d", "bias-residual-swish", {"x": (1, 8, 8, 3), "depthwise_filter": (3, 3, 3, 2),
+                                                   "pointwise_filter": (1, 1, 6, 4)}, padding="SAME", bias=True,
+       residual=True, activation="swish"),
     _r("separable_conv2d", "nchw-s2", {"x": (2, 3, 9, 9), "depthwise_filter": (3, 3, 3, 1),
                                        "pointwise_filter": (1, 1, 3, 5)}, padding="SAME", strides=2,
        data_format="NCHW"),
@@ -212,8 +214,9 @@ CASES = [
 
 # The registry's other ops (direct programs only), where this gpuconv has them.
 OTHER_CASES = [
-    Case("conv2d_transpose", "s2-bias-relu", ("x", "filter", (1, 8, 8, 5)), {"x": (1, 4, 4, 3), "filter": (3, 3, 5, 3)},
-         dict(strides=2, padding="SAME", bias=True, activation="relu"), DIRECT),
+    Case("conv2d_transpose", "s2-bias-residual-relu", ("x", "filter", (1, 8, 8, 5)),
+         {"x": (1, 4, 4, 3), "filter": (3, 3, 5, 3)},
+         dict(strides=2, padding="SAME", bias=True, residual=True, activation="relu"), DIRECT),
     Case("conv2d_backprop_input", "s2", ((1, 7, 7, 3), "filter", "dy"), {"filter": (3, 3, 3, 4), "dy": (1, 4, 4, 4)},
          dict(strides=2, padding="SAME"), DIRECT),
     Case("conv2d_backprop_filter", "s2", ("x", (3, 3, 3, 4), "dy"), {"x": (1, 7, 7, 3), "dy": (1, 4, 4, 4)},
@@ -317,6 +320,27 @@ def test_page_fails_beyond_its_tolerance(page_tab):
     result = run_page(page_tab, exported.text)
     assert result["status"] == "FAIL" and result["shown"] == "FAIL", result
     assert result["maxError"] > 1e-12 and result["tolerance"] == 1e-12 and "error" not in result
+
+
+def test_residual_is_an_input_and_a_given_one_is_embedded(page_tab):
+    """residual=True: one more input of the module, of the output's shape (NCHW here, as the op's
+    data format); an array: its values in the page, which checks the module against the oracle
+    with them (a module that dropped the residual would FAIL)."""
+    shapes = dict(x_shape=(2, 5, 9, 9), filter_shape=(3, 3, 5, 6))
+    options = dict(padding="SAME", data_format="NCHW", bias=True, activation="relu6", algorithm="packed")
+    module = build("conv2d", *shapes.values(), **options, residual=True)
+    assert list(module.shapes) == ["x", "filter", "bias", "residual", "output"]
+    assert module.shapes["residual"] == module.shapes["output"] == [2, 6, 9, 9]
+    assert "run(gl, { x, filter, bias, residual })" in module.text
+    residual = np.linspace(-4, 4, 2 * 6 * 9 * 9, dtype=np.float32).reshape(2, 6, 9, 9)
+    exported = build("conv2d", *shapes.values(), **options, residual=residual, format="html")
+    assert base64.b64encode(residual.astype("<f4").tobytes()).decode("ascii") in exported.text
+    result = run_page(page_tab, exported.text)
+    assert result["status"] == "PASS" and result["maxError"] <= TOLERANCE, result
+    with pytest.raises(ValueError, match=r"residual must have the output's shape \(2, 6, 9, 9\)"):
+        build("conv2d", *shapes.values(), **options, residual=np.zeros((2, 9, 9, 6), np.float32))
+    with pytest.raises(TypeError, match="residual must be True or an array of numbers"):
+        build("conv2d", *shapes.values(), **options, residual="shortcut")
 
 
 def test_page_refuses_oversized_inputs():
@@ -476,9 +500,15 @@ def test_cli_export_reports_the_module_size(tmp_path, capsys, algorithm, program
 def test_cli_export_page_and_refusals(tmp_path, capsys):
     page = tmp_path / "sep.html"
     code = cli.main(["export", "separable_conv2d", "--input", "1x8x8x3", "--filter", "3x3x3x2",
-                     "--pointwise-filter", "1x1x6x4", "--padding", "same", "--output", str(page), "--seed", "3"])
+                     "--pointwise-filter", "1x1x6x4", "--padding", "same", "--output", str(page), "--seed", "3",
+                     "--bias", "--residual", "--activation", "hard_swish"])
     assert code == 0, capsys.readouterr().err
-    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")  # the format follows the name
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")  # the format follows the name
+    assert '"bias": [4], "residual": [1, 8, 8, 4], "output": [1, 8, 8, 4]' in text  # after the pointwise step
+    code = cli.main(["export", "conv1d", "--input", "1x8x3", "--filter", "3x3x4", "--residual"])
+    assert code == 2 and "--residual is an option of conv2d, depthwise_conv2d, separable_conv2d" in \
+        capsys.readouterr().err
     code = cli.main(["export", "conv2d", "--input", "1x8x8x3", "--filter", "3x3x3x4", "--tolerance", "1e-3"])
     assert code == 2 and "--tolerance is only used with --format html" in capsys.readouterr().err
     code = cli.main(["export", "conv2d", "--input", "1x1024x1024x4", "--filter", "3x3x4x4", "--format", "html",
@@ -513,7 +543,7 @@ def test_docs_section_runs(page, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv", [
     ["conv2d_transpose", "--input", "1x4x4x6", "--filter", "3x3x3x6", "--output-shape", "1x7x7x3", "--strides", "2",
-     "--padding", "same", "--bias", "--activation", "relu"],
+     "--padding", "same", "--bias", "--residual", "--activation", "relu"],
     ["conv2d_backprop_filter", "--input", "2x7x7x3", "--filter-shape", "3x3x3x4", "--dy", "2x3x3x4",
      "--strides", "2"],
     ["depthwise_conv2d_backprop_input", "--input-shape", "1x6x6x3", "--filter", "3x3x3x2", "--dy", "1x6x6x6",

@@ -209,7 +209,7 @@ class Case(NamedTuple):
 
     def oracle(self, arrays: Dict[str, np.ndarray]) -> np.ndarray:
         kwargs = {k: v for k, v in self.kwargs.items() if k != "algorithm"}
-        for name in ("bias", "prelu_weights"):
+        for name in ("bias", "prelu_weights", "residual"):
             if name in kwargs:
                 kwargs[name] = arrays[name]
         if kwargs.get("activation") == "prelu" and "prelu_weights" not in kwargs:
@@ -225,25 +225,28 @@ def _r(op: str, name: str, shapes: Dict[str, Tuple[int, ...]], programs: Tuple[s
 CASES = [
     _r("conv2d", "same-s2", {"x": (1, 9, 9, 5), "filter": (3, 3, 5, 6)}, ("Conv2DMMProgram",),
        padding="SAME", strides=2),
-    _r("conv2d", "blocked-bias-relu", {"x": (1, 10, 10, 4), "filter": (3, 3, 4, 8)}, ("Conv2DBlockedProgram",),
-       padding="SAME", bias=True, activation="relu"),
-    _r("conv2d", "nchw-bias-relu6", {"x": (2, 5, 9, 9), "filter": (3, 3, 5, 6)}, ("Conv2DMMProgram",),
-       padding="SAME", data_format="NCHW", bias=True, activation="relu6"),
+    _r("conv2d", "blocked-bias-residual-relu", {"x": (1, 10, 10, 4), "filter": (3, 3, 4, 8)},
+       ("Conv2DBlockedProgram",), padding="SAME", bias=True, residual=True, activation="relu"),
+    _r("conv2d", "nchw-bias-residual-relu6", {"x": (2, 5, 9, 9), "filter": (3, 3, 5, 6)}, ("Conv2DMMProgram",),
+       padding="SAME", data_format="NCHW", bias=True, residual=True, activation="relu6"),
     _r("conv2d", "groups", {"x": (1, 6, 6, 4), "filter": (3, 3, 2, 6)}, ("Conv2DMMProgram",), groups=2,
        padding="SAME"),
     _r("conv2d", "direct-prelu", {"x": (1, 7, 7, 6), "filter": (3, 3, 6, 5)}, ("Conv2DNaiveProgram",),
        padding="SAME", activation="prelu", algorithm="direct"),
-    _r("depthwise_conv2d", "m1-vec4", {"x": (1, 9, 9, 8), "filter": (3, 3, 8, 1)}, ("DepthwiseConv2DVec4Program",),
-       padding="SAME", bias=True, activation="relu"),
+    _r("depthwise_conv2d", "m1-vec4-residual", {"x": (1, 9, 9, 8), "filter": (3, 3, 8, 1)},
+       ("DepthwiseConv2DVec4Program",), padding="SAME", bias=True, residual=True, activation="relu"),
     _r("depthwise_conv2d", "m2-s2", {"x": (1, 9, 9, 3), "filter": (3, 3, 3, 2)}, ("DepthwiseConv2DProgram",),
        padding="SAME", strides=2),
-    _r("separable_conv2d", "same", {"x": (1, 8, 8, 3), "depthwise_filter": (3, 3, 3, 2),
-                                    "pointwise_filter": (1, 1, 6, 4)},
-       ("DepthwiseConv2DProgram", "Conv2DBlockedProgram"), padding="SAME"),
+    # the epilogue after the pointwise step: 4 channels (the depthwise step has 6)
+    _r("separable_conv2d", "bias-residual-swish", {"x": (1, 8, 8, 3), "depthwise_filter": (3, 3, 3, 2),
+                                                   "pointwise_filter": (1, 1, 6, 4)},
+       ("DepthwiseConv2DProgram", "Conv2DBlockedProgram"), padding="SAME", bias=True, residual=True,
+       activation="swish"),
     _r("conv1d", "nwc-s2", {"x": (2, 20, 3), "filter": (5, 3, 4)}, ("Conv2DBlockedProgram",), stride=2,
        padding="SAME"),
-    Case("conv2d_transpose", "s2-bias-relu", ("x", "filter", (1, 8, 8, 5)), {"x": (1, 4, 4, 3), "filter": (3, 3, 5, 3)},
-         dict(strides=2, padding="SAME", bias=True, activation="relu"), ("Conv2DDerInputProgram",)),
+    Case("conv2d_transpose", "s2-bias-residual-relu", ("x", "filter", (1, 8, 8, 5)),
+         {"x": (1, 4, 4, 3), "filter": (3, 3, 5, 3)},
+         dict(strides=2, padding="SAME", bias=True, residual=True, activation="relu"), ("Conv2DDerInputProgram",)),
 ]
 
 #: The largest error of each adapter, for the report at the end of the module.
@@ -297,6 +300,20 @@ def test_page_passes(page_tab, case):
     assert result["warmMs"] > 0 and result["renderer"]
     # by default a compatibility adapter on ANGLE is preferred to the fallback adapter (SwiftShader)
     assert result["adapter"]["featureLevel"] == "compatibility" and not result["adapter"]["isFallbackAdapter"], result
+
+
+def test_page_with_a_given_residual_passes(page_tab):
+    """A residual given as an array (NCHW, the op's data format): its values in the page, which
+    checks the module with them against the oracle; the module names it among its inputs."""
+    case = CASES[2]  # Conv2DMMProgram, NCHW, bias, residual, relu6
+    residual = np.linspace(-4, 4, 2 * 6 * 9 * 9, dtype=np.float32).reshape(2, 6, 9, 9)
+    kwargs = {**case.kwargs, "residual": residual}
+    exported = build("conv2d", case.shapes["x"], case.shapes["filter"], target="webgpu", format="html", **kwargs)
+    assert exported.shapes["residual"] == exported.shapes["output"] == [2, 6, 9, 9]
+    assert "run(device, { x, filter, bias, residual })" in exported.text
+    assert base64.b64encode(residual.astype("<f4").tobytes()).decode("ascii") in exported.text
+    result = run_page(page_tab, exported.text, "?featureLevel=compatibility")
+    assert result["status"] == "PASS" and result["maxError"] <= TOLERANCE, result
 
 
 @pytest.mark.parametrize("argv", [
@@ -426,7 +443,7 @@ def test_module_makes_pipelines_once_and_release_destroys_its_buffers(page):
     }""", [exported.text, inputs])
     first, second, released = report["snapshots"]
     assert first["createComputePipelineAsync"] == 2 == second["createComputePipelineAsync"]
-    buffers = 3 + 2 + 1  # the three inputs, two outputs, the read-back buffer
+    buffers = 5 + 2 + 1  # the five inputs (three arrays, bias, residual), two outputs, the read-back buffer
     assert first["createBuffer"] == buffers == second["createBuffer"] and second["destroy"] == 0
     assert released["destroy"] == buffers
     assert report["same"]
@@ -471,11 +488,13 @@ def test_export_api_for_webgpu():
 def test_cli_writes_the_webgpu_module_and_page(tmp_path, capsys):
     module, page = tmp_path / "conv.mjs", tmp_path / "conv.html"
     base = ["export", "conv2d", "--input", "1x16x16x8", "--filter", "3x3x8x16", "--padding", "same", "--bias",
-            "--activation", "relu", "--target", "webgpu"]
+            "--residual", "--activation", "relu", "--target", "webgpu"]
     assert cli.main(base + ["--output", str(module)]) == 0, capsys.readouterr().err
     err = capsys.readouterr().err
     assert "conv2d WebGPU module" in err and "Conv2DBlockedProgram" in err
-    assert "export async function run(device, inputs)" in module.read_text(encoding="utf-8")
+    text = module.read_text(encoding="utf-8")
+    assert "export async function run(device, inputs)" in text
+    assert '"bias": [16], "residual": [1, 16, 16, 16], "output": [1, 16, 16, 16]' in text
     assert cli.main(base + ["--format", "html", "--output", str(page), "--seed", "3"]) == 0
     assert "conv2d WebGPU page" in capsys.readouterr().err
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

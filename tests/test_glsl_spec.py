@@ -190,7 +190,7 @@ def test_validate_program_and_plan(glslang):
 
 @dataclass
 class Call:
-    """One shapes-only call of an op; ``bias`` and ``prelu`` are the fused inputs' shapes."""
+    """One shapes-only call of an op; ``bias``, ``prelu`` and ``residual`` are the fused inputs' shapes."""
 
     label: str
     op: str
@@ -203,6 +203,7 @@ class Call:
     max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS
     #: a gradient, transposed or 3-D op's leading shapes in its order (x, filters: its forward convolution's)
     leading: tuple[tuple[int, ...], ...] = ()
+    residual: tuple[int, ...] | None = None
 
     def arguments(self, algorithm: str) -> dict[str, Any]:
         kwargs = {k: v for k, v in self.kwargs.items() if k != "algorithm"}
@@ -210,6 +211,8 @@ class Call:
             kwargs["bias"] = np.zeros(self.bias, np.float32)
         if self.prelu is not None:
             kwargs["prelu_weights"] = np.zeros(self.prelu, np.float32)
+        if self.residual is not None:
+            kwargs["residual"] = np.zeros(self.residual, np.float32)
         if self.op == "separable_conv2d":
             kwargs["pointwise_filter_shape"] = self.filters[1]
         if registry.get(self.op).algorithms:
@@ -268,7 +271,7 @@ def random_calls() -> Iterator[Call]:
         config = config_at(RANDOM_SEED, index)
         yield Call(f"random config seed {RANDOM_SEED} index {index}: {config.describe()}", config.op,
                    tuple(config.x), tuple(config.filters), dict(config.options), config.bias, config.prelu,
-                   leading=_leading(config.op, config.x, config.filters, config.options))
+                   leading=_leading(config.op, config.x, config.filters, config.options), residual=config.residual)
 
 
 def _fused(op: str, x, f, activation, bias: bool, per_element: bool = False, **kwargs) -> Call:

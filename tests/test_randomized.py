@@ -55,7 +55,8 @@ def test_the_generator_covers_every_op_and_argument():
         seen["rounding"].add(o.get("dim_rounding_mode"))
         seen["activation"].add(o.get("activation"))
         seen["prelu"].add(None if c.prelu is None else
-                          "channel" if len(c.prelu) == 1 and c.prelu[0] == g.out_channels and c.prelu != (1,)
+                          "channel" if len(c.prelu) == 1 and c.prelu != (1,)
+                          and c.prelu[0] == checks.result_channels(c.op, plan, o["data_format"])
                           else "full" if c.prelu == tuple(plan.out_shape) else "broadcast")
         seen["dtype"].add(c.dtype)
         seen["unbatched"].add((c.op, len(c.x) == (2 if c.op == "conv1d" else 3)))
@@ -153,11 +154,26 @@ def test_the_generator_draws_a_bias_that_broadcasts():
     for i in range(1500):
         c = checks.config_at(SEED, i)
         if c.bias is not None:
-            out = checks.plan_call(c.op, c.x, c.filters, c.options).out_shape
+            plan = checks.plan_call(c.op, c.x, c.filters, c.options)
+            out = plan.out_shape
+            if len(c.bias) == 1 and c.bias != (1,):  # one per channel of the result (separable: pointwise)
+                assert c.bias[0] == checks.result_channels(c.op, plan, c.options["data_format"]), c
             kinds.add((c.op, "channel" if len(c.bias) == 1 and c.bias != (1,) else
                        "scalar" if c.bias in ((), (1,)) else "full" if c.bias == tuple(out) else "broadcast"))
-    assert kinds >= {(op, kind) for op in ("conv2d", "depthwise_conv2d", "conv2d_transpose")
+    assert kinds >= {(op, kind) for op in ("conv2d", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose")
                      for kind in ("channel", "scalar", "full", "broadcast")}
+
+
+def test_the_generator_draws_a_residual_for_every_fused_op():
+    drawn = set()
+    for i in range(600):
+        c = checks.config_at(SEED, i)
+        if c.residual is not None:
+            assert registry.get(c.op).fused
+            assert c.residual == tuple(checks.plan_call(c.op, c.x, c.filters, c.options).out_shape), c
+            assert checks.oracle_result(c).shape == c.residual
+            drawn.add(c.op)
+    assert drawn == set(registry.ops_with("fused"))
 
 
 def test_random_configurations_agree_with_the_oracle(runtime):

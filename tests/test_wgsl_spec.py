@@ -345,13 +345,15 @@ def _lowered(op: str, leading: dict[str, Any], kwargs: dict[str, Any], algorithm
         return ()
 
 
-def _fused_arrays(bias: Any, prelu: Any) -> dict[str, Any]:
+def _fused_arrays(bias: Any, prelu: Any, residual: Any = None) -> dict[str, Any]:
     """Zero-filled fused inputs of these shapes (``None``: not given)."""
     fused: dict[str, Any] = {}
     if bias is not None:
         fused["bias"] = np.zeros(bias, np.float32)
     if prelu is not None:
         fused["prelu_weights"] = np.zeros(prelu, np.float32)
+    if residual is not None:
+        fused["residual"] = np.zeros(residual, np.float32)
     return fused
 
 
@@ -373,7 +375,7 @@ def lowered_sources() -> dict[str, str]:
     for index in range(RANDOM_COUNT):
         config = checks.config_at(RANDOM_SEED, index)
         kwargs = {k: v for k, v in config.kwargs if k != "algorithm"}
-        kwargs.update(_fused_arrays(config.bias, config.prelu))
+        kwargs.update(_fused_arrays(config.bias, config.prelu, config.residual))
         for algorithm in WEBGPU.algorithms:
             for source in _lowered(config.op, config.leading(), kwargs, algorithm):
                 sources.setdefault(source, f"random seed {RANDOM_SEED} index {index}: {config.describe()}, "

@@ -66,6 +66,9 @@ def add_export_command(add: AddCommand) -> None:
     _add_export_conformance_options(p)
     p.add_argument("--bias", action="store_true",
                    help=f"fuse a per-channel bias, an input of the module ({ops_with('fused')})")
+    p.add_argument("--residual", action="store_true",
+                   help=f"fuse a residual, an input of the module of the output's shape in --data-format order, "
+                        f"added after the bias and before the activation ({ops_with('fused')})")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="js: an ES module (default); html: a self-checking page (the default when "
                         "--output ends in .html)")
@@ -120,6 +123,8 @@ def cmd_export(args: Args) -> int:
             fused["bias"] = True  # one value per output channel
         if args.activation == "prelu":
             fused["prelu_weights"] = True  # one weight per output channel
+        if args.residual:
+            fused["residual"] = True  # the output's shape
     exported = build(args.op, positional[0], positional[1], *positional[2:], format=format,
                      seed=0 if args.seed is None else args.seed,
                      tolerance=tolerance_for(args, args.tolerance), storage=args.storage or "float32",

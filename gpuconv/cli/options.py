@@ -220,12 +220,15 @@ def add_conv_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_shape_arguments(p: argparse.ArgumentParser) -> None:
-    """OP, its leading arguments as shapes, the convolution options and a --bias flag: the arguments of
-    the commands that need shapes only (shader, warmup)."""
+    """OP, its leading arguments as shapes, the convolution options and the --bias and --residual flags:
+    the arguments of the commands that need shapes only (shader, warmup)."""
     p.add_argument("op", choices=list(OPS), metavar="OP", help=f"one of: {OPS_HELP}")
     add_leading_options(p, "SHAPE", parse_shape)
     add_conv_options(p)
     p.add_argument("--bias", action="store_true", help=f"fuse a per-channel bias ({ops_with('fused')})")
+    p.add_argument("--residual", action="store_true",
+                   help=f"fuse a residual of the output's shape, added after the bias and before the activation "
+                        f"({ops_with('fused')})")
 
 
 def add_limit_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -350,7 +353,7 @@ def target_algorithm_kwargs(args: Args) -> Dict[str, Any]:
 
 
 def check_fused_options(args: Args) -> None:
-    """--bias, --activation, --leakyrelu-alpha and --prelu-weights only for the ops with a fused
+    """--bias, --activation, --leakyrelu-alpha, --prelu-weights and --residual only for the ops with a fused
     epilogue; --leakyrelu-alpha only with --activation leakyrelu, --prelu-weights only with prelu."""
     if not OPS[args.op].fused:
         for option in ("bias", "activation", "leakyrelu_alpha", "prelu_weights", "residual"):
@@ -390,4 +393,6 @@ def shape_call(args: Args, limits: Dict[str, int]) -> Tuple[Tuple[Any, ...], Dic
             fused["bias"] = np.zeros(out_channels, np.float32)
         if args.activation == "prelu":  # one weight per channel, in either data format
             fused["prelu_weights"] = np.zeros(out_channels, np.float32)
+        if args.residual:
+            fused["residual"] = np.zeros(plain.out_shape, np.float32)
     return positional, {**conv, **fused, **extra}

@@ -28,7 +28,7 @@ __all__ = ["SUITE_VERSION", "SUITES", "VALUES", "GROUPS", "ConformanceCase", "ca
            "LIMIT_CAP"]
 
 #: The suite's version: in every report; bumped whenever a case changes.
-SUITE_VERSION = "1.0"
+SUITE_VERSION = "1.1"
 
 #: ``suite=`` values.
 SUITES = ("full", "quick")
@@ -238,19 +238,22 @@ def _epilogue_cases(target: Target) -> List[ConformanceCase]:
     made = []
     fused = [op for op in registry.ops_with("fused")]
     shapes = {"conv2d": ("1x7x7x6", "3x3x6x5"), "depthwise_conv2d": ("1x7x7x5", "3x3x5x2"),
-              "conv2d_transpose": ("1x8x8x3", "3x3x3x6")}
+              "conv2d_transpose": ("1x8x8x3", "3x3x3x6"), "separable_conv2d": ("1x7x7x3", "3x3x3x2")}
     for op in fused:
         x, f = shapes.get(op, ("1x7x7x6", "3x3x6x5"))
+        # the epilogue follows the pointwise step: 5 channels, not the depthwise step's 6
+        shaped: Dict[str, object] = {"pointwise": (1, 1, 6, 5)} if registry.get(op).pointwise else {}
         for activation in ACTIVATIONS:
             for bias in (False, True):
                 case = _op(op, x, f, padding="SAME", strides=2 if op == "conv2d_transpose" else 1,
-                           bias=bias, activation=activation)
+                           bias=bias, activation=activation, **shaped)
                 quick = op == "conv2d" and bias
                 made.append(ConformanceCase(f"epilogue/{op}/{activation}{'+bias' if bias else ''}", "epilogue",
                                             case, values="uniform", quick=quick,
                                             alpha=0.3 if activation == "leakyrelu" else None))
         made.append(ConformanceCase(f"epilogue/{op}/leakyrelu-steep+bias", "epilogue",
-                                    _op(op, x, f, padding="SAME", bias=True, activation="leakyrelu"), alpha=1.7))
+                                    _op(op, x, f, padding="SAME", bias=True, activation="leakyrelu", **shaped),
+                                    alpha=1.7))
     # each algorithm's own epilogue code (the packed programs fuse it too)
     for algorithm in [a for a in target.algorithms if a != "auto"]:
         for activation in ("relu6", "prelu", "elu", "sigmoid"):
