@@ -16,7 +16,8 @@ target kind:
 * sources: :class:`TextureLayout` (wrapped or split), :class:`SplitImageLayout` (any
   fold, NHWC or NCHW order), :class:`PackedImageLayout` (any repeat, either format);
 * targets: :class:`TextureLayout`, :class:`PackedImageLayout` (NHWC/NCHW, depthwise
-  repeat), :class:`PackedFilterLayout` (conv and depthwise), :class:`PackedVectorLayout`.
+  repeat), :class:`PackedFilterLayout` (conv and depthwise), :class:`PackedVectorLayout`,
+  :class:`TransposeMatMulFilterLayout`.
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ from .layout import (
     PackedVectorLayout,
     SplitImageLayout,
     TextureLayout,
+    TransposeMatMulFilterLayout,
+    blocks_of_4,
     row_major_strides,
 )
 from .programs import ProgramInput, shape_text
 
 SOURCE_KINDS = (TextureLayout, SplitImageLayout, PackedImageLayout)
-TARGET_KINDS = (TextureLayout, PackedImageLayout, PackedFilterLayout, PackedVectorLayout)
+TARGET_KINDS = (TextureLayout, PackedImageLayout, PackedFilterLayout, PackedVectorLayout,
+                TransposeMatMulFilterLayout)
 
 
 def layout_text(layout: Layout, data_format: str = "NHWC") -> str:
@@ -119,6 +123,9 @@ def _target_context(layout: Layout) -> Dict[str, Any]:
                            swapped=False)
     elif isinstance(layout, PackedVectorLayout):
         context.update(kind="vector", length=layout.length)
+    elif isinstance(layout, TransposeMatMulFilterLayout):
+        _, _, o, c = layout.filter_shape
+        context.update(kind="transpose_matmul_filter", out_channels=o, channels=c, tap_columns=4 * blocks_of_4(o))
     else:
         raise ValueError(f"cannot convert into a {type(layout).__name__} (the targets are "
                          f"{', '.join(k.__name__ for k in TARGET_KINDS)})")

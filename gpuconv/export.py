@@ -49,10 +49,11 @@ from .layout import (
     PackedImageLayout,
     PackedVectorLayout,
     TextureLayout,
+    TransposeMatMulFilterLayout,
 )
 from .limits import DEFAULT_MAX_DRAW_BUFFERS, Limits
 from .plan import Plan
-from .programs import MatMulProgramSpec, PackedProgramSpec, Program, ProgramSpec
+from .programs import Col2ImProgramSpec, MatMulProgramSpec, PackedProgramSpec, Program, ProgramSpec
 from .storage import check_storage
 from .target import WEBGL2, target_named
 from .webgpu.layout import BufferLayout
@@ -168,15 +169,20 @@ def pack_description(layout: Layout) -> Dict[str, Any]:
                 "filterWidth": fw, "inChannels": c, "outChannels": o, "cols": layout.cols}
     if isinstance(layout, PackedVectorLayout):
         return {"kind": "vector", "length": layout.length, "cols": layout.cols}
+    if isinstance(layout, TransposeMatMulFilterLayout):
+        fh, fw, o, c = layout.filter_shape
+        return {"kind": "transpose_matmul_filter", "taps": fh * fw, "outChannels": o, "inChannels": c,
+                "cols": layout.cols}
     raise NotImplementedError(f"cannot export an input laid out as {type(layout).__name__}: the module "
-                              f"knows TextureLayout, PackedImageLayout, PackedFilterLayout and PackedVectorLayout")
+                              f"knows TextureLayout, PackedImageLayout, PackedFilterLayout, PackedVectorLayout and "
+                              f"TransposeMatMulFilterLayout")
 
 
 def assembly_description(spec: Program, out_shape: Shape) -> Dict[str, Any]:
     """How the module assembles the result from the last program's render targets, as
     ``spec.assemble`` does in Python."""
     size = math.prod(out_shape)
-    if isinstance(spec, (PackedProgramSpec, MatMulProgramSpec)):  # the split layout (im2col's matmul too)
+    if isinstance(spec, (PackedProgramSpec, MatMulProgramSpec, Col2ImProgramSpec)):  # the split layout
         out = spec.output
         description: Dict[str, Any] = {
             "kind": "split", "batch": out.batch, "height": out.height, "width": out.width,

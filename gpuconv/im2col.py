@@ -17,9 +17,10 @@ import numpy as np
 from .geometry import Conv2DGeometry
 from .layout import SplitImageLayout
 from .limits import Limits
-from .programs import Epilogue, im2col_programs, im2col_shortcut, im2col_unsupported
+from .programs import Epilogue, im2col_programs, im2col_shortcut, im2col_unsupported, transpose_matmul_unsupported
 
-__all__ = ["choose_im2col", "im2col_programs", "auto_prefers_im2col"]
+__all__ = ["choose_im2col", "im2col_programs", "auto_prefers_im2col", "auto_prefers_transpose_matmul",
+           "choose_transpose_matmul"]
 
 
 def _padded(geometry: Conv2DGeometry) -> bool:
@@ -118,3 +119,55 @@ def choose_im2col(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, 
     return True
 
 
+
+
+#: Multiply-adds from which "auto" runs a transposed convolution as matmul + col2im.
+TRANSPOSE_MATMUL_MIN_MULTIPLY_ADDS = 2_000_000
+
+
+def auto_prefers_transpose_matmul(geometry: Conv2DGeometry) -> bool:
+    """The cost rule of ``algorithm="auto"`` for a transposed convolution / input gradient
+    (``geometry``: the forward convolution's): the matrix multiply + col2im
+    (:func:`gpuconv.programs.transpose_matmul_programs`) from
+    :data:`TRANSPOSE_MATMUL_MIN_MULTIPLY_ADDS` multiply-adds, where it measured faster than
+    PackedConv2DDerInputProgram.  (A stride-1 conv2d_transpose with a host filter runs as the
+    forward convolution it equals before this rule is asked, ``gpuconv.ops._transpose_as_forward``:
+    that measured as fast or faster, 1.0-1.8x.)
+
+    The packed program walks a transposed convolution's taps for 8 pixels per fragment, and at
+    stride 2 each tap lands on half of them (its mat4 of weights serves 4 pixels, not 8); the
+    matrix multiply has no taps and no bounds checks and every weight serves 8 pixels; col2im then
+    adds up ceil(FH / stride) * ceil(FW / stride) texels per output texel.  Below about 2M
+    multiply-adds the second draw costs more than it saves.  Measured on llvmpipe (2 cores, load
+    ~4-9 from other jobs), ``benchmarks/transpose_bench.py``: draw-only medians of 7 runs taking
+    turns in one process (ratio = packed ms / matmul + col2im ms), 2026-12-07, against the packed
+    program with its stepped filter rows:
+
+    * stride 2: 5x5 16x16x128 -> 64 2.41x, 3x3 28x28x128 -> 64 2.37x, 4x4 14x14x256 -> 128 2.31x,
+      2x2 14x14x256 -> 128 2.16x, 2x2 28x28x128 -> 64 1.83x, 3x3 32x32x32 -> 32 1.81x, 4x4
+      32x32x64 -> 3 1.73x, 2x2 32x32x64 -> 32 1.68x, 4x4 2x16x16x32 -> 16 1.58x; under 2M: 3x3
+      32x32x8 -> 8 (0.6M) 1.10x, 2x2 32x32x16 -> 8 (0.5M) 0.92x, 3x3 8x8x4 -> 4 (0.01M) 0.57x;
+    * stride 1 (a filter Tensor, or pads beyond the filter: where it is not run as the forward
+      convolution): 3x3 10x10x256 -> 256 1.57x, 7x7x512 -> 512 1.51x, 14x14x64 -> 64 1.41x,
+      56x56x32 -> 32 1.01x; under 2M: 16x16x16 -> 16 (0.6M) 0.78x.
+    """
+    return geometry.multiply_adds >= TRANSPOSE_MATMUL_MIN_MULTIPLY_ADDS
+
+
+def choose_transpose_matmul(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, limits: Limits,
+                            bias_full: bool = False) -> bool:
+    """Whether a conv2d_transpose / conv2d_backprop_input call runs the matrix multiply + col2im:
+    always under ``algorithm="im2col"`` (refused, with the reason, where it cannot run), under
+    ``"auto"`` where :func:`auto_prefers_transpose_matmul` says it is faster, never otherwise.
+    (A filter Tensor is read through a conversion into TransposeMatMulFilterLayout.)"""
+    if algorithm not in ("im2col", "auto"):
+        return False
+    reason = transpose_matmul_unsupported(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
+    if reason is None and bias_full:
+        reason = "a bias that varies within a channel runs only on the direct program"
+    if algorithm == "im2col":
+        if reason:
+            raise ValueError(f"algorithm='im2col' cannot run this call: {reason}; "
+                             f"use algorithm='auto', 'packed' or 'direct'")
+        return True
+    return reason is None and auto_prefers_transpose_matmul(geometry)

@@ -464,6 +464,38 @@ class PackedFilterLayout(_StoredAsLaidOut):
 
 
 @dataclass(frozen=True)
+class TransposeMatMulFilterLayout(_StoredAsLaidOut):
+    """A transposed convolution's filter ``[FH, FW, outC, inC]`` as the matrix multiply's 1x1
+    filter ``[1, 1, inC, FH * FW * 4 * ceil(outC / 4)]`` in :class:`PackedFilterLayout`'s texels
+    (the same rows and columns): texel ``(col = (fh * FW + fw) * ceil(outC / 4) + o // 4,
+    row = c)`` holds ``filter[fh, fw, o .. o + 3, c]`` (zeros past outC and inC), so that the
+    matrix multiply's column ``(fh * FW + fw) * 4 * ceil(outC / 4) + o`` is tap (fh, fw) of
+    output channel o (:class:`gpuconv.programs.Col2ImProgramSpec` adds the taps up)."""
+
+    filter_shape: Tuple[int, int, int, int]
+    components = 4
+
+    @property
+    def cols(self) -> int:
+        fh, fw, o, _ = self.filter_shape
+        return fh * fw * blocks_of_4(o)
+
+    @property
+    def rows(self) -> int:
+        return blocks_of_4(self.filter_shape[3]) * 4
+
+    @property
+    def shape(self):
+        return self.filter_shape
+
+    def pack(self, filter: np.ndarray) -> np.ndarray:
+        fh, fw, o, c = self.filter_shape
+        texels = np.zeros((self.rows, fh * fw, blocks_of_4(o) * 4), np.float32)
+        texels[:c, :, :o] = np.asarray(filter, np.float32).reshape(fh * fw, o, c).transpose(2, 0, 1)
+        return texels.reshape(self.rows, self.cols, 4)
+
+
+@dataclass(frozen=True)
 class PackedVectorLayout(_StoredAsLaidOut):
     """A per-channel vector (bias, PReLU weights), four channels per texel, one row."""
 

@@ -24,7 +24,7 @@ from .geometry import (
     conv2d_geometry,
     normalize_padding_1d,
 )
-from .im2col import choose_im2col, im2col_programs
+from .im2col import choose_im2col, choose_transpose_matmul, im2col_programs
 from .layout import SplitImageLayout, choose_fold
 from .limits import Limits
 from .plan import Plan
@@ -42,6 +42,7 @@ from .programs import (
     packed_pixels,
     packed_program,
     packed_unsupported,
+    transpose_matmul_programs,
 )
 from .runtimes import BaseRuntime, WebGPUError, get_runtime
 from .storage import check_storage, resolve_storage
@@ -58,7 +59,8 @@ _X_LAYOUTS = {"NHWC": "[batch, height, width, channels] or [height, width, chann
 
 #: ``algorithm=`` values: "direct" runs the TF.js-style programs, "packed" the fast
 #: packed programs, "im2col" TF.js's default conv2d path (Im2ColPackedProgram, then
-#: MatMulPackedProgram), "auto" the packed ones wherever they apply.
+#: MatMulPackedProgram; for conv2d_transpose MatMulPackedProgram, then Col2ImProgram), "auto"
+#: im2col where its cost rule says it is faster, else the packed ones wherever they apply.
 ALGORITHMS = ("auto", "direct", "packed", "im2col")
 
 
@@ -83,9 +85,10 @@ def _choose_packed_backprop_input(algorithm: str, geometry: Conv2DGeometry, epil
         raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
     if algorithm == "direct":
         return False
-    if algorithm == "im2col":
-        raise ValueError("algorithm='im2col' runs conv2d and conv1d only (TF.js's im2col + matrix multiply); "
-                         "use algorithm='auto', 'packed' or 'direct' for this op")
+    if algorithm == "im2col":  # the input gradient plans its matrix multiply + col2im before it asks this
+        raise ValueError("algorithm='im2col' runs conv2d and conv1d only (TF.js's im2col + matrix multiply), "
+                         "and conv2d_transpose and conv2d_backprop_input (a matrix multiply, then col2im); use "
+                         "algorithm='auto', 'packed' or 'direct' for this op")
     reason = packed_backprop_input_unsupported(geometry, epilogue, bias_full=bias_full,
                                                max_texture_size=limits.max_texture_size,
                                                max_draw_buffers=limits.max_draw_buffers)
@@ -558,6 +561,9 @@ def _plan_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any, p
     geometry, batched = conv2d_backprop_input_geometry(input_shape, filter_shape, dy_shape, strides, padding,
                                                        data_format, dilations, dim_rounding_mode,
                                                        depthwise=depthwise)
+    if not depthwise and choose_transpose_matmul(algorithm, geometry, Epilogue(), limits):
+        result_shape = geometry.in_shape if batched else geometry.in_shape[1:]
+        return _plan_transpose_matmul(geometry, Epilogue(), arrays, {}, result_shape, limits, shapes_only)
     spec: Program
     if not depthwise and _choose_packed_backprop_input(algorithm, geometry, Epilogue(), limits):
         spec = packed_backprop_input_program(geometry, Epilogue(), limits.max_texture_size, limits.max_draw_buffers)
@@ -603,7 +609,8 @@ def plan_conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: 
                                dim_rounding_mode: Optional[str] = None, *, algorithm: str = "direct",
                                limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
     """Validate a conv2d_backprop_input call and choose its program (Conv2DDerInputProgram, or
-    with ``algorithm`` "packed"/"auto" PackedConv2DDerInputProgram).
+    with ``algorithm`` "packed" PackedConv2DDerInputProgram, "im2col" MatMulPackedProgram then
+    Col2ImProgram, "auto" either, as for :func:`plan_conv2d_transpose`).
 
     With ``shapes_only``, ``filter`` and ``dy`` are shapes, not arrays."""
     return _plan_backprop_input(input_shape, filter, dy, strides, padding, data_format, dilations,
@@ -644,8 +651,10 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
                           *, bias: Any = None, activation: Optional[str] = None,
                           leakyrelu_alpha: Optional[float] = None, prelu_weights: Any = None, residual: Any = None,
                           algorithm: str = "direct", limits: Limits = Limits(), shapes_only: bool = False) -> Plan:
-    """Validate a conv2d_transpose call and choose its program: Conv2DDerInputProgram with the
-    fused epilogue (``algorithm`` "packed", or "auto" where it applies: PackedConv2DDerInputProgram).
+    """Validate a conv2d_transpose call and choose its programs: Conv2DDerInputProgram with the
+    fused epilogue (``algorithm`` "packed": PackedConv2DDerInputProgram; "im2col":
+    MatMulPackedProgram then Col2ImProgram; "auto": im2col or packed, as
+    :func:`gpuconv.im2col.choose_transpose_matmul` and the packed program's limits decide).
     With ``shapes_only``, ``x`` and ``filter`` are shapes (bias and PReLU weights are still
     arrays, as for :func:`plan_conv2d`)."""
     from .geometry import conv2d_transpose_geometry
@@ -689,6 +698,8 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
                            algorithm="auto", limits=limits, shapes_only=shapes_only)
     _add_residual(fused, residual, result_shape, batched)
     epilogue = Epilogue(activation, bias_array is not None, alpha, per_channel, has_residual=residual is not None)
+    if choose_transpose_matmul(algorithm, geometry, epilogue, limits, bias_full):
+        return _plan_transpose_matmul(geometry, epilogue, arrays, fused, result_shape, limits, shapes_only)
     spec: Program
     if _choose_packed_backprop_input(algorithm, geometry, epilogue, limits, bias_full):
         spec = packed_backprop_input_program(geometry, epilogue, limits.max_texture_size, limits.max_draw_buffers)
@@ -728,6 +739,20 @@ def _transpose_as_forward(geometry: Conv2DGeometry, algorithm: str, bias_full: b
     return pads, flipped
 
 
+def _plan_transpose_matmul(geometry: Conv2DGeometry, epilogue: Epilogue, arrays: Dict[str, Any],
+                           fused: Dict[str, Any], result_shape: Tuple[int, ...], limits: Limits,
+                           shapes_only: bool) -> Plan:
+    """conv2d_transpose as MatMulPackedProgram (x times the filter read as [inC, FH * FW * outC]:
+    TransposeMatMulFilterLayout) then Col2ImProgram (the taps added up, the fused epilogue)."""
+    multiply, col2im = transpose_matmul_programs(geometry, epilogue, limits.max_texture_size,
+                                                 limits.max_draw_buffers)
+    if shapes_only:
+        return Plan(((multiply, {}), (col2im, {})), result_shape)
+    x = arrays["dy"]
+    x4 = x if x.ndim == 4 else x.reshape((1,) + tuple(x.shape))
+    return Plan(((multiply, {"A": x4, "W": arrays["W"]}), (col2im, fused)), result_shape)
+
+
 def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any = 1, padding: Any = "VALID",
                           data_format: str = "NHWC", dilations: Any = 1, dim_rounding_mode: Optional[str] = None,
                           *, algorithm: str = "auto", runtime: Optional[BaseRuntime] = None,
@@ -745,8 +770,11 @@ def conv2d_backprop_input(input_shape: Any, filter: Any, dy: Any, strides: Any =
             convolution's, as for :func:`conv2d` (strides and dilations may both exceed 1).
         algorithm: ``"direct"`` TF.js's Conv2DDerInputProgram, ``"packed"``
             PackedConv2DDerInputProgram (dy 4 channels per texel, 8 dx pixels x 4 channels
-            per fragment, the filter swapped on upload), ``"auto"`` (default) the packed one
-            wherever it runs.
+            per fragment, the filter swapped on upload), ``"im2col"`` dy times the filter
+            (MatMulPackedProgram), then Col2ImProgram adding up each dx pixel's taps (a host
+            filter), ``"auto"`` (default) im2col where
+            :func:`gpuconv.im2col.auto_prefers_transpose_matmul` measured it faster, else the
+            packed one wherever it runs.
 
     Returns:
         float32 array of ``input_shape``: ``dx[b, i, c] = sum dy[b, o, k] * filter[t, c, k]``
@@ -831,8 +859,10 @@ def conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any = 1, p
     the output), a ``residual`` of the output's shape and the activation, as in :func:`conv2d`.  Returns float32 of
     ``output_shape`` (rank 3 when ``x`` is), as :func:`gpuconv.oracle.conv2d_transpose`.
     ``algorithm``: ``"direct"`` (Conv2DDerInputProgram), ``"packed"`` (PackedConv2DDerInputProgram:
-    not for a bias or PReLU weights varying within a channel) or ``"auto"`` (default: packed
-    wherever it runs), as :func:`conv2d_backprop_input`.
+    not for a bias or PReLU weights varying within a channel), ``"im2col"`` (MatMulPackedProgram,
+    then Col2ImProgram adding up each output pixel's taps; a host filter) or ``"auto"``
+    (default: im2col where :func:`gpuconv.im2col.auto_prefers_transpose_matmul` measured it
+    faster, else packed wherever it runs).
 
     Example:
         >>> gpuconv.conv2d_transpose(np.ones((1, 3, 3, 2), np.float32), np.ones((3, 3, 4, 2), np.float32),

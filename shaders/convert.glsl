@@ -117,6 +117,16 @@ int targetIndex(int row, int col, int k) {
 {% else %}
   return (tap * {{ target.channels }} + c) * {{ target.out_channels }} + o;
 {% endif %}
+{% elif target.kind == "transpose_matmul_filter" %}
+  // [FH, FW, {{ target.out_channels }}, {{ target.channels }}] read as the matrix [{{ target.channels }}, taps * {{ target.tap_columns }}]:
+  // column tap * {{ target.tap_columns }} + o of row c is element (tap, o, c)
+  int column = col * 4 + k;
+  int tap = column / {{ target.tap_columns }};
+  int o = column - tap * {{ target.tap_columns }};
+  if (o >= {{ target.out_channels }} || row >= {{ target.channels }}) {
+    return -1;
+  }
+  return (tap * {{ target.out_channels }} + o) * {{ target.channels }} + row;
 {% elif target.kind == "filter_depthwise" %}
   int o = col * 4 + k;
   return o < {{ target.out_channels }} ? row * {{ target.out_channels }} + o : -1;

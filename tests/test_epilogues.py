@@ -104,6 +104,7 @@ FAMILIES = [  # (target, call, algorithm, programs it runs)
     ("webgl2", DEPTHWISE, "packed", ["PackedDepthwiseConv2DProgram"]),
     ("webgl2", TRANSPOSE, "direct", ["Conv2DDerInputProgram"]),
     ("webgl2", TRANSPOSE, "packed", ["PackedConv2DDerInputProgram"]),
+    ("webgl2", TRANSPOSE, "im2col", ["MatMulPackedProgram", "Col2ImProgram"]),
     ("webgpu", CONV, "auto", ["Conv2DBlockedProgram"]),
     ("webgpu", CONV, "direct", ["Conv2DNaiveProgram"]),
     ("webgpu", DEPTHWISE, "auto", ["DepthwiseConv2DVec4Program"]),

@@ -7,6 +7,7 @@ import pytest
 import gpuconv
 from gpuconv import ops, oracle
 from gpuconv.geometry import conv2d_geometry
+from gpuconv.im2col import auto_prefers_transpose_matmul
 from gpuconv.layout import PackedFilterLayout
 from gpuconv.programs import PackedGradientProgramSpec, packed_backprop_input_program
 
@@ -55,10 +56,17 @@ def args_of(case, rng):
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
 def test_transpose_matches_oracle_and_direct(runtime, rng, case):
     x, w, out_shape, kwargs = args_of(case, rng)
-    # "auto" runs a stride-1 transposed convolution as the forward one it equals (the filter flipped)
+    # "auto" runs a stride-1 transposed convolution as the forward one it equals (the filter flipped),
+    # a large strided one as a matrix multiply, then col2im (tests/test_transpose_matmul.py)
     forward = kwargs["strides"] == 1
     auto = ops.plan_conv2d_transpose(x, w, out_shape, **kwargs, algorithm="auto")
-    assert (auto.specs[-1].name != "PackedConv2DDerInputProgram") == forward
+    matmul = auto_prefers_transpose_matmul(conv2d_geometry(out_shape, w.shape, **kwargs))
+    if forward:  # a forward conv2d plan (packed, or conv2d's own im2col / matmul)
+        assert auto.specs[-1].name not in ("PackedConv2DDerInputProgram", "Col2ImProgram")
+    else:
+        assert auto.specs[-1].name == ("Col2ImProgram" if matmul else "PackedConv2DDerInputProgram")
+    assert ops.plan_conv2d_transpose(x, w, out_shape, **kwargs, algorithm="packed").spec.name == \
+        "PackedConv2DDerInputProgram"
     reference = oracle.conv2d_transpose(x, w, out_shape, **kwargs)
     if forward:
         assert rel_error(gpuconv.conv2d_transpose(x, w, out_shape, **kwargs, runtime=runtime), reference) < 2e-6
@@ -73,9 +81,9 @@ def test_transpose_matches_oracle_and_direct(runtime, rng, case):
 def test_backprop_input_matches_oracle(runtime, rng, case):
     dy, w, dx_shape, kwargs = args_of(case, rng)
     reference = oracle.conv2d_backprop_input(dx_shape, w, dy, **kwargs)
-    assert ops.plan_conv2d_backprop_input(dx_shape, w, dy, **kwargs, algorithm="auto").spec.name == \
+    assert ops.plan_conv2d_backprop_input(dx_shape, w, dy, **kwargs, algorithm="packed").spec.name == \
         "PackedConv2DDerInputProgram"
-    packed = gpuconv.conv2d_backprop_input(dx_shape, w, dy, **kwargs, runtime=runtime)  # auto: packed
+    packed = gpuconv.conv2d_backprop_input(dx_shape, w, dy, **kwargs, algorithm="packed", runtime=runtime)
     assert rel_error(packed, reference) < 2e-6
     direct = gpuconv.conv2d_backprop_input(dx_shape, w, dy, **kwargs, algorithm="direct", runtime=runtime)
     np.testing.assert_allclose(packed, direct, rtol=1e-5, atol=1e-5 * np.abs(reference).max())
@@ -103,7 +111,8 @@ def test_rank_3(runtime, rng):
                                  algorithm="packed", runtime=runtime)
     assert y.shape == reference.shape == (10, 12, 4)
     assert rel_error(y, reference) < 2e-6
-    dx = gpuconv.conv2d_backprop_input((10, 12, 4), w, x, strides=2, padding="SAME", runtime=runtime)
+    dx = gpuconv.conv2d_backprop_input((10, 12, 4), w, x, strides=2, padding="SAME", algorithm="packed",
+                                       runtime=runtime)
     assert rel_error(dx, oracle.conv2d_backprop_input((10, 12, 4), w, x, strides=2, padding="SAME")) < 2e-6
 
 
@@ -135,13 +144,13 @@ def test_tensors(runtime, rng):
     x, w, out_shape, kwargs = args_of(CASES[0], rng)
     reference = gpuconv.conv2d_transpose(x, w, out_shape, **kwargs, algorithm="packed", runtime=runtime)
     with gpuconv.to_gpu(w, runtime) as tw, gpuconv.to_gpu(x, runtime) as tx:
-        with gpuconv.conv2d_transpose(tx, tw, out_shape, **kwargs) as y:
+        with gpuconv.conv2d_transpose(tx, tw, out_shape, **kwargs, algorithm="packed") as y:
             np.testing.assert_array_equal(y.numpy(), reference)
     # a chain: conv2d (packed, split outputs) -> conv2d_transpose reads them converted
     x0, w0 = f32(rng, 1, 5, 5, 2), f32(rng, 3, 3, 2, 3)
     w1 = f32(rng, 3, 3, 4, 3)
     with gpuconv.to_gpu(x0, runtime) as t0, gpuconv.conv2d(t0, w0, padding="SAME", algorithm="packed") as t1, \
-            gpuconv.conv2d_transpose(t1, w1, (1, 10, 10, 4), strides=2, padding="SAME") as t2:
+            gpuconv.conv2d_transpose(t1, w1, (1, 10, 10, 4), strides=2, padding="SAME", algorithm="packed") as t2:
         expected = oracle.conv2d_transpose(oracle.conv2d(x0, w0, padding="SAME"), w1, (1, 10, 10, 4), strides=2,
                                            padding="SAME")
         assert rel_error(t2.numpy(), expected) < 2e-6
@@ -194,8 +203,6 @@ def test_refusals():
     with pytest.raises(ValueError, match="over the 4 limit"):
         ops.plan_conv2d_transpose(x, w, (1, 8, 8, 2), strides=2, padding="SAME", algorithm="packed",
                                   limits=gpuconv.limits.Limits(4))
-    with pytest.raises(ValueError, match="algorithm='im2col' runs conv2d and conv1d only"):
-        ops.plan_conv2d_transpose(x, w, (1, 8, 8, 2), strides=2, padding="SAME", algorithm="im2col")
     with pytest.raises(ValueError, match="algorithm must be one of"):
         ops.plan_conv2d_backprop_input((1, 8, 8, 2), w, x, strides=2, padding="SAME", algorithm="fast")
     # auto falls back to the direct program where the packed one cannot run

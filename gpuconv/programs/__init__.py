@@ -45,14 +45,19 @@ from .gradients import (
     filter_gradient_slices,
 )
 from .matmul import (
+    Col2ImProgramSpec,
     Im2ColLayout,
     Im2ColProgramSpec,
     MatMulProgramSpec,
+    TransposeMatMulProgramSpec,
     im2col_layout,
     im2col_programs,
     im2col_shortcut,
     im2col_unsupported,
     matmul_pixels,
+    transpose_matmul_geometry,
+    transpose_matmul_programs,
+    transpose_matmul_unsupported,
 )
 from .packed import (
     PACKED_PIXELS,
@@ -93,6 +98,7 @@ __all__ = [
     "conv2d_backprop_filter_program",
     "conv2d_backprop_input_program",
     "filter_gradient_slices",
+    "Col2ImProgramSpec",
     "Im2ColLayout",
     "Im2ColProgramSpec",
     "MatMulProgramSpec",
@@ -101,6 +107,10 @@ __all__ = [
     "im2col_shortcut",
     "im2col_unsupported",
     "matmul_pixels",
+    "TransposeMatMulProgramSpec",
+    "transpose_matmul_geometry",
+    "transpose_matmul_programs",
+    "transpose_matmul_unsupported",
     "PACKED_PIXELS",
     "PackedGradientProgramSpec",
     "PackedProgramSpec",

@@ -16,6 +16,7 @@ from ..layout import (
     PackedFilterLayout,
     PackedImageLayout,
     SplitImageLayout,
+    TransposeMatMulFilterLayout,
     choose_fold,
 )
 from ..limits import DEFAULT_MAX_DRAW_BUFFERS
@@ -359,3 +360,193 @@ def im2col_programs(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = Non
     shortcut = im2col_shortcut(g)
     matmul = MatMulProgramSpec(g, epilogue, shortcut, pixels, fold, max_texture_size)
     return (matmul,) if shortcut else (Im2ColProgramSpec(g, max_texture_size, pixels), matmul)
+
+
+# ---------------------------------------------------------------------------
+# The transposed convolution as a matrix multiply, then col2im (what TensorFlow's own
+# kernels do): x [pixels x inC] times the filter reshaped to [inC x (FH * FW * outC)] gives every
+# tap's contribution of every input pixel; col2im adds up those that land on each output pixel.
+
+
+def _transpose_product_depth4(geometry: Conv2DGeometry) -> int:
+    """Texels per input pixel of the product: each tap's output channels padded to a multiple of
+    4, so that a tap's 4 channels are one texel."""
+    g = geometry
+    return g.filter_height * g.filter_width * _blocks_of_4(g.in_channels)
+
+
+def transpose_matmul_geometry(geometry: Conv2DGeometry) -> Conv2DGeometry:
+    """The 1x1 convolution the matrix multiply runs for a transposed convolution whose forward
+    geometry is ``geometry``: x (the forward output's shape) to ``FH * FW * 4 * ceil(outC / 4)``
+    channels."""
+    from ..geometry import conv2d_geometry
+
+    g = geometry
+    channels = 4 * _transpose_product_depth4(g)
+    return conv2d_geometry(g.out_shape, (1, 1, g.out_channels, channels), 1, "VALID", g.data_format)
+
+
+def transpose_matmul_unsupported(geometry: Conv2DGeometry, epilogue: Epilogue,
+                                 max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                                 max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> Optional[str]:
+    """Why the matrix multiply + col2im cannot run this transposed convolution (``geometry``:
+    the forward one's), or ``None`` if it can."""
+    g = geometry
+    if g.depthwise or g.groups > 1:
+        return "the matrix multiply + col2im runs ungrouped, non-depthwise convolutions only"
+    if epilogue.activation == "prelu" and not epilogue.prelu_per_channel:
+        return "PReLU weights that vary within a channel run only on the direct program"
+    if epilogue.has_bias and not getattr(epilogue, "bias_per_channel", True):
+        return "a bias that varies within a channel runs only on the direct program"
+    multiply = transpose_matmul_geometry(g)
+    pixels = packed_pixels(max_draw_buffers)
+    layouts: list = [PackedImageLayout(g.batch, g.out_height, g.out_width, g.out_channels),
+                     TransposeMatMulFilterLayout(g.filter_shape),
+                     SplitImageLayout(g.batch, g.out_height, g.out_width, multiply.out_channels, pixels),
+                     SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, pixels)]
+    if epilogue.has_residual:
+        layouts.append(residual_layout(g, transposed=True))
+    for layout in layouts:
+        if layout.rows > max_texture_size or layout.cols > max_texture_size:
+            return f"a texture would be {layout.rows}x{layout.cols} texels, over the {max_texture_size} limit"
+    if _blocks_of_4(g.out_channels) >= LLVMPIPE_LOOP_LIMIT:
+        return f"the matrix multiply would loop {_blocks_of_4(g.out_channels)} times, over llvmpipe's limit"
+    return None
+
+
+@dataclass(frozen=True)
+class TransposeMatMulProgramSpec(MatMulProgramSpec):
+    """MatMulPackedProgram as the transposed convolution's first program: x times its filter read
+    as :class:`~gpuconv.layout.TransposeMatMulFilterLayout` (the 1x1 filter's texels, packed from
+    the op's own filter on upload).  ``filter_shape``: the op's ``[FH, FW, outC, inC]``."""
+
+    filter_shape: Tuple[int, int, int, int] = (1, 1, 1, 1)
+
+    @property
+    def inputs(self) -> Tuple[ProgramInput, ...]:
+        return tuple(ProgramInput("W", TransposeMatMulFilterLayout(self.filter_shape)) if item.name == "W" else item
+                     for item in super().inputs)
+
+
+@dataclass(frozen=True)
+class Col2ImProgramSpec:
+    """col2im, the transposed convolution's second program (``shaders/col2im.glsl``): reads the
+    matrix multiply's product (split textures, :func:`transpose_matmul_geometry`'s output) and,
+    per fragment, adds up for ``pixels`` output pixels x 4 channels the product's texels of the
+    taps that land on them, then applies the fused epilogue.  ``geometry`` is the forward
+    convolution's (as for the input gradient programs): it writes ``geometry.in_shape``.
+    ``x_fold`` is the product's fold.  Sizes are uniforms but for the filter's width, the stride
+    and dilation across and the left padding modulo ``pixels * stride`` (baked in, so that the
+    program knows which of the product's textures holds each tap of each pixel)."""
+
+    geometry: Conv2DGeometry
+    epilogue: Epilogue
+    pixels: int = PACKED_PIXELS
+    fold: int = 1
+    x_fold: int = 1
+    name: str = "Col2ImProgram"
+    template: str = "col2im.glsl"
+    algorithm = "im2col"
+
+    @property
+    def output(self) -> SplitImageLayout:
+        g = self.geometry
+        return SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, self.pixels, self.fold)
+
+    @property
+    def output_layouts(self) -> Tuple[Layout, ...]:
+        return (self.output,) * self.pixels
+
+    @property
+    def output_shape(self) -> Tuple[int, ...]:
+        return self.geometry.in_shape
+
+    @property
+    def product_layout(self) -> SplitImageLayout:
+        g = self.geometry
+        return SplitImageLayout(g.batch, g.out_height, g.out_width, 4 * _transpose_product_depth4(g),
+                                self.pixels, self.x_fold)
+
+    @property
+    def chained_inputs(self) -> Tuple[str, ...]:
+        return tuple(f"x{j}" for j in range(self.pixels))
+
+    @property
+    def inputs(self) -> Tuple[ProgramInput, ...]:
+        g = self.geometry
+        items = [ProgramInput(name, self.product_layout) for name in self.chained_inputs]
+        return tuple(items + packed_epilogue_inputs(self.epilogue, g.in_channels, residual_layout(g, transposed=True)))
+
+    @property
+    def variable_names(self) -> Tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def loop_iterations(self) -> int:
+        return self.geometry.filter_height  # the taps across are unrolled
+
+    @property
+    def flops(self) -> int:
+        return 0  # additions only: the matrix multiply counts the convolution's
+
+    def source_key(self) -> Hashable:
+        return (self.template, tuple(sorted(self.template_context().items())))
+
+    def describe(self) -> str:
+        return (f"gpuconv {self.name}: the transposed convolution's taps added up from the matrix multiply's "
+                f"product, {self.pixels} output pixels x 4 channels per fragment, sizes as uniforms")
+
+    def template_context(self) -> Dict[str, Any]:
+        return {"description": self.describe(), "epilogue": self.epilogue, "x_split": True, "pixels": self.pixels,
+                "stride": self.geometry.stride_width, "dilation": self.geometry.dilation_width,
+                "filter_width": self.geometry.filter_width,
+                "pad_phase": self.geometry.pad_left % (self.pixels * self.geometry.stride_width)}
+
+    @property
+    def uniforms(self) -> Dict[str, Any]:
+        g = self.geometry
+        product = self.product_layout
+        return {
+            "inSize": (g.out_height, g.out_width),
+            "inDepth4": product.depth4,
+            "inCols": product.unfolded_cols,
+            "inBandRows": product.rows,
+            "outHeight": g.in_height,
+            "outDepth4": _blocks_of_4(g.in_channels),
+            "filterSize": (g.filter_height, g.filter_width),
+            "strides": (g.stride_height, g.stride_width),
+            "dilations": (g.dilation_height, g.dilation_width),
+            "pads": (g.pad_top, g.pad_left),
+            # the window's leftmost corner is pad_left - (FW - 1) * dilation: enough periods to make it >= 0
+            "shiftPeriods": 1 + (g.filter_width - 1) * g.dilation_width // (self.pixels * g.stride_width),
+            "outRows": self.output.unfolded_rows,
+            "outCols": self.output.unfolded_cols,
+            "outBandRows": self.output.rows,
+            **({"residualWidth": g.in_width} if self.epilogue.has_residual else {}),
+        }
+
+    def assemble(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        return self.output.assemble(parts, self.geometry.data_format)
+
+
+def transpose_matmul_programs(geometry: Conv2DGeometry, epilogue: Optional[Epilogue] = None,
+                              max_texture_size: int = DEFAULT_MAX_TEXTURE_SIZE,
+                              max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS
+                              ) -> Tuple[TransposeMatMulProgramSpec, Col2ImProgramSpec]:
+    """The transposed convolution (``geometry``: the forward one's) as MatMulPackedProgram (x times
+    the filter read as :class:`~gpuconv.layout.TransposeMatMulFilterLayout`, no epilogue) then
+    :class:`Col2ImProgramSpec` (the epilogue)."""
+    epilogue = epilogue or Epilogue()
+    reason = transpose_matmul_unsupported(geometry, epilogue, max_texture_size, max_draw_buffers)
+    if reason:
+        raise ValueError(reason)
+    g = geometry
+    pixels = packed_pixels(max_draw_buffers)
+    multiply_geometry = transpose_matmul_geometry(g)
+    product = SplitImageLayout(g.batch, g.out_height, g.out_width, multiply_geometry.out_channels, pixels)
+    product_fold = choose_fold(product.unfolded_rows, product.unfolded_cols, max_texture_size)
+    multiply = TransposeMatMulProgramSpec(multiply_geometry, Epilogue(), True, pixels, product_fold, max_texture_size,
+                                          filter_shape=g.filter_shape)
+    out = SplitImageLayout(g.batch, g.in_height, g.in_width, g.in_channels, pixels)
+    fold = choose_fold(out.unfolded_rows, out.unfolded_cols, max_texture_size)
+    return multiply, Col2ImProgramSpec(g, epilogue, pixels, fold, product_fold)
