@@ -22,7 +22,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .. import registry
 from ..arguments import ACTIVATIONS
 from ..checks import SELFTEST_CASES, Case, plan_leading
+from ..plan import Plan
 from ..target import WEBGL2, Target
+from ..webgpu.target import NotOnTargetError
 
 __all__ = ["SUITE_VERSION", "SUITES", "VALUES", "GROUPS", "ConformanceCase", "cases", "shard", "parse_shard",
            "LIMIT_CAP"]
@@ -155,8 +157,10 @@ def _op(op: str, x: str, f: str, **kw: object) -> Case:
     return Case(op, _shape(x), _shape(f), **kw)  # type: ignore[arg-type]
 
 
-def _runs(case: Case, algorithm: Optional[str]) -> bool:
-    """Whether the op plans ``case`` with ``algorithm`` (on WebGL2's default limits)."""
+def _runs(case: Case, algorithm: Optional[str], target: Target = WEBGL2) -> bool:
+    """Whether the op plans ``case`` with ``algorithm`` on ``target`` (at its default limits): as
+    on WebGL2, then lowered by another target (which may not run that algorithm for the op:
+    WebGPU's im2col is conv2d's only)."""
     options = case.kwargs()
     if case.activation and case.activation != "prelu":
         options["activation"] = case.activation
@@ -164,6 +168,18 @@ def _runs(case: Case, algorithm: Optional[str]) -> bool:
         options["algorithm"] = algorithm
     try:
         plan_leading(case.op, case.leading(), options)
+    except ValueError:
+        return False
+    if target is WEBGL2 or algorithm is None:
+        return True
+
+    def make_plan(limits: object, *choice: str) -> Plan:
+        return plan_leading(case.op, case.leading(), {**options, "algorithm": choice[0] if choice else algorithm})
+
+    try:
+        target.plan(make_plan, algorithm, target.default_limits())
+    except NotOnTargetError:
+        return True  # the case reports the op as not on the target, as before
     except ValueError:
         return False
     return True
@@ -190,7 +206,7 @@ def _algorithm_cases(target: Target) -> List[ConformanceCase]:
         if not registry.get(case.op).algorithms:
             continue
         for algorithm in chosen:
-            if not _runs(case, algorithm):
+            if not _runs(case, algorithm, target):
                 continue
             quick = case.quick and (case.op, algorithm) not in quick_done and case.op in ("conv2d", "depthwise_conv2d")
             if quick:
@@ -214,7 +230,7 @@ def _with_algorithms(target: Target, name: str, group: str, case: Case, quick_al
         axis, offset = limit
         probe = case._replace(x=tuple(LIMIT_CAP + offset if i == axis else d for i, d in enumerate(case.x)))
     for algorithm in algorithms:
-        if algorithm is not None and not _runs(probe, algorithm):
+        if algorithm is not None and not _runs(probe, algorithm, target):
             continue
         label = f"{name}/{algorithm}" if algorithm else name
         made.append(ConformanceCase(label, group, case, algorithm=algorithm,
@@ -258,7 +274,7 @@ def _epilogue_cases(target: Target) -> List[ConformanceCase]:
     for algorithm in [a for a in target.algorithms if a != "auto"]:
         for activation in ("relu6", "prelu", "elu", "sigmoid"):
             case = _conv("2x6x6x8", "3x3x8x8", padding="SAME", bias=True, activation=activation)
-            if _runs(case, algorithm):
+            if _runs(case, algorithm, target):
                 made.append(ConformanceCase(f"epilogue/{algorithm}/{activation}", "epilogue", case,
                                             algorithm=algorithm))
     return made
