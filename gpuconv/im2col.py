@@ -59,11 +59,17 @@ def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
       into at least 16 output channels, with a matrix of at most :data:`AUTO_MAX_MATRIX_TEXELS`:
       3x3 s2 1x128x128x3 -> 16 1.49x / 1.27x, 3x3 s2 1x224x224x3 -> 32 (MobileNet's first
       layer) 2.12x, 7x7 s2 1x224x224x3 -> 64 (ResNet's) 2.36x, 11x11 s4 1x224x224x3 -> 96
-      (AlexNet's) 2.57x, 11x11 1x224x224x3 -> 16 1.39x, 11x11 1x64x64x3 -> 16 1.50x / 1.38x.
+      (AlexNet's) 2.57x, 11x11 1x224x224x3 -> 16 1.39x, 11x11 1x64x64x3 -> 16 1.50x / 1.38x;
+    * a filter up to 5x5 the packed program does reuse input columns for, over at most 4 input
+      channels into at least 16 output channels (2026-12-07, draws + finish on resident inputs,
+      interleaved, 9 runs each, load under 1): 3x3 1x224x224x3 -> 64 (VGG-16's first layer)
+      1.44x / 1.56x, 3x3 1x128x128x3 -> 32 1.48x, 3x3 1x224x224x3 -> 16 1.17x, 3x3
+      1x112x112x4 -> 32 1.21x, 3x3 1x64x64x1 -> 32 1.18x, 5x5 1x224x224x3 -> 32 1.10x; into
+      8 output channels 0.99x, and at 7x7 (1x224x224x3 -> 32) 0.97x, so those stay packed.
 
-    Never elsewhere: where the packed program reuses input columns im2col was 0.59-0.97x
-    (3x3 1x64x64x16 -> 32 0.68x / 0.81x, 3x3 4x32x32x64 -> 64 0.81x / 0.51x, 5x5 1x56x56x32
-    -> 32 0.59x, 7x7 1x224x224x3 -> 32 0.97x); without reuse but over more input channels it
+    Never elsewhere: where the packed program reuses input columns over more channels im2col
+    was 0.59-0.81x (3x3 1x64x64x16 -> 32 0.68x / 0.81x, 3x3 4x32x32x64 -> 64 0.81x / 0.51x,
+    5x5 1x56x56x32 -> 32 0.59x); without reuse but over more input channels it
     was faster, but by little and unevenly (3x3 s2 1x56x56x32 -> 64 1.05x / 1.37x, 5x5 s2
     1x112x112x8 -> 16 1.06x / 1.25x, 3x3 dilation 2 1x64x64x16 -> 32 1.17x / 1.24x), so the
     packed program keeps those.  Padded 1x1 filters were not measured.
@@ -83,9 +89,10 @@ def auto_prefers_im2col(geometry: Conv2DGeometry) -> bool:
         return False
     if im2col_shortcut(g):
         return True
-    if packed_reuses_columns(g) or g.filter_height * g.filter_width == 1:
+    taps = g.filter_height * g.filter_width
+    if taps == 1 or (packed_reuses_columns(g) and taps > 25):
         return False
-    matrix = g.batch * g.out_height * g.out_width * g.filter_height * g.filter_width * -(-g.in_channels // 4)
+    matrix = g.batch * g.out_height * g.out_width * taps * -(-g.in_channels // 4)
     return g.in_channels <= 4 and g.out_channels >= 16 and matrix <= AUTO_MAX_MATRIX_TEXELS
 
 

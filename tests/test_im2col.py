@@ -355,6 +355,9 @@ def test_the_profile_names_both_programs(runtime, rng):
     ((1, 64, 64, 16), (3, 3, 16, 32), dict(padding="SAME"), False),           # packed reuses columns
     ((1, 224, 224, 3), (11, 11, 3, 16), dict(padding="SAME"), True),          # wider than 7: no reuse
     ((1, 64, 64, 3), (7, 7, 3, 32), dict(padding="SAME"), False),             # 7 wide: reused
+    ((1, 224, 224, 3), (3, 3, 3, 64), dict(padding="SAME"), True),            # reused, but 3 channels
+    ((1, 112, 112, 4), (5, 5, 4, 32), dict(padding="VALID"), True),           # reused, 4 channels, 5x5
+    ((1, 224, 224, 3), (3, 3, 3, 8), dict(padding="SAME"), False),            # reused, 8 output channels
     ((4, 224, 224, 3), (11, 11, 3, 16), dict(padding="SAME"), False),         # a 388 MiB matrix
     ((1, 112, 112, 8), (5, 5, 8, 16), dict(padding="SAME", strides=2), False),  # 8 input channels
     ((1, 128, 128, 3), (3, 3, 3, 8), dict(padding="SAME", strides=2), False),   # 8 output channels
