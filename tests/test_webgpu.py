@@ -249,6 +249,16 @@ def test_depthwise_conv2d_matches_the_oracle(webgpu, rng, x_shape, w_shape, kwar
     _check("depthwise_conv2d", y, gpuconv.oracle.depthwise_conv2d(x, w, **kwargs))
 
 
+@pytest.mark.parametrize("strides", [4, (4, 5)])
+def test_wide_strides_run_the_blocked_program_four_pixels_at_a_time(webgpu, rng, strides):
+    """Eight windows of a 4x4/4 filter span 32 input columns, past the blocked program's reach:
+    it then computes 4 pixels per invocation (ConvNeXt's stem, 2-2.5x faster than the GEMM)."""
+    x, w, b = _data(rng, (2, 19, 23, 3), (4, 4, 3, 8), (8,))
+    assert _programs(webgpu, "conv2d", x, w, strides=strides) == ["Conv2DBlockedProgram"]
+    y = gpuconv.conv2d(x, w, strides=strides, padding="SAME", bias=b, activation="relu", runtime=webgpu)
+    _check("conv2d", y, gpuconv.oracle.conv2d(x, w, strides=strides, padding="SAME", bias=b, activation="relu"))
+
+
 def test_depthwise_conv2d_runs_the_vec4_program_where_it_applies(webgpu, rng):
     x, w = _data(rng, (1, 6, 6, 8), (3, 3, 8, 1))
     assert _programs(webgpu, "depthwise_conv2d", x, w, padding="SAME") == ["DepthwiseConv2DVec4Program"]

@@ -26,6 +26,7 @@ from .gradients import conv2d_backprop_filter_program, conv3d_backprop_filter_pr
 from .layout import BufferLayout
 from .limits import WebGPULimits
 from .programs import (
+    BLOCKED_PIXELS,
     CONV2D_MM_TILES,
     ComputeProgramSpec,
     conv2d_backprop_input_program,
@@ -168,8 +169,9 @@ class WebGPUTarget:
                 return conv2d_mm_program(g, epilogue, limits, **parameters)
             if family == "Conv2DBlockedProgram" and conv2d_blocked_applies(g, **parameters):
                 return conv2d_blocked_program(g, epilogue, limits, **parameters)
-            if conv2d_blocked_applies(g):
-                return conv2d_blocked_program(g, epilogue, limits)
+            for pixels in (BLOCKED_PIXELS, 4):  # 4 pixels where 8 windows span too many columns
+                if conv2d_blocked_applies(g, pixels):
+                    return conv2d_blocked_program(g, epilogue, limits, pixels)
             return conv2d_mm_program(g, epilogue, limits)
         if name == "DepthwiseConv2DProgram":
             if algorithm == "auto" and family != "naive" and depthwise_vec4_applies(g, epilogue) and \
