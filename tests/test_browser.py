@@ -518,6 +518,24 @@ def test_freed_textures_are_pooled_reused_and_reported(browser, rng):
     assert 0 < info["page_pooled_bytes"] <= info["pool_bytes_limit"] == browser.POOL_BYTES
 
 
+def _eight_then_one_output(runtime, rng):
+    """A depthwise draw into 8 render targets, a matrix multiply into 1, then 8 again: the page
+    keeps its framebuffers' attachments between draws and sets only those that change."""
+    x, w = _data(rng, (1, 12, 12, 8), (3, 3, 8, 1))
+    x2, w2 = _data(rng, (1, 1, 1, 12), (1, 1, 12, 5))
+    kwargs = dict(strides=2, padding="SAME")
+    first = gpuconv.depthwise_conv2d(x, w, runtime=runtime, **kwargs)
+    assert gpuconv.oracle.relative_error(first, gpuconv.oracle.depthwise_conv2d(x, w, **kwargs)) < 1e-5
+    for _ in range(2):
+        y = gpuconv.conv2d(x2, w2, runtime=runtime)
+        assert gpuconv.oracle.relative_error(y, gpuconv.oracle.conv2d(x2, w2)) < 1e-5
+        np.testing.assert_array_equal(gpuconv.depthwise_conv2d(x, w, runtime=runtime, **kwargs), first)
+
+
+def test_draws_with_changing_render_target_counts(browser, rng):
+    _eight_then_one_output(browser, rng)
+
+
 def test_the_page_pool_is_bounded(monkeypatch, rng):
     monkeypatch.setattr(gpuconv.BrowserRuntime, "POOL_BYTES", 4096)
     x, w = _data(rng, (1, 10, 9, 6), (3, 3, 6, 5))
@@ -529,3 +547,6 @@ def test_the_page_pool_is_bounded(monkeypatch, rng):
         facts = small.info()
         assert facts["page_textures"] == 0 and facts["page_pooled_bytes"] <= 4096
         assert facts["pool_bytes_limit"] == 4096
+        # Textures the framebuffers still hold, deleted for good (the pool is too small for them).
+        _eight_then_one_output(small, rng)
+        assert small.info()["page_pooled_bytes"] <= 4096

@@ -24,9 +24,10 @@
     lost: false,
     vertexShader: null,
     vao: null,
-    framebuffer: null,       // the one draw framebuffer, re-attached for every draw
-    readFramebuffer: null,   // for readPixels of one texture
-    attached: 0,             // color attachments currently set on the draw framebuffer
+    framebuffer: null,       // the one draw framebuffer (stays bound to DRAW_FRAMEBUFFER)
+    readFramebuffer: null,   // for readPixels of one texture (stays bound to READ_FRAMEBUFFER)
+    drawAttached: [],        // the texture at each color attachment of the draw framebuffer
+    readAttached: null,      // the texture attached to the read framebuffer
     programs: new Map(),     // program id -> {program, uniforms: name -> {location, type}, name}
     textures: new Map(),     // texture id -> {texture, cols, rows, components}
     scratch: null,           // a 1x1 RGBA32F texture: finish() reads a pixel of it
@@ -119,7 +120,6 @@
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       gl.deleteTexture(made.texture);
     }
-    state.attached = 0;
     return ok;
   }
 
@@ -193,8 +193,26 @@
     return makeTexture(cols, rows, components, null, storage);
   }
 
+  // Delete a texture for good, detached first from the framebuffers that keep it attached
+  // between draws (an attachment would keep it alive).
+  function destroyTexture(entry) {
+    const gl = state.gl;
+    const slot = state.drawAttached.indexOf(entry.texture);
+    if (slot >= 0) {
+      gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, state.framebuffer);
+      gl.framebufferTexture2D(gl.DRAW_FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + slot, gl.TEXTURE_2D, null, 0);
+      state.drawAttached[slot] = null;
+    }
+    if (state.readAttached === entry.texture) {
+      gl.bindFramebuffer(gl.READ_FRAMEBUFFER, state.readFramebuffer);
+      gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, null, 0);
+      state.readAttached = null;
+    }
+    gl.deleteTexture(entry.texture);
+  }
+
   function poolTexture(entry) {
-    if (entry.bytes > POOL_BYTES) { state.gl.deleteTexture(entry.texture); return; }
+    if (entry.bytes > POOL_BYTES) { destroyTexture(entry); return; }
     const key = poolKey(entry.cols, entry.rows, entry.components, entry.half);
     let stack = state.pool.get(key);
     if (!stack) state.pool.set(key, stack = []);
@@ -207,12 +225,12 @@
       const list = state.pool.get(poolKey(oldest.cols, oldest.rows, oldest.components, oldest.half));
       list.splice(list.indexOf(oldest), 1);
       state.pooledBytes -= oldest.bytes;
-      state.gl.deleteTexture(oldest.texture);
+      destroyTexture(oldest);
     }
   }
 
   function emptyPool() {
-    if (state.gl) for (const entry of state.pooled) state.gl.deleteTexture(entry.texture);
+    if (state.gl) for (const entry of state.pooled) destroyTexture(entry);
     state.pool.clear();
     state.pooled.clear();
     state.pooledBytes = 0;
@@ -271,15 +289,19 @@
     return cached;
   }
 
+  // The read framebuffer keeps its texture attached after the read: re-attaching makes ANGLE
+  // and the driver validate the framebuffer again in the GPU process (finish() reads the same
+  // output texture run after run).
   function readTexels(entry, cols, rows) {
     const gl = state.gl;
     gl.bindFramebuffer(gl.READ_FRAMEBUFFER, state.readFramebuffer);
-    gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, entry.texture, 0);
+    if (state.readAttached !== entry.texture) {
+      gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, entry.texture, 0);
+      state.readAttached = entry.texture;
+    }
     const [format, type, channels] = readFormat(entry.components, entry.half);
     const pixels = new Float32Array(cols * rows * channels);
     gl.readPixels(0, 0, cols, rows, format, type, pixels);
-    gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, null, 0);
-    gl.bindFramebuffer(gl.READ_FRAMEBUFFER, null);
     if (channels === entry.components) return pixels;
     const out = new Float32Array(cols * rows);  // R32F read as RGBA: keep the red channel
     for (let i = 0; i < out.length; i++) out[i] = pixels[i * 4];
@@ -416,23 +438,30 @@
       state.textures.set(o.id, made);
       return made;
     });
-    gl.bindFramebuffer(gl.FRAMEBUFFER, state.framebuffer);
-    const buffers = [];
+    // The draw framebuffer stays bound with its attachments between draws, and only those that
+    // change are set: every attachment change makes ANGLE and the driver validate the
+    // framebuffer again in the GPU process (the texture pool hands a layer's run the same
+    // output textures as the run before).  Attachments beyond this draw's outputs are cleared,
+    // so that no input can be a render target too.
+    gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, state.framebuffer);
+    const attached = state.drawAttached;
+    const count = attached.length;
     outputs.forEach((made, i) => {
-      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + i, gl.TEXTURE_2D, made.texture, 0);
-      buffers.push(gl.COLOR_ATTACHMENT0 + i);
+      if (attached[i] === made.texture) return;
+      gl.framebufferTexture2D(gl.DRAW_FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + i, gl.TEXTURE_2D, made.texture, 0);
+      attached[i] = made.texture;
     });
-    for (let i = outputs.length; i < state.attached; i++) {
-      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + i, gl.TEXTURE_2D, null, 0);
+    for (let i = outputs.length; i < count; i++) {
+      if (attached[i]) gl.framebufferTexture2D(gl.DRAW_FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + i, gl.TEXTURE_2D, null, 0);
     }
-    state.attached = outputs.length;
-    gl.drawBuffers(buffers);
+    attached.length = outputs.length;
+    if (outputs.length !== count) gl.drawBuffers(outputs.map((_, i) => gl.COLOR_ATTACHMENT0 + i));
     // checkFramebufferStatus is a synchronous round trip to Chromium's GPU process (it stalls
     // the command stream): ask once per combination of render-target formats, as TF.js asks
     // only in debug mode.
     const formats = outputs.map((made) => made.components + (made.half ? "h" : "f")).join(",");
     const status = state.completeFormats.has(formats) ? gl.FRAMEBUFFER_COMPLETE
-      : gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+      : gl.checkFramebufferStatus(gl.DRAW_FRAMEBUFFER);
     if (status === gl.FRAMEBUFFER_COMPLETE) state.completeFormats.add(formats);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
       throw new GpuconvError("error", entry.name + ": the framebuffer of its " + outputs.length +
@@ -445,12 +474,9 @@
     });
     gl.viewport(0, 0, op.outputs[0].cols, op.outputs[0].rows);
     gl.bindVertexArray(state.vao);
+    // The inputs stay bound too (deleting a texture unbinds it; a program samples only the
+    // units of its own inputs, which every draw binds).
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
-    op.inputs.forEach((id, unit) => {  // unbind, so that a freed texture is not kept alive
-      gl.activeTexture(gl.TEXTURE0 + unit);
-      gl.bindTexture(gl.TEXTURE_2D, null);
-    });
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     state.lastOutput = op.outputs[op.outputs.length - 1].id;
     return null;
   }
