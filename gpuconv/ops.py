@@ -169,7 +169,10 @@ def plan_conv2d(x: Any, filter: Any, strides: IntsLike = 1, padding: PaddingLike
         return _plan_im2col(geometry, epilogue, arrays, x, filter, x4_shape, batched, limits, shapes_only)
     spec: Program
     split_fold = None
-    if _choose_packed(algorithm, geometry, epilogue, limits):
+    packed = _choose_packed(algorithm, geometry, epilogue, limits)
+    if packed and depthwise and algorithm == "auto" and _nonfinite_weight_on_padding(geometry, filter, shapes_only):
+        packed = False
+    if packed:
         # A packed program's output Tensor is read in place by a 1x1 one (as separable_conv2d
         # chains) and by a depthwise one that reuses its columns (a MobileNet block's next half)
         draw_buffers = limits.max_draw_buffers
@@ -709,6 +712,15 @@ def plan_conv2d_transpose(x: Any, filter: Any, output_shape: Any, strides: Any =
     if not shapes_only:
         plan = Plan(((spec, {**plan.steps[0][1], **fused}),), plan.out_shape)
     return plan
+
+
+def _nonfinite_weight_on_padding(geometry: Conv2DGeometry, filter: Any, shapes_only: bool) -> bool:
+    """Whether a padded call's host filter holds a NaN or infinity: the packed depthwise program
+    masks padding columns to zero (a select, not a branch per fetch), and zero times such a
+    weight is NaN where the oracle (and the direct program) skips the tap."""
+    g = geometry
+    return (not shapes_only and isinstance(filter, np.ndarray) and any((g.pad_top, g.pad_bottom, g.pad_left,
+            g.pad_right)) and not bool(np.isfinite(filter).all()))
 
 
 def _transpose_as_forward(geometry: Conv2DGeometry, algorithm: str, bias_full: bool, prelu_per_channel: bool,

@@ -203,6 +203,9 @@ def test_loop_iterations_of_the_programs():
     depthwise = plan_conv2d((1, 8, 8, 10), (3, 2, 10, 2), depthwise=True, shapes_only=True).spec
     assert depthwise.loop_iterations == 3 + 6
     packed = plan_conv2d((1, 8, 8, 10), (3, 3, 10, 4), strides=2, algorithm="packed", shapes_only=True).spec
-    assert not packed.reuse_width and packed.loop_iterations == 3 + 9 + 9 * 3
+    assert packed.flat_row and packed.loop_iterations == 3 + 3 * 3 * 3  # rows, then a row's taps x blocks as one run
+    dilated = plan_conv2d((1, 8, 8, 10), (3, 3, 10, 4), strides=2, dilations=2, algorithm="packed",
+                          shapes_only=True).spec
+    assert not (dilated.reuse_width or dilated.flat_row) and dilated.loop_iterations == 3 + 9 + 9 * 3
     reused = plan_conv2d((1, 8, 8, 10), (3, 3, 10, 4), algorithm="packed", shapes_only=True).spec
     assert reused.reuse_width == 3 and reused.loop_iterations == 3 + 3 * 3  # a row's taps unrolled
