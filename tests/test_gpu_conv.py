@@ -69,6 +69,7 @@ def test_depthwise_conv2d_matches_oracle(runtime, rng, x_shape, w_shape, kwargs,
                  gpuconv.oracle.depthwise_conv2d(x, w, **kwargs))
 
 
+@pytest.mark.webgl2_only("the packed depthwise program's padding columns")
 @pytest.mark.parametrize("strides", [1, 2, 3])  # 3: the program without column reuse
 def test_packed_depthwise_keeps_edge_infinities_out_of_the_padding(runtime, rng, strides):
     # the packed program reads a padding column at the nearest input column and selects zero
