@@ -468,15 +468,20 @@ class BrowserRuntime(BaseRuntime):
         return {"id": program_id, "name": spec.name, "source": self.target.source(spec),
                 "samplers": list(spec.variable_names)}
 
-    def _draw_op(self, spec: Drawable, inputs: Mapping[str, Any], pending: List[Hashable],
-                 storage: str = "float32") -> Tuple[List[BrowserTexture], Dict[str, Any]]:
-        self._check_draw(spec, inputs, self.device_max_draw_buffers)
+    def _input_ids(self, spec: Any, inputs: Mapping[str, Any], kind: str) -> List[int]:
+        """The page's ids of a draw's inputs, in the program's order; each must be this runtime's."""
         ids = []
         for name in spec.variable_names:
             texture = inputs[name]
             if not isinstance(texture, BrowserTexture) or texture.runtime is not self:
-                raise TypeError(f"input {name!r} of {spec.name} is not a texture of this BrowserRuntime")
+                raise TypeError(f"input {name!r} of {spec.name} is not a {kind} of this BrowserRuntime")
             ids.append(texture.id)
+        return ids
+
+    def _draw_op(self, spec: Drawable, inputs: Mapping[str, Any], pending: List[Hashable],
+                 storage: str = "float32") -> Tuple[List[BrowserTexture], Dict[str, Any]]:
+        self._check_draw(spec, inputs, self.device_max_draw_buffers)
+        ids = self._input_ids(spec, inputs, "texture")
         outputs = [self._new_texture(layout) for layout in spec.output_layouts]
         op = {"op": "draw", "program": self._program_ref(spec, pending), "inputs": ids,
               "uniforms": {name: _uniform_value(value) for name, value in spec.uniforms.items()},
@@ -806,12 +811,7 @@ class BrowserWebGPURuntime(BrowserRuntime):
         self._check_draw(spec, inputs, 1)
         spec = _stored_as(spec, storage)
         spec.check(self.limits)  # refused here, naming the limit, before the page is asked
-        ids = []
-        for name in spec.variable_names:
-            texture = inputs[name]
-            if not isinstance(texture, BrowserTexture) or texture.runtime is not self:
-                raise TypeError(f"input {name!r} of {spec.name} is not a buffer of this BrowserRuntime")
-            ids.append(texture.id)
+        ids = self._input_ids(spec, inputs, "buffer")
         layouts = spec.output_layouts
         outputs = [self._new_buffer(layout) for layout in layouts]
         op = {"op": "draw", "program": self._program_ref(spec, pending), "inputs": ids,
