@@ -22,6 +22,10 @@ def _error(message: object, code: int, debug: bool) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``gpuconv`` command line ``argv`` (default: ``sys.argv[1:]``) and return its exit
+    code: 0 ok, 1 a result outside the tolerance, 2 bad arguments, 3 no usable GPU runtime,
+    4 an unexpected error (each error reported in one line on stderr; ``--debug`` adds its
+    traceback)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # before parsing: a parse error gets its traceback too
     try:

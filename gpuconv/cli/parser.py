@@ -27,6 +27,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gpuconv`` command's argparse parser: one subcommand per command module, the op
+    options built from :data:`gpuconv.registry.OPS`."""
     common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="also print the traceback of an error (the exit code stays the same)")
