@@ -17,6 +17,7 @@ import pytest
 from helpers import relative_error
 
 import gpuconv
+from gpuconv.ops import plan_conv2d
 from gpuconv.runtimes import GLUnavailableError
 from gpuconv.webgpu.limits import WebGPULimits
 from gpuconv.webgpu.programs import CONV2D_MM_TILES, choose_tile
@@ -257,6 +258,18 @@ def test_wide_strides_run_the_blocked_program_four_pixels_at_a_time(webgpu, rng,
     assert _programs(webgpu, "conv2d", x, w, strides=strides) == ["Conv2DBlockedProgram"]
     y = gpuconv.conv2d(x, w, strides=strides, padding="SAME", bias=b, activation="relu", runtime=webgpu)
     _check("conv2d", y, gpuconv.oracle.conv2d(x, w, strides=strides, padding="SAME", bias=b, activation="relu"))
+
+
+@pytest.mark.parametrize("out_c, channels", [(16, 8), (8, 8), (12, 4)])
+def test_pointwise_convolutions_compute_8_output_channels_per_invocation(webgpu, rng, out_c, channels):
+    x, w, b, r = _data(rng, (2, 5, 11, 6), (1, 1, 6, out_c), (out_c,), (2, 5, 11, out_c))
+    def make(limits, algorithm="auto"):
+        return plan_conv2d(x, w, bias=b, residual=r, activation="relu", algorithm=algorithm, limits=limits)
+
+    (spec,) = webgpu.target.plan(make, "auto", webgpu.limits).specs
+    assert spec.name == "Conv2DBlockedProgram" and dict(spec.parameters)["blocks"] * 4 == channels
+    y = gpuconv.conv2d(x, w, bias=b, residual=r, activation="relu", runtime=webgpu)
+    _check("conv2d", y, gpuconv.oracle.conv2d(x, w, bias=b, residual=r, activation="relu"))
 
 
 def test_depthwise_conv2d_runs_the_vec4_program_where_it_applies(webgpu, rng):
@@ -591,8 +604,6 @@ def test_small_limits_fold_the_grid_and_still_give_the_right_results(small_devic
 
 
 def test_small_limits_shape_the_programs(small_device, rng):
-    from gpuconv.ops import plan_conv2d
-
     for algorithm in ALGORITHMS:
         _, x_shape, w_shape = FOLDED[algorithm][0]
         x, w = _data(rng, x_shape, w_shape)
