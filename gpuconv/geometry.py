@@ -350,6 +350,12 @@ class Conv2DGeometry:
     def channels_last(self) -> bool:
         return self.data_format == "NHWC"
 
+    @property
+    def padded(self) -> bool:
+        """Whether any window reaches past the input (a pad on any side): a tap there is skipped
+        by the programs that test it and by the oracle, a zero times its weight by those that do not."""
+        return any((self.pad_top, self.pad_bottom, self.pad_left, self.pad_right))
+
     def _shape(self, height, width, channels):
         if self.channels_last:
             return (self.batch, height, width, channels)

@@ -23,11 +23,6 @@ __all__ = ["choose_im2col", "im2col_programs", "auto_prefers_im2col", "auto_pref
            "choose_transpose_matmul"]
 
 
-def _padded(geometry: Conv2DGeometry) -> bool:
-    g = geometry
-    return any((g.pad_top, g.pad_bottom, g.pad_left, g.pad_right))
-
-
 #: The largest im2col matrix (texels; 128 MiB of RGBA32F) "auto" writes: the largest measured,
 #: 6.1M texels (97 MiB: an 11x11 over 224x224x3, stride 1), was 1.39x faster, but the matrix is
 #: memory the packed program never needs.
@@ -120,7 +115,7 @@ def choose_im2col(algorithm: str, geometry: Conv2DGeometry, epilogue: Epilogue, 
         return False
     if isinstance(getattr(x, "layout", None), SplitImageLayout):
         return False
-    if _padded(geometry) and not im2col_shortcut(geometry):
+    if geometry.padded and not im2col_shortcut(geometry):
         if filter is None or not isinstance(filter, np.ndarray) or not np.isfinite(filter).all():
             return False
     return True

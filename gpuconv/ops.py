@@ -718,9 +718,8 @@ def _nonfinite_weight_on_padding(geometry: Conv2DGeometry, filter: Any, shapes_o
     """Whether a padded call's host filter holds a NaN or infinity: the packed depthwise program
     masks padding columns to zero (a select, not a branch per fetch), and zero times such a
     weight is NaN where the oracle (and the direct program) skips the tap."""
-    g = geometry
-    return (not shapes_only and isinstance(filter, np.ndarray) and any((g.pad_top, g.pad_bottom, g.pad_left,
-            g.pad_right)) and not bool(np.isfinite(filter).all()))
+    return (not shapes_only and geometry.padded and isinstance(filter, np.ndarray)
+            and not bool(np.isfinite(filter).all()))
 
 
 def _transpose_as_forward(geometry: Conv2DGeometry, algorithm: str, bias_full: bool, prelu_per_channel: bool,

@@ -103,8 +103,7 @@ def im2col_shortcut(geometry: Conv2DGeometry) -> bool:
     pixels in place (every ``stride``-th row and column) rather than a matrix of them copied
     first, or computing the skipped pixels."""
     g = geometry
-    return (g.filter_height, g.filter_width) == (1, 1) and (g.pad_top, g.pad_bottom, g.pad_left, g.pad_right) == \
-        (0, 0, 0, 0)
+    return (g.filter_height, g.filter_width) == (1, 1) and not g.padded
 
 
 def matmul_pixels(geometry: Conv2DGeometry, max_draw_buffers: int = DEFAULT_MAX_DRAW_BUFFERS) -> int:

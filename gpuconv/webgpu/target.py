@@ -56,10 +56,6 @@ class NotOnTargetError(ValueError):
         self.target = target
 
 
-def _padded(g: Conv2DGeometry) -> bool:
-    return any((g.pad_top, g.pad_bottom, g.pad_left, g.pad_right))
-
-
 #: Blocks of 4 output channels per invocation of the blocked program for a 1x1 convolution.
 POINTWISE_BLOCKS = 2
 
@@ -185,7 +181,7 @@ class WebGPUTarget:
         if name == "Conv2DProgram":
             # A zero on the padding times a NaN/inf weight is NaN where the oracle skips the tap:
             # such a host filter runs the program that skips taps.
-            if algorithm == "direct" or family == "naive" or (_padded(g) and not _finite(arrays.get("W"))):
+            if algorithm == "direct" or family == "naive" or (g.padded and not _finite(arrays.get("W"))):
                 return conv2d_naive_program(g, epilogue, limits)
             if family == "Conv2DMMProgram":
                 return conv2d_mm_program(g, epilogue, limits, **parameters)
@@ -200,7 +196,7 @@ class WebGPUTarget:
             return conv2d_mm_program(g, epilogue, limits)
         if name == "DepthwiseConv2DProgram":
             if algorithm == "auto" and family != "naive" and depthwise_vec4_applies(g, epilogue) and \
-                    not (_padded(g) and not _finite(arrays.get("W"))):
+                    not (g.padded and not _finite(arrays.get("W"))):
                 columns = parameters.get("columns") if family == "DepthwiseConv2DVec4Program" else None
                 return depthwise_vec4_program(g, epilogue, limits, *([columns] if columns else []))
             return conv2d_naive_program(g, epilogue, limits)
