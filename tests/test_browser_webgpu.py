@@ -201,7 +201,8 @@ def test_tensors_chain_in_the_page(browser_webgpu, rng):
 
 @pytest.mark.parametrize("storage", ["float32", "float16"])
 def test_arrays_cross_through_the_server_exactly(browser_webgpu, rng, monkeypatch, storage):
-    """Every array through the runtime's own server (the page fetches uploads, posts read-backs)."""
+    """Every array outside the message (the page fetches uploads from the runtime's own server and
+    hands read-backs back as a download)."""
     monkeypatch.setattr(gpuconv.runtimes.browser, "BLOB_BYTES", 1)
     x, w = _data(rng, (2, 7, 5, 3), (3, 3, 3, 5))
     with gpuconv.to_gpu(x, runtime=browser_webgpu) as tx:
@@ -209,7 +210,7 @@ def test_arrays_cross_through_the_server_exactly(browser_webgpu, rng, monkeypatc
     y = gpuconv.conv2d(x, w, padding="SAME", storage=storage, runtime=browser_webgpu)
     expected = gpuconv.oracle.conv2d(x, w, padding="SAME")
     assert gpuconv.oracle.relative_error(y, expected) <= (TOL if storage == "float32" else 2e-3)
-    assert not browser_webgpu._server._blobs
+    assert not browser_webgpu._server._blobs and not browser_webgpu._downloads
 
 
 # -- failures ----------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ would run them in a browser.  ``gl`` picks Chromium's GL implementation:
 * ``"swiftshader"``: ANGLE over Vulkan over SwiftShader, Chromium's own CPU renderer.
 
 Each call is one ``page.evaluate`` round trip.  The page is served by the runtime's own
-server on 127.0.0.1 (:mod:`.page_server`), through which large arrays cross as bytes (the
-page fetches uploads and posts read-backs); small ones cross inline as base64 strings of
-their float32 bytes.  :meth:`BrowserRuntime.run` sends a whole plan (uploads, draws,
-the chaining and the read-back) in one round trip; the primitive calls (upload, draw,
-read, free, finish) work too.  Compiled programs are kept in the page (an LRU of
+server on 127.0.0.1 (:mod:`.page_server`), from which the page fetches large uploads as
+bytes; a call's large read-backs come back as one download, which Python reads from disk
+(``browser_transfer.js``); small arrays cross inline as base64 strings of their float32
+bytes.  :meth:`BrowserRuntime.run` sends a whole plan (uploads, draws, the chaining and the
+read-back) in one round trip; the primitive calls (upload, draw, read, free, finish) work too.
+Compiled programs are kept in the page (an LRU of
 :attr:`BrowserRuntime.PROGRAM_CACHE_SIZE`, keyed by the program's source key).
 
 ``BrowserRuntime(api="webgpu")`` runs the WebGPU target's WGSL compute programs in the same
@@ -50,6 +51,9 @@ from .webgpu import WebGPUError, _stored_as
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan import Plan
+
+#: How long a call's read-back download may take to arrive (Playwright's milliseconds).
+DOWNLOAD_TIMEOUT_MS = 60_000
 
 #: Chromium's flags for each ``gl`` choice.
 GL_FLAGS: Dict[str, Tuple[str, ...]] = {
@@ -280,6 +284,7 @@ class BrowserRuntime(BaseRuntime):
         self._browser: Any = None
         self._page: Any = None
         self._server: Optional[PageServer] = None
+        self._downloads: Dict[str, Any] = {}  # suggested file name -> Playwright Download
         self._playwright: Any = None
         self._playwright = _SharedPlaywright.acquire()
         try:
@@ -313,7 +318,9 @@ class BrowserRuntime(BaseRuntime):
         self.browser_version = str(self._browser.version)
         self._browser.on("disconnected", lambda *_: self._mark_closed(_CHROMIUM_CLOSED))
         self._server = PageServer()
-        self._page = self._browser.new_page()
+        # Large read-backs arrive as downloads (browser_transfer.js): kept by name until read.
+        self._page = self._browser.new_page(accept_downloads=True)
+        self._page.on("download", lambda download: self._downloads.__setitem__(download.suggested_filename, download))
         self._page.on("crash", lambda *_: self._mark_closed("page crashed"))
         self._page.on("close", lambda *_: self._mark_closed("page was closed"))
         self._load_page("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuconv</title></head><body>"
@@ -366,7 +373,8 @@ class BrowserRuntime(BaseRuntime):
         try:
             answer = self._page.evaluate("(message) => gpuconv.call(message)", message)
             if answer.get("ok"):
-                answer["results"] = [self._fetched(result) for result in answer["results"]]
+                files: Dict[str, bytes] = {}
+                answer["results"] = [self._fetched(result, files) for result in answer["results"]]
         except PlaywrightError as exc:
             if self._closed is None and (not self._browser.is_connected() or self._page.is_closed()
                                          or "crash" in str(exc).lower() or "closed" in str(exc).lower()):
@@ -381,11 +389,42 @@ class BrowserRuntime(BaseRuntime):
             raise self._page_failure(answer)
         return list(answer["results"])
 
-    def _fetched(self, result: Any) -> Any:
-        """A result the page posted to the server (``{"blob": key}``) as its bytes; others as they are."""
-        if isinstance(result, dict) and set(result) == {"blob"} and self._server is not None:
-            return self._server.take(str(result["blob"]))
-        return result
+    def _fetched(self, result: Any, files: Dict[str, bytes]) -> Any:
+        """A large read-back (``{"download": name, "offset", "length"}``: its slice of the call's
+        one downloaded file; ``{"download": None, ..., "inline": base64}`` past Chromium's limit of
+        downloads a second) as its bytes; other results as they are."""
+        if not (isinstance(result, dict) and "download" in result):
+            return result
+        if result["download"] is None:
+            return base64.b64decode(result["inline"])
+        name = str(result["download"])
+        if name not in files:
+            files[name] = self._download(name)
+        start = int(result["offset"])
+        return files[name][start:start + int(result["length"])]
+
+    def _download(self, name: str) -> bytes:
+        """The bytes of the call's download ``name``, once Chromium has saved it (then deleted)."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        if name not in self._downloads:
+            try:
+                self._page.wait_for_event("download", predicate=lambda download: download.suggested_filename == name,
+                                          timeout=DOWNLOAD_TIMEOUT_MS)
+            except PlaywrightTimeout as exc:
+                raise RuntimeError(f"gpuconv's browser page handed back a read-back as the download {name!r}, which "
+                                   f"Chromium never started in {DOWNLOAD_TIMEOUT_MS / 1000:.0f} s (are downloads "
+                                   "blocked by a policy of this Chromium?)") from exc
+        download = self._downloads.pop(name)
+        try:
+            path = download.path()  # waits for the file
+            with open(path, "rb") as file:
+                return file.read()
+        except Exception as exc:
+            raise RuntimeError(f"gpuconv's browser page handed back a read-back as the download {name!r}, which "
+                               f"Chromium did not save ({download.failure() or exc})") from exc
+        finally:
+            download.delete()
 
     def _page_failure(self, answer: Dict[str, Any]) -> BaseException:
         """The exception for a call the page answered with ``{ok: false, kind, message, ...}``."""

@@ -12,7 +12,7 @@
 // {ok: false, kind, message, ...} (after a short wait when the WebGL context may be being
 // lost); it never throws.  Arrays cross as little-endian float32 bytes (an upload to a
 // half-float texture: float16 bytes, rounded by gpuconv; read-backs are always float32), inline
-// as base64 or through the runtime's server (browser_transfer.js).  A texture's storage is "float32"
+// as base64 or outside the message (browser_transfer.js).  A texture's storage is "float32"
 // (R32F/RGBA32F) or "float16" (R16F/RGBA16F, as TF.js stores tensors on devices without
 // float32 render targets).
 "use strict";
@@ -51,7 +51,7 @@
   }
 
   const transfer = globalThis.gpuconvTransfer;  // browser_transfer.js
-  let blobBytes = 0;  // read-backs of at least this many bytes go through the server (per call)
+  let blobBytes = 0;  // read-backs of at least this many bytes leave as the call's download
 
   // ---- set-up -------------------------------------------------------------------
   const EXTENSIONS = ["EXT_color_buffer_float", "EXT_float_blend", "OES_texture_float_linear",
@@ -504,12 +504,14 @@
           const result = run(op);
           results.push(result instanceof Promise ? await result : result);
         }
+        transfer.flush();  // the call's large read-backs, as one download
       } finally {
         for (const id of message.free || []) deleteTexture(id);
       }
       if (state.gl && state.gl.isContextLost()) return LOST;
       return { ok: true, results };
     } catch (error) {
+      transfer.discard();
       const failure = error instanceof GpuconvError
         ? Object.assign({ ok: false, kind: error.kind, message: error.message }, error.extra)
         : { ok: false, kind: "error", message: String(error && error.stack || error) };

@@ -13,7 +13,7 @@
 //
 // A tensor is one storage buffer of float32 values, or of halves two to a 32-bit word
 // (gpuconv.webgpu.layout.BufferLayout: padded to 16 bytes).  Arrays cross as their
-// little-endian bytes, inline as base64 or through the runtime's server (browser_transfer.js); a buffer's count is the 32-bit words its values take (read back).
+// little-endian bytes, inline as base64 or outside the message (browser_transfer.js); a buffer's count is the 32-bit words its values take (read back).
 // Programs are compute pipelines, made with createComputePipelineAsync: every new program of a
 // call is made at once before its first op runs, so the browser compiles them in parallel.
 // Errors are caught with error scopes around each pipeline and each dispatch; the scopes are
@@ -43,8 +43,8 @@
     }
   }
 
-  const transfer = globalThis.gpuconvTransfer;  // browser_transfer.js: inline base64 or the server
-  let blobBytes = 0;  // read-backs of at least this many bytes go through the server (per call)
+  const transfer = globalThis.gpuconvTransfer;  // browser_transfer.js: inline base64, the server, a download
+  let blobBytes = 0;  // read-backs of at least this many bytes leave as the call's download
 
   // ---- set-up ---------------------------------------------------------------------------------
   function adapterInfo(adapter) {
@@ -221,7 +221,7 @@
       await staging.mapAsync(GPUMapMode.READ);
       const values = bytes ? new Uint8Array(staging.getMappedRange(0, bytes)).slice() : new Uint8Array(0);
       staging.unmap();
-      return await transfer.send(values, blobBytes);
+      return transfer.send(values, blobBytes);
     } catch (error) {
       throw lostOr(error, "reading a buffer back");
     } finally {
@@ -418,12 +418,14 @@
           results.push(result instanceof Promise ? await result : result);
         }
         if (state.device) await checkErrors();
+        transfer.flush();  // the call's large read-backs, as one download
       } finally {
         for (const id of message.free || []) destroy(id);
       }
       if (state.lost) return LOST();
       return { ok: true, results };
     } catch (error) {
+      transfer.discard();
       state.pending = [];  // what failed may leave scopes whose errors are this one's consequences
       if (state.lost) return LOST();
       if (error instanceof GpuconvError) {

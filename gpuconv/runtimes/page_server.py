@@ -1,10 +1,12 @@
-"""A browser runtime's own HTTP server on 127.0.0.1: serves its page and carries large arrays.
+"""A browser runtime's own HTTP server on 127.0.0.1: serves its page and carries large uploads.
 
 Playwright carries a ``page.evaluate`` argument or answer as JSON through its driver and the
 DevTools protocol, about 10 MB/s here: a 3x3x512x512 filter (9.4 MB, 12.6 MB as base64) took
 1.1-1.8 s to reach the page, against 11 ms to decode it and 12 ms to upload it there.  Over
-this server the page ``fetch``es the same bytes from 127.0.0.1 (and ``POST``s read-backs to
-it) as a socket copy.  Small arrays stay inline in the message (one round trip, no request).
+this server the page ``fetch``es the same bytes from 127.0.0.1 as a socket copy.  Small arrays
+stay inline in the message (one round trip, no request).  Read-backs do not come this way: a
+request's body is copied into Playwright's events (a 4.8 MB POST took 730 ms), so the page hands
+them back as a download instead (``browser_transfer.js``).
 
 The page is served from the same origin (``http://127.0.0.1:<port>/``), so its requests need
 no CORS, and it is a secure context (WebGPU needs one).
@@ -17,7 +19,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Optional
 
-#: Arrays of at least this many bytes cross through the server, smaller ones inline as base64.
+#: Arrays of at least this many bytes cross outside the message (uploads through the server,
+#: read-backs as a download), smaller ones inline as base64.
 BLOB_BYTES = 256 * 1024
 
 PAGE_PATH = "/gpuconv.html"
@@ -30,8 +33,7 @@ BLOB_PATH = "/blob/"
 class PageServer:
     """Serves one page and a store of byte strings by key, on 127.0.0.1 at a free port.
 
-    Python ``put``s an upload's bytes and sends the key; the page ``GET``s ``/blob/<key>``.
-    The page ``POST``s a read-back to ``/blob/<key>`` and answers the key; Python ``take``s it.
+    Python ``put``s an upload's bytes and sends the key; the page ``GET``s ``/blob/<key>`` once.
     """
 
     def __init__(self) -> None:
@@ -51,16 +53,6 @@ class PageServer:
                     self._answer(404, b"", "text/plain")
                 else:
                     self._answer(200, body, "application/octet-stream")
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                if not self.path.startswith(BLOB_PATH):
-                    self._answer(404, b"", "text/plain")
-                    return
-                with server._lock:
-                    server._blobs[self.path[len(BLOB_PATH):]] = body
-                self._answer(204, b"", "text/plain")
 
             def _answer(self, status: int, body: bytes, content_type: str,
                         headers: Optional[Dict[str, str]] = None) -> None:
@@ -93,14 +85,6 @@ class PageServer:
         with self._lock:
             self._blobs[key] = data
         return key
-
-    def take(self, key: str) -> bytes:
-        """The bytes the page posted under ``key`` (forgotten here)."""
-        data = self._pop(key)
-        if data is None:
-            raise RuntimeError(f"gpuconv's browser page answered with array {key!r}, which never reached "
-                               "the runtime's server")
-        return data
 
     def _pop(self, key: str) -> Optional[bytes]:
         with self._lock:
