@@ -371,6 +371,7 @@ class BrowserRuntime(BaseRuntime):
             message["drop"] = {"programs": self._drop_programs, "textures": self._drop_textures}
             self._drop_programs, self._drop_textures = [], []
         try:
+            self._delete_stray_downloads()
             answer = self._page.evaluate("(message) => gpuconv.call(message)", message)
             if answer.get("ok"):
                 files: Dict[str, bytes] = {}
@@ -402,6 +403,13 @@ class BrowserRuntime(BaseRuntime):
             files[name] = self._download(name)
         start = int(result["offset"])
         return files[name][start:start + int(result["length"])]
+
+    def _delete_stray_downloads(self) -> None:
+        """Files of calls that answered without reading them (a context lost after the download
+        began): a call reads its own before it returns, so any left now are strays."""
+        for download in self._downloads.values():
+            download.delete()
+        self._downloads.clear()
 
     def _download(self, name: str) -> bytes:
         """The bytes of the call's download ``name``, once Chromium has saved it (then deleted)."""
@@ -668,6 +676,7 @@ class BrowserRuntime(BaseRuntime):
             return
         self._released = True
         self._programs.clear()
+        self._downloads.clear()  # Playwright deletes their files with the browser
         if threading.get_ident() != self.thread_id:
             return  # Playwright's objects belong to the creating thread; the browser ends with its process
         try:
