@@ -394,7 +394,7 @@ class BrowserRuntime(BaseRuntime):
         """A large read-back (``{"download": name, "offset", "length"}``: its slice of the call's
         one downloaded file; ``{"download": None, ..., "inline": base64}`` past Chromium's limit of
         downloads a second) as its bytes; other results as they are."""
-        if not (isinstance(result, dict) and "download" in result):
+        if not (isinstance(result, dict) and {"download", "offset", "length"} <= set(result)):
             return result
         if result["download"] is None:
             return base64.b64decode(result["inline"])

@@ -63,8 +63,8 @@ globalThis.gpuconvTransfer = (() => {
   const DOWNLOAD_WINDOW_MS = 1200;
   let recent = [];  // performance.now() of the downloads started in the last window
 
-  // The end of a call that succeeded: its gathered read-backs as one download, in order.  One
-  // file per call, because several downloads started in one task cancel each other in Chromium.
+  // The end of a call that succeeded: its gathered read-backs as one download, in order (one file
+  // a call, not one a read-back: a packed program's 8 outputs would spend the budget at once).
   function flush() {
     if (!gathered.length) return;
     const now = performance.now();
