@@ -59,17 +59,26 @@ globalThis.gpuconvTransfer = (() => {
 
   // Chromium drops a frame's downloads beyond 10 a second (its throttle of URL download requests
   // from a RenderFrame, no switch to lift it); a call over this budget answers inline instead.
-  const DOWNLOADS_PER_WINDOW = 8;
-  const DOWNLOAD_WINDOW_MS = 1200;
+  let downloadsPerWindow = 8;
+  let downloadWindowMs = 1200;
   let recent = [];  // performance.now() of the downloads started in the last window
+
+  // Set the budget (for tests, and for a Chromium whose throttle differs).  What was spent stays
+  // spent, as in Chromium's own count, unless `forget` (a caller that has waited out Chromium's
+  // second).
+  function downloadBudget(perWindow = 8, windowMs = 1200, forget = false) {
+    downloadsPerWindow = perWindow;
+    downloadWindowMs = windowMs;
+    if (forget) recent = [];
+  }
 
   // The end of a call that succeeded: its gathered read-backs as one download, in order (one file
   // a call, not one a read-back: a packed program's 8 outputs would spend the budget at once).
   function flush() {
     if (!gathered.length) return;
     const now = performance.now();
-    recent = recent.filter((time) => now - time < DOWNLOAD_WINDOW_MS);
-    if (recent.length >= DOWNLOADS_PER_WINDOW) {
+    recent = recent.filter((time) => now - time < downloadWindowMs);
+    if (recent.length >= downloadsPerWindow) {
       for (const { bytes, answer } of gathered) Object.assign(answer, { inline: encodeBytes(bytes) });
       gathered = [];
       return;
@@ -99,5 +108,5 @@ globalThis.gpuconvTransfer = (() => {
     lastUrl = null;
   }
 
-  return { receive, send, flush, discard, decodeBytes, encodeBytes };
+  return { receive, send, flush, discard, downloadBudget, decodeBytes, encodeBytes };
 })();
