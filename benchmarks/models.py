@@ -435,9 +435,14 @@ def time_resident(runtime, plan, repeat: int, warmup: int) -> List[float]:
 
 
 def time_layer(layer: Conv, runtimes: Dict[str, Any], repeat: int, warmup: int, fuse: bool = True,
-               check: bool = False) -> Dict[str, Any]:
+               check: bool = False, rounds: int = 1) -> Dict[str, Any]:
     """One distinct layer on each of ``runtimes`` (keys: native, browser, tfjs, webgpu,
-    webgpu_page, tfjs_webgpu; any may be missing): medians in seconds, ``<key>_s``."""
+    webgpu_page, tfjs_webgpu; any may be missing): medians in seconds, ``<key>_s``.
+
+    ``rounds`` > 1 takes the sides in turn, ``ceil(repeat / rounds)`` timed runs each a round (the
+    ``warmup`` before the first round, 2 before the others), the order reversed every other round:
+    this machine's speed drifts within seconds, and a side timed in one block against another
+    timed in the next would carry that drift into their ratio."""
     bench = load_bench()
     x, w, bias = _arrays(layer)
     blayer = bench_layer(layer, bias, fuse)
@@ -449,33 +454,36 @@ def time_layer(layer: Conv, runtimes: Dict[str, Any], repeat: int, warmup: int, 
     if check:
         expected = getattr(__import__("gpuconv").oracle, layer.op)(x, w, **blayer.kwargs)
 
-    for key in ("native", "browser", "webgpu", "webgpu_page"):
-        runtime = runtimes.get(key)
-        if runtime is None:
-            continue
-        plan = bench._fast_plan(blayer, arrays, runtime)
-        if key in ("native", "webgpu"):
-            times = time_resident(runtime, plan, repeat, warmup)
-        else:
-            times = bench.time_in_page(runtime, plan, repeat, warmup)
-        row[f"{key}_s"] = statistics.median(times)
-        row[f"{key}_samples"] = times
-        row[f"{key}_programs"] = bench._programs(s.name for s in plan.specs)
-        if check:
+    keys = [key for key in ("native", "browser", "webgpu", "webgpu_page", "tfjs", "tfjs_webgpu")
+            if runtimes.get(key) is not None]
+    plans = {key: bench._fast_plan(blayer, arrays, runtimes[key]) for key in keys if not key.startswith("tfjs")}
+    per_round = -(-repeat // max(rounds, 1))
+    samples: Dict[str, List[float]] = {key: [] for key in keys}
+    for round_ in range(max(rounds, 1)):
+        runs_before = warmup if round_ == 0 else min(warmup, 2)
+        for key in (keys if round_ % 2 == 0 else keys[::-1]):
+            runtime = runtimes[key]
+            if key in ("native", "webgpu"):
+                samples[key] += time_resident(runtime, plans[key], per_round, runs_before)
+            elif key in ("browser", "webgpu_page"):
+                samples[key] += bench.time_in_page(runtime, plans[key], per_round, runs_before)
+            else:
+                results = runtime.time_layer(layer.name, layer.op, x, w, None,
+                                             {"padding": layer.padding, "strides": layer.strides}, per_round,
+                                             runs_before)
+                result = results["default" if key == "tfjs" else "webgpu"]
+                samples[key] += result["synced"]
+                row[f"{key}_programs"] = bench._programs(result["programs"])
+    for key in keys:
+        row[f"{key}_s"] = statistics.median(samples[key])
+        row[f"{key}_samples"] = samples[key]
+        if key in plans:
+            row[f"{key}_programs"] = bench._programs(s.name for s in plans[key].specs)
+        if check and key in plans:
             import gpuconv
 
-            y = getattr(gpuconv, layer.op)(x, w, runtime=runtime, **blayer.kwargs)
+            y = getattr(gpuconv, layer.op)(x, w, runtime=runtimes[key], **blayer.kwargs)
             row[f"{key}_rel_error"] = gpuconv.oracle.relative_error(y, expected)
-    for key in ("tfjs", "tfjs_webgpu"):
-        tfjs = runtimes.get(key)
-        if tfjs is None:
-            continue
-        results = tfjs.time_layer(layer.name, layer.op, x, w, None,
-                                  {"padding": layer.padding, "strides": layer.strides}, repeat, warmup)
-        result = results["default" if key == "tfjs" else "webgpu"]
-        row[f"{key}_s"] = statistics.median(result["synced"])
-        row[f"{key}_samples"] = result["synced"]
-        row[f"{key}_programs"] = bench._programs(result["programs"])
     return row
 
 
@@ -679,6 +687,10 @@ def main(argv=None) -> int:
                         help=f"comma-separated models (default: all): {', '.join(MODELS)}")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per layer (median); default 3")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before them; default 2")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="take the sides in turn this many rounds, the repeats shared among them (the order "
+                             "reversed every other round), so that the machine's drift reaches every side alike; "
+                             "default 1")
     parser.add_argument("--quick", action="store_true", help="two small models at 32x32, four layers each")
     parser.add_argument("--layers", action="store_true", help="also print the per-layer tables")
     parser.add_argument("--browser", action="store_true", help="also gpuconv in headless Chromium, timed in the page")
@@ -732,7 +744,7 @@ def main(argv=None) -> int:
           f"{stamp}, {bench._load()}; {bench._source_state()}; gpuconv {'with' if args.fuse else 'without'} "
           "the models' bias + activation fused, TF.js the bare convolution", flush=True)
     report: Dict[str, Any] = {"date": stamp, "device": info, "repeat": repeat, "warmup": args.warmup,
-                              "fuse": args.fuse, "load_before": bench._load(), "source": bench._source_state(),
+                              "rounds": args.rounds, "fuse": args.fuse, "load_before": bench._load(), "source": bench._source_state(),
                               "models": []}
     totals = []
     try:
@@ -759,7 +771,8 @@ def main(argv=None) -> int:
             started = time.perf_counter()
             for i, layer in enumerate(model.layers, 1):
                 print(f"  [{i}/{len(model.layers)}] {layer.name} x{layer.count} ...", file=sys.stderr, flush=True)
-                rows.append(time_layer(layer, runtimes, repeat, args.warmup, args.fuse, args.check or args.quick))
+                rows.append(time_layer(layer, runtimes, repeat, args.warmup, args.fuse, args.check or args.quick,
+                                       args.rounds))
             total = model_totals(model, rows)
             total["warm_run_s"] = time.perf_counter() - started
             if args.cold:

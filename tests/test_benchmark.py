@@ -239,10 +239,15 @@ def test_quick_models_run_puts_tfjs_beside_gpuconv(models, runtime, browser, tmp
         if os.environ.get("CI"):  # .ci/run installs them: running this is the point there
             pytest.fail("TF.js's npm packages are not installed on CI (bash benchmarks/tfjs/setup.sh)")
         pytest.skip("TF.js's npm packages are not installed (bash benchmarks/tfjs/setup.sh)")
-    assert models.main(["--quick", "--tfjs", "--models", "squeezenet1_1", "--json", str(tmp_path / "m.json")]) == 0
+    assert models.main(["--quick", "--tfjs", "--models", "squeezenet1_1", "--rounds", "2",
+                        "--json", str(tmp_path / "m.json")]) == 0
     out = capsys.readouterr().out
     assert "TF.js WebGL ms (GF/s)" in out and "page/TF.js" in out and "worst layer (page/TF.js)" in out
-    (model,) = json.loads((tmp_path / "m.json").read_text())["models"]
+    report = json.loads((tmp_path / "m.json").read_text())
+    (model,) = report["models"]
+    assert report["rounds"] == 2 and report["repeat"] == 2
+    for layer in model["layers"]:  # each side timed in both rounds: ceil(2 / 2) runs a round
+        assert [len(layer[f"{key}_samples"]) for key in ("native", "browser", "tfjs")] == [2, 2, 2]
     assert model["tfjs_s"] > 0 and model["browser_s"] > 0
     assert model["page/TF.js"] == pytest.approx(model["tfjs_s"] / model["browser_s"])
     assert model["page/TF.js worst"]["layer"] in {r["layer"] for r in model["layers"]}
