@@ -14,7 +14,9 @@ resident, a run is the draws then a sync, the median of ``--repeat`` runs after
 build; with ``--webgpu`` gpuconv's WebGPU target natively and in the page, and with
 ``--tfjs-webgpu`` TF.js's WebGPU backend.  A model's total is the sum over its layers of
 the warm time x ``count``; GFLOP/s = 2 x its multiply-adds / total.  Ratios are the other
-side's time / gpuconv's (above 1: gpuconv is faster).
+side's time / gpuconv's (above 1: gpuconv is faster).  ``--rounds N`` takes a layer's sides in
+turn N times, the repeats shared among the rounds, so that the machine's drift over a few
+seconds reaches every side alike rather than the one timed in a slow block.
 
 gpuconv runs each layer with the model's activation fused (and a bias, where the model has a
 bias or a batch norm folded into one) when ``--fuse`` (the default); TF.js's runner
